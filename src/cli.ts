@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+/**
+ * clusteropt-agent entry point. Subcommands:
+ *   run              the in-cluster agent (operator + poller + shipper)
+ *   control-plane    the reference control plane (serve, create-cluster, enqueue, actions)
+ *   openapi          print the contract's OpenAPI document
+ * Each subcommand lives in its own module and is loaded on demand.
+ */
+const commands: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
+  // Registered by their modules as they land:
+  // run: () => import('./agent/cli.ts'),
+  // 'control-plane': () => import('./reference-control-plane/cli.ts'),
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const load = name ? commands[name] : undefined;
+  if (!load) {
+    process.stderr.write(
+      `usage: clusteropt-agent <${Object.keys(commands).join('|') || 'command'}> [options]\n` +
+        (name && name !== '--help' && name !== '-h' ? `unknown command "${name}"\n` : ''),
+    );
+    return name === '--help' || name === '-h' ? 0 : 2;
+  }
+  const mod = await load();
+  return mod.main(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(
+      `clusteropt-agent: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exitCode = 1;
+  },
+);

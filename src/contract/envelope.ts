@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import { CordonNodePayload } from '../actions/cordon-node.ts';
+import { DeleteNodePayload } from '../actions/delete-node.ts';
+import { DrainNodePayload } from '../actions/drain-node.ts';
+import { PatchNodePayload } from '../actions/patch-node.ts';
+import { ScaleWorkloadPayload } from '../actions/scale-workload.ts';
+import { SyncHibernationSchedulePayload } from '../actions/sync-hibernation-schedule.ts';
+import { UncordonNodePayload } from '../actions/uncordon-node.ts';
+
+/** Every action type the agent knows, with its payload schema. The one list to extend. */
+export const actionPayloads = {
+  cordon_node: CordonNodePayload,
+  uncordon_node: UncordonNodePayload,
+  drain_node: DrainNodePayload,
+  scale_workload: ScaleWorkloadPayload,
+  patch_node: PatchNodePayload,
+  delete_node: DeleteNodePayload,
+  sync_hibernation_schedule: SyncHibernationSchedulePayload,
+} as const;
+
+export type ActionType = keyof typeof actionPayloads;
+export const ActionType = z.enum(Object.keys(actionPayloads) as [ActionType, ...ActionType[]]);
+
+/** Action types that take capacity away (policy counts them against disruption limits). */
+export const disruptiveActionTypes: ReadonlySet<ActionType> = new Set([
+  'cordon_node',
+  'drain_node',
+  'delete_node',
+]);
+
+const Timestamp = z.iso.datetime({ offset: true });
+
+/**
+ * The envelope as it travels: the payload is not yet checked. The agent parses it in two
+ * steps so that a bad payload can still be rejected by id (see parseEnvelope).
+ */
+export const WireEnvelope = z.object({
+  id: z.uuid(),
+  type: z.string().min(1).max(64),
+  payload: z.unknown(),
+  createdAt: Timestamp,
+  expiresAt: Timestamp.optional(),
+  deadline: Timestamp.optional(),
+});
+export type WireEnvelope = z.infer<typeof WireEnvelope>;
+
+type PayloadOf<T extends ActionType> = z.output<(typeof actionPayloads)[T]>;
+
+/** A fully validated action: the envelope with its type's payload. */
+export type Action = {
+  [T in ActionType]: Omit<WireEnvelope, 'type' | 'payload'> & { type: T; payload: PayloadOf<T> };
+}[ActionType];
+
+export const Action = z.discriminatedUnion(
+  'type',
+  Object.entries(actionPayloads).map(([type, payload]) =>
+    WireEnvelope.extend({ type: z.literal(type), payload }),
+  ) as unknown as [z.ZodObject, ...z.ZodObject[]],
+) as unknown as z.ZodType<Action>;
+
+export type ParsedEnvelope =
+  | { ok: true; action: Action }
+  /** `id` is set when the envelope carried a usable id, so the rejection can be reported. */
+  | { ok: false; id: string | undefined; reason: string };
+
+/** Formats zod issues as one line: `payload.nodeName: must be an RFC 1123 subdomain; ...`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 10)
+    .map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`)
+    .join('; ');
+}
+
+/**
+ * Validates anything received as an action. Never throws: unknown types, bad payloads and
+ * garbage all come back as `{ok: false, reason}` for a `rejected` report.
+ */
+export function parseEnvelope(input: unknown): ParsedEnvelope {
+  const rawId =
+    typeof input === 'object' && input !== null && 'id' in input ? (input as { id: unknown }).id : undefined;
+  const id = z.uuid().safeParse(rawId).success ? (rawId as string) : undefined;
+  const wire = WireEnvelope.safeParse(input);
+  if (!wire.success) return { ok: false, id, reason: `invalid envelope: ${describeIssues(wire.error)}` };
+  const type = wire.data.type;
+  if (!(type in actionPayloads)) {
+    return { ok: false, id, reason: `unknown action type "${type.slice(0, 64)}"` };
+  }
+  const payload = actionPayloads[type as ActionType].safeParse(wire.data.payload);
+  if (!payload.success) {
+    return { ok: false, id, reason: `invalid ${type} payload: ${describeIssues(payload.error)}` };
+  }
+  return { ok: true, action: { ...wire.data, type, payload: payload.data } as Action };
+}

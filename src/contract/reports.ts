@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { WireEnvelope } from './envelope.ts';
+
+const Timestamp = z.iso.datetime({ offset: true });
+
+/** GET /api/v1/agent/actions?wait=S */
+export const PollResponse = z.object({ actions: z.array(z.unknown()) });
+export type PollResponse = z.infer<typeof PollResponse>;
+/** What the reference control plane promises to send (the agent still checks each one). */
+export const PollResponseDocumented = z.object({ actions: z.array(WireEnvelope) });
+
+export const ActionState = z.enum(['running', 'succeeded', 'failed', 'rejected', 'expired']);
+export type ActionState = z.infer<typeof ActionState>;
+export const terminalStates: ReadonlySet<ActionState> = new Set([
+  'succeeded',
+  'failed',
+  'rejected',
+  'expired',
+]);
+
+/** POST /api/v1/agent/actions/{id}/status — idempotent: the same body twice is one transition. */
+export const StatusReport = z.object({
+  state: ActionState,
+  message: z.string().max(4096).default(''),
+  result: z.record(z.string(), z.unknown()).optional(),
+  startedAt: Timestamp.optional(),
+  finishedAt: Timestamp.optional(),
+});
+export type StatusReport = z.infer<typeof StatusReport>;
+
+export const Lifecycle = z.enum(['spot', 'on-demand', 'unknown']);
+
+/** One node as an instance (the seed's `instances` row plus what the agent sees). */
+export const InstanceReport = z.object({
+  nodeName: z.string(),
+  nodeUid: z.string(),
+  providerId: z.string().optional(),
+  instanceId: z.string().optional(),
+  zone: z.string().optional(),
+  instanceType: z.string().optional(),
+  lifecycle: Lifecycle,
+  ready: z.boolean(),
+  schedulable: z.boolean(),
+  agentTaints: z.array(z.string()).default([]),
+  ec2: z
+    .object({
+      state: z.string().optional(),
+      launchTime: Timestamp.optional(),
+      spotInstanceRequestId: z.string().optional(),
+    })
+    .optional(),
+});
+export type InstanceReport = z.infer<typeof InstanceReport>;
+
+/**
+ * POST /api/v1/agent/instances — `seq` increases by one per batch; `full` replaces the whole
+ * set, otherwise a delta. A gap in seq tells the control plane to answer `{resync: true}`.
+ */
+export const InstancesBatch = z.object({
+  seq: z.int().min(0),
+  full: z.boolean(),
+  instances: z.array(InstanceReport),
+  removed: z.array(z.string()).default([]),
+});
+export type InstancesBatch = z.infer<typeof InstancesBatch>;
+export const InstancesResponse = z.object({ accepted: z.boolean(), resync: z.boolean().default(false) });
+
+/** POST /api/v1/agent/events — audit events; `id` is the idempotency key. */
+export const AuditEvent = z.object({
+  id: z.uuid(),
+  timestamp: Timestamp,
+  event: z.string().min(1).max(128),
+  resource: z.string().max(1024).default(''),
+  actionId: z.uuid().optional(),
+  message: z.string().max(4096).default(''),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+export type AuditEvent = z.infer<typeof AuditEvent>;
+export const AuditEventsBatch = z.object({ events: z.array(AuditEvent).min(1).max(1000) });
+
+/** POST /api/v1/agent/heartbeat */
+export const Heartbeat = z.object({
+  agentVersion: z.string(),
+  kubernetesVersion: z.string().optional(),
+  nodeCount: z.int().min(0).optional(),
+  outboxDepth: z.int().min(0),
+  leader: z.string().optional(),
+  awsAccountId: z.string().optional(),
+});
+export type Heartbeat = z.infer<typeof Heartbeat>;
+export const HeartbeatResponse = z.object({
+  settings: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** Every error body the control plane sends. */
+export const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Builds the test cluster's binaries from the Go module proxy (no Docker, no downloads of
+# prebuilt releases): kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
+# etcd, kwok, kwokctl and helm. Versions come from the wrapper modules under go/.
+#
+# Output: $CLUSTEROPT_BIN_CACHE/<component>-<version>/<binary> (default .cache/cluster-bin
+# at the repository root, git-ignored). A binary already present is not rebuilt.
+# Prints the folder holding links to all binaries (bin/current) on its last line.
+# Set CLUSTEROPT_CLUSTER_BIN_DIR to a folder of prebuilt binaries to skip building.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cache="${CLUSTEROPT_BIN_CACHE:-$root/.cache/cluster-bin}"
+export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
+
+if [ -n "${CLUSTEROPT_CLUSTER_BIN_DIR:-}" ]; then
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok helm; do
+    [ -x "$CLUSTEROPT_CLUSTER_BIN_DIR/$b" ] || { echo "CLUSTEROPT_CLUSTER_BIN_DIR lacks $b" >&2; exit 1; }
+  done
+  echo "$CLUSTEROPT_CLUSTER_BIN_DIR"; exit 0
+fi
+
+modver() { # module version as required by a wrapper go.mod
+  (cd "$here/go/$1" && go list -m -f '{{.Version}}' "$2")
+}
+build() { # <wrapper> <out-dir> <binary> <package> [ldflags]
+  local wrapper=$1 out=$2 bin=$3 pkg=$4 ldflags=${5:-}
+  if [ -x "$out/$bin" ]; then return 0; fi
+  mkdir -p "$out"
+  echo "building $bin ($pkg) into $out" >&2
+  local t0=$SECONDS
+  (cd "$here/go/$wrapper" && go build -ldflags "-s -w $ldflags" -o "$out/$bin.tmp" "$pkg")
+  mv "$out/$bin.tmp" "$out/$bin"
+  echo "built $bin in $((SECONDS - t0))s" >&2
+}
+
+k8s=$(modver kubernetes k8s.io/kubernetes)
+etcd=$(modver etcd go.etcd.io/etcd/server/v3)
+kwok=$(modver kwok sigs.k8s.io/kwok)
+helm=$(modver helm helm.sh/helm/v3)
+minor=$(echo "$k8s" | cut -d. -f2)
+vpkg=k8s.io/component-base/version
+k8sld="-X $vpkg.gitVersion=$k8s -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
+# kubectl reports its client version from client-go's copy of the version package.
+kctlld="$k8sld -X k8s.io/client-go/pkg/version.gitVersion=$k8s -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+
+for c in kube-apiserver kube-controller-manager kube-scheduler; do
+  build kubernetes "$cache/kubernetes-$k8s" "$c" "k8s.io/kubernetes/cmd/$c" "$k8sld"
+done
+build kubernetes "$cache/kubernetes-$k8s" kubectl k8s.io/kubernetes/cmd/kubectl "$kctlld"
+build etcd "$cache/etcd-$etcd" etcd go.etcd.io/etcd/server/v3 \
+  "-X go.etcd.io/etcd/api/v3/version.GitSHA=$etcd"
+kwokld="-X sigs.k8s.io/kwok/pkg/consts.Version=${kwok#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=$k8s"
+build kwok "$cache/kwok-$kwok" kwok sigs.k8s.io/kwok/cmd/kwok "$kwokld"
+build kwok "$cache/kwok-$kwok" kwokctl sigs.k8s.io/kwok/cmd/kwokctl "$kwokld"
+build helm "$cache/helm-$helm" helm helm.sh/helm/v3/cmd/helm \
+  "-X helm.sh/helm/v3/internal/version.version=$helm"
+
+# One folder of links, named by the set of versions, so tools find every binary in one place.
+set_dir="$cache/set-k8s$k8s-etcd$etcd-kwok$kwok-helm$helm"
+mkdir -p "$set_dir"
+for p in "$cache/kubernetes-$k8s"/* "$cache/etcd-$etcd/etcd" "$cache/kwok-$kwok"/* "$cache/helm-$helm/helm"; do
+  ln -sfn "$p" "$set_dir/$(basename "$p")"
+done
+ln -sfn "$set_dir" "$cache/current"
+echo "$set_dir"
