@@ -8,6 +8,7 @@ import { defineConfig } from 'vitest/config';
 //   kwok) that the global setup starts, or reuses when `npm run cluster:up` already did.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/summary-reporter.ts'],
     projects: [
       {
         test: {

@@ -94,3 +94,15 @@ export const HeartbeatResponse = z.object({
 
 /** Every error body the control plane sends. */
 export const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+
+/** Answer to a status report: the action's state now, and whether this report changed it. */
+export const StatusResponse = z.object({ state: ActionState, changed: z.boolean() });
+export type StatusResponse = z.infer<typeof StatusResponse>;
+
+/** Answer to POST /api/v1/agent/events: duplicates are events whose id was already stored. */
+export const EventsResponse = z.object({
+  received: z.int().min(0),
+  inserted: z.int().min(0),
+  duplicates: z.int().min(0),
+});
+export type EventsResponse = z.infer<typeof EventsResponse>;

@@ -1,0 +1,54 @@
+/**
+ * vitest global setup of the `k8s` project: provides a running test cluster.
+ * - CLUSTEROPT_TEST_KUBECONFIG set: use that cluster as it is (nothing started or stopped).
+ * - a healthy cluster from `npm run cluster:up`: reuse it, leave it running.
+ * - otherwise: start one attached to this process and stop it at the end.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { apiGet, defaultStateDir, resolveBinDir, startTestCluster } from './launcher.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    kubeconfigPath: string;
+    clusterBinDir: string;
+  }
+}
+
+async function reusableCluster(): Promise<{ kubeconfigPath: string; binDir: string } | undefined> {
+  const statePath = join(defaultStateDir, 'state.json');
+  if (!existsSync(statePath)) return undefined;
+  const state = JSON.parse(readFileSync(statePath, 'utf8')) as {
+    mode: string;
+    server: string;
+    kubeconfigPath: string;
+    binDir: string;
+  };
+  if (state.mode !== 'detached') return undefined;
+  const pki = {
+    caCert: join(defaultStateDir, 'pki', 'ca.crt'),
+    admin: { certPath: join(defaultStateDir, 'pki', 'admin.crt'), keyPath: join(defaultStateDir, 'pki', 'admin.key') },
+  };
+  const [status] = await apiGet(state.server, pki, '/readyz').catch(() => [0] as const);
+  return status === 200 ? { kubeconfigPath: state.kubeconfigPath, binDir: state.binDir } : undefined;
+}
+
+export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
+  const external = process.env.CLUSTEROPT_TEST_KUBECONFIG;
+  if (external) {
+    project.provide('kubeconfigPath', external);
+    project.provide('clusterBinDir', resolveBinDir());
+    return undefined;
+  }
+  const reused = await reusableCluster();
+  if (reused) {
+    project.provide('kubeconfigPath', reused.kubeconfigPath);
+    project.provide('clusterBinDir', reused.binDir);
+    return undefined;
+  }
+  const cluster = await startTestCluster({ verbose: true });
+  project.provide('kubeconfigPath', cluster.kubeconfigPath);
+  project.provide('clusterBinDir', cluster.binDir);
+  return () => cluster.stop();
+}

@@ -1,0 +1,155 @@
+/**
+ * Helpers for tests that run against the real test cluster (vitest project `k8s`).
+ * The cluster is started (or reused) by test/cluster/global-setup.ts, which provides the
+ * admin kubeconfig path and the folder of cluster binaries (kubectl, helm, ...).
+ */
+import { randomBytes } from 'node:crypto';
+import { AppsV1Api, CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
+import { inject } from 'vitest';
+
+export function testKubeconfigPath(): string {
+  return inject('kubeconfigPath');
+}
+
+export function clusterBinDir(): string {
+  return inject('clusterBinDir');
+}
+
+export function loadTestKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(testKubeconfigPath());
+  return kc;
+}
+
+/** A name unique to this run: `${prefix}-${6 hex chars}`. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Polls `probe` until it returns a value other than undefined/false, or throws on timeout. */
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value as T;
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 200));
+  }
+  throw new Error(
+    `timed out after ${options.timeoutMs ?? 60_000} ms waiting for ${options.what ?? 'condition'}` +
+      (lastError ? `: ${lastError instanceof Error ? lastError.message : String(lastError)}` : ''),
+  );
+}
+
+export interface KwokNodeOptions {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  providerId?: string;
+  /** false: kwok does not manage the node, so it never becomes Ready (a dead kubelet). */
+  managed?: boolean;
+  podCapacity?: number;
+}
+
+/**
+ * A fake node for kwok. kwok manages nodes annotated kwok.x-k8s.io/node=fake (see the
+ * launcher's --manage-nodes-with-annotation-selector): it marks them Ready, renews their
+ * Lease, and runs the pods bound to them like a kubelet would.
+ */
+export function kwokNode(name: string, options: KwokNodeOptions = {}): V1Node {
+  const managed = options.managed ?? true;
+  const pods = String(options.podCapacity ?? 250);
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name,
+      labels: {
+        'kubernetes.io/hostname': name,
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        type: 'kwok',
+        ...options.labels,
+      },
+      annotations: {
+        ...(managed ? { 'kwok.x-k8s.io/node': 'fake' } : {}),
+        'node.alpha.kubernetes.io/ttl': '0',
+        ...options.annotations,
+      },
+    },
+    spec: options.providerId ? { providerID: options.providerId } : {},
+    status: {
+      allocatable: { cpu: '32', memory: '256Gi', pods },
+      capacity: { cpu: '32', memory: '256Gi', pods },
+    },
+  };
+}
+
+/** Creates kwok nodes and waits until every managed one reports Ready. */
+export async function createKwokNodes(
+  kc: KubeConfig,
+  names: string[],
+  options: KwokNodeOptions = {},
+): Promise<V1Node[]> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const created = await Promise.all(names.map((name) => core.createNode({ body: kwokNode(name, options) })));
+  if (options.managed === false) return created;
+  await waitFor(
+    async () => {
+      const nodes = await Promise.all(names.map((name) => core.readNode({ name })));
+      return nodes.every((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    },
+    { timeoutMs: 60_000, what: `nodes ${names.join(',')} Ready` },
+  );
+  return created;
+}
+
+/** Deletes nodes, ignoring ones already gone. */
+export async function deleteNodes(kc: KubeConfig, names: string[]): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  await Promise.all(
+    names.map((name) =>
+      core.deleteNode({ name }).catch((err: { code?: number }) => {
+        if (err.code !== 404) throw err;
+      }),
+    ),
+  );
+}
+
+/** Creates a namespace and returns its name; delete it with deleteNamespace. */
+export async function createNamespace(kc: KubeConfig, prefix = 'test'): Promise<string> {
+  const name = uniqueName(prefix);
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+  return name;
+}
+
+export async function deleteNamespace(kc: KubeConfig, name: string): Promise<void> {
+  await kc
+    .makeApiClient(CoreV1Api)
+    .deleteNamespace({ name })
+    .catch(() => undefined);
+}
+
+/** Waits until a Deployment reports `replicas` ready replicas. */
+export async function waitForDeploymentReady(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  replicas: number,
+  timeoutMs = 90_000,
+): Promise<void> {
+  const apps = kc.makeApiClient(AppsV1Api);
+  await waitFor(
+    async () => {
+      const d = await apps.readNamespacedDeployment({ name, namespace });
+      return (d.status?.readyReplicas ?? 0) === replicas && (d.status?.updatedReplicas ?? 0) === replicas;
+    },
+    { timeoutMs, what: `deployment ${namespace}/${name} ready with ${replicas} replicas` },
+  );
+}
