@@ -28,7 +28,10 @@ async function reusableCluster(): Promise<{ kubeconfigPath: string; binDir: stri
   if (state.mode !== 'detached') return undefined;
   const pki = {
     caCert: join(defaultStateDir, 'pki', 'ca.crt'),
-    admin: { certPath: join(defaultStateDir, 'pki', 'admin.crt'), keyPath: join(defaultStateDir, 'pki', 'admin.key') },
+    admin: {
+      certPath: join(defaultStateDir, 'pki', 'admin.crt'),
+      keyPath: join(defaultStateDir, 'pki', 'admin.key'),
+    },
   };
   const [status] = await apiGet(state.server, pki, '/readyz').catch(() => [0] as const);
   return status === 200 ? { kubeconfigPath: state.kubeconfigPath, binDir: state.binDir } : undefined;

@@ -79,7 +79,9 @@ export async function freePort(): Promise<number> {
     srv.on('error', rej);
     srv.listen(0, '127.0.0.1', () => {
       const address = srv.address();
-      srv.close(() => (typeof address === 'object' && address ? res(address.port) : rej(new Error('no port'))));
+      srv.close(() =>
+        typeof address === 'object' && address ? res(address.port) : rej(new Error('no port')),
+      );
     });
   });
 }
@@ -94,25 +96,27 @@ function isAlive(record: ProcessRecord): boolean {
   }
 }
 
-async function stopProcesses(records: ProcessRecord[], graceMs = 10_000): Promise<void> {
-  const live = records.filter(isAlive);
-  for (const r of [...live].reverse()) {
-    try {
-      process.kill(r.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
+/**
+ * Stops processes one at a time in reverse start order (kwok first, etcd last): stopping
+ * etcd under a live API server makes the API server's own shutdown hang.
+ */
+async function stopProcesses(records: ProcessRecord[], graceMs = 5_000): Promise<void> {
+  for (const r of [...records].reverse()) {
+    if (!isAlive(r)) continue;
+    signal(r.pid, 'SIGTERM');
+    const deadline = Date.now() + graceMs;
+    while (isAlive(r) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    if (isAlive(r)) signal(r.pid, 'SIGKILL');
+    while (isAlive(r)) await new Promise((res) => setTimeout(res, 50));
   }
-  const deadline = Date.now() + graceMs;
-  while (live.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  for (const r of live.filter(isAlive)) {
-    try {
-      process.kill(r.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
   }
-  while (live.some(isAlive)) await new Promise((r) => setTimeout(r, 50));
 }
 
 function readState(stateDir: string): ClusterState | undefined {
@@ -144,18 +148,14 @@ export function apiGet(
 
 function httpsGet(url: string, tls: RequestOptions): Promise<[number, string]> {
   return new Promise((res, rej) => {
-    const req = request(
-      url,
-      { ...tls, timeout: 5000 },
-      (resp) => {
-        let body = '';
-        resp.setEncoding('utf8');
-        resp.on('data', (c: string) => {
-          body += c;
-        });
-        resp.on('end', () => res([resp.statusCode ?? 0, body]));
-      },
-    );
+    const req = request(url, { ...tls, timeout: 5000 }, (resp) => {
+      let body = '';
+      resp.setEncoding('utf8');
+      resp.on('data', (c: string) => {
+        body += c;
+      });
+      resp.on('end', () => res([resp.statusCode ?? 0, body]));
+    });
     req.on('error', rej);
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.end();
@@ -169,14 +169,16 @@ async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs:
     await new Promise((r) => setTimeout(r, 200));
   }
   let tail = '';
-  if (logFile && existsSync(logFile)) tail = `\n--- last lines of ${logFile} ---\n${readFileSync(logFile, 'utf8').slice(-3000)}`;
+  if (logFile && existsSync(logFile))
+    tail = `\n--- last lines of ${logFile} ---\n${readFileSync(logFile, 'utf8').slice(-3000)}`;
   throw new Error(`test cluster: ${what} not ready after ${timeoutMs} ms${tail}`);
 }
 
 export async function startTestCluster(options: StartOptions = {}): Promise<TestCluster> {
   const t0 = Date.now();
   const log = (line: string) => {
-    if (options.verbose) process.stderr.write(`[cluster +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
+    if (options.verbose)
+      process.stderr.write(`[cluster +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
   };
   const stateDir = options.stateDir ?? defaultStateDir;
   const binDir = options.binDir ?? resolveBinDir(log);
@@ -198,7 +200,13 @@ export async function startTestCluster(options: StartOptions = {}): Promise<Test
   writeKubeconfig(schedKubeconfig, server, pki.caCert, pki.scheduler, 'system:kube-scheduler');
 
   const processes: ProcessRecord[] = [];
-  const state: ClusterState = { mode: detached ? 'detached' : 'attached', server, kubeconfigPath, binDir, processes };
+  const state: ClusterState = {
+    mode: detached ? 'detached' : 'attached',
+    server,
+    kubeconfigPath,
+    binDir,
+    processes,
+  };
   const saveState = () => writeFileSync(join(stateDir, 'state.json'), JSON.stringify(state, null, 2));
 
   const launch = (name: string, args: string[], env: Record<string, string> = {}): ProcessRecord => {
@@ -334,14 +342,16 @@ leaderElection:
     // The controller-manager is working once it has created the default ServiceAccount.
     await waitUntil(
       'kube-controller-manager',
-      async () => (await apiGet(server, pki, '/api/v1/namespaces/default/serviceaccounts/default'))[0] === 200,
+      async () =>
+        (await apiGet(server, pki, '/api/v1/namespaces/default/serviceaccounts/default'))[0] === 200,
       60_000,
       join(logs, 'kube-controller-manager.log'),
     );
     await waitUntil(
       'kube-scheduler',
       // The scheduler serves /healthz with its own self-signed certificate.
-      async () => (await httpsGet(`https://127.0.0.1:${schedPort}/healthz`, { rejectUnauthorized: false }))[0] === 200,
+      async () =>
+        (await httpsGet(`https://127.0.0.1:${schedPort}/healthz`, { rejectUnauthorized: false }))[0] === 200,
       60_000,
       join(logs, 'kube-scheduler.log'),
     );

@@ -101,7 +101,12 @@ export function createPki(dir: string): ClusterPki {
       'DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n',
   );
   const admin = signed(dir, 'admin', '/O=system:masters/CN=kubernetes-admin', clientExt);
-  const controllerManager = signed(dir, 'controller-manager', '/CN=system:kube-controller-manager', clientExt);
+  const controllerManager = signed(
+    dir,
+    'controller-manager',
+    '/CN=system:kube-controller-manager',
+    clientExt,
+  );
   const scheduler = signed(dir, 'scheduler', '/CN=system:kube-scheduler', clientExt);
   const saPrivateKey = join(dir, 'sa.key');
   const saPublicKey = join(dir, 'sa.pub');
@@ -122,7 +127,13 @@ export function createPki(dir: string): ClusterPki {
 }
 
 /** A kubeconfig with the certificates embedded, so it works from any folder. */
-export function writeKubeconfig(path: string, server: string, caCert: string, client: ClientCert, user: string): void {
+export function writeKubeconfig(
+  path: string,
+  server: string,
+  caCert: string,
+  client: ClientCert,
+  user: string,
+): void {
   const b64 = (p: string) => readFileSync(p).toString('base64');
   const text = `apiVersion: v1
 kind: Config

@@ -48,9 +48,13 @@ describe('test cluster', () => {
   it('reports the Kubernetes version it was built as, to the API and to kubectl', async () => {
     const info = await kc.makeApiClient(VersionApi).getCode();
     expect(info.gitVersion).toBe('v1.34.4');
-    const out = execFileSync(join(clusterBinDir(), 'kubectl'), ['version', '--kubeconfig', testKubeconfigPath()], {
-      encoding: 'utf8',
-    });
+    const out = execFileSync(
+      join(clusterBinDir(), 'kubectl'),
+      ['version', '--kubeconfig', testKubeconfigPath()],
+      {
+        encoding: 'utf8',
+      },
+    );
     expect(out).toMatch(/Client Version: v1\.34\.4/);
     expect(out).toMatch(/Server Version: v1\.34\.4/);
   });
@@ -118,9 +122,11 @@ describe('test cluster', () => {
     await expect(eviction).rejects.toMatchObject({ code: 429 });
 
     // Loosen the budget: the same eviction is now admitted and the pod is replaced.
-    await policy.patchNamespacedPodDisruptionBudget(
-      { name: 'web', namespace: ns, body: [{ op: 'replace', path: '/spec/minAvailable', value: 2 }] },
-    );
+    await policy.patchNamespacedPodDisruptionBudget({
+      name: 'web',
+      namespace: ns,
+      body: [{ op: 'replace', path: '/spec/minAvailable', value: 2 }],
+    });
     await waitFor(
       async () =>
         (await policy.readNamespacedPodDisruptionBudget({ name: 'web', namespace: ns })).status

@@ -1,0 +1,276 @@
+/**
+ * OutboxShipper with a real SQLite store and a real HTTP server on 127.0.0.1 that fails in
+ * several ways for a while, refuses some rows, asks for a resync, or loses a response.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, describe, it } from 'vitest';
+import type { AuditEvent, InstancesBatch } from '../../src/contract/reports.ts';
+import {
+  ApiKeySource,
+  ControlPlaneClient,
+  OutboxShipper,
+  type OutboxShipperOptions,
+} from '../../src/controlplane/index.ts';
+import { StateStore } from '../../src/store/index.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'cp-shipper-'));
+const cleanups: Array<() => void | Promise<void>> = [];
+afterAll(async () => {
+  for (const c of cleanups.splice(0)) await c();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Received {
+  /** Every item the server accepted, in arrival order: status:<id>:<state>, instances:<seq>, audit:<id>. */
+  log: string[];
+  requests: Array<{ url: string; items: string[] }>;
+}
+
+type Verdict =
+  | 'accept'
+  | { status: number; body?: unknown; headers?: Record<string, string> }
+  | 'destroy'
+  | 'hang';
+
+/** A control plane that parses each request and asks `decide` what to do with it. */
+async function startControlPlane(
+  decide: (req: { url: string; items: string[]; n: number }) => Verdict | { acceptThenDestroy: true },
+  instancesAnswer: (seq: number) => { accepted: boolean; resync: boolean } = () => ({
+    accepted: true,
+    resync: false,
+  }),
+): Promise<{ url: string; received: Received }> {
+  const received: Received = { log: [], requests: [] };
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let text = '';
+    req.on('data', (c) => {
+      text += c;
+    });
+    req.on('end', () => {
+      const url = req.url ?? '';
+      const body = JSON.parse(text) as Record<string, unknown>;
+      let items: string[];
+      let seq = -1;
+      const statusMatch = /\/actions\/([^/]+)\/status$/.exec(url);
+      if (statusMatch) items = [`status:${statusMatch[1]}:${body.state}`];
+      else if (url.endsWith('/instances')) {
+        seq = (body as unknown as InstancesBatch).seq;
+        items = [`instances:${seq}`];
+      } else items = (body.events as AuditEvent[]).map((e) => `audit:${e.id}`);
+      received.requests.push({ url, items });
+      const verdict = decide({ url, items, n: received.requests.length });
+      if (verdict === 'hang') return;
+      if (verdict === 'destroy') return void req.socket.destroy();
+      if (verdict === 'accept' || 'acceptThenDestroy' in verdict) {
+        received.log.push(...items);
+        if (verdict !== 'accept') return void req.socket.destroy();
+        const answer = seq >= 0 ? instancesAnswer(seq) : {};
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+        return;
+      }
+      res.writeHead(verdict.status, { 'content-type': 'application/json', ...verdict.headers });
+      res.end(JSON.stringify(verdict.body ?? { error: { code: `e${verdict.status}`, message: 'refused' } }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, received };
+}
+
+function setup(url: string, extra: Partial<OutboxShipperOptions> = {}) {
+  const d = mkdtempSync(join(dir, 'case-'));
+  writeFileSync(join(d, 'key'), 'co_abcdefgh_0123456789abcdef');
+  const apiKey = new ApiKeySource({ path: join(d, 'key'), watch: false });
+  const client = new ControlPlaneClient({
+    baseUrl: url,
+    apiKey,
+    allowInsecureHttp: true,
+    env: {},
+    requestTimeoutMs: 400,
+  });
+  const store = StateStore.open({ path: join(d, 'agent.db') });
+  const lines: string[] = [];
+  const logger = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk, _e, cb) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        cb();
+      },
+    }),
+  );
+  const shipper = new OutboxShipper({ store, client, logger, backoff: { baseMs: 50, maxMs: 200 }, ...extra });
+  const controller = new AbortController();
+  const done = shipper.run(controller.signal);
+  cleanups.push(async () => {
+    controller.abort();
+    await done;
+    await client.close();
+    store.close();
+  });
+  return { store, shipper, lines, controller, done };
+}
+
+let counter = 0;
+/** Appends one row of the given kind; returns the item key the server will log for it. */
+function appendRow(store: StateStore, kind: 'status' | 'instances' | 'audit'): string {
+  counter++;
+  if (kind === 'status') {
+    const id = randomUUID();
+    store.journal.received(id, { id });
+    store.finishAndReport(id, { state: 'succeeded', message: `row ${counter}` });
+    return `status:${id}:succeeded`;
+  }
+  if (kind === 'instances') {
+    store.outbox.appendInstances({ seq: counter, full: false, instances: [], removed: [`node-${counter}`] });
+    return `instances:${counter}`;
+  }
+  const event: AuditEvent = {
+    id: randomUUID(),
+    timestamp: new Date().toISOString(),
+    event: 'evicted',
+    resource: `pod/p${counter}`,
+    message: '',
+  };
+  store.outbox.appendAudit(event);
+  return `audit:${event.id}`;
+}
+
+const kinds = [
+  'audit',
+  'audit',
+  'status',
+  'instances',
+  'audit',
+  'status',
+  'audit',
+  'audit',
+  'audit',
+] as const;
+
+describe('OutboxShipper', () => {
+  it.concurrent('ships every row exactly once, in order, across a control-plane outage', async ({
+    expect,
+  }) => {
+    const outageUntil = performance.now() + 1500;
+    const failures: Verdict[] = [
+      { status: 503 },
+      'destroy',
+      { status: 429, headers: { 'retry-after': '0' } },
+      'hang',
+      { status: 502 },
+    ];
+    let f = 0;
+    const cp = await startControlPlane(() =>
+      performance.now() < outageUntil ? failures[f++ % failures.length]! : 'accept',
+    );
+    const { store, shipper } = setup(cp.url);
+    const expected: string[] = [];
+    for (let i = 0; i < 40; i++) expected.push(appendRow(store, kinds[i % kinds.length]!));
+    // More rows arrive during the outage and after it.
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 60));
+      expected.push(appendRow(store, kinds[(i + 3) % kinds.length]!));
+    }
+    await expect.poll(() => cp.received.log.length, { timeout: 8000, interval: 50 }).toBe(expected.length);
+    expect(cp.received.log).toEqual(expected);
+    expect(store.outbox.depth).toBe(0);
+    expect(Object.keys(shipper.counters.failures).sort()).toEqual(
+      expect.arrayContaining(['CP_NETWORK', 'CP_RATE_LIMITED', 'CP_SERVER_ERROR', 'CP_TIMEOUT']),
+    );
+    // Audit events went in batches, statuses and instance batches one per request.
+    expect(cp.received.requests.some((r) => r.items.length > 1)).toBe(true);
+  });
+
+  it.concurrent('wakes on append: a result ships within milliseconds when the control plane is up', async ({
+    expect,
+  }) => {
+    const arrivals: number[] = [];
+    const cp = await startControlPlane(() => {
+      arrivals.push(performance.now());
+      return 'accept';
+    });
+    const { store } = setup(cp.url, { idleCheckMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 200)); // the shipper is idle, waiting
+    const t0 = performance.now();
+    appendRow(store, 'status');
+    await expect.poll(() => arrivals.length, { timeout: 2000, interval: 5 }).toBe(1);
+    expect(arrivals[0]! - t0).toBeLessThan(250);
+  });
+
+  it.concurrent('409 and 404 on a status are delivered-but-refused: dropped with a warning, never retried', async ({
+    expect,
+  }) => {
+    const cp = await startControlPlane(({ items }) => {
+      if (items[0]?.includes('row-conflict')) return { status: 409 };
+      if (items[0]?.includes('row-unknown')) return { status: 404 };
+      return 'accept';
+    });
+    const { store, shipper, lines } = setup(cp.url);
+    for (const id of ['row-conflict', 'row-unknown', 'row-ok']) {
+      store.journal.received(id, {});
+      store.finishAndReport(id, { state: 'failed', message: '' });
+    }
+    await expect.poll(() => store.outbox.depth, { timeout: 3000 }).toBe(0);
+    expect(cp.received.requests.map((r) => r.items[0])).toEqual([
+      'status:row-conflict:failed',
+      'status:row-unknown:failed',
+      'status:row-ok:failed',
+    ]);
+    expect(cp.received.log).toEqual(['status:row-ok:failed']);
+    expect(shipper.counters.refusedRows.status).toBe(2);
+    const warnings = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 40);
+    expect(warnings.map((w) => w.code)).toEqual(['CP_CONFLICT', 'CP_NOT_FOUND']);
+  });
+
+  it.concurrent('a refused audit batch is split so that only the bad event is dropped', async ({
+    expect,
+  }) => {
+    let bad = '';
+    const cp = await startControlPlane(({ items }) => (items.includes(bad) ? { status: 422 } : 'accept'));
+    const { store, shipper } = setup(cp.url, { maxEventsPerRequest: 10 });
+    // Queue all five before the shipper sees any, so they go as one batch.
+    const keys = store.transaction(() => [0, 1, 2, 3, 4].map(() => appendRow(store, 'audit')));
+    bad = keys[2]!;
+    await expect.poll(() => store.outbox.depth, { timeout: 3000 }).toBe(0);
+    expect(cp.received.log).toEqual(keys.filter((k) => k !== bad));
+    expect(cp.received.requests.map((r) => r.items.length)).toEqual([5, 1, 1, 1, 1, 1]);
+    expect(shipper.counters.refusedRows.audit).toBe(1);
+  });
+
+  it.concurrent('a resync answer drops queued deltas and requires a full snapshot', async ({ expect }) => {
+    let first = -1;
+    const cp = await startControlPlane(
+      () => 'accept',
+      (seq) => {
+        if (first < 0) first = seq;
+        return { accepted: true, resync: seq === first };
+      },
+    );
+    const { store } = setup(cp.url);
+    const keys = store.transaction(() => [0, 1, 2].map(() => appendRow(store, 'instances')));
+    await expect.poll(() => store.outbox.depth, { timeout: 3000 }).toBe(0);
+    expect(cp.received.log).toEqual([keys[0]]);
+    expect(store.outbox.fullSnapshotRequired).toBe(true);
+  });
+
+  it.concurrent('a response lost after the server applied it is retried (at-least-once; keys make it idempotent)', async ({
+    expect,
+  }) => {
+    const cp = await startControlPlane(({ n }) => (n === 1 ? { acceptThenDestroy: true } : 'accept'));
+    const { store } = setup(cp.url);
+    const key = appendRow(store, 'audit');
+    await expect.poll(() => store.outbox.depth, { timeout: 3000 }).toBe(0);
+    // The same event id twice: the control plane de-duplicates by it.
+    expect(cp.received.log).toEqual([key, key]);
+  });
+});

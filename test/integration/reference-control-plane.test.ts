@@ -1,0 +1,437 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/observability/logger.ts';
+import {
+  type ReferenceControlPlane,
+  type ReferenceControlPlaneAdmin,
+  startReferenceControlPlane,
+} from '../../src/reference-control-plane/index.ts';
+
+// Real server on 127.0.0.1:0 over a real SQLite file; requests with fetch/undici.
+const silent = createLogger({ level: 'silent' });
+const leaseSeconds = 1;
+
+let dir: string;
+let cp: ReferenceControlPlane;
+let admin: ReferenceControlPlaneAdmin;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'co-rcp-'));
+  cp = await startReferenceControlPlane({ dbPath: join(dir, 'cp.db'), leaseSeconds, logger: silent });
+  admin = cp.admin;
+});
+afterAll(async () => {
+  await cp?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function newCluster(name = 'c'): Promise<{ id: string; key: string; keyId: string }> {
+  const c = await admin.createCluster({ name });
+  return { id: c.cluster.id, key: c.apiKey, keyId: c.apiKeyId };
+}
+
+async function agent(
+  key: string | undefined,
+  method: string,
+  path: string,
+  body?: unknown,
+  init: { signal?: AbortSignal; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(`${cp.url}${path}`, {
+    method,
+    headers: {
+      ...(key === undefined ? {} : { authorization: `Bearer ${key}` }),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...init.headers,
+    },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    ...(init.signal ? { signal: init.signal } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+}
+
+const poll = (key: string, wait = 0, extra = '') =>
+  agent(key, 'GET', `/api/v1/agent/actions?wait=${wait}${extra}`);
+const status = (key: string, id: string, body: unknown) =>
+  agent(key, 'POST', `/api/v1/agent/actions/${id}/status`, body);
+const cordon = { type: 'cordon_node', payload: { nodeName: 'node-1' } };
+
+describe('reference control plane: authentication', () => {
+  it('401 without a key, with garbage, and with a wrong secret for a real prefix; 403 once revoked', async () => {
+    const c = await newCluster();
+    const noKey = await poll(undefined as unknown as string);
+    expect(noKey.status).toBe(401);
+    expect(noKey.body).toEqual({ error: { code: 'unauthenticated', message: expect.any(String) } });
+    expect((await agent('nonsense', 'GET', '/api/v1/agent/actions')).status).toBe(401);
+    const [, prefix, secret] = c.key.split('_') as [string, string, string];
+    const wrongSecret = `co_${prefix}_${secret.split('').reverse().join('')}`;
+    expect((await poll(wrongSecret)).status).toBe(401);
+    expect((await poll(c.key)).status).toBe(200);
+
+    const rotated = await admin.createApiKey(c.id);
+    await admin.revokeApiKey(c.keyId);
+    const revoked = await poll(c.key);
+    expect(revoked.status).toBe(403);
+    expect(revoked.body.error.code).toBe('api_key_revoked');
+    expect((await poll(rotated.apiKey)).status).toBe(200);
+    // A wrong secret does not learn that the prefix was revoked.
+    expect((await poll(wrongSecret)).status).toBe(401);
+  });
+
+  it('keeps the admin API behind the admin token (an agent key is not enough)', async () => {
+    const c = await newCluster();
+    expect((await agent(undefined, 'GET', '/admin/v1/clusters')).status).toBe(401);
+    expect((await agent(c.key, 'GET', '/admin/v1/clusters')).status).toBe(401);
+    expect((await agent(cp.adminToken, 'GET', '/admin/v1/clusters')).status).toBe(200);
+    // The generated token file is readable by its owner only.
+    expect(cp.adminTokenFile).toBeDefined();
+    expect(statSync(cp.adminTokenFile!).mode & 0o077).toBe(0);
+  });
+});
+
+describe('reference control plane: long-poll and leases', () => {
+  it('wakes a held poll within 200 ms of an enqueue', async () => {
+    const c = await newCluster();
+    const held = poll(c.key, 20);
+    await new Promise((r) => setTimeout(r, 150)); // let the poll reach the server and wait
+    const enqueuedAt = performance.now();
+    const action = await admin.enqueue(c.id, cordon);
+    const res = await held;
+    const latency = performance.now() - enqueuedAt;
+    expect(res.status).toBe(200);
+    expect(res.body.actions.map((a: { id: string }) => a.id)).toEqual([action.id]);
+    expect(latency).toBeLessThan(200);
+  });
+
+  it('answers an empty list after `wait` seconds, and clamps wait to 0..60', async () => {
+    const c = await newCluster();
+    const started = performance.now();
+    const res = await poll(c.key, 1);
+    const elapsed = performance.now() - started;
+    expect(res.body).toEqual({ actions: [] });
+    expect(elapsed).toBeGreaterThanOrEqual(950);
+    expect(elapsed).toBeLessThan(3000);
+    const negative = performance.now();
+    expect((await poll(c.key, -5)).body).toEqual({ actions: [] });
+    expect(performance.now() - negative).toBeLessThan(500);
+    expect((await poll(c.key, Number.NaN)).status).toBe(400);
+  });
+
+  it('delivers oldest first up to limit, leases, and redelivers to a waiting poll when the lease runs out', async () => {
+    const c = await newCluster();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++)
+      ids.push((await admin.enqueue(c.id, { ...cordon, payload: { nodeName: `n${i}` } })).id);
+    const first = await poll(c.key, 0, '&limit=2');
+    expect(first.body.actions.map((a: { id: string }) => a.id)).toEqual(ids.slice(0, 2));
+    expect(first.body.actions[0]).toEqual({
+      id: ids[0],
+      type: 'cordon_node',
+      payload: { nodeName: 'n0' },
+      createdAt: expect.any(String),
+    });
+    expect((await poll(c.key)).body.actions.map((a: { id: string }) => a.id)).toEqual([ids[2]]);
+    expect((await poll(c.key)).body.actions).toEqual([]);
+    // Nobody acknowledged: a held poll gets all three again once the lease (1 s) runs out.
+    await status(c.key, ids[2]!, { state: 'running' });
+    const started = performance.now();
+    const again = await poll(c.key, 10);
+    expect(performance.now() - started).toBeLessThan(2500);
+    expect(again.body.actions.map((a: { id: string }) => a.id)).toEqual(ids.slice(0, 2));
+    expect((await admin.getAction(ids[0]!)).deliveredCount).toBe(2);
+    expect((await admin.getAction(ids[2]!)).deliveredCount).toBe(1); // running: not redelivered
+  });
+
+  it('does not deliver expired actions: they become expired', async () => {
+    const c = await newCluster();
+    const doomed = await admin.enqueue(c.id, { ...cordon, expiresInSeconds: 0.2 });
+    const fine = await admin.enqueue(c.id, {
+      ...cordon,
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const res = await poll(c.key);
+    expect(res.body.actions.map((a: { id: string }) => a.id)).toEqual([fine.id]);
+    expect(res.body.actions[0].expiresAt).toBe(fine.expiresAt);
+    expect(await admin.getAction(doomed.id)).toMatchObject({ state: 'expired', deliveredCount: 0 });
+    expect(await admin.listActions(c.id, { state: 'expired' })).toHaveLength(1);
+  });
+
+  it('stops waiting when the client goes away (nothing is leased to it)', async () => {
+    const c = await newCluster();
+    const ctrl = new AbortController();
+    const held = agent(c.key, 'GET', '/api/v1/agent/actions?wait=20', undefined, { signal: ctrl.signal });
+    await new Promise((r) => setTimeout(r, 150));
+    ctrl.abort();
+    await expect(held).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 100));
+    const action = await admin.enqueue(c.id, cordon);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await admin.getAction(action.id)).state).toBe('queued');
+  });
+
+  it('answers held polls with an empty list on shutdown', async () => {
+    const other = await startReferenceControlPlane({ dbPath: join(dir, 'shutdown.db'), logger: silent });
+    const c = await other.admin.createCluster({ name: 'x' });
+    const held = fetch(`${other.url}/api/v1/agent/actions?wait=30`, {
+      headers: { authorization: `Bearer ${c.apiKey}` },
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    const started = performance.now();
+    await other.close();
+    const res = await held;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ actions: [] });
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('reference control plane: status reports', () => {
+  it('is idempotent for the same state and 409s illegal transitions; counts transitions', async () => {
+    const c = await newCluster();
+    const { id } = await admin.enqueue(c.id, cordon);
+    await poll(c.key);
+    expect((await status(c.key, id, { state: 'running', message: 'cordoning' })).body).toEqual({
+      state: 'running',
+      changed: true,
+    });
+    expect((await status(c.key, id, { state: 'running', message: 'cordoning' })).body).toEqual({
+      state: 'running',
+      changed: false,
+    });
+    const done = {
+      state: 'succeeded',
+      message: 'cordoned',
+      result: { changed: true },
+      finishedAt: new Date().toISOString(),
+    };
+    expect((await status(c.key, id, done)).body).toEqual({ state: 'succeeded', changed: true });
+    const repeat = await status(c.key, id, done);
+    expect(repeat.status).toBe(200);
+    expect(repeat.body).toEqual({ state: 'succeeded', changed: false });
+    const back = await status(c.key, id, { state: 'running' });
+    expect(back.status).toBe(409);
+    expect(back.body.error).toMatchObject({ code: 'illegal_transition', state: 'succeeded' });
+    expect((await status(c.key, id, { state: 'failed', message: 'x' })).status).toBe(409);
+
+    const stored = await admin.getAction(id);
+    expect(stored).toMatchObject({
+      state: 'succeeded',
+      message: 'cordoned',
+      result: { changed: true },
+      leasedUntil: null,
+    });
+    const log = await admin.actionStatusLog(id);
+    expect(log.map((e) => e.toState)).toEqual(['queued', 'leased', 'running', 'succeeded']);
+    expect(log.filter((e) => e.source === 'agent')).toHaveLength(2);
+  });
+
+  it('400s a bad body with the zod issues, 404s unknown ids', async () => {
+    const c = await newCluster();
+    const { id } = await admin.enqueue(c.id, cordon);
+    const bad = await status(c.key, id, { state: 'done', startedAt: 'yesterday' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('invalid_body');
+    expect(bad.body.error.issues.map((i: { path: string[] }) => i.path[0]).sort()).toEqual([
+      'startedAt',
+      'state',
+    ]);
+    expect((await status(c.key, id, '{not json')).body.error.code).toBe('invalid_json');
+    expect((await status(c.key, randomUUID(), { state: 'running' })).status).toBe(404);
+    expect((await status(c.key, 'not-a-uuid', { state: 'running' })).status).toBe(404);
+  });
+
+  it('isolates clusters: another cluster neither receives nor can report an action', async () => {
+    const a = await newCluster('a');
+    const b = await newCluster('b');
+    const { id } = await admin.enqueue(a.id, cordon);
+    expect((await poll(b.key)).body.actions).toEqual([]);
+    expect((await status(b.key, id, { state: 'rejected', message: 'not mine' })).status).toBe(404);
+    expect((await admin.getAction(id)).state).toBe('queued');
+    expect((await poll(a.key)).body.actions.map((x: { id: string }) => x.id)).toEqual([id]);
+    expect(await admin.listActions(b.id)).toEqual([]);
+  });
+
+  it('stores payloads it does not understand so the agent can reject them', async () => {
+    const c = await newCluster();
+    const { id } = await admin.enqueue(c.id, { type: 'reboot_everything', payload: 'please' });
+    const res = await poll(c.key);
+    expect(res.body.actions[0]).toMatchObject({ id, type: 'reboot_everything', payload: 'please' });
+    expect(
+      (await status(c.key, id, { state: 'rejected', message: 'unknown action type' })).body.changed,
+    ).toBe(true);
+  });
+});
+
+describe('reference control plane: instances, events, heartbeat', () => {
+  const node = (name: string) => ({
+    nodeName: name,
+    nodeUid: randomUUID(),
+    lifecycle: 'on-demand',
+    ready: true,
+    schedulable: true,
+    instanceId: `i-${name}`,
+  });
+
+  it('applies a full snapshot, deltas in order, and asks for a resync on a gap', async () => {
+    const c = await newCluster();
+    const send = (b: unknown) => agent(c.key, 'POST', '/api/v1/agent/instances', b);
+    expect((await send({ seq: 3, full: false, instances: [node('x')] })).body).toEqual({
+      accepted: false,
+      resync: true,
+    });
+    expect((await send({ seq: 10, full: true, instances: [node('a'), node('b')] })).body).toEqual({
+      accepted: true,
+      resync: false,
+    });
+    expect((await send({ seq: 11, full: false, instances: [node('c')], removed: ['a'] })).body.accepted).toBe(
+      true,
+    );
+    expect((await send({ seq: 11, full: false, instances: [node('c')], removed: ['a'] })).body.accepted).toBe(
+      true,
+    );
+    expect((await send({ seq: 13, full: false, instances: [node('d')] })).body).toEqual({
+      accepted: false,
+      resync: true,
+    });
+    const list = await admin.listInstances(c.id);
+    expect(list.lastSeq).toBe(11);
+    expect(list.instances.map((i) => [i.nodeName, i.instanceId])).toEqual([
+      ['b', 'i-b'],
+      ['c', 'i-c'],
+    ]);
+    expect((await send({ seq: 12, full: false, instances: 'nope' })).status).toBe(400);
+  });
+
+  it('stores audit events once per id', async () => {
+    const c = await newCluster();
+    const ev = (id: string) => ({
+      id,
+      timestamp: new Date().toISOString(),
+      event: 'action.refused',
+      resource: 'node/n1',
+    });
+    const [e1, e2] = [randomUUID(), randomUUID()];
+    const first = await agent(c.key, 'POST', '/api/v1/agent/events', { events: [ev(e1), ev(e2)] });
+    expect(first.body).toEqual({ received: 2, inserted: 2, duplicates: 0 });
+    const again = await agent(c.key, 'POST', '/api/v1/agent/events', { events: [ev(e2), ev(e1)] });
+    expect(again.body).toEqual({ received: 2, inserted: 0, duplicates: 2 });
+    expect((await admin.listEvents(c.id)).map((e) => e.id).sort()).toEqual([e1, e2].sort());
+    expect((await agent(c.key, 'POST', '/api/v1/agent/events', { events: [] })).status).toBe(400);
+  });
+
+  it('records the heartbeat and answers settings', async () => {
+    const c = await newCluster();
+    expect(await admin.lastHeartbeat(c.id)).toBeUndefined();
+    const hb = {
+      agentVersion: '0.1.0',
+      kubernetesVersion: 'v1.34.1',
+      nodeCount: 3,
+      outboxDepth: 0,
+      leader: 'pod-a',
+    };
+    const res = await agent(c.key, 'POST', '/api/v1/agent/heartbeat', hb);
+    expect(res.body).toEqual({ settings: {} });
+    expect((await admin.lastHeartbeat(c.id))?.heartbeat).toEqual(hb);
+  });
+});
+
+describe('reference control plane: HTTP edges', () => {
+  it('413s a body over the limit, including one that only grows when unzipped', async () => {
+    const c = await newCluster();
+    const big = JSON.stringify({ events: [{ padding: 'x'.repeat(6 * 1024 * 1024) }] });
+    const res = await agent(c.key, 'POST', '/api/v1/agent/events', big);
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('body_too_large');
+    const bomb = gzipSync(Buffer.from(big));
+    expect(bomb.length).toBeLessThan(100_000);
+    const zipped = await request(`${cp.url}/api/v1/agent/events`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${c.key}`,
+        'content-encoding': 'gzip',
+        'content-type': 'application/json',
+      },
+      body: bomb,
+    });
+    expect(zipped.statusCode).toBe(413);
+    await zipped.body.dump();
+    // The connection is still usable afterwards.
+    expect((await poll(c.key)).status).toBe(200);
+  });
+
+  it('accepts gzip request bodies and gzips large answers when asked', async () => {
+    const c = await newCluster();
+    const body = gzipSync(Buffer.from(JSON.stringify({ agentVersion: 'z', outboxDepth: 1 })));
+    const hb = await request(`${cp.url}/api/v1/agent/heartbeat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${c.key}`, 'content-encoding': 'gzip' },
+      body,
+    });
+    expect(hb.statusCode).toBe(200);
+    await hb.body.dump();
+    for (let i = 0; i < 20; i++) await admin.enqueue(c.id, { ...cordon, payload: { nodeName: `node-${i}` } });
+    const res = await request(`${cp.url}/api/v1/agent/actions?wait=0`, {
+      headers: { authorization: `Bearer ${c.key}`, 'accept-encoding': 'gzip' },
+    });
+    expect(res.headers['content-encoding']).toBe('gzip');
+    const parsed = JSON.parse(gunzipSync(Buffer.from(await res.body.arrayBuffer())).toString('utf8'));
+    expect(parsed.actions).toHaveLength(20);
+    const plain = await request(`${cp.url}/admin/v1/clusters/${c.id}/actions`, {
+      headers: { authorization: `Bearer ${cp.adminToken}` },
+    });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(JSON.parse(await plain.body.text()).actions).toHaveLength(20);
+  });
+
+  it('404s unknown routes and 405s wrong methods with JSON bodies', async () => {
+    const c = await newCluster();
+    const missing = await agent(c.key, 'GET', '/api/v1/agent/nothing');
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe('route_not_found');
+    const wrong = await agent(c.key, 'DELETE', '/api/v1/agent/actions');
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('GET');
+    expect(wrong.body.error.code).toBe('method_not_allowed');
+  });
+});
+
+describe('reference control plane: fault injection', () => {
+  it('answers the next N agent requests with the injected status and Retry-After, then recovers', async () => {
+    const c = await newCluster();
+    await admin.addFault({ count: 2, status: 503, retryAfterSeconds: 7, routes: ['actions'] });
+    // Other routes are not affected.
+    expect(
+      (await agent(c.key, 'POST', '/api/v1/agent/heartbeat', { agentVersion: 'x', outboxDepth: 0 })).status,
+    ).toBe(200);
+    for (let i = 0; i < 2; i++) {
+      const res = await poll(c.key);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('7');
+    }
+    expect((await poll(c.key)).status).toBe(200);
+    expect((await admin.listFaults()).faults).toEqual([]);
+  });
+
+  it('delays, or cuts the connection', async () => {
+    const c = await newCluster();
+    await admin.addFault({ delayMs: 400, routes: ['heartbeat'] });
+    const started = performance.now();
+    expect(
+      (await agent(c.key, 'POST', '/api/v1/agent/heartbeat', { agentVersion: 'x', outboxDepth: 0 })).status,
+    ).toBe(200);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(380);
+    await admin.addFault({ reset: true });
+    await expect(poll(c.key)).rejects.toThrow();
+    expect((await poll(c.key)).status).toBe(200);
+    await admin.addFault({ count: 5, status: 429 });
+    await admin.clearFaults();
+    expect((await poll(c.key)).status).toBe(200);
+  });
+});
