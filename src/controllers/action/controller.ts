@@ -1,0 +1,424 @@
+/**
+ * The action controller: watches AgentActions in the agent's namespace and AgentPolicies in
+ * the cluster, and takes each action through expiry, the policy check, its executor and the
+ * reporting of its outcome. Leader-only: `run(signal)` is called when this replica becomes
+ * leader and `signal` aborts the moment it stops being one.
+ *
+ * One path for every action: the poller turns control-plane actions into AgentActions
+ * (source control-plane); admins apply AgentActions themselves (source local).
+ */
+import { runAction, executorFor } from '../../actions/registry.ts';
+import { ActionAbortedError, type ActionResult, type DrainTuning } from '../../actions/types.ts';
+import { type Action, type ActionType, disruptiveActionTypes } from '../../contract/envelope.ts';
+import { apiGroup, apiVersionName } from '../../crds/common.ts';
+import {
+  type AgentAction,
+  agentActionPlural,
+  approvedAnnotation,
+  terminalPhases,
+} from '../../crds/agent-action.ts';
+import { AgentPolicySpec, agentPolicyPlural } from '../../crds/agent-policy.ts';
+import { statusCode } from '../../kube/api-errors.ts';
+import type { KubeClients } from '../../kube/clients.ts';
+import type { EventSink } from '../../kube/events.ts';
+import { listWatch } from '../../kube/watch.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { AgentMetrics } from '../../observability/metrics.ts';
+import type { StateStore } from '../../store/index.ts';
+import { errorMessage } from '../../util/errors.ts';
+import { decide, type Decision, type PolicyInput } from '../policy/decide.ts';
+import { factNeeds, resolveFacts } from './facts.ts';
+import { planStep } from './plan.ts';
+import { ActionRecords, type FinalRecord } from './records.ts';
+import { WorkQueue } from './work-queue.ts';
+
+/** Runs an action type this module has no executor for (sync_hibernation_schedule). */
+export type ExtraExecutor = (action: Action, signal: AbortSignal) => Promise<ActionResult>;
+
+export interface ActionControllerOptions {
+  clients: KubeClients;
+  namespace: string;
+  store: StateStore;
+  events: EventSink;
+  log: Logger;
+  metrics?: AgentMetrics;
+  now?: () => number;
+  /** Actions reconciled at once (different targets; one target is always serialised). */
+  concurrency?: number;
+  /** Finished AgentActions are deleted this long after they finished. Default 24 h. */
+  finishedTtlMs?: number;
+  /** Re-check interval for actions that wait (approval, windows, limits). Default 15 s. */
+  waitRecheckMs?: number;
+  drainTuning?: DrainTuning;
+  extraExecutors?: Partial<Record<ActionType, ExtraExecutor>>;
+}
+
+interface PolicyEntry {
+  input?: PolicyInput;
+  /** Set when the object does not parse: such a policy refuses everything (fail closed). */
+  invalid?: string;
+}
+
+export class ActionController {
+  private readonly options: ActionControllerOptions;
+  private readonly now: () => number;
+  private readonly actions = new Map<string, AgentAction>();
+  private readonly policies = new Map<string, PolicyEntry>();
+  private readonly records: ActionRecords;
+  /**
+   * Outcomes decided in this process. The watch can deliver an older copy of an object
+   * after its final status was written; with this the controller knows the result is not
+   * lost and does not "repair" a status that is only late.
+   */
+  private readonly finals = new Map<string, { record: FinalRecord; finishedAt: string; patched: boolean }>();
+  /** Counters for tests and benchmarks. */
+  readonly counters = { reconciles: 0, executions: 0, finished: 0, deleted: 0 };
+
+  constructor(options: ActionControllerOptions) {
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    this.records = new ActionRecords({
+      clients: options.clients,
+      store: options.store,
+      events: options.events,
+      now: this.now,
+    });
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const { clients, namespace, log } = this.options;
+    const queue = new WorkQueue({
+      concurrency: this.options.concurrency ?? 16,
+      laneOf: (name) => this.actions.get(name)?.spec.target,
+      process: (name) => this.reconcile(name, queue, signal),
+      onError: (name, err) => {
+        log.warn({ action: name, err: errorMessage(err) }, 'reconcile failed; retrying');
+        queue.addAfter(name, 2_000);
+      },
+    });
+    const policyWatch = listWatch<Record<string, unknown>>({
+      clients,
+      path: `/apis/${apiGroup}/${apiVersionName}/${agentPolicyPlural}`,
+      signal,
+      log,
+      onList: (items) => {
+        this.policies.clear();
+        for (const item of items) this.setPolicy(item);
+        for (const name of this.actions.keys()) queue.add(name);
+      },
+      onEvent: (type, item) => {
+        if (type === 'DELETED') this.policies.delete(nameOf(item));
+        else this.setPolicy(item);
+        // A changed policy may release waiting actions.
+        for (const [name, obj] of this.actions) if (!isTerminal(obj)) queue.add(name);
+      },
+    });
+    const actionWatch = listWatch<AgentAction>({
+      clients,
+      path: `/apis/${apiGroup}/${apiVersionName}/namespaces/${namespace}/${agentActionPlural}`,
+      signal,
+      log,
+      onList: (items) => {
+        this.actions.clear();
+        for (const item of items) this.actions.set(nameOf(item), item);
+        for (const name of sortedByCreation(items)) queue.add(name);
+      },
+      onEvent: (type, item) => {
+        const name = nameOf(item);
+        if (type === 'DELETED') {
+          this.actions.delete(name);
+          this.finals.delete(name);
+        } else {
+          this.actions.set(name, item);
+          queue.add(name);
+        }
+      },
+    });
+    // Policies first: an action must never be checked against a partial policy set.
+    await policyWatch.ready;
+    await actionWatch.ready;
+    log.info({ namespace }, 'action controller started');
+    const gc = setInterval(() => this.collectGarbage(signal), 60_000);
+    gc.unref();
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    clearInterval(gc);
+    await queue.stop();
+    await Promise.allSettled([policyWatch.stopped, actionWatch.stopped]);
+    log.info('action controller stopped');
+  }
+
+  private setPolicy(item: Record<string, unknown>): void {
+    const name = nameOf(item);
+    const parsed = AgentPolicySpec.safeParse(item.spec ?? {});
+    this.policies.set(
+      name,
+      parsed.success
+        ? { input: { metadata: { name }, spec: parsed.data } }
+        : { invalid: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') },
+    );
+  }
+
+  private async reconcile(name: string, queue: WorkQueue, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    const object = this.actions.get(name);
+    if (!object) return;
+    this.counters.reconciles++;
+    const id = object.spec.id;
+    const entry = this.options.store.journal.entry(id);
+    const step = planStep({
+      object,
+      journal: entry?.state ?? 'new',
+      journalFinalState: entry?.finalState,
+      runningHere: false,
+      idempotent: executorFor(object.spec.type)?.idempotent ?? object.spec.type === 'sync_hibernation_schedule',
+      now: this.now(),
+    });
+    switch (step.kind) {
+      case 'none':
+        return;
+      case 'adopt-final':
+        if (step.state !== 'running') this.records.adoptFinal(object, step.state);
+        return;
+      case 'repair-status': {
+        if (step.state === 'running') return;
+        const known = this.finals.get(name);
+        if (known?.patched) return;
+        await this.records.patchFinalStatus(
+          object,
+          known?.record ?? { state: step.state, message: `${step.state} (recovered from the agent's journal)` },
+          known?.finishedAt ?? new Date(entry?.finishedAt ?? this.now()).toISOString(),
+        );
+        if (known) known.patched = true;
+        return;
+      }
+      case 'reject':
+        await this.finish(object, { state: 'rejected', message: step.reason, reason: 'InvalidAction' });
+        return;
+      case 'expire':
+        await this.finish(object, { state: 'expired', message: step.message, reason: 'Expired' });
+        return;
+      case 'fail-interrupted':
+        await this.finish(object, {
+          state: 'failed',
+          message: 'agent restarted during execution; outcome unknown — verify the target',
+          reason: 'Interrupted',
+        });
+        return;
+      case 'evaluate':
+        await this.evaluate(object, step.action, queue, signal);
+        return;
+    }
+  }
+
+  private async evaluate(object: AgentAction, action: Action, queue: WorkQueue, signal: AbortSignal) {
+    const invalid = [...this.policies.entries()].find(([, p]) => p.invalid);
+    if (invalid) {
+      const [policyName, entry] = invalid;
+      await this.finish(object, {
+        state: 'rejected',
+        message: `AgentPolicy ${policyName} is invalid (${entry.invalid}); refusing every action until it is fixed`,
+        reason: `AgentPolicy/${policyName}:invalid`,
+      });
+      return;
+    }
+    const policies = [...this.policies.values()].flatMap((p) => (p.input ? [p.input] : []));
+    const decision = await this.decide(object, action, policies, signal);
+    const rule = 'rule' in decision ? decision.rule : 'none';
+    this.options.metrics?.policyDecisionsTotal.inc({ decision: decision.decision, rule });
+    switch (decision.decision) {
+      case 'refuse':
+        await this.finish(object, {
+          state: 'rejected',
+          message: `refused by AgentPolicy ${decision.policy} (${decision.rule}): ${decision.message}`,
+          reason: `AgentPolicy/${decision.policy}:${decision.rule}`,
+          result: { policy: decision.policy, rule: decision.rule },
+        });
+        return;
+      case 'dryRun':
+        await this.finish(object, {
+          state: 'rejected',
+          message: `dry run (AgentPolicy ${decision.policies.join(', ')}): would run ${action.type} on ${object.spec.target}; nothing was changed`,
+          reason: `AgentPolicy/${decision.policies[0]}:dryRun`,
+          result: { dryRun: true, policies: decision.policies, rule: 'dryRun' },
+        });
+        return;
+      case 'wait': {
+        const phase = decision.rule === 'approval' ? 'WaitingApproval' : 'Pending';
+        const message = `waiting: AgentPolicy ${decision.policy} (${decision.rule}): ${decision.message}`;
+        if (object.status?.phase !== phase || object.status?.message !== message) {
+          await this.records.patchStatus(object, {
+            phase,
+            message,
+            reason: `AgentPolicy/${decision.policy}:${decision.rule}`,
+          });
+        }
+        const retryIn = decision.retryAt ? decision.retryAt.getTime() - this.now() : Number.POSITIVE_INFINITY;
+        queue.addAfter(nameOf(object), Math.min(retryIn, this.options.waitRecheckMs ?? 15_000));
+        return;
+      }
+      case 'allow':
+        await this.execute(object, action, decision, signal);
+        return;
+    }
+  }
+
+  private async decide(
+    object: AgentAction,
+    action: Action,
+    policies: PolicyInput[],
+    signal: AbortSignal,
+  ): Promise<Decision> {
+    const facts = await resolveFacts(this.options.clients, action, factNeeds(policies), signal);
+    const id = object.spec.id;
+    let running = 0;
+    for (const other of this.actions.values()) {
+      if (other.spec.id !== id && other.status?.phase === 'Running' && disruptiveActionTypes.has(other.spec.type)) {
+        running++;
+      }
+    }
+    return decide(action, policies, {
+      now: new Date(this.now()),
+      target: facts.target,
+      runningDisruptiveActions: running,
+      unavailableNodes: facts.unavailableNodes,
+      targetNodeUnavailable: facts.targetNodeUnavailable,
+      approved: object.metadata.annotations?.[approvedAnnotation] === 'true',
+    });
+  }
+
+  private async execute(
+    object: AgentAction,
+    action: Action,
+    decision: Extract<Decision, { decision: 'allow' }>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { clients, log, metrics } = this.options;
+    // Count this action as Running for the concurrency limits of the ones checked after it.
+    this.actions.set(nameOf(object), { ...object, status: { ...object.status, phase: 'Running' } });
+    const startedAt = await this.records.start(object);
+    this.counters.executions++;
+    const t0 = this.now();
+    let result: ActionResult;
+    try {
+      const extra = this.options.extraExecutors?.[action.type];
+      result = extra
+        ? await extra(action, signal)
+        : await runAction(action, {
+            kube: clients,
+            log: log.child({ actionId: action.id, type: action.type }),
+            signal,
+            now: this.now,
+            events: this.options.events,
+            limits: {
+              allowForce: decision.drain.allowForce,
+              ...(decision.drain.maxGracePeriodSeconds === undefined
+                ? {}
+                : { maxGracePeriodSeconds: decision.drain.maxGracePeriodSeconds }),
+            },
+            ...(this.options.drainTuning ? { drainTuning: this.options.drainTuning } : {}),
+            onProgress: (progress) => this.reportProgress(object, progress),
+          });
+    } catch (err) {
+      if (err instanceof ActionAbortedError || signal.aborted) {
+        // Not finished: the journal says started; whoever leads next resumes it.
+        log.info({ actionId: action.id }, 'action interrupted (leadership lost or shutting down)');
+        return;
+      }
+      result = { outcome: 'failed', message: `${action.type} failed: ${errorMessage(err)}`, details: {} };
+    }
+    metrics?.actionDurationSeconds.observe({ type: action.type }, (this.now() - t0) / 1000);
+    await this.finish(object, {
+      state: result.outcome,
+      message: result.message,
+      ...(result.reason ? { reason: result.reason } : {}),
+      result: { ...result.details, ...(result.reason ? { reason: result.reason } : {}) },
+      startedAt,
+    });
+  }
+
+  private lastProgress = new Map<string, number>();
+
+  private reportProgress(object: AgentAction, progress: { phase: string; counts: Record<string, number> }): void {
+    // At most one status write per action every 2 s: progress is for humans.
+    const name = nameOf(object);
+    const last = this.lastProgress.get(name) ?? 0;
+    if (this.now() - last < 2_000) return;
+    this.lastProgress.set(name, this.now());
+    const c = progress.counts;
+    const drain = {
+      total: c.total ?? 0,
+      evicted: c.evicted ?? 0,
+      pending: c.pending ?? 0,
+      blocked: c.blocked ?? 0,
+    };
+    this.records
+      .patchStatus(object, { phase: 'Running', message: `${progress.phase}`, progress: { drain } })
+      .catch((err: unknown) => this.options.log.debug({ err: errorMessage(err) }, 'progress update failed'));
+  }
+
+  private async finish(object: AgentAction, record: FinalRecord): Promise<void> {
+    const final = { record, finishedAt: new Date(this.now()).toISOString(), patched: false };
+    this.finals.set(nameOf(object), final);
+    await this.records.finish(object, record, final.finishedAt);
+    final.patched = true;
+    this.actions.set(nameOf(object), {
+      ...object,
+      status: { ...object.status, phase: finalPhase(record.state) },
+    });
+    this.lastProgress.delete(nameOf(object));
+    this.counters.finished++;
+    this.options.metrics?.actionsTotal.inc({
+      type: object.spec.type,
+      outcome: record.result?.dryRun ? 'dry_run' : record.state,
+    });
+  }
+
+  /** Deletes finished AgentActions past the TTL, once their outcome is in the journal. */
+  private async collectGarbage(signal: AbortSignal): Promise<void> {
+    const ttl = this.options.finishedTtlMs ?? 24 * 3_600_000;
+    for (const [name, object] of this.actions) {
+      if (signal.aborted) return;
+      const finishedAt = object.status?.finishedAt ? Date.parse(object.status.finishedAt) : undefined;
+      if (!isTerminal(object) || finishedAt === undefined || this.now() - finishedAt < ttl) continue;
+      if (this.options.store.journal.state(object.spec.id) !== 'finished') continue;
+      try {
+        await this.options.clients.custom.deleteNamespacedCustomObject({
+          group: apiGroup,
+          version: apiVersionName,
+          namespace: this.options.namespace,
+          plural: agentActionPlural,
+          name,
+        });
+        this.counters.deleted++;
+      } catch (err) {
+        if (statusCode(err) !== 404) this.options.log.warn({ action: name, err: errorMessage(err) }, 'GC failed');
+      }
+    }
+  }
+
+  /** Runs one GC pass now (tests). */
+  collectGarbageNow(): Promise<void> {
+    return this.collectGarbage(new AbortController().signal);
+  }
+}
+
+function nameOf(item: { metadata?: { name?: string } }): string {
+  return item.metadata?.name ?? '';
+}
+
+function isTerminal(object: AgentAction): boolean {
+  return object.status?.phase !== undefined && terminalPhases.has(object.status.phase);
+}
+
+function finalPhase(state: FinalRecord['state']) {
+  return ({ succeeded: 'Succeeded', failed: 'Failed', rejected: 'Rejected', expired: 'Expired' } as const)[state];
+}
+
+function sortedByCreation(items: AgentAction[]): string[] {
+  return [...items]
+    .sort((a, b) => Date.parse(a.spec.createdAt) - Date.parse(b.spec.createdAt))
+    .map((i) => nameOf(i));
+}

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import type { AgentActionSpec } from '../../crds/agent-action.ts';
+import { type PlanInput, planStep } from './plan.ts';
+
+const now = Date.parse('2026-11-24T12:00:00Z');
+const spec = (over: Partial<AgentActionSpec> = {}): AgentActionSpec => ({
+  id: '7d0c5a8e-3f0e-4a53-9d2a-5b1f6e2c9a10',
+  type: 'cordon_node',
+  payload: { nodeName: 'node-a' },
+  createdAt: '2026-11-24T11:59:00Z',
+  source: 'control-plane',
+  ...over,
+});
+const input = (over: Partial<PlanInput> = {}): PlanInput => ({
+  object: { spec: spec() },
+  journal: 'new',
+  runningHere: false,
+  idempotent: true,
+  now,
+  ...over,
+});
+
+describe('planStep', () => {
+  it('evaluates a new valid action', () => {
+    const step = planStep(input());
+    expect(step.kind).toBe('evaluate');
+    if (step.kind === 'evaluate') {
+      expect(step.resume).toBe(false);
+      expect(step.action.type).toBe('cordon_node');
+    }
+  });
+
+  it('does nothing while the action runs in this process', () => {
+    expect(planStep(input({ runningHere: true, journal: 'started' })).kind).toBe('none');
+  });
+
+  it('rejects an invalid payload with the validation reason', () => {
+    const step = planStep(input({ object: { spec: spec({ payload: { nodeName: 'Not_A_Name' } }) } }));
+    expect(step).toMatchObject({ kind: 'reject' });
+    if (step.kind === 'reject') expect(step.reason).toMatch(/payload\.nodeName|nodeName/);
+  });
+
+  it('expires an action past expiresAt or deadline that never started', () => {
+    expect(planStep(input({ object: { spec: spec({ expiresAt: '2026-11-24T11:00:00Z' }) } })).kind).toBe('expire');
+    expect(planStep(input({ object: { spec: spec({ deadline: '2026-11-24T11:30:00Z' }) } })).kind).toBe('expire');
+    expect(planStep(input({ object: { spec: spec({ expiresAt: '2026-11-24T13:00:00Z' }) } })).kind).toBe(
+      'evaluate',
+    );
+  });
+
+  it('resumes an interrupted idempotent action even past its expiry, fails a non-idempotent one', () => {
+    const expired = spec({ expiresAt: '2026-11-24T11:00:00Z' });
+    expect(planStep(input({ object: { spec: expired }, journal: 'started' }))).toMatchObject({
+      kind: 'evaluate',
+      resume: true,
+    });
+    expect(
+      planStep(input({ object: { spec: expired, status: { phase: 'Running' } }, journal: 'new' })),
+    ).toMatchObject({ kind: 'evaluate', resume: true });
+    expect(planStep(input({ journal: 'started', idempotent: false })).kind).toBe('fail-interrupted');
+  });
+
+  it('adopts a final status this replica has not recorded, and repairs a lagging status', () => {
+    expect(planStep(input({ object: { spec: spec(), status: { phase: 'Succeeded' } } }))).toEqual({
+      kind: 'adopt-final',
+      state: 'succeeded',
+    });
+    expect(
+      planStep(input({ object: { spec: spec(), status: { phase: 'Succeeded' } }, journal: 'finished' })).kind,
+    ).toBe('none');
+    expect(
+      planStep(
+        input({ object: { spec: spec(), status: { phase: 'Running' } }, journal: 'finished', journalFinalState: 'failed' }),
+      ),
+    ).toEqual({ kind: 'repair-status', state: 'failed' });
+  });
+
+  it('keeps waiting actions waiting (they are evaluated again)', () => {
+    expect(planStep(input({ object: { spec: spec(), status: { phase: 'WaitingApproval' } } })).kind).toBe(
+      'evaluate',
+    );
+  });
+});

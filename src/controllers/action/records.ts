@@ -1,0 +1,199 @@
+/**
+ * Where an action's progress is written: the SQLite journal + outbox (what the control plane
+ * will be told, durable across crashes and outages) and the AgentAction's status (what
+ * admins see with kubectl). The journal/outbox write always comes first and is one
+ * transaction; the status patch follows and is repaired from the journal if it is lost.
+ *
+ * Actions from the control plane are reported as status reports; actions an admin applied
+ * (source: local) are unknown to the control plane and are reported as audit events.
+ */
+import { randomUUID } from 'node:crypto';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { ActionState, StatusReport } from '../../contract/reports.ts';
+import { apiGroup, apiVersion, apiVersionName } from '../../crds/common.ts';
+import { type AgentAction, type AgentActionStatus, agentActionPlural } from '../../crds/agent-action.ts';
+import type { KubeClients } from '../../kube/clients.ts';
+import type { EventSink, EventType } from '../../kube/events.ts';
+import type { StateStore } from '../../store/index.ts';
+import { stateToPhase } from './plan.ts';
+
+export interface FinalRecord {
+  state: Exclude<ActionState, 'running'>;
+  message: string;
+  /** Machine-readable cause, e.g. `AgentPolicy/strict:protectedNamespaces`. */
+  reason?: string;
+  result?: Record<string, unknown>;
+  startedAt?: string;
+}
+
+/** Results larger than this are cut in the AgentAction status (the control plane gets all). */
+const maxStatusResultBytes = 16_384;
+
+export class ActionRecords {
+  private readonly clients: KubeClients;
+  private readonly store: StateStore;
+  private readonly events: EventSink;
+  private readonly now: () => number;
+
+  constructor(options: { clients: KubeClients; store: StateStore; events: EventSink; now: () => number }) {
+    this.clients = options.clients;
+    this.store = options.store;
+    this.events = options.events;
+    this.now = options.now;
+  }
+
+  private ensureReceived(object: AgentAction): void {
+    if (this.store.journal.state(object.spec.id) === 'new') this.store.journal.received(object.spec.id, object.spec);
+  }
+
+  /** Journal `started` + the `running` report, then status Running. */
+  async start(object: AgentAction): Promise<string> {
+    const id = object.spec.id;
+    const startedAt = object.status?.startedAt ?? new Date(this.now()).toISOString();
+    this.ensureReceived(object);
+    if (this.store.journal.state(id) === 'received') {
+      if (object.spec.source === 'control-plane') {
+        this.store.startAndReport(id, { state: 'running', message: 'executing', startedAt });
+      } else {
+        this.store.transaction(() => {
+          this.store.journal.started(id);
+          this.store.outbox.appendAudit(this.audit(object, 'action.started', `started ${object.spec.type}`));
+        });
+      }
+    }
+    await this.patchStatus(object, {
+      phase: 'Running',
+      message: `executing ${object.spec.type}`,
+      startedAt,
+      conditions: [condition('Started', 'True', 'Executing', `executing ${object.spec.type}`, this.now())],
+    });
+    this.event(object, 'Normal', 'Started', `executing ${object.spec.type} on ${object.spec.target ?? '?'}`);
+    return startedAt;
+  }
+
+  /** Journal `finished` + the final report in one transaction, then the status. */
+  async finish(object: AgentAction, record: FinalRecord, finishedAt: string): Promise<void> {
+    const id = object.spec.id;
+    this.ensureReceived(object);
+    if (this.store.journal.state(id) !== 'finished') {
+      if (object.spec.source === 'control-plane') {
+        const report: StatusReport = {
+          state: record.state,
+          message: record.message.slice(0, 4096),
+          finishedAt,
+          ...(record.result === undefined ? {} : { result: record.result }),
+          ...(record.startedAt === undefined ? {} : { startedAt: record.startedAt }),
+        };
+        this.store.finishAndReport(id, report);
+      } else {
+        this.store.transaction(() => {
+          this.store.journal.finished(id, record.state);
+          this.store.outbox.appendAudit(
+            this.audit(object, `action.${record.state}`, record.message, {
+              ...(record.reason ? { reason: record.reason } : {}),
+              ...(record.result ? { result: record.result } : {}),
+            }),
+          );
+        });
+      }
+    }
+    await this.patchFinalStatus(object, record, finishedAt);
+  }
+
+  async patchFinalStatus(object: AgentAction, record: FinalRecord, finishedAt: string): Promise<void> {
+    const phase = stateToPhase[record.state];
+    const status: AgentActionStatus = {
+      phase,
+      message: record.message.slice(0, 32_768),
+      finishedAt,
+      conditions: [
+        condition('Finished', 'True', phase, record.message.slice(0, 32_768), this.now()),
+      ],
+    };
+    if (record.reason) status.reason = record.reason.slice(0, 1024);
+    if (record.startedAt) status.startedAt = record.startedAt;
+    if (record.result) status.result = fitResult(record.result);
+    await this.patchStatus(object, status);
+    this.event(
+      object,
+      record.state === 'succeeded' ? 'Normal' : 'Warning',
+      phase,
+      `${object.spec.type} ${record.state}: ${record.message}`,
+    );
+  }
+
+  /** Records a final state someone else wrote in the status (another replica, a crash). */
+  adoptFinal(object: AgentAction, state: Exclude<ActionState, 'running'>): void {
+    const id = object.spec.id;
+    this.ensureReceived(object);
+    if (object.spec.source !== 'control-plane') {
+      this.store.journal.finished(id, state);
+      return;
+    }
+    const status = object.status ?? {};
+    this.store.finishAndReport(id, {
+      state,
+      message: (status.message ?? '').slice(0, 4096),
+      ...(status.result ? { result: status.result } : {}),
+      ...(status.startedAt ? { startedAt: status.startedAt } : {}),
+      ...(status.finishedAt ? { finishedAt: status.finishedAt } : {}),
+    });
+  }
+
+  async patchStatus(object: AgentAction, status: AgentActionStatus): Promise<void> {
+    await this.clients.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: apiGroup,
+        version: apiVersionName,
+        namespace: object.metadata.namespace ?? '',
+        plural: agentActionPlural,
+        name: object.metadata.name ?? '',
+        body: { status: { ...status, observedGeneration: object.metadata.generation } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
+  event(object: AgentAction, type: EventType, reason: string, message: string): void {
+    this.events.emit(
+      {
+        apiVersion,
+        kind: 'AgentAction',
+        name: object.metadata.name ?? '',
+        ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}),
+        ...(object.metadata.uid ? { uid: object.metadata.uid } : {}),
+      },
+      type,
+      reason,
+      `${message} (action ${object.spec.id})`.slice(0, 1024),
+    );
+  }
+
+  private audit(object: AgentAction, event: string, message: string, details?: Record<string, unknown>) {
+    return {
+      id: randomUUID(),
+      timestamp: new Date(this.now()).toISOString(),
+      event,
+      resource: `agentaction/${object.metadata.namespace}/${object.metadata.name}`,
+      actionId: object.spec.id,
+      message: message.slice(0, 4096),
+      details: { type: object.spec.type, target: object.spec.target, source: object.spec.source, ...details },
+    };
+  }
+}
+
+function condition(type: string, status: 'True' | 'False', reason: string, message: string, now: number) {
+  return {
+    type,
+    status,
+    reason: reason.replace(/[^A-Za-z0-9_,:]/g, '') || 'Unknown',
+    message,
+    lastTransitionTime: new Date(Math.floor(now / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+  };
+}
+
+function fitResult(result: Record<string, unknown>): Record<string, unknown> {
+  const text = JSON.stringify(result);
+  if (text.length <= maxStatusResultBytes) return result;
+  return { truncated: true, bytes: text.length, summary: text.slice(0, 1024) };
+}

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { WorkQueue } from './work-queue.ts';
+
+const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+
+describe('WorkQueue', () => {
+  it('processes a key queued twice while waiting once, and again if queued while active', async () => {
+    const seen: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const q = new WorkQueue({
+      concurrency: 1,
+      laneOf: () => undefined,
+      process: async (k) => {
+        seen.push(k);
+        if (seen.length === 1) await gate;
+      },
+    });
+    q.add('a');
+    q.add('b');
+    q.add('b');
+    await tick();
+    q.add('a'); // active: must run again after
+    release();
+    await tick(20);
+    expect(seen).toEqual(['a', 'b', 'a']);
+  });
+
+  it('never runs two keys of one lane at once, keeps their order, and runs other lanes in parallel', async () => {
+    let inLaneX = 0;
+    let maxInLaneX = 0;
+    let concurrent = 0;
+    let maxConcurrent = 0;
+    const order: string[] = [];
+    const q = new WorkQueue({
+      concurrency: 4,
+      laneOf: (k) => k.split(':')[0],
+      process: async (k) => {
+        concurrent++;
+        maxConcurrent = Math.max(maxConcurrent, concurrent);
+        if (k.startsWith('x:')) {
+          inLaneX++;
+          maxInLaneX = Math.max(maxInLaneX, inLaneX);
+          order.push(k);
+        }
+        await tick(10);
+        if (k.startsWith('x:')) inLaneX--;
+        concurrent--;
+      },
+    });
+    for (const k of ['x:1', 'y:1', 'x:2', 'z:1', 'x:3']) q.add(k);
+    await tick(100);
+    expect(maxInLaneX).toBe(1);
+    expect(order).toEqual(['x:1', 'x:2', 'x:3']);
+    expect(maxConcurrent).toBeGreaterThanOrEqual(3);
+  });
+
+  it('requeues after a delay and stop() waits for active work', async () => {
+    const seen: number[] = [];
+    const q = new WorkQueue({
+      concurrency: 2,
+      laneOf: () => undefined,
+      process: async () => {
+        seen.push(Date.now());
+        await tick(30);
+      },
+    });
+    const t0 = Date.now();
+    q.addAfter('k', 40);
+    await tick(60);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]! - t0).toBeGreaterThanOrEqual(35);
+    q.add('k2');
+    await tick(2);
+    const stopped = Date.now();
+    await q.stop();
+    expect(Date.now() - stopped).toBeGreaterThanOrEqual(20);
+    q.add('k3');
+    await tick(10);
+    expect(seen).toHaveLength(2);
+  });
+});
