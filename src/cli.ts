@@ -7,9 +7,9 @@
  * Each subcommand lives in its own module and is loaded on demand.
  */
 const commands: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
-  // Registered by their modules as they land:
-  // run: () => import('./agent/cli.ts'),
-  // 'control-plane': () => import('./reference-control-plane/cli.ts'),
+  run: () => import('./agent/run.ts'),
+  'control-plane': () => import('./reference-control-plane/cli.ts'),
+  openapi: () => import('./contract/openapi.ts'),
 };
 
 async function main(argv: string[]): Promise<number> {

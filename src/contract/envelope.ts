@@ -6,6 +6,10 @@ import { PatchNodePayload } from '../actions/patch-node.ts';
 import { ScaleWorkloadPayload } from '../actions/scale-workload.ts';
 import { SyncHibernationSchedulePayload } from '../actions/sync-hibernation-schedule.ts';
 import { UncordonNodePayload } from '../actions/uncordon-node.ts';
+import { describeIssues, WireEnvelope } from './wire-envelope.ts';
+
+// Defined in wire-envelope.ts (no action modules needed); re-exported for existing imports.
+export { describeIssues, WireEnvelope } from './wire-envelope.ts';
 
 /** Every action type the agent knows, with its payload schema. The one list to extend. */
 export const actionPayloads = {
@@ -28,22 +32,6 @@ export const disruptiveActionTypes: ReadonlySet<ActionType> = new Set([
   'delete_node',
 ]);
 
-const Timestamp = z.iso.datetime({ offset: true });
-
-/**
- * The envelope as it travels: the payload is not yet checked. The agent parses it in two
- * steps so that a bad payload can still be rejected by id (see parseEnvelope).
- */
-export const WireEnvelope = z.object({
-  id: z.uuid(),
-  type: z.string().min(1).max(64),
-  payload: z.unknown(),
-  createdAt: Timestamp,
-  expiresAt: Timestamp.optional(),
-  deadline: Timestamp.optional(),
-});
-export type WireEnvelope = z.infer<typeof WireEnvelope>;
-
 type PayloadOf<T extends ActionType> = z.output<(typeof actionPayloads)[T]>;
 
 /** A fully validated action: the envelope with its type's payload. */
@@ -63,14 +51,6 @@ export type ParsedEnvelope =
   /** `id` is set when the envelope carried a usable id, so the rejection can be reported. */
   | { ok: false; id: string | undefined; reason: string };
 
-/** Formats zod issues as one line: `payload.nodeName: must be an RFC 1123 subdomain; ...`. */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 10)
-    .map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`)
-    .join('; ');
-}
-
 /**
  * Validates anything received as an action. Never throws: unknown types, bad payloads and
  * garbage all come back as `{ok: false, reason}` for a `rejected` report.
@@ -82,7 +62,8 @@ export function parseEnvelope(input: unknown): ParsedEnvelope {
   const wire = WireEnvelope.safeParse(input);
   if (!wire.success) return { ok: false, id, reason: `invalid envelope: ${describeIssues(wire.error)}` };
   const type = wire.data.type;
-  if (!(type in actionPayloads)) {
+  // hasOwn, not `in`: "constructor" or "toString" must be unknown types, not a crash.
+  if (!Object.hasOwn(actionPayloads, type)) {
     return { ok: false, id, reason: `unknown action type "${type.slice(0, 64)}"` };
   }
   const payload = actionPayloads[type as ActionType].safeParse(wire.data.payload);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { WireEnvelope } from './envelope.ts';
+import { WireEnvelope } from './wire-envelope.ts';
 
 const Timestamp = z.iso.datetime({ offset: true });
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { WireEnvelope } from '../contract/envelope.ts';
 import type { StatusReport } from '../contract/reports.ts';
+import type { WireEnvelope } from '../contract/wire-envelope.ts';
 import { type Db, isoNow } from './db.ts';
 
 /**
@@ -201,7 +201,7 @@ export class ActionsRepo {
     return this.db
       .transaction((): EnqueueResult => {
         if (!this.stmt.clusterExists.get(input.clusterId)) return { ok: false, reason: 'cluster_not_found' };
-        const id = input.id ?? randomUUID();
+        const id = (input.id ?? randomUUID()).toLowerCase();
         const at = isoNow(now);
         const inserted = this.stmt.insert.run(
           id,
@@ -240,7 +240,10 @@ export class ActionsRepo {
     const at = isoNow(now);
     return this.db
       .transaction(() => {
-        const due = this.stmt.dueToExpire.all(clusterId, at, at) as { id: string; state: StoredActionState }[];
+        const due = this.stmt.dueToExpire.all(clusterId, at, at) as {
+          id: string;
+          state: StoredActionState;
+        }[];
         for (const row of due) {
           const message = 'expired before the agent took it (expiresAt passed)';
           this.stmt.expire.run(message, at, at, row.id);
@@ -298,7 +301,13 @@ export class ActionsRepo {
         }
         // from is queued, leased or running here; `running -> running` was handled above.
         if (to === 'running') {
-          this.stmt.toRunning.run(report.message, normaliseTimestamp(report.startedAt) ?? null, at, at, actionId);
+          this.stmt.toRunning.run(
+            report.message,
+            normaliseTimestamp(report.startedAt) ?? null,
+            at,
+            at,
+            actionId,
+          );
         } else {
           this.stmt.toTerminal.run(
             to,

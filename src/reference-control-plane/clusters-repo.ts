@@ -105,7 +105,9 @@ export function getCluster(db: Db, id: string): ClusterRecord | undefined {
 }
 
 export function listClusters(db: Db): ClusterRecord[] {
-  return (db.prepare('SELECT * FROM clusters ORDER BY created_at, rowid').all() as ClusterRow[]).map(toCluster);
+  return (db.prepare('SELECT * FROM clusters ORDER BY created_at, rowid').all() as ClusterRow[]).map(
+    toCluster,
+  );
 }
 
 export type Authentication =

@@ -109,7 +109,10 @@ export const schemaVersion = migrations.length;
 /** The file was written by a newer build; refusing beats silently misreading it. */
 export class SchemaTooNewError extends AgentError {
   constructor(found: number, known: number) {
-    super('control_plane_schema_too_new', `database schema version ${found} is newer than this build knows (${known})`);
+    super(
+      'control_plane_schema_too_new',
+      `database schema version ${found} is newer than this build knows (${known})`,
+    );
   }
 }
 

@@ -25,9 +25,15 @@ export class HeartbeatsRepo {
   }
 
   last(clusterId: string): StoredHeartbeat | undefined {
-    const row = this.get.get(clusterId) as { cluster_id: string; received_at: string; body: string } | undefined;
+    const row = this.get.get(clusterId) as
+      | { cluster_id: string; received_at: string; body: string }
+      | undefined;
     return row
-      ? { clusterId: row.cluster_id, receivedAt: row.received_at, heartbeat: JSON.parse(row.body) as Heartbeat }
+      ? {
+          clusterId: row.cluster_id,
+          receivedAt: row.received_at,
+          heartbeat: JSON.parse(row.body) as Heartbeat,
+        }
       : undefined;
   }
 }

@@ -22,7 +22,14 @@ let admin: ReferenceControlPlaneAdmin;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'co-rcp-'));
-  cp = await startReferenceControlPlane({ dbPath: join(dir, 'cp.db'), leaseSeconds, logger: silent });
+  // A slow cross-process probe, so prompt wake-ups here can only come from the in-process
+  // notify (the probe is tested with a second process in reference-control-plane-cli.test.ts).
+  cp = await startReferenceControlPlane({
+    dbPath: join(dir, 'cp.db'),
+    leaseSeconds,
+    probeIntervalMs: 5000,
+    logger: silent,
+  });
   admin = cp.admin;
 });
 afterAll(async () => {
@@ -41,6 +48,7 @@ async function agent(
   path: string,
   body?: unknown,
   init: { signal?: AbortSignal; headers?: Record<string, string> } = {},
+  // biome-ignore lint/suspicious/noExplicitAny: answers are checked field by field with expect()
 ): Promise<{ status: number; body: any; headers: Headers }> {
   const res = await fetch(`${cp.url}${path}`, {
     method,

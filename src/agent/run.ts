@@ -1,0 +1,227 @@
+/**
+ * `clusteropt-agent run`: the in-cluster agent. Every replica watches and serves health;
+ * only the Lease holder polls the control plane, executes actions and ships the outbox.
+ *
+ * Start-up refuses to run (exit 1, one clear message) when the configuration is invalid or
+ * the state file cannot be opened safely: running without the outbox would lose results.
+ * SIGTERM/SIGINT: leadership work is aborted (executors stop at a safe point and leave the
+ * action `started` in the journal for the next leader to resume), the Lease is released,
+ * the state file is checkpointed and closed.
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { CoordinationV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { configUsage, loadConfig } from '../config/load.ts';
+import type { AgentConfig } from '../config/schema.ts';
+import { acceptEnvelopes } from '../controllers/action/poller.ts';
+import { ActionController } from '../controllers/action/controller.ts';
+import { ApiKeySource, ControlPlaneClient, OutboxShipper, PollLoop } from '../controlplane/index.ts';
+import { createKubeClients, type KubeClients } from '../kube/clients.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { createHealthServer, recencyCheck } from '../observability/health.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
+import { type AgentMetrics, createMetrics } from '../observability/metrics.ts';
+import { LeaderElector } from '../operator/leader-election.ts';
+import { StateStore } from '../store/index.ts';
+import { sleep } from '../util/backoff.ts';
+import { errorMessage } from '../util/errors.ts';
+import { agentVersion } from './version.ts';
+
+export async function main(argv: string[]): Promise<number> {
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig({ argv });
+  } catch (err) {
+    process.stderr.write(`clusteropt-agent run: ${errorMessage(err)}\n`);
+    return 2;
+  }
+  if (loaded.help) {
+    process.stdout.write(configUsage());
+    return 0;
+  }
+  const log = createLogger({ level: loaded.config.logLevel });
+  for (const w of loaded.warnings) log.warn(w);
+  const agent = await startAgent(loaded.config, log).catch((err: unknown) => {
+    log.fatal({ err: errorMessage(err), code: (err as { code?: string }).code }, 'agent cannot start');
+    return undefined;
+  });
+  if (!agent) return 1;
+  const stop = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  const signal = await stop;
+  log.info({ signal }, 'shutting down');
+  await agent.stop();
+  log.info('stopped');
+  return 0;
+}
+
+export interface RunningAgent {
+  identity: string;
+  store: StateStore;
+  metrics: AgentMetrics;
+  healthAddress: { host: string; port: number };
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+function loadKubeConfig(config: AgentConfig): KubeConfig {
+  const kc = new KubeConfig();
+  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+  else kc.loadFromCluster();
+  return kc;
+}
+
+/** Starts every part of the agent; used by `main` and by tests that run the agent in-process. */
+export async function startAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
+  const metrics = createMetrics({ version: agentVersion });
+  const store = StateStore.open({ path: join(config.stateDir, 'agent.db') });
+  const interrupted = store.journal.interruptedActions();
+  if (interrupted.length > 0) {
+    log.info({ count: interrupted.length }, 'actions were running when the agent stopped; they resume from their AgentActions');
+  }
+  const kc = loadKubeConfig(config);
+  const clients = createKubeClients(kc);
+  const kubeReachable = recencyCheck('kube-api', 60_000);
+  const health = createHealthServer({ registry: metrics.registry, log });
+  health.addReadinessCheck({ name: 'state-store', check: () => store.isOpen && !store.stats().overCapacity });
+  health.addReadinessCheck(kubeReachable);
+  const healthAddress = await health.listen(config.listenHealth);
+
+  const apiKey = new ApiKeySource({ path: config.apiKeyFile, logger: log });
+  const client = new ControlPlaneClient({
+    baseUrl: config.controlPlaneUrl,
+    apiKey,
+    allowInsecureHttp: config.allowInsecureHttp,
+    ...(config.caFile ? { caFile: config.caFile } : {}),
+    userAgent: `clusteropt-agent/${agentVersion}`,
+  });
+  const events = new EventRecorder(clients, { log });
+  const namespace = config.namespace;
+  const leaseNamespace = config.leaderElection.leaseNamespace ?? namespace;
+  const identity = config.leaderElection.identity ?? `${process.env.POD_NAME ?? hostname()}`;
+
+  const root = new AbortController();
+  const leaderWork = async (signal: AbortSignal) => {
+    metrics.leader.set(1);
+    log.info({ identity }, 'leading: polling, executing and shipping');
+    const controller = new ActionController({
+      clients,
+      namespace,
+      store,
+      events,
+      log: log.child({ component: 'action-controller' }),
+      metrics,
+      finishedTtlMs: config.actionTtlSeconds * 1000,
+      drainTuning: { concurrency: config.drainConcurrency },
+    });
+    const poll = new PollLoop({
+      client,
+      waitSeconds: config.pollWaitSeconds,
+      logger: log.child({ component: 'poller' }),
+      wakeOn: (wake) => apiKey.onChange(wake),
+      onActions: async (raw) => {
+        metrics.pollRequestsTotal.inc();
+        await acceptEnvelopes(raw, { clients, namespace, store, log });
+      },
+    });
+    const shipper = new OutboxShipper({
+      store,
+      client,
+      logger: log.child({ component: 'shipper' }),
+      wakeOn: (wake) => apiKey.onChange(wake),
+    });
+    await Promise.allSettled([
+      controller.run(signal),
+      poll.run(signal),
+      shipper.run(signal),
+      heartbeatLoop(client, clients, store, config, identity, signal, log),
+    ]);
+    metrics.leader.set(0);
+  };
+
+  let elector: LeaderElector | undefined;
+  let done: Promise<unknown>;
+  if (config.leaderElection.enabled) {
+    elector = new LeaderElector({
+      coordination: kc.makeApiClient(CoordinationV1Api),
+      namespace: leaseNamespace,
+      name: config.leaderElection.leaseName,
+      identity: `${identity}_${Math.random().toString(16).slice(2, 10)}`,
+      leaseDurationSeconds: config.leaderElection.leaseDurationSeconds,
+      renewDeadlineSeconds: config.leaderElection.renewDeadlineSeconds,
+      retryPeriodSeconds: config.leaderElection.retryPeriodSeconds,
+      onStartedLeading: leaderWork,
+      onStoppedLeading: (reason) => {
+        metrics.leader.set(0);
+        log.warn({ reason }, 'stopped leading');
+      },
+      log: log.child({ component: 'leader-election' }),
+    });
+    done = elector.run(root.signal);
+  } else {
+    done = leaderWork(root.signal);
+  }
+  const metricsTimer = setInterval(() => {
+    const stats = store.stats();
+    metrics.outboxDepth.set(stats.depth);
+    metrics.outboxOldestAgeSeconds.set(stats.oldestAgeMs / 1000);
+    kc.makeApiClient(VersionApi)
+      .getCode()
+      .then(() => kubeReachable.markSuccess())
+      .catch(() => undefined);
+  }, 10_000);
+  metricsTimer.unref();
+  kc.makeApiClient(VersionApi)
+    .getCode()
+    .then(() => kubeReachable.markSuccess())
+    .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'Kubernetes API not reachable yet'));
+
+  return {
+    identity: elector?.identity ?? identity,
+    store,
+    metrics,
+    healthAddress,
+    isLeader: () => elector?.isLeader() ?? true,
+    async stop() {
+      clearInterval(metricsTimer);
+      root.abort(new Error('shutting down'));
+      await done.catch(() => undefined);
+      await events.flush(2_000).catch(() => undefined);
+      apiKey.close();
+      await health.close();
+      store.close();
+    },
+  };
+}
+
+async function heartbeatLoop(
+  client: ControlPlaneClient,
+  clients: KubeClients,
+  store: StateStore,
+  config: AgentConfig,
+  identity: string,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
+  let kubernetesVersion: string | undefined;
+  while (!signal.aborted) {
+    try {
+      kubernetesVersion ??= (await clients.kc.makeApiClient(VersionApi).getCode()).gitVersion;
+      await client.heartbeat(
+        {
+          agentVersion,
+          ...(kubernetesVersion ? { kubernetesVersion } : {}),
+          outboxDepth: store.stats().depth,
+          leader: identity,
+        },
+        signal,
+      );
+    } catch (err) {
+      if (signal.aborted) return;
+      log.debug({ err: errorMessage(err) }, 'heartbeat failed');
+    }
+    await sleep(config.heartbeatIntervalSeconds * 1000, signal).catch(() => undefined);
+  }
+}

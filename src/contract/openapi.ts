@@ -1,0 +1,492 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import * as admin from '../reference-control-plane/admin-schemas.ts';
+import { Action, actionPayloads, WireEnvelope } from './envelope.ts';
+import {
+  AuditEvent,
+  AuditEventsBatch,
+  ErrorBody,
+  EventsResponse,
+  Heartbeat,
+  HeartbeatResponse,
+  InstanceReport,
+  InstancesBatch,
+  InstancesResponse,
+  PollResponseDocumented,
+  StatusReport,
+  StatusResponse,
+} from './reports.ts';
+
+/**
+ * The control-plane contract as an OpenAPI 3.1 document, generated from the zod schemas the
+ * agent and the reference control plane use, so the control-plane team builds against the
+ * same source of truth. `node src/contract/openapi.ts --write` regenerates openapi.json
+ * (committed); a unit test fails when the committed file is stale.
+ *
+ * Schemas are rendered with io 'input': each one describes what its parser accepts (fields
+ * with defaults are optional), which is what the sending side must produce.
+ */
+
+/** Bump on any change an existing control plane or agent would notice. */
+export const contractVersion = '1.0.0';
+
+export const openApiJsonPath = fileURLToPath(new URL('./openapi.json', import.meta.url));
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (name: string) => ({ content: { 'application/json': { schema: ref(name) } } });
+
+function pascal(snake: string): string {
+  return snake.replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+}
+
+type JsonObject = Record<string, unknown>;
+
+/** Renders the schemas as components; schemas shared by several action types get one entry plus aliases. */
+function componentSchemas(): Record<string, JsonObject> {
+  const registry = z.registry<{ id: string }>();
+  const aliases: Record<string, string> = {};
+  const named = new Map<z.ZodType, string>();
+  const add = (schema: z.ZodType, id: string) => {
+    const existing = named.get(schema);
+    if (existing) {
+      aliases[id] = existing;
+      return;
+    }
+    named.set(schema, id);
+    registry.add(schema, { id });
+  };
+
+  add(WireEnvelope, 'ActionEnvelope');
+  add(PollResponseDocumented, 'PollResponse');
+  add(Action as unknown as z.ZodType, 'Action');
+  for (const [type, schema] of Object.entries(actionPayloads)) add(schema, `${pascal(type)}Payload`);
+  add(StatusReport, 'StatusReport');
+  add(StatusResponse, 'StatusResponse');
+  add(InstanceReport, 'InstanceReport');
+  add(InstancesBatch, 'InstancesBatch');
+  add(InstancesResponse, 'InstancesResponse');
+  add(AuditEvent, 'AuditEvent');
+  add(AuditEventsBatch, 'AuditEventsBatch');
+  add(EventsResponse, 'EventsResponse');
+  add(Heartbeat, 'Heartbeat');
+  add(HeartbeatResponse, 'HeartbeatResponse');
+  add(ErrorBody, 'ErrorBody');
+
+  add(admin.CreateClusterRequest, 'AdminCreateClusterRequest');
+  add(admin.Cluster, 'AdminCluster');
+  add(admin.ClusterCreated, 'AdminClusterCreated');
+  add(admin.ClusterList, 'AdminClusterList');
+  add(admin.ApiKeyCreated, 'AdminApiKeyCreated');
+  add(admin.ApiKeyRevoked, 'AdminApiKeyRevoked');
+  add(admin.EnqueueRequest, 'AdminEnqueueRequest');
+  add(admin.AdminAction, 'AdminAction');
+  add(admin.AdminActionList, 'AdminActionList');
+  add(admin.StatusLogEntry, 'AdminStatusLogEntry');
+  add(admin.StatusLog, 'AdminStatusLog');
+  add(admin.StoredInstance, 'AdminInstance');
+  add(admin.InstanceList, 'AdminInstanceList');
+  add(admin.StoredAuditEvent, 'AdminAuditEvent');
+  add(admin.AuditEventList, 'AdminAuditEventList');
+  add(admin.StoredHeartbeat, 'AdminHeartbeat');
+  add(admin.FaultRule, 'AdminFaultRule');
+  add(admin.FaultList, 'AdminFaultList');
+
+  const rendered = z.toJSONSchema(registry, {
+    io: 'input',
+    target: 'draft-2020-12',
+    uri: (id) => `#/components/schemas/${id}`,
+  }).schemas as Record<string, JsonObject>;
+  const schemas: Record<string, JsonObject> = {};
+  for (const [id, schema] of Object.entries(rendered)) {
+    // Inside an OpenAPI document the dialect and location are implied.
+    const { $schema: _dialect, $id: _id, ...rest } = schema;
+    schemas[id] = rest;
+  }
+  for (const [alias, target] of Object.entries(aliases)) {
+    schemas[alias] = { ...ref(target), description: `Same schema as ${target}.` };
+  }
+  return Object.fromEntries(Object.entries(schemas).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+const errorResponse = (description: string, headers?: JsonObject) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  ...json('ErrorBody'),
+});
+const retryAfter = {
+  'Retry-After': {
+    description: 'Seconds to wait before trying again.',
+    schema: { type: 'integer', minimum: 0 },
+  },
+};
+const responses = {
+  BadRequest: errorResponse(
+    'The body or query did not match the schema; `error.issues` lists what is wrong.',
+  ),
+  Unauthorized: errorResponse('Missing, malformed, unknown or wrong credential.'),
+  Forbidden: errorResponse('The API key has been revoked (or its cluster disabled).'),
+  NotFound: errorResponse('No such object for this caller.'),
+  PayloadTooLarge: errorResponse('The body is larger than the server accepts (the reference server: 5 MiB).'),
+  TooManyRequests: errorResponse('Slow down; honour Retry-After.', retryAfter),
+  ServiceUnavailable: errorResponse(
+    'Temporarily unavailable; retry with backoff, honour Retry-After.',
+    retryAfter,
+  ),
+};
+const r = (name: keyof typeof responses) => ({ $ref: `#/components/responses/${name}` });
+const agentErrors = {
+  '401': r('Unauthorized'),
+  '403': r('Forbidden'),
+  '429': r('TooManyRequests'),
+  '503': r('ServiceUnavailable'),
+};
+const agentPostErrors = { '400': r('BadRequest'), ...agentErrors, '413': r('PayloadTooLarge') };
+const adminErrors = { '401': r('Unauthorized') };
+const idParam = (what: string) => ({
+  name: 'id',
+  in: 'path',
+  required: true,
+  description: `The ${what} id.`,
+  schema: { type: 'string', format: 'uuid' },
+});
+
+const agentTag = 'agent';
+const adminTag = 'reference-control-plane-admin';
+const agentSecurity = [{ agentApiKey: [] }];
+const adminSecurity = [{ adminToken: [] }];
+
+function agentPaths(): JsonObject {
+  return {
+    '/api/v1/agent/actions': {
+      get: {
+        operationId: 'pollActions',
+        tags: [agentTag],
+        summary: 'Long-poll for actions',
+        description:
+          "Returns the queued actions of the key's cluster, oldest first, as soon as there are any, or an empty list after `wait` seconds. Returned actions are leased to the caller (the reference server: 60 s); an action whose lease runs out without a status report is delivered again, so the agent must de-duplicate by id. Actions past `expiresAt` are not delivered: they become `expired`. Each envelope is delivered as stored: the agent validates type and payload and reports `rejected` for anything it cannot run.",
+        security: agentSecurity,
+        parameters: [
+          {
+            name: 'wait',
+            in: 'query',
+            description: 'Seconds to hold the request when nothing is queued (clamped to 0..60).',
+            schema: { type: 'number', minimum: 0, maximum: 60, default: 0 },
+          },
+          {
+            name: 'limit',
+            in: 'query',
+            description: 'Most actions to return (1..1000).',
+            schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
+        ],
+        responses: {
+          '200': { description: 'Leased actions (possibly none).', ...json('PollResponse') },
+          '400': r('BadRequest'),
+          ...agentErrors,
+        },
+      },
+    },
+    '/api/v1/agent/actions/{id}/status': {
+      post: {
+        operationId: 'reportActionStatus',
+        tags: [agentTag],
+        summary: "Report an action's state",
+        description:
+          'Transitions: queued|leased -> running|succeeded|failed|rejected|expired; running -> succeeded|failed|rejected|expired. Terminal states are final. Reporting the state the action is already in is idempotent (200, `changed: false`), whatever the rest of the body. `running` ends the lease: the action is not redelivered while the agent owns it.',
+        security: agentSecurity,
+        parameters: [idParam('action')],
+        requestBody: { required: true, ...json('StatusReport') },
+        responses: {
+          '200': { description: 'Accepted (or already in that state).', ...json('StatusResponse') },
+          ...agentPostErrors,
+          '404': r('NotFound'),
+          '409': errorResponse(
+            'Illegal transition (e.g. succeeded -> running); `error.state` is the current state.',
+          ),
+        },
+      },
+    },
+    '/api/v1/agent/instances': {
+      post: {
+        operationId: 'reportInstances',
+        tags: [agentTag],
+        summary: 'Report instance state (full snapshot or delta)',
+        description:
+          "`seq` grows by one per batch. A `full` batch replaces the cluster's whole set and restarts the sequence at its seq. A delta upserts `instances` and deletes `removed` (node names); it must carry last seq + 1, otherwise the answer is `{accepted: false, resync: true}` and nothing is applied: send a full snapshot. A delta repeating the last seq is accepted without being applied again.",
+        security: agentSecurity,
+        requestBody: { required: true, ...json('InstancesBatch') },
+        responses: {
+          '200': {
+            description: 'Applied, a duplicate, or refused with resync.',
+            ...json('InstancesResponse'),
+          },
+          ...agentPostErrors,
+        },
+      },
+    },
+    '/api/v1/agent/events': {
+      post: {
+        operationId: 'reportEvents',
+        tags: [agentTag],
+        summary: 'Append audit events',
+        description:
+          'Events are immutable; the event id is the idempotency key: a resent event is counted as a duplicate and ignored.',
+        security: agentSecurity,
+        requestBody: { required: true, ...json('AuditEventsBatch') },
+        responses: {
+          '200': { description: 'Counts of stored and duplicate events.', ...json('EventsResponse') },
+          ...agentPostErrors,
+        },
+      },
+    },
+    '/api/v1/agent/heartbeat': {
+      post: {
+        operationId: 'heartbeat',
+        tags: [agentTag],
+        summary: 'Agent heartbeat',
+        security: agentSecurity,
+        requestBody: { required: true, ...json('Heartbeat') },
+        responses: {
+          '200': { description: 'Stored; may carry settings for the agent.', ...json('HeartbeatResponse') },
+          ...agentPostErrors,
+        },
+      },
+    },
+  };
+}
+
+function adminOp(
+  operationId: string,
+  summary: string,
+  options: {
+    params?: JsonObject[];
+    body?: string;
+    ok: string;
+    status?: '200' | '201';
+    errors?: JsonObject;
+    description?: string;
+  },
+): JsonObject {
+  return {
+    operationId,
+    tags: [adminTag],
+    summary,
+    ...(options.description ? { description: options.description } : {}),
+    security: adminSecurity,
+    ...(options.params ? { parameters: options.params } : {}),
+    ...(options.body ? { requestBody: { required: true, ...json(options.body) } } : {}),
+    responses: {
+      [options.status ?? '200']: { description: 'OK', ...json(options.ok) },
+      ...(options.body ? { '400': r('BadRequest') } : {}),
+      ...adminErrors,
+      ...options.errors,
+    },
+  };
+}
+
+function adminPaths(): JsonObject {
+  const cluster = [idParam('cluster')];
+  const action = [idParam('action')];
+  const notFound = { '404': r('NotFound') };
+  return {
+    '/healthz': {
+      get: {
+        operationId: 'healthz',
+        tags: [adminTag],
+        summary: 'Liveness of the reference control plane',
+        responses: {
+          '200': {
+            description: 'Serving.',
+            content: {
+              'application/json': {
+                schema: { type: 'object', properties: { ok: { const: true } }, required: ['ok'] },
+              },
+            },
+          },
+        },
+      },
+    },
+    '/admin/v1/clusters': {
+      get: adminOp('adminListClusters', 'List clusters', { ok: 'AdminClusterList' }),
+      post: adminOp('adminCreateCluster', 'Create a cluster and its first API key (shown once)', {
+        body: 'AdminCreateClusterRequest',
+        ok: 'AdminClusterCreated',
+        status: '201',
+      }),
+    },
+    '/admin/v1/clusters/{id}': {
+      get: adminOp('adminGetCluster', 'Get a cluster', {
+        params: cluster,
+        ok: 'AdminCluster',
+        errors: notFound,
+      }),
+    },
+    '/admin/v1/clusters/{id}/api-keys': {
+      post: adminOp('adminCreateApiKey', 'Create a further API key for the cluster (rotation)', {
+        params: cluster,
+        ok: 'AdminApiKeyCreated',
+        status: '201',
+        errors: notFound,
+      }),
+    },
+    '/admin/v1/api-keys/{id}/revoke': {
+      post: adminOp('adminRevokeApiKey', 'Revoke an API key (requests with it then get 403)', {
+        params: [idParam('API key')],
+        ok: 'AdminApiKeyRevoked',
+        errors: notFound,
+      }),
+    },
+    '/admin/v1/clusters/{id}/actions': {
+      get: adminOp(
+        'adminListActions',
+        "List the cluster's actions with state, message, result and deliveries",
+        {
+          params: [
+            ...cluster,
+            { name: 'state', in: 'query', schema: { type: 'string', enum: admin.StoredActionState.options } },
+          ],
+          ok: 'AdminActionList',
+          errors: notFound,
+        },
+      ),
+      post: adminOp('adminEnqueueAction', 'Queue an action for the cluster (wakes its long-polls)', {
+        description:
+          'The payload is stored as given (any JSON value) and the type is not checked against the known types: the agent validates and rejects. `expiresInSeconds` is a shorthand for `expiresAt`.',
+        params: cluster,
+        body: 'AdminEnqueueRequest',
+        ok: 'AdminAction',
+        status: '201',
+        errors: { ...notFound, '409': errorResponse('An action with this id already exists.') },
+      }),
+    },
+    '/admin/v1/clusters/{id}/status-log': {
+      get: adminOp('adminClusterStatusLog', "Every accepted transition of the cluster's actions", {
+        params: cluster,
+        ok: 'AdminStatusLog',
+        errors: notFound,
+      }),
+    },
+    '/admin/v1/clusters/{id}/instances': {
+      get: adminOp('adminListInstances', "The cluster's instances and last applied seq", {
+        params: cluster,
+        ok: 'AdminInstanceList',
+        errors: notFound,
+      }),
+    },
+    '/admin/v1/clusters/{id}/events': {
+      get: adminOp('adminListEvents', "The cluster's audit events", {
+        params: cluster,
+        ok: 'AdminAuditEventList',
+        errors: notFound,
+      }),
+    },
+    '/admin/v1/clusters/{id}/heartbeat': {
+      get: adminOp('adminLastHeartbeat', "The cluster's last heartbeat", {
+        params: cluster,
+        ok: 'AdminHeartbeat',
+        errors: notFound,
+      }),
+    },
+    '/admin/v1/actions/{id}': {
+      get: adminOp('adminGetAction', 'Get one action', {
+        params: action,
+        ok: 'AdminAction',
+        errors: notFound,
+      }),
+    },
+    '/admin/v1/actions/{id}/status-log': {
+      get: adminOp('adminActionStatusLog', 'Every accepted transition of one action', {
+        params: action,
+        ok: 'AdminStatusLog',
+        errors: notFound,
+      }),
+    },
+    '/admin/v1/faults': {
+      get: adminOp('adminListFaults', 'List active fault rules', { ok: 'AdminFaultList' }),
+      post: adminOp('adminAddFault', 'Add a fault rule (test hook)', {
+        description:
+          'The next `count` agent requests (to `routes`, default all) are delayed by `delayMs`, then answered with `status` (+ Retry-After) or cut off (`reset`); with only `delayMs` they are then served normally. For client tests; not part of the agent contract.',
+        body: 'AdminFaultRule',
+        ok: 'AdminFaultList',
+        status: '201',
+      }),
+      delete: adminOp('adminClearFaults', 'Remove all fault rules', { ok: 'AdminFaultList' }),
+    },
+  };
+}
+
+export function buildOpenApiDocument(): JsonObject {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'clusteropt control-plane contract',
+      version: contractVersion,
+      description:
+        'The agent-facing HTTP API of the clusteropt control plane (tag `agent`), generated from the zod schemas in src/contract, plus the admin API of the reference control plane shipped with the agent (tag `reference-control-plane-admin`; not part of the platform). All bodies are JSON; servers may gzip answers when asked with Accept-Encoding. Errors are `{error: {code, message}}`.',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+    },
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    tags: [
+      { name: agentTag, description: "Called by the agent; authenticated with the cluster's API key." },
+      {
+        name: adminTag,
+        description: 'Reference control plane only: set-up, inspection and fault injection for tests.',
+      },
+    ],
+    paths: { ...agentPaths(), ...adminPaths() },
+    components: {
+      securitySchemes: {
+        agentApiKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            "The cluster's API key, `co_<prefix>_<secret>`: the 8-character prefix names the key, only a SHA-256 of the secret is stored and compared in constant time. Missing or wrong: 401; revoked: 403.",
+        },
+        adminToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description: "The reference control plane's admin token.",
+        },
+      },
+      schemas: componentSchemas(),
+      responses,
+    },
+  };
+}
+
+/** The document exactly as committed in openapi.json. */
+export function renderOpenApiDocument(): string {
+  return `${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`;
+}
+
+/** `openapi [--write | --check]`: print the document, write openapi.json, or fail when it is stale. */
+export async function main(argv: string[]): Promise<number> {
+  const text = renderOpenApiDocument();
+  if (argv.includes('--write')) {
+    writeFileSync(openApiJsonPath, text);
+    process.stderr.write(`wrote ${openApiJsonPath}\n`);
+    return 0;
+  }
+  if (argv.includes('--check')) {
+    let committed = '';
+    try {
+      committed = readFileSync(openApiJsonPath, 'utf8');
+    } catch {}
+    if (committed === text) return 0;
+    process.stderr.write(`${openApiJsonPath} is stale: run node src/contract/openapi.ts --write\n`);
+    return 1;
+  }
+  // `openapi | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+  process.stdout.write(text);
+  return 0;
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

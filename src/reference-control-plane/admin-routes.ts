@@ -1,0 +1,186 @@
+import { z } from 'zod';
+import { CreateClusterRequest, EnqueueRequest, FaultRule, StoredActionState } from './admin-schemas.ts';
+import { createApiKey, createCluster, getCluster, listClusters, revokeApiKey } from './clusters-repo.ts';
+import { HttpError, validate } from './http-util.ts';
+import { type ControlPlaneContext, ok, type Route, type RouteInput, type RouteResult } from './route.ts';
+
+function requireCluster(ctx: ControlPlaneContext, input: RouteInput): string {
+  const id = (input.params.id ?? '').toLowerCase();
+  if (!z.uuid().safeParse(id).success || !getCluster(ctx.db, id)) {
+    throw new HttpError(404, 'cluster_not_found', `no cluster ${id.slice(0, 64)}`);
+  }
+  return id;
+}
+
+function requireActionId(input: RouteInput): string {
+  const id = (input.params.id ?? '').toLowerCase();
+  if (!z.uuid().safeParse(id).success)
+    throw new HttpError(404, 'action_not_found', `no action ${id.slice(0, 64)}`);
+  return id;
+}
+
+function enqueue(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  const clusterId = requireCluster(ctx, input);
+  const req = validate(EnqueueRequest, input.body);
+  const expiresAt =
+    req.expiresAt ??
+    (req.expiresInSeconds === undefined
+      ? undefined
+      : new Date(Date.now() + req.expiresInSeconds * 1000).toISOString());
+  const result = ctx.actions.enqueue({
+    clusterId,
+    type: req.type,
+    payload: req.payload,
+    id: req.id,
+    expiresAt,
+    deadline: req.deadline,
+  });
+  if (!result.ok) {
+    throw result.reason === 'duplicate_id'
+      ? new HttpError(409, 'duplicate_action_id', `an action with id ${req.id} already exists`)
+      : new HttpError(404, 'cluster_not_found', `no cluster ${clusterId}`);
+  }
+  ctx.hub.notify(clusterId);
+  return ok(result.action, 201);
+}
+
+function listActions(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  const clusterId = requireCluster(ctx, input);
+  const stateParam = input.query.get('state');
+  const state = stateParam === null ? undefined : StoredActionState.safeParse(stateParam);
+  if (state && !state.success) throw new HttpError(400, 'invalid_query', `unknown state "${stateParam}"`);
+  // Listing shows expiry as the agent would see it, without waiting for the next poll.
+  ctx.actions.expireDue(clusterId);
+  return ok({ actions: ctx.actions.list(clusterId, state ? { state: state.data } : {}) });
+}
+
+function getAction(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  const id = requireActionId(input);
+  const action = ctx.actions.get(id);
+  if (!action) throw new HttpError(404, 'action_not_found', `no action ${id}`);
+  return ok(action);
+}
+
+function actionStatusLog(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  const id = requireActionId(input);
+  if (!ctx.actions.get(id)) throw new HttpError(404, 'action_not_found', `no action ${id}`);
+  return ok({ entries: ctx.actions.statusLog({ actionId: id }) });
+}
+
+function lastHeartbeat(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  const heartbeat = ctx.heartbeats.last(requireCluster(ctx, input));
+  if (!heartbeat) throw new HttpError(404, 'heartbeat_not_found', 'no heartbeat received yet');
+  return ok(heartbeat);
+}
+
+const cluster = '/admin/v1/clusters/{id}';
+const action = '/admin/v1/actions/{id}';
+
+export const adminRoutes: Route[] = [
+  { method: 'GET', path: '/healthz', auth: 'none', name: 'healthz', handle: () => ok({ ok: true }) },
+  {
+    method: 'GET',
+    path: '/admin/v1/clusters',
+    auth: 'admin',
+    name: 'list-clusters',
+    handle: (ctx) => ok({ clusters: listClusters(ctx.db) }),
+  },
+  {
+    method: 'POST',
+    path: '/admin/v1/clusters',
+    auth: 'admin',
+    name: 'create-cluster',
+    handle: (ctx, input) => ok(createCluster(ctx.db, validate(CreateClusterRequest, input.body)), 201),
+  },
+  {
+    method: 'GET',
+    path: cluster,
+    auth: 'admin',
+    name: 'get-cluster',
+    handle: (ctx, input) => ok(getCluster(ctx.db, requireCluster(ctx, input))),
+  },
+  {
+    method: 'POST',
+    path: `${cluster}/api-keys`,
+    auth: 'admin',
+    name: 'create-api-key',
+    handle: (ctx, input) => ok(createApiKey(ctx.db, requireCluster(ctx, input)), 201),
+  },
+  {
+    method: 'POST',
+    path: '/admin/v1/api-keys/{id}/revoke',
+    auth: 'admin',
+    name: 'revoke-api-key',
+    handle: (ctx, input) => {
+      const id = (input.params.id ?? '').toLowerCase();
+      if (!revokeApiKey(ctx.db, id))
+        throw new HttpError(404, 'api_key_not_found', `no API key ${id.slice(0, 64)}`);
+      return ok({ revoked: true });
+    },
+  },
+  { method: 'POST', path: `${cluster}/actions`, auth: 'admin', name: 'enqueue', handle: enqueue },
+  { method: 'GET', path: `${cluster}/actions`, auth: 'admin', name: 'list-actions', handle: listActions },
+  {
+    method: 'GET',
+    path: `${cluster}/status-log`,
+    auth: 'admin',
+    name: 'cluster-status-log',
+    handle: (ctx, input) => ok({ entries: ctx.actions.statusLog({ clusterId: requireCluster(ctx, input) }) }),
+  },
+  {
+    method: 'GET',
+    path: `${cluster}/instances`,
+    auth: 'admin',
+    name: 'list-instances',
+    handle: (ctx, input) => ok(ctx.instances.list(requireCluster(ctx, input))),
+  },
+  {
+    method: 'GET',
+    path: `${cluster}/events`,
+    auth: 'admin',
+    name: 'list-events',
+    handle: (ctx, input) => ok({ events: ctx.audit.list(requireCluster(ctx, input)) }),
+  },
+  {
+    method: 'GET',
+    path: `${cluster}/heartbeat`,
+    auth: 'admin',
+    name: 'last-heartbeat',
+    handle: lastHeartbeat,
+  },
+  { method: 'GET', path: action, auth: 'admin', name: 'get-action', handle: getAction },
+  {
+    method: 'GET',
+    path: `${action}/status-log`,
+    auth: 'admin',
+    name: 'action-status-log',
+    handle: actionStatusLog,
+  },
+  {
+    method: 'GET',
+    path: '/admin/v1/faults',
+    auth: 'admin',
+    name: 'list-faults',
+    handle: (ctx) => ok(ctx.faults.list()),
+  },
+  {
+    method: 'POST',
+    path: '/admin/v1/faults',
+    auth: 'admin',
+    name: 'add-fault',
+    handle: (ctx, input) => {
+      ctx.faults.add(validate(FaultRule, input.body));
+      return ok(ctx.faults.list(), 201);
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/admin/v1/faults',
+    auth: 'admin',
+    name: 'clear-faults',
+    handle: (ctx) => {
+      ctx.faults.clear();
+      return ok(ctx.faults.list());
+    },
+  },
+];

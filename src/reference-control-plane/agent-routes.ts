@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import {
+  AuditEventsBatch,
+  Heartbeat,
+  InstancesBatch,
+  StatusReport,
+  type StatusResponse,
+} from '../contract/reports.ts';
+import { HttpError, validate } from './http-util.ts';
+import { type ControlPlaneContext, ok, type Route, type RouteInput, type RouteResult } from './route.ts';
+
+/** Longest a poll may be held, whatever the agent asks for. */
+export const maxWaitSeconds = 60;
+export const defaultPollLimit = 100;
+const maxPollLimit = 1000;
+
+function numberParam(query: URLSearchParams, name: string): number | undefined {
+  const raw = query.get(name);
+  if (raw === null || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new HttpError(400, 'invalid_query', `${name} must be a number`);
+  return n;
+}
+
+/**
+ * GET /api/v1/agent/actions?wait=S&limit=N — lease up to N actions; when there are none,
+ * hold the request until one is enqueued, a lease runs out (redelivery) or S seconds pass.
+ */
+async function poll(ctx: ControlPlaneContext, input: RouteInput): Promise<RouteResult> {
+  const waitSeconds = Math.min(maxWaitSeconds, Math.max(0, numberParam(input.query, 'wait') ?? 0));
+  const limit = Math.min(
+    maxPollLimit,
+    Math.max(1, Math.floor(numberParam(input.query, 'limit') ?? defaultPollLimit)),
+  );
+  const deadline = Date.now() + waitSeconds * 1000;
+  for (;;) {
+    const actions = ctx.actions.lease(input.clusterId, limit, ctx.leaseMs);
+    if (actions.length > 0) return ok({ actions });
+    const now = Date.now();
+    const remaining = deadline - now;
+    if (remaining <= 0) return ok({ actions: [] });
+    // A lease running out makes its action deliverable again: wake up for that too.
+    const nextExpiry = ctx.actions.nextLeaseExpiry(input.clusterId);
+    const timeout =
+      nextExpiry === undefined ? remaining : Math.min(remaining, Math.max(1, nextExpiry - now + 1));
+    const outcome = await ctx.hub.wait(input.clusterId, timeout, input.signal);
+    if (outcome === 'aborted') return 'no-response';
+    if (outcome === 'closed') return ok({ actions: [] });
+  }
+}
+
+/** POST /api/v1/agent/actions/{id}/status */
+function reportStatus(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  const report = validate(StatusReport, input.body);
+  const id = input.params.id ?? '';
+  const notFound = new HttpError(404, 'action_not_found', `no action ${id.slice(0, 64)} for this cluster`);
+  if (!z.uuid().safeParse(id).success) throw notFound;
+  const result = ctx.actions.report(input.clusterId, id.toLowerCase(), report);
+  if (result.ok) return ok({ state: result.state, changed: result.changed } as StatusResponse);
+  if (result.reason === 'not_found') throw notFound;
+  throw new HttpError(409, 'illegal_transition', result.message, { extra: { state: result.state } });
+}
+
+/** POST /api/v1/agent/instances */
+function reportInstances(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  const batch = validate(InstancesBatch, input.body);
+  return ok(ctx.instances.apply(input.clusterId, batch));
+}
+
+/** POST /api/v1/agent/events */
+function reportEvents(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  const batch = validate(AuditEventsBatch, input.body);
+  return ok(ctx.audit.insertBatch(input.clusterId, batch.events));
+}
+
+/** POST /api/v1/agent/heartbeat */
+function heartbeat(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  ctx.heartbeats.record(input.clusterId, validate(Heartbeat, input.body));
+  return ok({ settings: {} });
+}
+
+export const agentRoutes: Route[] = [
+  { method: 'GET', path: '/api/v1/agent/actions', auth: 'agent', name: 'actions', handle: poll },
+  {
+    method: 'POST',
+    path: '/api/v1/agent/actions/{id}/status',
+    auth: 'agent',
+    name: 'status',
+    handle: reportStatus,
+  },
+  {
+    method: 'POST',
+    path: '/api/v1/agent/instances',
+    auth: 'agent',
+    name: 'instances',
+    handle: reportInstances,
+  },
+  { method: 'POST', path: '/api/v1/agent/events', auth: 'agent', name: 'events', handle: reportEvents },
+  { method: 'POST', path: '/api/v1/agent/heartbeat', auth: 'agent', name: 'heartbeat', handle: heartbeat },
+];
