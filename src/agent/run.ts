@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { CoordinationV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { configUsage, loadConfig } from '../config/load.ts';
 import type { AgentConfig } from '../config/schema.ts';
-import { acceptEnvelopes } from '../controllers/action/poller.ts';
 import { ActionController } from '../controllers/action/controller.ts';
+import { acceptEnvelopes } from '../controllers/action/poller.ts';
 import { ApiKeySource, ControlPlaneClient, OutboxShipper, PollLoop } from '../controlplane/index.ts';
 import { createKubeClients, type KubeClients } from '../kube/clients.ts';
 import { EventRecorder } from '../kube/events.ts';
@@ -79,7 +79,10 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   const store = StateStore.open({ path: join(config.stateDir, 'agent.db') });
   const interrupted = store.journal.interruptedActions();
   if (interrupted.length > 0) {
-    log.info({ count: interrupted.length }, 'actions were running when the agent stopped; they resume from their AgentActions');
+    log.info(
+      { count: interrupted.length },
+      'actions were running when the agent stopped; they resume from their AgentActions',
+    );
   }
   const kc = loadKubeConfig(config);
   const clients = createKubeClients(kc);

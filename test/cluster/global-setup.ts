@@ -4,8 +4,8 @@
  * - a healthy cluster from `npm run cluster:up`: reuse it, leave it running.
  * - otherwise: start one attached to this process and stop it at the end.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { apiGet, defaultStateDir, resolveBinDir, startTestCluster } from './launcher.ts';
 
@@ -50,8 +50,13 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     project.provide('clusterBinDir', reused.binDir);
     return undefined;
   }
-  const cluster = await startTestCluster({ verbose: true });
+  // A folder of its own, so test runs side by side never stop each other's cluster.
+  const stateDir = join(dirname(defaultStateDir), `test-cluster-run-${process.pid}`);
+  const cluster = await startTestCluster({ verbose: true, stateDir });
   project.provide('kubeconfigPath', cluster.kubeconfigPath);
   project.provide('clusterBinDir', cluster.binDir);
-  return () => cluster.stop();
+  return async () => {
+    await cluster.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  };
 }

@@ -7,10 +7,9 @@
  * One path for every action: the poller turns control-plane actions into AgentActions
  * (source control-plane); admins apply AgentActions themselves (source local).
  */
-import { runAction, executorFor } from '../../actions/registry.ts';
+import { executorFor, runAction } from '../../actions/registry.ts';
 import { ActionAbortedError, type ActionResult, type DrainTuning } from '../../actions/types.ts';
 import { type Action, type ActionType, disruptiveActionTypes } from '../../contract/envelope.ts';
-import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import {
   type AgentAction,
   agentActionPlural,
@@ -18,6 +17,7 @@ import {
   terminalPhases,
 } from '../../crds/agent-action.ts';
 import { AgentPolicySpec, agentPolicyPlural } from '../../crds/agent-policy.ts';
+import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { EventSink } from '../../kube/events.ts';
@@ -26,7 +26,7 @@ import type { Logger } from '../../observability/logger.ts';
 import type { AgentMetrics } from '../../observability/metrics.ts';
 import type { StateStore } from '../../store/index.ts';
 import { errorMessage } from '../../util/errors.ts';
-import { decide, type Decision, type PolicyInput } from '../policy/decide.ts';
+import { type Decision, decide, type PolicyInput } from '../policy/decide.ts';
 import { factNeeds, resolveFacts } from './facts.ts';
 import { planStep } from './plan.ts';
 import { ActionRecords, type FinalRecord } from './records.ts';
@@ -173,7 +173,8 @@ export class ActionController {
       journal: entry?.state ?? 'new',
       journalFinalState: entry?.finalState,
       runningHere: false,
-      idempotent: executorFor(object.spec.type)?.idempotent ?? object.spec.type === 'sync_hibernation_schedule',
+      idempotent:
+        executorFor(object.spec.type)?.idempotent ?? object.spec.type === 'sync_hibernation_schedule',
       now: this.now(),
     });
     switch (step.kind) {
@@ -188,7 +189,10 @@ export class ActionController {
         if (known?.patched) return;
         await this.records.patchFinalStatus(
           object,
-          known?.record ?? { state: step.state, message: `${step.state} (recovered from the agent's journal)` },
+          known?.record ?? {
+            state: step.state,
+            message: `${step.state} (recovered from the agent's journal)`,
+          },
           known?.finishedAt ?? new Date(entry?.finishedAt ?? this.now()).toISOString(),
         );
         if (known) known.patched = true;
@@ -275,7 +279,11 @@ export class ActionController {
     const id = object.spec.id;
     let running = 0;
     for (const other of this.actions.values()) {
-      if (other.spec.id !== id && other.status?.phase === 'Running' && disruptiveActionTypes.has(other.spec.type)) {
+      if (
+        other.spec.id !== id &&
+        other.status?.phase === 'Running' &&
+        disruptiveActionTypes.has(other.spec.type)
+      ) {
         running++;
       }
     }
@@ -341,7 +349,10 @@ export class ActionController {
 
   private lastProgress = new Map<string, number>();
 
-  private reportProgress(object: AgentAction, progress: { phase: string; counts: Record<string, number> }): void {
+  private reportProgress(
+    object: AgentAction,
+    progress: { phase: string; counts: Record<string, number> },
+  ): void {
     // At most one status write per action every 2 s: progress is for humans.
     const name = nameOf(object);
     const last = this.lastProgress.get(name) ?? 0;
@@ -394,7 +405,8 @@ export class ActionController {
         });
         this.counters.deleted++;
       } catch (err) {
-        if (statusCode(err) !== 404) this.options.log.warn({ action: name, err: errorMessage(err) }, 'GC failed');
+        if (statusCode(err) !== 404)
+          this.options.log.warn({ action: name, err: errorMessage(err) }, 'GC failed');
       }
     }
   }
@@ -414,7 +426,9 @@ function isTerminal(object: AgentAction): boolean {
 }
 
 function finalPhase(state: FinalRecord['state']) {
-  return ({ succeeded: 'Succeeded', failed: 'Failed', rejected: 'Rejected', expired: 'Expired' } as const)[state];
+  return ({ succeeded: 'Succeeded', failed: 'Failed', rejected: 'Rejected', expired: 'Expired' } as const)[
+    state
+  ];
 }
 
 function sortedByCreation(items: AgentAction[]): string[] {

@@ -3,14 +3,15 @@
  * Only what some policy will look at is read: a cluster without AgentPolicies costs no
  * extra API calls per action.
  */
+
+import { isMirrorPod, isTerminal } from '../../actions/drain-plan.ts';
 import type { Action } from '../../contract/envelope.ts';
-import type { PolicyInput, PodFacts as PolicyPodFacts, TargetFacts } from '../policy/decide.ts';
 import { isNotFound } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { isNodeReady } from '../../kube/nodes.ts';
-import { isMirrorPod, isTerminal } from '../../actions/drain-plan.ts';
 import { nodePodsQuery, podFacts } from '../../kube/pods.ts';
 import { getJson, KubeRequestError, listAll } from '../../kube/watch.ts';
+import type { PolicyInput, PodFacts as PolicyPodFacts, TargetFacts } from '../policy/decide.ts';
 
 export interface FactNeeds {
   nodeLabels: boolean;
@@ -70,7 +71,12 @@ export async function resolveFacts(
     }
   }
   if (nodeName && needs.pods && (action.type === 'drain_node' || action.type === 'delete_node')) {
-    const { items } = await listAll<Record<string, unknown>>(clients, '/api/v1/pods', nodePodsQuery(nodeName), signal);
+    const { items } = await listAll<Record<string, unknown>>(
+      clients,
+      '/api/v1/pods',
+      nodePodsQuery(nodeName),
+      signal,
+    );
     const pods: PolicyPodFacts[] = [];
     for (const raw of items) {
       const facts = podFacts(raw);

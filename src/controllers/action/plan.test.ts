@@ -41,8 +41,12 @@ describe('planStep', () => {
   });
 
   it('expires an action past expiresAt or deadline that never started', () => {
-    expect(planStep(input({ object: { spec: spec({ expiresAt: '2026-11-24T11:00:00Z' }) } })).kind).toBe('expire');
-    expect(planStep(input({ object: { spec: spec({ deadline: '2026-11-24T11:30:00Z' }) } })).kind).toBe('expire');
+    expect(planStep(input({ object: { spec: spec({ expiresAt: '2026-11-24T11:00:00Z' }) } })).kind).toBe(
+      'expire',
+    );
+    expect(planStep(input({ object: { spec: spec({ deadline: '2026-11-24T11:30:00Z' }) } })).kind).toBe(
+      'expire',
+    );
     expect(planStep(input({ object: { spec: spec({ expiresAt: '2026-11-24T13:00:00Z' }) } })).kind).toBe(
       'evaluate',
     );
@@ -70,7 +74,11 @@ describe('planStep', () => {
     ).toBe('none');
     expect(
       planStep(
-        input({ object: { spec: spec(), status: { phase: 'Running' } }, journal: 'finished', journalFinalState: 'failed' }),
+        input({
+          object: { spec: spec(), status: { phase: 'Running' } },
+          journal: 'finished',
+          journalFinalState: 'failed',
+        }),
       ),
     ).toEqual({ kind: 'repair-status', state: 'failed' });
   });

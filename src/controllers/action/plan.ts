@@ -14,7 +14,7 @@
  */
 import { type Action, parseEnvelope } from '../../contract/envelope.ts';
 import type { ActionState } from '../../contract/reports.ts';
-import type { AgentAction, ActionPhase } from '../../crds/agent-action.ts';
+import type { ActionPhase, AgentAction } from '../../crds/agent-action.ts';
 import { terminalPhases } from '../../crds/agent-action.ts';
 import type { JournalState } from '../../store/journal.ts';
 
@@ -92,7 +92,9 @@ export function planStep(input: PlanInput): Step {
   if (interrupted) {
     // Started before: whatever the expiry says, a half-done action must be finished or
     // reported, never silently dropped.
-    return input.idempotent ? { kind: 'evaluate', action: parsed.action, resume: true } : { kind: 'fail-interrupted' };
+    return input.idempotent
+      ? { kind: 'evaluate', action: parsed.action, resume: true }
+      : { kind: 'fail-interrupted' };
   }
   const expiresAt = parsed.action.expiresAt ? Date.parse(parsed.action.expiresAt) : undefined;
   if (expiresAt !== undefined && expiresAt <= now) {

@@ -13,8 +13,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseEnvelope } from '../../contract/envelope.ts';
-import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { agentActionFor, agentActionName, agentActionPlural } from '../../crds/agent-action.ts';
+import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { Logger } from '../../observability/logger.ts';

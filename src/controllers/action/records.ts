@@ -10,8 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { ActionState, StatusReport } from '../../contract/reports.ts';
-import { apiGroup, apiVersion, apiVersionName } from '../../crds/common.ts';
 import { type AgentAction, type AgentActionStatus, agentActionPlural } from '../../crds/agent-action.ts';
+import { apiGroup, apiVersion, apiVersionName } from '../../crds/common.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { EventSink, EventType } from '../../kube/events.ts';
 import type { StateStore } from '../../store/index.ts';
@@ -43,7 +43,8 @@ export class ActionRecords {
   }
 
   private ensureReceived(object: AgentAction): void {
-    if (this.store.journal.state(object.spec.id) === 'new') this.store.journal.received(object.spec.id, object.spec);
+    if (this.store.journal.state(object.spec.id) === 'new')
+      this.store.journal.received(object.spec.id, object.spec);
   }
 
   /** Journal `started` + the `running` report, then status Running. */
@@ -106,9 +107,7 @@ export class ActionRecords {
       phase,
       message: record.message.slice(0, 32_768),
       finishedAt,
-      conditions: [
-        condition('Finished', 'True', phase, record.message.slice(0, 32_768), this.now()),
-      ],
+      conditions: [condition('Finished', 'True', phase, record.message.slice(0, 32_768), this.now())],
     };
     if (record.reason) status.reason = record.reason.slice(0, 1024);
     if (record.startedAt) status.startedAt = record.startedAt;
