@@ -68,15 +68,15 @@ function codeOf(err: unknown): string {
 export function toStateError(err: unknown, path: string, doing: string): unknown {
   if (err instanceof AgentError) return err;
   const code = codeOf(err);
-  const what = `${doing} (state file ${path}): ${code || 'error'}`;
+  const why = `(${doing}: ${code || (err instanceof Error ? err.message : 'error')})`;
   if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') {
-    return new StateDiskFullError(`disk full while ${what}`, { cause: err });
+    return new StateDiskFullError(`disk full writing state file ${path} ${why}`, { cause: err });
   }
   if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
-    return new StateCorruptError(`state file is not a valid database while ${what}`, { cause: err });
+    return new StateCorruptError(`state file ${path} is not a valid SQLite database ${why}`, { cause: err });
   }
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    return new StateLockedError(`state file is locked by another process while ${what}`, { cause: err });
+    return new StateLockedError(`state file ${path} is locked by another process ${why}`, { cause: err });
   }
   if (
     code.startsWith('SQLITE_CANTOPEN') ||
@@ -86,7 +86,7 @@ export function toStateError(err: unknown, path: string, doing: string): unknown
     code === 'SQLITE_AUTH' ||
     ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'ENOENT', 'EEXIST', 'EIO'].includes(code)
   ) {
-    return new StateUnwritableError(`cannot write ${what}`, { cause: err });
+    return new StateUnwritableError(`state file ${path} cannot be opened or written ${why}`, { cause: err });
   }
   return err;
 }

@@ -44,7 +44,9 @@ export function openStateDb(path: string, options: OpenStateDbOptions = {}): Dat
       const rows = db.pragma('quick_check(20)', { simple: false }) as Array<{ quick_check: string }>;
       const problems = rows.map((r) => r.quick_check).filter((r) => r !== 'ok');
       if (problems.length > 0) {
-        throw new StateCorruptError(`state file ${path} failed quick_check: ${problems.slice(0, 3).join('; ')}`);
+        throw new StateCorruptError(
+          `state file ${path} failed quick_check: ${problems.slice(0, 3).join('; ')}`,
+        );
       }
     });
     guard(path, 'migrating the schema', () => migrate(db, path));

@@ -161,7 +161,8 @@ describe('OutboxShipper', () => {
   it.concurrent('ships every row exactly once, in order, across a control-plane outage', async ({
     expect,
   }) => {
-    const outageUntil = performance.now() + 1500;
+    // The first ten requests fail, cycling through five failure modes (before the server
+    // applies anything, so "exactly once" must hold).
     const failures: Verdict[] = [
       { status: 503 },
       'destroy',
@@ -169,9 +170,8 @@ describe('OutboxShipper', () => {
       'hang',
       { status: 502 },
     ];
-    let f = 0;
-    const cp = await startControlPlane(() =>
-      performance.now() < outageUntil ? failures[f++ % failures.length]! : 'accept',
+    const cp = await startControlPlane(({ n }) =>
+      n <= 10 ? failures[(n - 1) % failures.length]! : 'accept',
     );
     const { store, shipper } = setup(cp.url);
     const expected: string[] = [];
@@ -184,9 +184,12 @@ describe('OutboxShipper', () => {
     await expect.poll(() => cp.received.log.length, { timeout: 8000, interval: 50 }).toBe(expected.length);
     expect(cp.received.log).toEqual(expected);
     expect(store.outbox.depth).toBe(0);
-    expect(Object.keys(shipper.counters.failures).sort()).toEqual(
-      expect.arrayContaining(['CP_NETWORK', 'CP_RATE_LIMITED', 'CP_SERVER_ERROR', 'CP_TIMEOUT']),
-    );
+    expect(shipper.counters.failures).toEqual({
+      CP_SERVER_ERROR: 4,
+      CP_NETWORK: 2,
+      CP_RATE_LIMITED: 2,
+      CP_TIMEOUT: 2,
+    });
     // Audit events went in batches, statuses and instance batches one per request.
     expect(cp.received.requests.some((r) => r.items.length > 1)).toBe(true);
   });
@@ -204,7 +207,8 @@ describe('OutboxShipper', () => {
     const t0 = performance.now();
     appendRow(store, 'status');
     await expect.poll(() => arrivals.length, { timeout: 2000, interval: 5 }).toBe(1);
-    expect(arrivals[0]! - t0).toBeLessThan(250);
+    // Typically a few ms; the bound is loose for loaded CI machines (idle re-check is 60 s).
+    expect(arrivals[0]! - t0).toBeLessThan(500);
   });
 
   it.concurrent('409 and 404 on a status are delivered-but-refused: dropped with a warning, never retried', async ({

@@ -237,14 +237,14 @@ describe('ControlPlaneClient requests', () => {
     let t0 = performance.now();
     const err = await caught(c.reportStatus(envelope.id, { state: 'running', message: '' }));
     expect(err.code).toBe('CP_TIMEOUT');
-    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(performance.now() - t0).toBeLessThan(3000);
 
     t0 = performance.now();
     const pollErr = await caught(c.pollActions(1));
     const elapsed = performance.now() - t0;
     expect(pollErr.code).toBe('CP_TIMEOUT');
     expect(elapsed).toBeGreaterThanOrEqual(1300);
-    expect(elapsed).toBeLessThan(3500);
+    expect(elapsed).toBeLessThan(5000);
   });
 
   it('times out a body that stalls mid-way', async () => {
@@ -257,7 +257,7 @@ describe('ControlPlaneClient requests', () => {
     const err = await caught(c.pollActions(0));
     expect(err.code).toBe('CP_TIMEOUT');
     expect(err.message).toMatch(/body/);
-    expect(performance.now() - t0).toBeLessThan(2500);
+    expect(performance.now() - t0).toBeLessThan(4000);
   });
 
   it('reports a truncated body (Content-Length larger than what was sent, then the socket dies)', async () => {
@@ -303,7 +303,7 @@ describe('ControlPlaneClient requests', () => {
         const elapsed = performance.now() - t0;
         const memAfter = process.memoryUsage();
         expect(err.code).toBe('CP_RESPONSE_TOO_LARGE');
-        expect(elapsed).toBeLessThan(3000);
+        expect(elapsed).toBeLessThan(5000);
         // The client stopped reading: the server could not push the 100 MiB through.
         await expect.poll(() => state.closed, { timeout: 3000 }).toBe(true);
         expect(state.written).toBeLessThan(40 * 1024 * 1024);

@@ -1,0 +1,255 @@
+import type { AuditEvent, InstancesBatch } from '../contract/reports.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { OutboxKind, OutboxRow, StateStore, StatusRowBody } from '../store/index.ts';
+import { Backoff, type BackoffOptions } from '../util/backoff.ts';
+import { errorMessage } from '../util/errors.ts';
+import type { ControlPlaneClient } from './client.ts';
+import { errorCode, retryAfterOf } from './errors.ts';
+import { FailureStateLog } from './failure-state-log.ts';
+import { Wakeup } from './wakeup.ts';
+
+export interface OutboxShipperHooks {
+  shipped?(kind: OutboxKind, rows: number): void;
+  /** Delivered but refused by the control plane (or invalid locally): dropped with a log line. */
+  refused?(kind: OutboxKind, rows: number, code: string): void;
+  failed?(code: string): void;
+}
+
+export interface OutboxShipperOptions {
+  store: Pick<StateStore, 'outbox' | 'onAppend'>;
+  client: Pick<ControlPlaneClient, 'reportStatus' | 'sendInstances' | 'sendEvents'>;
+  /** Audit events per POST /events (the contract allows up to 1000). Default 100. */
+  maxEventsPerRequest?: number;
+  /** Byte budget of one audit batch. Default 1 MiB. */
+  maxBatchBytes?: number;
+  /** Backoff after a failed request (Retry-After is a floor). Default 500 ms … 60 s. */
+  backoff?: Omit<BackoffOptions, 'random'>;
+  /** Delay floor after 401/403; a key change ends it early. Default 30 s. */
+  unauthorizedDelayMs?: number;
+  /** Re-check the outbox this often even without an append notification. Default 30 s. */
+  idleCheckMs?: number;
+  /** Subscribe to something that should end a backoff early (ApiKeySource.onChange). */
+  wakeOn?: (wake: () => void) => () => void;
+  logger?: Logger;
+  hooks?: OutboxShipperHooks;
+  random?: () => number;
+}
+
+export interface OutboxShipperCounters {
+  requests: number;
+  shippedRows: Record<OutboxKind, number>;
+  refusedRows: Record<OutboxKind, number>;
+  failures: Record<string, number>;
+}
+
+/** Control-plane answers that mean "delivered, and it will never be accepted": do not retry. */
+const refusedCodes: Record<OutboxKind, ReadonlySet<string>> = {
+  // 404 on a status: the action is unknown there (deleted, expired); 409: illegal transition.
+  status: new Set(['CP_CONFLICT', 'CP_NOT_FOUND', 'CP_REJECTED', 'CP_INVALID_REQUEST']),
+  // 404 on these routes means a wrong URL or an old control plane: retry, do not drop.
+  instances: new Set(['CP_CONFLICT', 'CP_REJECTED', 'CP_INVALID_REQUEST']),
+  audit: new Set(['CP_CONFLICT', 'CP_REJECTED', 'CP_INVALID_REQUEST']),
+};
+
+class RowsRefused extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/**
+ * Ships the outbox to the control plane, strictly in order: the head row (or run of audit
+ * rows) is retried until it is delivered or refused before anything behind it goes. Rows
+ * are marked shipped only after a 2xx, or after an answer that means "never" (409/404 on a
+ * status report, other 4xx): those are logged and dropped, never retried forever. Wakes on
+ * every append, so a result ships within milliseconds while the control plane is up.
+ */
+export class OutboxShipper {
+  readonly counters: OutboxShipperCounters = {
+    requests: 0,
+    shippedRows: { status: 0, instances: 0, audit: 0 },
+    refusedRows: { status: 0, instances: 0, audit: 0 },
+    failures: {},
+  };
+  private readonly options: OutboxShipperOptions;
+  private readonly backoff: Backoff;
+  private readonly failures: FailureStateLog;
+  private readonly appended = new Wakeup();
+  private readonly keyChanged = new Wakeup();
+
+  constructor(options: OutboxShipperOptions) {
+    this.options = options;
+    this.backoff = new Backoff({ baseMs: 500, maxMs: 60_000, ...options.backoff, random: options.random });
+    this.failures = new FailureStateLog(options.logger, 'shipping the outbox to the control plane');
+  }
+
+  get failing(): string | undefined {
+    return this.failures.failing;
+  }
+
+  /** Resolves when `signal` is aborted. */
+  async run(signal: AbortSignal): Promise<void> {
+    const offAppend = this.options.store.onAppend(() => this.appended.wake());
+    const offKey = this.options.wakeOn?.(() => this.keyChanged.wake());
+    try {
+      while (!signal.aborted) {
+        const shipped = await this.shipOnce(signal);
+        if (shipped === 'empty') await this.appended.wait(this.options.idleCheckMs ?? 30_000, signal);
+        else if (shipped instanceof Error) {
+          const code = errorCode(shipped);
+          const delayMs =
+            code === 'CP_UNAUTHORIZED'
+              ? this.backoff.next(this.options.unauthorizedDelayMs ?? 30_000)
+              : this.backoff.next(retryAfterOf(shipped));
+          this.failures.failed(shipped, delayMs);
+          // Appends do not cut a backoff short (that would defeat it); a new key does.
+          await this.keyChanged.wait(delayMs, signal);
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    } finally {
+      offAppend();
+      offKey?.();
+    }
+  }
+
+  /**
+   * Ships the head of the outbox once: 'shipped', 'empty', or the error that stopped it.
+   * Exposed for a final flush on shutdown and for tests.
+   */
+  async shipOnce(signal?: AbortSignal): Promise<'shipped' | 'empty' | Error> {
+    const max = this.options.maxEventsPerRequest ?? 100;
+    const rows = this.options.store.outbox.peek({
+      maxRows: max,
+      maxBytes: this.options.maxBatchBytes ?? 1024 * 1024,
+    });
+    const head = rows[0];
+    if (head === undefined) return 'empty';
+    try {
+      if (head.kind === 'audit') {
+        const run: OutboxRow[] = [];
+        for (const row of rows) {
+          if (row.kind !== 'audit') break;
+          run.push(row);
+        }
+        await this.shipAudit(run, signal);
+      } else if (head.kind === 'status') {
+        await this.shipStatus(head, signal);
+      } else {
+        await this.shipInstances(head, signal);
+      }
+      this.backoff.reset();
+      this.failures.succeeded();
+      // A key change noticed while healthy must not cut the next failure's backoff short.
+      this.keyChanged.clear();
+      return 'shipped';
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      const code = errorCode(err);
+      this.counters.failures[code] = (this.counters.failures[code] ?? 0) + 1;
+      this.options.hooks?.failed?.(code);
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  private async shipStatus(row: OutboxRow, signal: AbortSignal | undefined): Promise<void> {
+    const body = row.body as StatusRowBody;
+    await this.send(
+      row.kind,
+      [row],
+      () => this.options.client.reportStatus(body.actionId, body.report, signal),
+      {
+        actionId: body.actionId,
+        state: body.report.state,
+      },
+    );
+  }
+
+  private async shipInstances(row: OutboxRow, signal: AbortSignal | undefined): Promise<void> {
+    const batch = row.body as InstancesBatch;
+    let resync = false;
+    const delivered = await this.send(
+      row.kind,
+      [row],
+      async () => {
+        const res = await this.options.client.sendInstances(batch, signal);
+        resync = res.resync || !res.accepted;
+      },
+      { seq: batch.seq, full: batch.full },
+    );
+    if (!delivered || resync) {
+      // The control plane lost the thread (seq gap) or refused a batch: deltas queued behind
+      // it are useless now. Drop them and make the reporter send a full snapshot.
+      const dropped = this.options.store.outbox.requireFullSnapshot();
+      this.options.logger?.info(
+        { seq: batch.seq, droppedInstanceRows: dropped },
+        'control plane needs a full instance snapshot',
+      );
+    }
+  }
+
+  private async shipAudit(rows: OutboxRow[], signal: AbortSignal | undefined): Promise<void> {
+    const events = rows.map((r) => r.body as AuditEvent);
+    try {
+      await this.send(
+        'audit',
+        rows,
+        () => this.options.client.sendEvents(events, signal),
+        { events: rows.length },
+        rows.length === 1,
+      );
+    } catch (err) {
+      if (!(err instanceof RowsRefused) || rows.length === 1) throw err;
+      // A whole batch was refused: find the bad event(s) by sending one at a time, so one
+      // invalid event does not take the good ones with it.
+      for (const row of rows) {
+        await this.send(
+          'audit',
+          [row],
+          () => this.options.client.sendEvents([row.body as AuditEvent], signal),
+          {
+            eventId: (row.body as AuditEvent).id,
+          },
+        );
+      }
+    }
+  }
+
+  /**
+   * Sends and marks the rows. Returns true when delivered, false when refused (rows marked
+   * `refused`). Throws on failures that should be retried. With `markRefused` false a
+   * refusal is thrown as RowsRefused instead (the audit batch then splits).
+   */
+  private async send(
+    kind: OutboxKind,
+    rows: OutboxRow[],
+    request: () => Promise<unknown>,
+    logFields: Record<string, unknown>,
+    markRefused = true,
+  ): Promise<boolean> {
+    const ids = rows.map((r) => r.id);
+    this.counters.requests += 1;
+    try {
+      await request();
+    } catch (err) {
+      const code = errorCode(err);
+      if (!refusedCodes[kind].has(code)) throw err;
+      if (!markRefused) throw new RowsRefused(code, errorMessage(err));
+      this.options.store.outbox.markShipped(ids, 'refused', `${code}: ${errorMessage(err)}`.slice(0, 1000));
+      this.counters.refusedRows[kind] += ids.length;
+      this.options.hooks?.refused?.(kind, ids.length, code);
+      this.options.logger?.warn(
+        { ...logFields, code, rows: ids.length },
+        `control plane refused ${kind} report; dropped: ${errorMessage(err)}`,
+      );
+      return false;
+    }
+    this.options.store.outbox.markShipped(ids, 'delivered');
+    this.counters.shippedRows[kind] += ids.length;
+    this.options.hooks?.shipped?.(kind, ids.length);
+    return true;
+  }
+}

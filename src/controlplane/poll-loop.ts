@@ -1,0 +1,140 @@
+import type { Logger } from '../observability/logger.ts';
+import { Backoff, type BackoffOptions, sleep } from '../util/backoff.ts';
+import { AgentError, errorMessage } from '../util/errors.ts';
+import type { ControlPlaneClient } from './client.ts';
+import { errorCode, retryAfterOf } from './errors.ts';
+import { FailureStateLog } from './failure-state-log.ts';
+import { Wakeup } from './wakeup.ts';
+
+export interface PollLoopOptions {
+  client: Pick<ControlPlaneClient, 'pollActions'>;
+  /** Gets every non-empty batch of raw envelopes; awaited before the next poll. */
+  onActions: (actions: unknown[]) => void | Promise<void>;
+  /** Long-poll wait sent to the server. Default 20 s. */
+  waitSeconds?: number;
+  /**
+   * Minimum time between the starts of two polls, whatever the server does (one that
+   * ignores `wait` and answers at once must not make the agent hot-loop). Default 1 s.
+   */
+  minIntervalMs?: number;
+  /** Backoff for ordinary failures (Retry-After is a floor). Default 1 s … 60 s. */
+  backoff?: Omit<BackoffOptions, 'random'>;
+  /**
+   * 401/403: the key is wrong; hammering will not fix it. Delay floor and ceiling.
+   * Default 30 s … 5 min. A change of the key file wakes the loop at once.
+   */
+  unauthorizedBackoff?: { minMs: number; maxMs: number };
+  /** Subscribe to something that should end a backoff early (e.g. ApiKeySource.onChange). */
+  wakeOn?: (wake: () => void) => () => void;
+  logger?: Logger;
+  random?: () => number;
+}
+
+export interface PollLoopCounters {
+  requests: number;
+  successes: number;
+  actionsReceived: number;
+  /** Failures by error code (CP_* codes, CALLBACK_FAILED, UNKNOWN). */
+  errors: Record<string, number>;
+}
+
+/**
+ * Long-polls the control plane for actions while the signal is not aborted. Run it only on
+ * the Lease holder; abort the signal the moment leadership is lost.
+ */
+export class PollLoop {
+  readonly counters: PollLoopCounters = { requests: 0, successes: 0, actionsReceived: 0, errors: {} };
+  private readonly options: PollLoopOptions;
+  private readonly backoff: Backoff;
+  private readonly unauthorizedBackoff: Backoff;
+  private readonly failures: FailureStateLog;
+  private readonly wakeup = new Wakeup();
+
+  constructor(options: PollLoopOptions) {
+    this.options = options;
+    const random = options.random ?? Math.random;
+    this.backoff = new Backoff({ baseMs: 1000, maxMs: 60_000, ...options.backoff, random });
+    const unauthorized = options.unauthorizedBackoff ?? { minMs: 30_000, maxMs: 300_000 };
+    this.unauthorizedBackoff = new Backoff({
+      baseMs: unauthorized.minMs * 2,
+      maxMs: unauthorized.maxMs,
+      random,
+    });
+    this.failures = new FailureStateLog(options.logger, 'polling the control plane for actions');
+  }
+
+  /** The error code the loop is failing with, or undefined when healthy. */
+  get failing(): string | undefined {
+    return this.failures.failing;
+  }
+
+  /** Resolves when `signal` is aborted (never rejects for that reason). */
+  async run(signal: AbortSignal): Promise<void> {
+    const waitSeconds = this.options.waitSeconds ?? 20;
+    const minIntervalMs = this.options.minIntervalMs ?? 1000;
+    const unsubscribe = this.options.wakeOn?.(() => this.wakeup.wake());
+    let lastStart = Number.NEGATIVE_INFINITY;
+    try {
+      while (!signal.aborted) {
+        const sinceLast = performance.now() - lastStart;
+        if (sinceLast < minIntervalMs) await sleep(minIntervalMs - sinceLast, signal);
+        lastStart = performance.now();
+        this.counters.requests += 1;
+        let delayMs: number;
+        try {
+          const actions = await this.options.client.pollActions(waitSeconds, signal);
+          this.counters.successes += 1;
+          if (actions.length > 0) {
+            this.counters.actionsReceived += actions.length;
+            try {
+              await this.options.onActions(actions);
+            } catch (err) {
+              if (signal.aborted) break;
+              // Leased actions not acknowledged are redelivered by the control plane.
+              throw new AgentError(
+                'CALLBACK_FAILED',
+                `handling polled actions failed: ${errorMessage(err)}`,
+                {
+                  cause: err,
+                },
+              );
+            }
+          }
+          // Healthy only once the batch was also handled: a callback failing on every batch
+          // must keep backing off and stay one logged state, not flap failing/recovered.
+          this.backoff.reset();
+          this.unauthorizedBackoff.reset();
+          this.failures.succeeded();
+          // A key change noticed while healthy must not cut the next failure's backoff short.
+          this.wakeup.clear();
+          continue;
+        } catch (err) {
+          if (signal.aborted) break;
+          const code = errorCode(err);
+          this.counters.errors[code] = (this.counters.errors[code] ?? 0) + 1;
+          delayMs =
+            code === 'CP_UNAUTHORIZED'
+              ? this.unauthorizedBackoff.next(this.options.unauthorizedBackoff?.minMs ?? 30_000)
+              : this.backoff.next(retryAfterOf(err));
+          this.failures.failed(err, delayMs);
+        }
+        // A wake (the key file changed, possibly during the failed request) ends the backoff
+        // early; the min interval still holds.
+        await this.wakeup.wait(delayMs, signal);
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    } finally {
+      unsubscribe?.();
+    }
+  }
+}
+
+/** Convenience: runs a PollLoop until `signal` aborts; returns the loop for its counters. */
+export function runPollLoop(
+  options: PollLoopOptions,
+  signal: AbortSignal,
+): { loop: PollLoop; done: Promise<void> } {
+  const loop = new PollLoop(options);
+  return { loop, done: loop.run(signal) };
+}

@@ -1,0 +1,21 @@
+/** The agent's state file (SQLite): outbox + action journal. See docs/outbox.md. */
+export {
+  JournalTransitionError,
+  OutboxBodyError,
+  StateCorruptError,
+  StateDiskFullError,
+  StateLockedError,
+  StateUnwritableError,
+  StateVersionError,
+} from './errors.ts';
+export type { JournalEntry, JournalState } from './journal.ts';
+export { ActionJournal } from './journal.ts';
+export { type Migration, migrations } from './migrations.ts';
+export type { AppendResult, OutboxKind, OutboxLimits, OutboxRow, StatusRowBody } from './outbox.ts';
+export { defaultOutboxLimits, Outbox } from './outbox.ts';
+export {
+  interruptedMessage,
+  StateStore,
+  type StateStoreOptions,
+  type StateStoreStats,
+} from './state-store.ts';

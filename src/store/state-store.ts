@@ -1,0 +1,173 @@
+import type Database from 'better-sqlite3';
+import type { StatusReport } from '../contract/reports.ts';
+import { terminalStates } from '../contract/reports.ts';
+import { AppendNotifier } from './append-notifier.ts';
+import { guard, JournalTransitionError } from './errors.ts';
+import { ActionJournal } from './journal.ts';
+import { type OpenStateDbOptions, openStateDb } from './open-state-db.ts';
+import { type AppendResult, defaultOutboxLimits, Outbox, type OutboxLimits } from './outbox.ts';
+
+/** The message every action interrupted by a restart is failed with. */
+export const interruptedMessage = 'agent restarted during execution; outcome unknown — verify the target';
+
+export interface StateStoreOptions extends OpenStateDbOptions {
+  /** The SQLite file, e.g. `<stateDir>/agent.db`. Its directory is created if missing. */
+  path: string;
+  outbox?: Partial<OutboxLimits>;
+  /** How long finished journal entries are kept (redeliveries within it are recognised). */
+  journalRetentionMs?: number;
+  /** Clock, injectable for tests. */
+  now?: () => number;
+}
+
+export interface StateStoreStats {
+  depth: number;
+  pendingBytes: number;
+  oldestAgeMs: number;
+  overCapacity: boolean;
+  fullSnapshotRequired: boolean;
+  droppedInstanceRows: number;
+}
+
+/**
+ * The agent's state file: outbox + action journal in one SQLite database. One instance per
+ * process (better-sqlite3 is synchronous; every call is a short local transaction).
+ */
+export class StateStore {
+  readonly path: string;
+  readonly outbox: Outbox;
+  readonly journal: ActionJournal;
+  private readonly db: Database.Database;
+  private readonly notifier = new AppendNotifier();
+  private readonly now: () => number;
+
+  private constructor(db: Database.Database, options: StateStoreOptions) {
+    this.db = db;
+    this.path = options.path;
+    this.now = options.now ?? Date.now;
+    this.outbox = new Outbox(db, {
+      path: options.path,
+      limits: { ...defaultOutboxLimits, ...options.outbox },
+      notifier: this.notifier,
+      now: this.now,
+    });
+    this.journal = new ActionJournal(db, {
+      path: options.path,
+      now: this.now,
+      retentionMs: options.journalRetentionMs ?? 7 * 24 * 60 * 60 * 1000,
+    });
+  }
+
+  /** Opens or creates the file. Throws STATE_* errors (see errors.ts); never a half-open store. */
+  static open(options: StateStoreOptions): StateStore {
+    return new StateStore(openStateDb(options.path, options), options);
+  }
+
+  /**
+   * Runs `fn` in one IMMEDIATE transaction; outbox listeners hear about appends made inside
+   * it only after the commit.
+   */
+  transaction<T>(fn: () => T): T {
+    let result: T;
+    try {
+      result = guard(this.path, 'writing', () => this.db.transaction(fn).immediate());
+    } catch (err) {
+      if (!this.db.inTransaction) this.notifier.rolledBack();
+      throw err;
+    }
+    if (!this.db.inTransaction) this.notifier.committed();
+    return result;
+  }
+
+  /**
+   * Marks an action started and queues its `running` report, atomically.
+   */
+  startAndReport(id: string, report: StatusReport): AppendResult {
+    if (report.state !== 'running') {
+      throw new JournalTransitionError(
+        `action ${id}: startAndReport needs a 'running' report, got ${report.state}`,
+      );
+    }
+    return this.transaction(() => {
+      this.journal.started(id);
+      return this.outbox.appendStatus(id, report);
+    });
+  }
+
+  /**
+   * Marks an action finished and queues its final status report in ONE transaction: after
+   * a crash there is never a finished action without its queued result, nor a queued
+   * result for an action the journal does not show as finished. Idempotent for the same
+   * final state.
+   */
+  finishAndReport(id: string, report: StatusReport): AppendResult {
+    if (!terminalStates.has(report.state)) {
+      throw new JournalTransitionError(
+        `action ${id}: finishAndReport needs a final state, got ${report.state}`,
+      );
+    }
+    return this.transaction(() => {
+      this.journal.finished(id, report.state);
+      return this.outbox.appendStatus(id, report);
+    });
+  }
+
+  /** Fails an action found in `journal.interruptedActions()` with the standard message. */
+  reportInterrupted(id: string): AppendResult {
+    const entry = this.journal.entry(id);
+    return this.finishAndReport(id, {
+      state: 'failed',
+      message: interruptedMessage,
+      result: { interrupted: true },
+      ...(entry?.startedAt === undefined ? {} : { startedAt: new Date(entry.startedAt).toISOString() }),
+      finishedAt: new Date(this.now()).toISOString(),
+    });
+  }
+
+  /** Subscribes to "a row was appended" (after commit). Returns the unsubscribe function. */
+  onAppend(listener: () => void): () => void {
+    return this.notifier.subscribe(listener);
+  }
+
+  /** For metrics and readiness. */
+  stats(): StateStoreStats {
+    const totals = this.outbox.totals();
+    return {
+      depth: totals.rows,
+      pendingBytes: totals.bytes,
+      oldestAgeMs: this.outbox.oldestAgeMs(),
+      overCapacity: this.outbox.overCapacity,
+      fullSnapshotRequired: this.outbox.fullSnapshotRequired,
+      droppedInstanceRows: this.outbox.droppedInstanceRows,
+    };
+  }
+
+  /** Deletes shipped outbox rows and finished journal entries past their retention. */
+  prune(): { outboxRows: number; journalEntries: number } {
+    return { outboxRows: this.outbox.prune(), journalEntries: this.journal.prune() };
+  }
+
+  /** Full `PRAGMA integrity_check` (slow on big files; for tests and diagnostics). */
+  integrityCheck(): string[] {
+    return guard(this.path, 'checking integrity', () =>
+      (this.db.pragma('integrity_check', { simple: false }) as Array<{ integrity_check: string }>).map(
+        (r) => r.integrity_check,
+      ),
+    );
+  }
+
+  get isOpen(): boolean {
+    return this.db.open;
+  }
+
+  /** Checkpoints the WAL into the main file and closes. */
+  close(): void {
+    if (!this.db.open) return;
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      // Closing still checkpoints what it can; a failed checkpoint loses nothing (WAL stays).
+    }
+    this.db.close();
+  }
+}
