@@ -1,0 +1,145 @@
+/**
+ * AgentPolicy (clusteropt.io/v1alpha1, cluster-scoped, short name `apol`): an admin's
+ * guardrails for the agent. Every field is optional and an absent field restricts nothing,
+ * so an empty policy changes nothing; several policies combine and the most restrictive
+ * wins (src/controllers/policy/decide.ts, docs/policy.md).
+ */
+import { z } from 'zod';
+import { ActionType } from '../contract/envelope.ts';
+import { apiVersion, Conditions, cel, LabelSelector, ObjectMeta } from './common.ts';
+
+export const agentPolicyKind = 'AgentPolicy';
+export const agentPolicyPlural = 'agentpolicies';
+
+export const Weekday = z.enum(['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']);
+export type Weekday = z.infer<typeof Weekday>;
+
+const fromPattern = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
+const toPattern = /^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$/;
+
+/**
+ * A window in which disruptive actions may start: on each of `days`, from `from` to `to`
+ * wall-clock time in `timezone`. `to` earlier than `from` crosses midnight (the window
+ * belongs to the day it starts on). The formats are checked by CEL (clear messages from
+ * the API server) and by zod refinements (which do not appear in the generated schema).
+ */
+export const MaintenanceWindow = z
+  .object({
+    days: z
+      .array(Weekday)
+      .max(7)
+      .refine((d) => d.length > 0, 'days must not be empty')
+      .meta({ 'x-kubernetes-list-type': 'set' }),
+    from: z
+      .string()
+      .max(5)
+      .refine((s) => fromPattern.test(s), 'from must be HH:MM between 00:00 and 23:59'),
+    to: z
+      .string()
+      .max(5)
+      .refine((s) => toPattern.test(s), 'to must be HH:MM between 00:00 and 24:00'),
+    timezone: z
+      .string()
+      .min(1)
+      .max(64)
+      .default('UTC')
+      .describe('IANA time zone name, e.g. Europe/Berlin. An unknown zone keeps the window closed.'),
+  })
+  .refine((w) => w.from !== w.to, 'from and to must differ')
+  .meta(
+    cel(
+      { rule: 'size(self.days) > 0', message: 'days must not be empty', fieldPath: '.days' },
+      {
+        rule: `self.from.matches('${fromPattern.source}')`,
+        message: 'from must be HH:MM between 00:00 and 23:59',
+        fieldPath: '.from',
+      },
+      {
+        rule: `self.to.matches('${toPattern.source}')`,
+        message: 'to must be HH:MM between 00:00 and 24:00',
+        fieldPath: '.to',
+      },
+      { rule: 'self.from != self.to', message: 'from and to must differ' },
+    ),
+  );
+export type MaintenanceWindow = z.infer<typeof MaintenanceWindow>;
+
+export const DrainLimits = z.object({
+  maxGracePeriodSeconds: z
+    .int()
+    .min(0)
+    .max(86_400)
+    .optional()
+    .describe('Upper bound for the grace period given to evicted pods; longer requests are clamped.'),
+  allowForce: z
+    .boolean()
+    .optional()
+    .describe('false: drains asking for force are refused, and a drain never deletes pods past its budget.'),
+});
+export type DrainLimits = z.infer<typeof DrainLimits>;
+
+export const Approval = z.enum(['none', 'required']);
+
+export const AgentPolicySpec = z.object({
+  description: z.string().max(1024).optional(),
+  allowedActionTypes: z
+    .array(ActionType)
+    .max(32)
+    .optional()
+    .meta({ 'x-kubernetes-list-type': 'set' })
+    .describe('Action types the agent may run; absent: all. An empty list allows none.'),
+  protectedNamespaces: z
+    .array(z.string().min(1).max(63))
+    .max(256)
+    .optional()
+    .meta({ 'x-kubernetes-list-type': 'set' })
+    .describe('Workloads in these namespaces are never scaled, nor their pods evicted by a drain.'),
+  protectedNodeSelector: LabelSelector.optional().describe('Nodes matching this are never changed.'),
+  protectedWorkloadSelector: LabelSelector.optional().describe(
+    'Workloads (and pods) with matching labels are never scaled or evicted.',
+  ),
+  maxConcurrentDisruptiveActions: z
+    .int()
+    .min(0)
+    .max(10_000)
+    .optional()
+    .describe('Disruptive actions (cordon, drain, delete node) running at once; 0 pauses them.'),
+  maxUnavailableNodes: z
+    .int()
+    .min(0)
+    .max(100_000)
+    .optional()
+    .describe('A disruptive action waits if it would make more nodes NotReady or unschedulable than this.'),
+  maintenanceWindows: z
+    .array(MaintenanceWindow)
+    .max(64)
+    .refine((w) => w.length > 0, 'maintenanceWindows must not be empty; remove the field to allow any time')
+    .optional()
+    .meta(
+      cel({
+        rule: 'size(self) > 0',
+        message: 'maintenanceWindows must not be empty; remove the field to allow any time',
+      }),
+    )
+    .describe('Disruptive actions only start inside one of these windows; absent: any time.'),
+  dryRun: z.boolean().optional().describe('true: actions are decided and reported, never executed.'),
+  approval: Approval.optional().describe(
+    `required: an action waits until an admin sets the annotation clusteropt.io/approved: "true" on it.`,
+  ),
+  drain: DrainLimits.optional(),
+});
+export type AgentPolicySpec = z.infer<typeof AgentPolicySpec>;
+
+export const AgentPolicyStatus = z.object({
+  observedGeneration: z.int().min(0).optional(),
+  conditions: Conditions.optional(),
+});
+
+export const AgentPolicy = z.object({
+  apiVersion: z.literal(apiVersion),
+  kind: z.literal(agentPolicyKind),
+  metadata: ObjectMeta.extend({ name: z.string() }),
+  spec: AgentPolicySpec,
+  status: AgentPolicyStatus.optional(),
+});
+export type AgentPolicy = z.infer<typeof AgentPolicy>;

@@ -1,0 +1,127 @@
+/**
+ * The CustomResourceDefinitions of clusteropt.io, built from the zod schemas. This is the
+ * single source: manifests/crds/*.yaml are generated from it (generate.ts) and a unit test
+ * fails when they are stale.
+ */
+import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { z } from 'zod';
+import { AgentActionSpec, AgentActionStatus, agentActionKind, agentActionPlural } from './agent-action.ts';
+import { AgentPolicySpec, AgentPolicyStatus, agentPolicyKind, agentPolicyPlural } from './agent-policy.ts';
+import { apiGroup, apiVersionName } from './common.ts';
+import { type JsonSchema, toStructuralSchema } from './structural-schema.ts';
+
+function structural(schema: z.ZodType): JsonSchema {
+  const json = z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'throw' });
+  return toStructuralSchema(json as JsonSchema);
+}
+
+/** The whole object's schema: metadata is the API server's, spec and status are ours. */
+function objectSchema(description: string, spec: z.ZodType, status: z.ZodType): JsonSchema {
+  return {
+    type: 'object',
+    description,
+    required: ['spec'],
+    properties: {
+      apiVersion: { type: 'string' },
+      kind: { type: 'string' },
+      metadata: { type: 'object' },
+      spec: structural(spec),
+      status: structural(status),
+    },
+  };
+}
+
+export function agentActionCrd(): V1CustomResourceDefinition {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${agentActionPlural}.${apiGroup}` },
+    spec: {
+      group: apiGroup,
+      scope: 'Namespaced',
+      names: {
+        kind: agentActionKind,
+        listKind: `${agentActionKind}List`,
+        plural: agentActionPlural,
+        singular: 'agentaction',
+        shortNames: ['aact'],
+        categories: ['clusteropt'],
+      },
+      versions: [
+        {
+          name: apiVersionName,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'Type', type: 'string', jsonPath: '.spec.type' },
+            { name: 'Target', type: 'string', jsonPath: '.spec.target' },
+            { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+            { name: 'Source', type: 'string', jsonPath: '.spec.source', priority: 1 },
+            { name: 'Reason', type: 'string', jsonPath: '.status.reason', priority: 1 },
+            { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
+          ],
+          schema: {
+            openAPIV3Schema: objectSchema(
+              'One action the agent runs (or refuses): the envelope in spec, the outcome in status.',
+              AgentActionSpec,
+              AgentActionStatus,
+            ),
+          },
+        },
+      ],
+    },
+  } as V1CustomResourceDefinition;
+}
+
+export function agentPolicyCrd(): V1CustomResourceDefinition {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${agentPolicyPlural}.${apiGroup}` },
+    spec: {
+      group: apiGroup,
+      scope: 'Cluster',
+      names: {
+        kind: agentPolicyKind,
+        listKind: `${agentPolicyKind}List`,
+        plural: agentPolicyPlural,
+        singular: 'agentpolicy',
+        shortNames: ['apol'],
+        categories: ['clusteropt'],
+      },
+      versions: [
+        {
+          name: apiVersionName,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'Dry-Run', type: 'boolean', jsonPath: '.spec.dryRun' },
+            { name: 'Approval', type: 'string', jsonPath: '.spec.approval' },
+            { name: 'Max-Concurrent', type: 'integer', jsonPath: '.spec.maxConcurrentDisruptiveActions' },
+            { name: 'Max-Unavailable', type: 'integer', jsonPath: '.spec.maxUnavailableNodes' },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+            { name: 'Allowed-Types', type: 'string', jsonPath: '.spec.allowedActionTypes', priority: 1 },
+          ],
+          schema: {
+            openAPIV3Schema: objectSchema(
+              'Guardrails for the clusteropt agent. Several policies combine; the most restrictive wins.',
+              AgentPolicySpec,
+              AgentPolicyStatus,
+            ),
+          },
+        },
+      ],
+    },
+  } as V1CustomResourceDefinition;
+}
+
+/** Every CRD the agent owns, with the file each is written to under manifests/crds/. */
+export function allCrds(): { file: string; crd: V1CustomResourceDefinition }[] {
+  return [
+    { file: `${apiGroup}_${agentActionPlural}.yaml`, crd: agentActionCrd() },
+    { file: `${apiGroup}_${agentPolicyPlural}.yaml`, crd: agentPolicyCrd() },
+  ];
+}
