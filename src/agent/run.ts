@@ -118,6 +118,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       metrics,
       finishedTtlMs: config.actionTtlSeconds * 1000,
       drainTuning: { concurrency: config.drainConcurrency },
+      dryRun: config.dryRun,
     });
     const poll = new PollLoop({
       client,

@@ -50,6 +50,8 @@ export interface ActionControllerOptions {
   /** Re-check interval for actions that wait (approval, windows, limits). Default 15 s. */
   waitRecheckMs?: number;
   drainTuning?: DrainTuning;
+  /** Agent-wide dry run (`--dry-run`): acts like an AgentPolicy with dryRun: true. */
+  dryRun?: boolean;
   extraExecutors?: Partial<Record<ActionType, ExtraExecutor>>;
 }
 
@@ -229,6 +231,7 @@ export class ActionController {
       return;
     }
     const policies = [...this.policies.values()].flatMap((p) => (p.input ? [p.input] : []));
+    if (this.options.dryRun) policies.push({ metadata: { name: '(agent --dry-run)' }, spec: { dryRun: true } });
     const decision = await this.decide(object, action, policies, signal);
     const rule = 'rule' in decision ? decision.rule : 'none';
     this.options.metrics?.policyDecisionsTotal.inc({ decision: decision.decision, rule });
