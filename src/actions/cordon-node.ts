@@ -1,4 +1,128 @@
+import type { V1Node, V1Taint } from '@kubernetes/client-node';
+import type { NodeChange } from '../kube/nodes.ts';
+import { updateNode } from '../kube/nodes.ts';
+import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from './marks.ts';
 import { NodeTarget } from './node-identity.ts';
+import { loadTargetNode, nodeSubject } from './target-node.ts';
+import {
+  type ActionContext,
+  type ActionExecutor,
+  type ActionOf,
+  succeeded,
+  throwIfAborted,
+} from './types.ts';
 
 /** cordon_node: mark the node unschedulable (spec.unschedulable=true). */
 export const CordonNodePayload = NodeTarget;
+
+/**
+ * What a cordon found and did:
+ * - 'added': the agent set unschedulable and recorded itself in clusteropt.io/cordoned-by;
+ * - 'kept-agent': already cordoned by the agent (an earlier action or this one replayed);
+ * - 'kept-other': already cordoned by someone else; left as is and NOT recorded as the
+ *   agent's, so an uncordon by the agent will leave it cordoned.
+ */
+export type CordonState = 'added' | 'kept-agent' | 'kept-other';
+export type TaintState = 'added' | 'present' | 'not-requested';
+
+export interface CordonPlan {
+  change: NodeChange | null;
+  cordon: CordonState;
+  taint: TaintState;
+}
+
+/** Pure: the change that cordons `node` for `actionId` (and taints it for a drain). */
+export function planCordon(node: V1Node, actionId: string, options: { taint: boolean }): CordonPlan {
+  const annotations = node.metadata?.annotations ?? {};
+  const change: NodeChange = {};
+  let cordon: CordonState;
+  if (node.spec?.unschedulable === true) {
+    cordon = cordonedByAnnotation in annotations ? 'kept-agent' : 'kept-other';
+  } else {
+    cordon = 'added';
+    change.unschedulable = true;
+    change.annotations = { [cordonedByAnnotation]: actionId };
+  }
+  let taint: TaintState = 'not-requested';
+  if (options.taint) {
+    const taints = node.spec?.taints ?? [];
+    if (taints.some((t) => t.key === drainingTaintKey && t.effect === drainingTaintEffect)) {
+      taint = 'present';
+    } else {
+      taint = 'added';
+      const added: V1Taint = { key: drainingTaintKey, value: actionId, effect: drainingTaintEffect };
+      change.taints = [...taints, added];
+    }
+  }
+  return { change: Object.keys(change).length ? change : null, cordon, taint };
+}
+
+export interface CordonDetails {
+  node: string;
+  cordon: CordonState;
+  taint: TaintState;
+  changed: boolean;
+  [key: string]: unknown;
+}
+
+/**
+ * Cordons (and for drains taints) the node, emitting ClusteroptCordon / ClusteroptTainted on
+ * it when something changed. Shared by cordon_node, drain_node and delete_node.
+ */
+export async function cordonNode(
+  ctx: ActionContext,
+  node: V1Node,
+  actionId: string,
+  options: { taint: boolean },
+): Promise<{ node: V1Node; details: CordonDetails }> {
+  const name = node.metadata?.name ?? '';
+  const {
+    node: after,
+    changed,
+    result,
+  } = await updateNode(
+    ctx.kube,
+    name,
+    (n) => {
+      const plan = planCordon(n, actionId, options);
+      return { change: plan.change, result: plan };
+    },
+    { node, expectUid: node.metadata?.uid },
+  );
+  if (result.cordon === 'added') {
+    ctx.events.emit(
+      nodeSubject(after),
+      'Normal',
+      'ClusteroptCordon',
+      `Node cordoned by clusteropt action ${actionId}`,
+    );
+  }
+  if (result.taint === 'added') {
+    ctx.events.emit(
+      nodeSubject(after),
+      'Normal',
+      'ClusteroptTainted',
+      `Taint ${drainingTaintKey}:${drainingTaintEffect} added by clusteropt action ${actionId}`,
+    );
+  }
+  return { node: after, details: { node: name, cordon: result.cordon, taint: result.taint, changed } };
+}
+
+export const cordonNodeExecutor: ActionExecutor<'cordon_node'> = {
+  type: 'cordon_node',
+  idempotent: true,
+  async execute(action: ActionOf<'cordon_node'>, ctx: ActionContext) {
+    throwIfAborted(ctx, action.id);
+    const target = await loadTargetNode(ctx, action.payload);
+    if (!target.ok) return target.result;
+    const { details } = await cordonNode(ctx, target.node, action.id, { taint: false });
+    await ctx.events.flush();
+    const message =
+      details.cordon === 'added'
+        ? `node ${details.node} cordoned`
+        : details.cordon === 'kept-agent'
+          ? `node ${details.node} was already cordoned by the agent`
+          : `node ${details.node} was already cordoned by someone else; left as is (an agent uncordon will not undo it)`;
+    return succeeded(message, details, details.changed ? undefined : 'already_done');
+  },
+};

@@ -21,3 +21,24 @@ export const NodeTarget = z.strictObject({
   nodeUid: z.uuid().optional(),
 });
 export type NodeTarget = z.infer<typeof NodeTarget>;
+
+/**
+ * Why the live node is not the one the action means, or undefined when it is. A missing
+ * providerID on the node does not match a given providerId: an action that names a machine
+ * never touches a node that cannot prove it is that machine.
+ */
+export function nodeIdentityMismatch(
+  node: { metadata?: { uid?: string }; spec?: { providerID?: string } },
+  target: NodeTarget,
+): string | undefined {
+  const problems: string[] = [];
+  if (target.nodeUid !== undefined && node.metadata?.uid !== target.nodeUid) {
+    problems.push(`uid is ${node.metadata?.uid ?? 'unset'}, action expects ${target.nodeUid}`);
+  }
+  if (target.providerId !== undefined && node.spec?.providerID !== target.providerId) {
+    problems.push(`providerID is ${node.spec?.providerID ?? 'unset'}, action expects ${target.providerId}`);
+  }
+  return problems.length
+    ? `node ${target.nodeName} is not the node this action targets: ${problems.join('; ')}`
+    : undefined;
+}

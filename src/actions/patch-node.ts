@@ -1,5 +1,16 @@
+import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import { z } from 'zod';
+import { type NodeChange, sameTaint, updateNode } from '../kube/nodes.ts';
+import { agentOwnedAnnotations, agentOwnedTaintKeys } from './marks.ts';
 import { NodeTarget } from './node-identity.ts';
+import { loadTargetNode, nodeSubject } from './target-node.ts';
+import {
+  type ActionContext,
+  type ActionExecutor,
+  type ActionOf,
+  succeeded,
+  throwIfAborted,
+} from './types.ts';
 
 const LabelKey = z
   .string()
@@ -19,21 +30,136 @@ export const Taint = z.strictObject({
   value: LabelValue.optional(),
   effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']),
 });
+export type Taint = z.infer<typeof Taint>;
+
+const TaintRef = Taint.pick({ key: true, effect: true });
 
 /**
  * patch_node: labels and annotations are merged (a null value removes the key); taints
  * listed are added or replaced by key+effect, and `removeTaints` removes by key+effect.
- * Nothing else on the Node can be changed by this action.
+ * Nothing else on the Node can be changed by this action, and neither can the agent's own
+ * marks (clusteropt.io/cordoned-by, the clusteropt.io/draining taint): those belong to
+ * cordon/uncordon/drain, whose bookkeeping would otherwise lie.
  */
 export const PatchNodePayload = NodeTarget.extend({
   labels: z.record(LabelKey, LabelValue.nullable()).optional(),
   annotations: z.record(LabelKey, z.string().max(262_144).nullable()).optional(),
   taints: z.array(Taint).max(64).optional(),
-  removeTaints: z
-    .array(Taint.pick({ key: true, effect: true }))
-    .max(64)
-    .optional(),
-}).refine((p) => p.labels || p.annotations || p.taints || p.removeTaints, {
-  message: 'patch_node needs at least one of labels, annotations, taints, removeTaints',
-});
+  removeTaints: z.array(TaintRef).max(64).optional(),
+})
+  .refine((p) => p.labels || p.annotations || p.taints || p.removeTaints, {
+    message: 'patch_node needs at least one of labels, annotations, taints, removeTaints',
+  })
+  .refine((p) => !Object.keys(p.annotations ?? {}).some((k) => agentOwnedAnnotations.includes(k)), {
+    message: `annotations owned by the agent's cordon/drain cannot be patched: ${agentOwnedAnnotations.join(', ')}`,
+    path: ['annotations'],
+  })
+  .refine(
+    (p) => ![...(p.taints ?? []), ...(p.removeTaints ?? [])].some((t) => agentOwnedTaintKeys.includes(t.key)),
+    {
+      message: `taints owned by the agent's drain cannot be patched: ${agentOwnedTaintKeys.join(', ')}`,
+      path: ['taints'],
+    },
+  )
+  .refine((p) => !(p.taints ?? []).some((t) => (p.removeTaints ?? []).some((r) => sameTaint(t, r))), {
+    message: 'a taint cannot be both set and removed',
+    path: ['removeTaints'],
+  });
 export type PatchNodePayload = z.infer<typeof PatchNodePayload>;
+
+export interface PatchNodePlan {
+  change: NodeChange | null;
+  labelsChanged: string[];
+  annotationsChanged: string[];
+  taintsAdded: string[];
+  taintsReplaced: string[];
+  taintsRemoved: string[];
+}
+
+const taintName = (t: Pick<V1Taint, 'key' | 'effect'>): string => `${t.key}:${t.effect}`;
+
+/** Only the keys whose value would actually change (so a replay patches nothing). */
+function mergeMap(
+  current: Record<string, string>,
+  wanted: Record<string, string | null> | undefined,
+): { patch: Record<string, string | null>; changed: string[] } {
+  const patch: Record<string, string | null> = {};
+  for (const [key, value] of Object.entries(wanted ?? {})) {
+    if (value === null ? key in current : current[key] !== value) patch[key] = value;
+  }
+  return { patch, changed: Object.keys(patch).sort() };
+}
+
+/** Pure: the change that makes `node` match the payload, or null when it already does. */
+export function planPatchNode(node: V1Node, payload: PatchNodePayload): PatchNodePlan {
+  const labels = mergeMap(node.metadata?.labels ?? {}, payload.labels);
+  const annotations = mergeMap(node.metadata?.annotations ?? {}, payload.annotations);
+  const current = node.spec?.taints ?? [];
+  const next: V1Taint[] = current.filter((t) => !(payload.removeTaints ?? []).some((r) => sameTaint(t, r)));
+  const taintsRemoved = current.filter((t) => !next.includes(t)).map(taintName);
+  const taintsAdded: string[] = [];
+  const taintsReplaced: string[] = [];
+  for (const wanted of payload.taints ?? []) {
+    const i = next.findIndex((t) => sameTaint(t, wanted));
+    const value = wanted.value ?? '';
+    if (i < 0) {
+      next.push({ key: wanted.key, effect: wanted.effect, ...(value ? { value } : {}) });
+      taintsAdded.push(taintName(wanted));
+    } else if ((next[i]!.value ?? '') !== value) {
+      // Same key+effect, new value: replaced in place (keeps timeAdded semantics simple).
+      next[i] = { key: wanted.key, effect: wanted.effect, ...(value ? { value } : {}) };
+      taintsReplaced.push(taintName(wanted));
+    }
+  }
+  const taintsChanged = taintsAdded.length + taintsReplaced.length + taintsRemoved.length > 0;
+  const change: NodeChange = {};
+  if (labels.changed.length) change.labels = labels.patch;
+  if (annotations.changed.length) change.annotations = annotations.patch;
+  if (taintsChanged) change.taints = next;
+  return {
+    change: Object.keys(change).length ? change : null,
+    labelsChanged: labels.changed,
+    annotationsChanged: annotations.changed,
+    taintsAdded,
+    taintsReplaced,
+    taintsRemoved,
+  };
+}
+
+export const patchNodeExecutor: ActionExecutor<'patch_node'> = {
+  type: 'patch_node',
+  idempotent: true,
+  async execute(action: ActionOf<'patch_node'>, ctx: ActionContext) {
+    throwIfAborted(ctx, action.id);
+    const target = await loadTargetNode(ctx, action.payload);
+    if (!target.ok) return target.result;
+    const { node, changed, result } = await updateNode(
+      ctx.kube,
+      action.payload.nodeName,
+      (n) => {
+        const plan = planPatchNode(n, action.payload);
+        return { change: plan.change, result: plan };
+      },
+      { node: target.node, expectUid: target.node.metadata?.uid },
+    );
+    const { change: _change, ...summary } = result;
+    const details = { node: action.payload.nodeName, changed, ...summary };
+    if (!changed)
+      return succeeded(`node ${action.payload.nodeName} already matches`, details, 'already_done');
+    const parts = [
+      summary.labelsChanged.length ? `labels ${summary.labelsChanged.join(',')}` : '',
+      summary.annotationsChanged.length ? `annotations ${summary.annotationsChanged.join(',')}` : '',
+      summary.taintsAdded.length ? `added taints ${summary.taintsAdded.join(',')}` : '',
+      summary.taintsReplaced.length ? `replaced taints ${summary.taintsReplaced.join(',')}` : '',
+      summary.taintsRemoved.length ? `removed taints ${summary.taintsRemoved.join(',')}` : '',
+    ].filter(Boolean);
+    ctx.events.emit(
+      nodeSubject(node),
+      'Normal',
+      'ClusteroptPatched',
+      `${parts.join('; ')} (clusteropt action ${action.id})`,
+    );
+    await ctx.events.flush();
+    return succeeded(`node ${action.payload.nodeName} patched: ${parts.join('; ')}`, details);
+  },
+};

@@ -1,4 +1,25 @@
 import { z } from 'zod';
+import { apiErrorMessage, isConflict } from '../kube/api-errors.ts';
+import {
+  apiVersionOf,
+  readScale,
+  readWorkloadMeta,
+  replaceScale,
+  resolveScaleTarget,
+  type ScaleTarget,
+  UnsupportedKindError,
+  WorkloadNotFoundError,
+} from '../kube/scale.ts';
+import { isDoNotDisrupt } from './marks.ts';
+import {
+  type ActionContext,
+  type ActionExecutor,
+  type ActionOf,
+  type ActionResult,
+  failed,
+  succeeded,
+  throwIfAborted,
+} from './types.ts';
 
 const DnsLabel = z
   .string()
@@ -8,9 +29,9 @@ const DnsLabel = z
 
 /**
  * scale_workload: set replicas through the scale subresource. `kind` is Deployment,
- * StatefulSet, ReplicaSet, or `Kind.group` for any resource whose discovery lists /scale.
- * expectedReplicas is a precondition: if the current count differs, the action fails with a
- * conflict instead of overwriting someone else's change.
+ * StatefulSet, ReplicaSet, ReplicationController, or `Kind.group` for any resource whose
+ * discovery lists /scale. expectedReplicas is a precondition: if the current count differs,
+ * the action fails with a conflict instead of overwriting someone else's change.
  */
 export const ScaleWorkloadPayload = z.strictObject({
   namespace: DnsLabel,
@@ -24,3 +45,117 @@ export const ScaleWorkloadPayload = z.strictObject({
   expectedReplicas: z.int().min(0).max(100_000).optional(),
 });
 export type ScaleWorkloadPayload = z.infer<typeof ScaleWorkloadPayload>;
+
+export type ScaleDecision =
+  | { kind: 'noop' }
+  | { kind: 'scale' }
+  | { kind: 'conflict'; message: string }
+  | { kind: 'refused'; message: string };
+
+/**
+ * Pure: what to do given the live replicas. Already at the target is success whatever
+ * expectedReplicas says: that is also what a replay after a crash finds, and the state the
+ * action asked for holds. A scale-down of a do-not-disrupt workload is refused.
+ */
+export function decideScale(
+  payload: Pick<ScaleWorkloadPayload, 'replicas' | 'expectedReplicas'>,
+  currentReplicas: number,
+  doNotDisrupt: boolean,
+): ScaleDecision {
+  if (currentReplicas === payload.replicas) return { kind: 'noop' };
+  if (payload.expectedReplicas !== undefined && payload.expectedReplicas !== currentReplicas) {
+    return {
+      kind: 'conflict',
+      message: `expected ${payload.expectedReplicas} replicas but found ${currentReplicas}; not changed`,
+    };
+  }
+  if (doNotDisrupt && payload.replicas < currentReplicas) {
+    return {
+      kind: 'refused',
+      message: 'workload is annotated clusteropt.io/do-not-disrupt=true; not scaled down',
+    };
+  }
+  return { kind: 'scale' };
+}
+
+export interface ScaleDetails {
+  namespace: string;
+  kind: string;
+  apiVersion?: string;
+  name: string;
+  from?: number;
+  to: number;
+  expectedReplicas?: number;
+  [key: string]: unknown;
+}
+
+export const scaleWorkloadExecutor: ActionExecutor<'scale_workload'> = {
+  type: 'scale_workload',
+  idempotent: true,
+  async execute(action: ActionOf<'scale_workload'>, ctx: ActionContext): Promise<ActionResult> {
+    const p = action.payload;
+    throwIfAborted(ctx, action.id);
+    const details: ScaleDetails = {
+      namespace: p.namespace,
+      kind: p.kind,
+      name: p.name,
+      to: p.replicas,
+      ...(p.expectedReplicas !== undefined ? { expectedReplicas: p.expectedReplicas } : {}),
+    };
+    let target: ScaleTarget;
+    try {
+      target = await resolveScaleTarget(ctx.kube, p.kind, p.namespace, p.name);
+    } catch (err) {
+      if (err instanceof UnsupportedKindError) return failed('unsupported_kind', err.message, details);
+      throw err;
+    }
+    details.apiVersion = apiVersionOf(target);
+    const what = `${target.kind} ${p.namespace}/${p.name}`;
+    try {
+      const [scale, meta] = await Promise.all([
+        readScale(ctx.kube, target),
+        readWorkloadMeta(ctx.kube, target),
+      ]);
+      details.from = scale.replicas;
+      const decision = decideScale(p, scale.replicas, isDoNotDisrupt(meta.annotations));
+      if (decision.kind === 'noop') {
+        return succeeded(`${what} already has ${p.replicas} replicas`, details, 'already_done');
+      }
+      if (decision.kind === 'conflict') return failed('conflict', `${what}: ${decision.message}`, details);
+      if (decision.kind === 'refused')
+        return failed('do_not_disrupt', `${what}: ${decision.message}`, details);
+      throwIfAborted(ctx, action.id);
+      try {
+        await replaceScale(ctx.kube, target, p.replicas, scale.resourceVersion);
+      } catch (err) {
+        // Someone changed the workload between our read and our write: never overwrite.
+        if (isConflict(err)) {
+          return failed(
+            'conflict',
+            `${what} changed while being scaled (${apiErrorMessage(err)}); not changed`,
+            details,
+            true,
+          );
+        }
+        throw err;
+      }
+      ctx.events.emit(
+        {
+          apiVersion: apiVersionOf(target),
+          kind: target.kind,
+          name: p.name,
+          namespace: p.namespace,
+          uid: meta.uid,
+        },
+        'Normal',
+        'ClusteroptScaled',
+        `Scaled from ${scale.replicas} to ${p.replicas} replicas (clusteropt action ${action.id})`,
+      );
+      await ctx.events.flush();
+      return succeeded(`${what} scaled from ${scale.replicas} to ${p.replicas} replicas`, details);
+    } catch (err) {
+      if (err instanceof WorkloadNotFoundError) return failed('workload_not_found', err.message, details);
+      throw err;
+    }
+  },
+};

@@ -1,0 +1,74 @@
+/**
+ * Action type -> executor, and `runAction`, the one entry point the action controller calls.
+ * sync_hibernation_schedule is executed by the hibernation module; it registers there.
+ */
+import type { Action, ActionType } from '../contract/envelope.ts';
+import { apiErrorMessage, statusCode } from '../kube/api-errors.ts';
+import { AgentError } from '../util/errors.ts';
+import { cordonNodeExecutor } from './cordon-node.ts';
+import { deleteNodeExecutor } from './delete-node.ts';
+import { drainNodeExecutor } from './drain-node.ts';
+import { patchNodeExecutor } from './patch-node.ts';
+import { scaleWorkloadExecutor } from './scale-workload.ts';
+import {
+  ActionAbortedError,
+  type ActionContext,
+  type ActionExecutor,
+  type ActionResult,
+  failed,
+  type ResultReason,
+} from './types.ts';
+import { uncordonNodeExecutor } from './uncordon-node.ts';
+
+type Registry = { [T in ActionType]?: ActionExecutor<T> };
+
+export const executors: Registry = {
+  cordon_node: cordonNodeExecutor,
+  uncordon_node: uncordonNodeExecutor,
+  drain_node: drainNodeExecutor,
+  scale_workload: scaleWorkloadExecutor,
+  patch_node: patchNodeExecutor,
+  delete_node: deleteNodeExecutor,
+};
+
+export function executorFor<T extends ActionType>(type: T): ActionExecutor<T> | undefined {
+  return executors[type] as ActionExecutor<T> | undefined;
+}
+
+const knownReasons = new Set<string>([
+  'identity_mismatch',
+  'node_not_found',
+  'node_update_conflict',
+  'workload_not_found',
+  'unsupported_kind',
+]);
+
+/**
+ * Runs an action's executor. Always resolves to a result, except when `ctx.signal` aborted:
+ * then it rejects with ActionAbortedError (the action is unfinished, not failed).
+ * Unexpected errors become `failed` with reason `api_error` (or the AgentError's own code
+ * when it is a known reason); 5xx, 429 and network errors are marked retryable.
+ */
+export async function runAction(action: Action, ctx: ActionContext): Promise<ActionResult> {
+  const executor = executorFor(action.type);
+  if (!executor) {
+    return failed('api_error', `no executor for action type ${action.type} in this module`, {});
+  }
+  try {
+    return await (executor as ActionExecutor<ActionType>).execute(action as never, ctx);
+  } catch (err) {
+    if (err instanceof ActionAbortedError) throw err;
+    if (ctx.signal.aborted) throw new ActionAbortedError(action.id, ctx.signal.reason);
+    if (err instanceof AgentError && knownReasons.has(err.code)) {
+      return failed(err.code as ResultReason, err.message, {}, err.retryable);
+    }
+    const code = statusCode(err);
+    const retryable =
+      err instanceof AgentError ? err.retryable : code === undefined || code >= 500 || code === 429;
+    ctx.log.warn(
+      { actionId: action.id, type: action.type, err: apiErrorMessage(err) },
+      'action failed unexpectedly',
+    );
+    return failed('api_error', `${action.type} failed: ${apiErrorMessage(err)}`, { status: code }, retryable);
+  }
+}

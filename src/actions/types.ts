@@ -1,0 +1,126 @@
+/**
+ * The executor interface the action controller calls: `execute(action, ctx)`.
+ *
+ * Contract (docs/actions.md):
+ * - An executor returns an ActionResult for every outcome it can name, success or failure
+ *   (identity mismatch, blocked drain, scale conflict, ...). It never retries an action by
+ *   itself beyond what its own semantics say (a drain retries evictions within its budget).
+ * - When `ctx.signal` aborts (shutdown, lost leadership) it stops promptly, leaves the
+ *   cluster in a state a re-run continues from, and throws ActionAbortedError: there is no
+ *   result to report, the action is simply not finished.
+ * - Every executor is idempotent: running it again on the state it left (after a crash, or
+ *   after it finished) changes nothing further and returns the same outcome.
+ * Unexpected errors (API down, RBAC) are turned into a failed result by `runAction`
+ * (registry.ts) with `retryable` telling the controller whether trying later may help.
+ */
+import type { Action, ActionType } from '../contract/envelope.ts';
+import type { KubeClients } from '../kube/clients.ts';
+import type { EventSink } from '../kube/events.ts';
+import type { Logger } from '../observability/logger.ts';
+import { AgentError } from '../util/errors.ts';
+
+export type ActionOf<T extends ActionType> = Extract<Action, { type: T }>;
+
+/** The policy's say over an action, resolved by the controller before execution. */
+export interface ActionLimits {
+  /** false: a drain's `force` never deletes (budget end reports blocked instead). Default true. */
+  allowForce?: boolean;
+  /** Upper bound for any grace period the agent asks for (evictions and deletions). */
+  maxGracePeriodSeconds?: number;
+}
+
+/** Knobs with production defaults; tests and benchmarks turn them. */
+export interface DrainTuning {
+  /** Evictions in flight at once (default 32). */
+  concurrency?: number;
+  /** After a pod's deletion deadline, wait this long on a NotReady node (default 10 s). */
+  notReadyMarginSeconds?: number;
+  /** Backoff between retries of a PDB-refused eviction (defaults 500 ms .. 5 s). */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** How long to wait for force-deleted pods beyond their grace (default 5 s). */
+  forcedDeleteMarginSeconds?: number;
+}
+
+export interface ActionProgress {
+  phase: string;
+  counts: Record<string, number>;
+}
+
+export interface ActionContext {
+  kube: KubeClients;
+  log: Logger;
+  /** Aborts on shutdown or lost leadership. */
+  signal: AbortSignal;
+  /** ms since epoch; the action's budget and ages are computed with it. */
+  now: () => number;
+  /** Where Kubernetes Events go (EventRecorder in production). */
+  events: EventSink;
+  limits?: ActionLimits;
+  drainTuning?: DrainTuning;
+  /** Called now and then during long actions (drain) for the AgentAction status. */
+  onProgress?: (progress: ActionProgress) => void;
+}
+
+/**
+ * Stable reason codes of a failed result (and of a few notable successes, e.g. nothing to
+ * do). Never renamed once shipped: the control plane and dashboards key on them.
+ */
+export type ResultReason =
+  | 'identity_mismatch'
+  | 'node_not_found'
+  | 'blocked'
+  | 'eviction_failed'
+  | 'conflict'
+  | 'do_not_disrupt'
+  | 'workload_not_found'
+  | 'unsupported_kind'
+  | 'protected_key'
+  | 'node_update_conflict'
+  | 'api_error'
+  | 'already_done';
+
+export interface ActionResult {
+  outcome: 'succeeded' | 'failed';
+  reason?: ResultReason;
+  message: string;
+  /** JSON-serialisable, action-specific (see each executor's *Details type). */
+  details: Record<string, unknown>;
+  /** Failed only: true when running the action again later may succeed. */
+  retryable?: boolean;
+}
+
+export interface ActionExecutor<T extends ActionType> {
+  type: T;
+  /** Safe to run again after a crash mid-way (the controller may then resume it). */
+  idempotent: boolean;
+  execute(action: ActionOf<T>, ctx: ActionContext): Promise<ActionResult>;
+}
+
+export class ActionAbortedError extends AgentError {
+  constructor(actionId: string, reason?: unknown) {
+    super(
+      'action_aborted',
+      `action ${actionId} stopped before finishing${reason instanceof Error ? `: ${reason.message}` : ''}`,
+      { retryable: true, cause: reason },
+    );
+  }
+}
+
+export function throwIfAborted(ctx: Pick<ActionContext, 'signal'>, actionId: string): void {
+  if (ctx.signal.aborted) throw new ActionAbortedError(actionId, ctx.signal.reason);
+}
+
+export const succeeded = (
+  message: string,
+  details: Record<string, unknown>,
+  reason?: ResultReason,
+): ActionResult =>
+  reason ? { outcome: 'succeeded', reason, message, details } : { outcome: 'succeeded', message, details };
+
+export const failed = (
+  reason: ResultReason,
+  message: string,
+  details: Record<string, unknown>,
+  retryable = false,
+): ActionResult => ({ outcome: 'failed', reason, message, details, retryable });

@@ -1,0 +1,122 @@
+/**
+ * Kubernetes Events (core/v1) on the objects the agent changes, so `kubectl describe` shows
+ * what the agent did and which action did it. Emission never blocks or fails an action:
+ * events are queued and sent with small concurrency (evictions get the API server first),
+ * and `flush()` waits, bounded, for the queue at the end of an action.
+ */
+import { randomBytes } from 'node:crypto';
+import type { CoreV1Event } from '@kubernetes/client-node';
+import type { Logger } from '../observability/logger.ts';
+import { apiErrorMessage } from './api-errors.ts';
+import type { KubeClients } from './clients.ts';
+
+export interface EventSubject {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  /** Absent for cluster-scoped objects (their events go to `default`, as kubelet's do). */
+  namespace?: string;
+  uid?: string;
+}
+
+export type EventType = 'Normal' | 'Warning';
+
+export const eventComponent = 'clusteropt-agent';
+
+export interface EventSink {
+  emit(subject: EventSubject, type: EventType, reason: string, message: string): void;
+  flush(timeoutMs?: number): Promise<void>;
+}
+
+export class EventRecorder implements EventSink {
+  private readonly clients: KubeClients;
+  private readonly log: Logger | undefined;
+  private readonly instance: string;
+  private readonly concurrency: number;
+  private readonly queue: CoreV1Event[] = [];
+  private active = 0;
+  private idleWaiters: (() => void)[] = [];
+  /** Counters for tests and result details. */
+  sent = 0;
+  failed = 0;
+
+  constructor(clients: KubeClients, options: { log?: Logger; instance?: string; concurrency?: number } = {}) {
+    this.clients = clients;
+    this.log = options.log;
+    this.instance = (options.instance ?? process.env.HOSTNAME ?? eventComponent).slice(0, 128);
+    this.concurrency = options.concurrency ?? 4;
+  }
+
+  emit(subject: EventSubject, type: EventType, reason: string, message: string): void {
+    const now = new Date();
+    const namespace = subject.namespace || 'default';
+    this.queue.push({
+      metadata: { name: `${subject.name}.${randomBytes(8).toString('hex')}`.slice(-253), namespace },
+      involvedObject: {
+        apiVersion: subject.apiVersion,
+        kind: subject.kind,
+        name: subject.name,
+        ...(subject.namespace ? { namespace: subject.namespace } : {}),
+        ...(subject.uid ? { uid: subject.uid } : {}),
+      },
+      type,
+      reason,
+      message: message.length > 1024 ? `${message.slice(0, 1021)}...` : message,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+      source: { component: eventComponent },
+      reportingComponent: eventComponent,
+      reportingInstance: this.instance,
+    });
+    this.pump();
+  }
+
+  /** Waits until queued events are sent, or `timeoutMs` passed (then drops nothing: they keep going). */
+  async flush(timeoutMs = 5_000): Promise<void> {
+    if (this.queue.length === 0 && this.active === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private pump(): void {
+    while (this.active < this.concurrency && this.queue.length > 0) {
+      const event = this.queue.shift()!;
+      this.active++;
+      this.clients.core
+        .createNamespacedEvent({ namespace: event.metadata.namespace!, body: event })
+        .then(
+          () => {
+            this.sent++;
+          },
+          (err: unknown) => {
+            this.failed++;
+            this.log?.warn(
+              { reason: event.reason, object: event.involvedObject.name, err: apiErrorMessage(err) },
+              'could not record Kubernetes event',
+            );
+          },
+        )
+        .finally(() => {
+          this.active--;
+          this.pump();
+          if (this.active === 0 && this.queue.length === 0) {
+            const waiters = this.idleWaiters;
+            this.idleWaiters = [];
+            for (const w of waiters) w();
+          }
+        });
+    }
+  }
+}
+
+/** A sink that records nothing (for callers that do not want events). */
+export const noEvents: EventSink = {
+  emit: () => undefined,
+  flush: async () => undefined,
+};
