@@ -231,7 +231,8 @@ export class ActionController {
       return;
     }
     const policies = [...this.policies.values()].flatMap((p) => (p.input ? [p.input] : []));
-    if (this.options.dryRun) policies.push({ metadata: { name: '(agent --dry-run)' }, spec: { dryRun: true } });
+    if (this.options.dryRun)
+      policies.push({ metadata: { name: '(agent --dry-run)' }, spec: { dryRun: true } });
     const decision = await this.decide(object, action, policies, signal);
     const rule = 'rule' in decision ? decision.rule : 'none';
     this.options.metrics?.policyDecisionsTotal.inc({ decision: decision.decision, rule });

@@ -8,14 +8,17 @@
  * - valid and new: create the AgentAction (AlreadyExists is fine: a previous attempt got
  *   that far), then journal it and queue the `running` acknowledgement in one transaction.
  *   The object is created first so that a crash in between ends in a redelivery that finds
- *   the object, never in an acknowledged action with no object.
+ *   the object, never in an acknowledged action with no object. An action whose object the
+ *   API server can never store (too large for etcd, or refused as invalid: 400/413/422) is
+ *   rejected like an invalid one; throwing would fail the whole batch on every redelivery
+ *   and block the actions queued behind it.
  * - already in the journal: a redelivery; nothing to do (its reports are in the outbox).
  */
 import { randomUUID } from 'node:crypto';
 import { parseEnvelope } from '../../contract/envelope.ts';
 import { agentActionFor, agentActionName, agentActionPlural } from '../../crds/agent-action.ts';
 import { apiGroup, apiVersionName } from '../../crds/common.ts';
-import { statusCode } from '../../kube/api-errors.ts';
+import { apiErrorMessage, statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { StateStore } from '../../store/index.ts';
@@ -27,6 +30,15 @@ export interface AcceptOptions {
   log: Logger;
   now?: () => number;
 }
+
+/**
+ * Largest AgentAction the poller creates. etcd refuses requests over 1.5 MiB by default
+ * ("etcdserver: request is too large", HTTP 500, which looks retryable but never succeeds).
+ */
+export const maxAgentActionBytes = 1024 * 1024;
+
+/** API server answers to a create that will be the same on every retry. */
+const permanentCreateFailures = new Set([400, 413, 422]);
 
 export interface AcceptCounts {
   accepted: number;
@@ -55,19 +67,8 @@ export async function acceptEnvelopes(raw: unknown[], options: AcceptOptions): P
         });
         continue;
       }
-      const state = store.journal.state(parsed.id);
-      if (state === 'finished') {
-        counts.duplicates++;
-        continue;
-      }
-      if (state === 'new') store.journal.received(parsed.id, input ?? null);
-      store.finishAndReport(parsed.id, {
-        state: 'rejected',
-        message: parsed.reason.slice(0, 4096),
-        finishedAt: new Date(now()).toISOString(),
-      });
-      counts.rejected++;
-      log.warn({ actionId: parsed.id, reason: parsed.reason }, 'action rejected');
+      if (reject(parsed.id, input, parsed.reason, options)) counts.rejected++;
+      else counts.duplicates++;
       continue;
     }
     const action = parsed.action;
@@ -76,6 +77,17 @@ export async function acceptEnvelopes(raw: unknown[], options: AcceptOptions): P
       continue;
     }
     const body = agentActionFor(action, options.namespace, 'control-plane');
+    const bytes = Buffer.byteLength(JSON.stringify(body));
+    if (bytes > maxAgentActionBytes) {
+      reject(
+        action.id,
+        input,
+        `action too large: its AgentAction would be ${bytes} bytes; the API server stores at most ${maxAgentActionBytes}`,
+        options,
+      );
+      counts.rejected++;
+      continue;
+    }
     try {
       await options.clients.custom.createNamespacedCustomObject({
         group: apiGroup,
@@ -85,7 +97,13 @@ export async function acceptEnvelopes(raw: unknown[], options: AcceptOptions): P
         body,
       });
     } catch (err) {
-      if (statusCode(err) !== 409) throw err;
+      const code = statusCode(err);
+      if (code !== undefined && permanentCreateFailures.has(code)) {
+        reject(action.id, input, `the API server refused the AgentAction: ${apiErrorMessage(err)}`, options);
+        counts.rejected++;
+        continue;
+      }
+      if (code !== 409) throw err;
     }
     store.transaction(() => {
       store.journal.received(action.id, input);
@@ -97,4 +115,23 @@ export async function acceptEnvelopes(raw: unknown[], options: AcceptOptions): P
     counts.accepted++;
   }
   return counts;
+}
+
+/**
+ * Journals `id` (if new) and queues its `rejected` report with `reason`, atomically with the
+ * journal's `finished`. Returns false when the action was already finished (a redelivery).
+ */
+function reject(id: string, input: unknown, reason: string, options: AcceptOptions): boolean {
+  const { store, log } = options;
+  const now = options.now ?? Date.now;
+  const state = store.journal.state(id);
+  if (state === 'finished') return false;
+  if (state === 'new') store.journal.received(id, input ?? null);
+  store.finishAndReport(id, {
+    state: 'rejected',
+    message: reason.slice(0, 4096),
+    finishedAt: new Date(now()).toISOString(),
+  });
+  log.warn({ actionId: id, reason: reason.slice(0, 1024) }, 'action rejected');
+  return true;
 }
