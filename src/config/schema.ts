@@ -55,7 +55,9 @@ export const AgentConfigSchema = z
       .string()
       .min(1, 'required')
       .optional()
-      .describe('PEM bundle to trust for the control plane, in addition to the system CAs.'),
+      .describe(
+        'PEM bundle of the CAs to trust for the control plane; replaces the system CAs (a private CA).',
+      ),
     allowInsecureHttp: z
       .boolean()
       .default(false)
