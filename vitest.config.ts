@@ -13,12 +13,18 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          // Projects run one after the other (groupOrder), so tests against the cluster do
+          // not compete for the CPU with the unit and integration suites.
+          sequence: { groupOrder: 0 },
           include: ['src/**/*.test.ts'],
+          // Property tests and real-file tests on a loaded 2-core machine need more than 5 s.
+          testTimeout: 30_000,
         },
       },
       {
         test: {
           name: 'integration',
+          sequence: { groupOrder: 1 },
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 60_000,
@@ -27,6 +33,7 @@ export default defineConfig({
       {
         test: {
           name: 'k8s',
+          sequence: { groupOrder: 2 },
           include: ['test/k8s/**/*.test.ts'],
           globalSetup: ['test/cluster/global-setup.ts'],
           // Tests share one cluster (nodes are cluster-scoped): run files one at a time.

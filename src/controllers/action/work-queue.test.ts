@@ -57,26 +57,38 @@ describe('WorkQueue', () => {
 
   it('requeues after a delay and stop() waits for active work', async () => {
     const seen: number[] = [];
+    let release!: () => void;
     const q = new WorkQueue({
       concurrency: 2,
       laneOf: () => undefined,
-      process: async () => {
+      process: async (k) => {
         seen.push(Date.now());
-        await tick(30);
+        if (k === 'k2') await new Promise<void>((r) => (release = r));
       },
     });
     const t0 = Date.now();
     q.addAfter('k', 40);
-    await tick(60);
-    expect(seen).toHaveLength(1);
+    await tick(5);
+    expect(seen).toHaveLength(0);
+    await waitUntil(() => seen.length === 1);
     expect(seen[0]! - t0).toBeGreaterThanOrEqual(35);
     q.add('k2');
-    await tick(2);
-    const stopped = Date.now();
-    await q.stop();
-    expect(Date.now() - stopped).toBeGreaterThanOrEqual(20);
+    await waitUntil(() => seen.length === 2);
+    let stopped = false;
+    const stopping = q.stop().then(() => {
+      stopped = true;
+    });
+    await tick(20);
+    expect(stopped).toBe(false); // k2 is still running
+    release();
+    await stopping;
     q.add('k3');
     await tick(10);
     expect(seen).toHaveLength(2);
   });
 });
+
+async function waitUntil(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await tick(10);
+  expect(cond()).toBe(true);
+}
