@@ -28,7 +28,7 @@ import type { StateStore } from '../../store/index.ts';
 import { errorMessage } from '../../util/errors.ts';
 import { type Decision, decide, type PolicyInput } from '../policy/decide.ts';
 import { factNeeds, resolveFacts } from './facts.ts';
-import { planStep } from './plan.ts';
+import { planStep, supersededBy } from './plan.ts';
 import { ActionRecords, type FinalRecord } from './records.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -214,12 +214,28 @@ export class ActionController {
         });
         return;
       case 'evaluate':
-        await this.evaluate(object, step.action, queue, signal);
+        await this.evaluate(object, step.action, step.resume, queue, signal);
         return;
     }
   }
 
-  private async evaluate(object: AgentAction, action: Action, queue: WorkQueue, signal: AbortSignal) {
+  private async evaluate(
+    object: AgentAction,
+    action: Action,
+    resume: boolean,
+    queue: WorkQueue,
+    signal: AbortSignal,
+  ) {
+    const newer = resume ? undefined : supersededBy(object, this.actions.values());
+    if (newer) {
+      await this.finish(object, {
+        state: 'rejected',
+        message: `superseded: the newer action ${newer.spec.id} on ${object.spec.target} already ran`,
+        reason: 'Superseded',
+        result: { supersededBy: newer.spec.id },
+      });
+      return;
+    }
     const invalid = [...this.policies.entries()].find(([, p]) => p.invalid);
     if (invalid) {
       const [policyName, entry] = invalid;
@@ -310,7 +326,8 @@ export class ActionController {
     const { clients, log, metrics } = this.options;
     // Count this action as Running for the concurrency limits of the ones checked after it.
     this.actions.set(nameOf(object), { ...object, status: { ...object.status, phase: 'Running' } });
-    const startedAt = await this.records.start(object);
+    // The Running status is written while the executor runs (see ActionRecords.start).
+    const { startedAt, statusWritten } = await this.records.start(object);
     this.counters.executions++;
     const t0 = this.now();
     let result: ActionResult;
@@ -342,6 +359,7 @@ export class ActionController {
       result = { outcome: 'failed', message: `${action.type} failed: ${errorMessage(err)}`, details: {} };
     }
     metrics?.actionDurationSeconds.observe({ type: action.type }, (this.now() - t0) / 1000);
+    await statusWritten;
     await this.finish(object, {
       state: result.outcome,
       message: result.message,

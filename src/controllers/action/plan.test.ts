@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentActionSpec } from '../../crds/agent-action.ts';
-import { type PlanInput, planStep } from './plan.ts';
+import { type PlanInput, planStep, supersededBy } from './plan.ts';
 
 const now = Date.parse('2026-11-24T12:00:00Z');
 const spec = (over: Partial<AgentActionSpec> = {}): AgentActionSpec => ({
@@ -87,5 +87,43 @@ describe('planStep', () => {
     expect(planStep(input({ object: { spec: spec(), status: { phase: 'WaitingApproval' } } })).kind).toBe(
       'evaluate',
     );
+  });
+});
+
+describe('supersededBy', () => {
+  const base = spec({ target: 'node/node-a' });
+  const other = (
+    over: Partial<AgentActionSpec>,
+    phase?: 'Running' | 'Succeeded' | 'Failed' | 'Rejected' | 'Pending',
+  ) => ({
+    spec: spec({ target: 'node/node-a', ...over }),
+    ...(phase ? { status: { phase } } : {}),
+  });
+
+  it('finds a newer action on the same target that already ran', () => {
+    const newer = other(
+      { id: '1a2b3c4d-0000-4000-8000-000000000001', createdAt: '2026-11-24T11:59:30Z' },
+      'Succeeded',
+    );
+    expect(supersededBy({ spec: base }, [newer])).toBe(newer);
+    const running = other(
+      { id: '1a2b3c4d-0000-4000-8000-000000000002', createdAt: '2026-11-24T11:59:30Z' },
+      'Running',
+    );
+    expect(supersededBy({ spec: base }, [running])).toBe(running);
+  });
+
+  it('ignores older, not-yet-run, rejected, other-target and own entries', () => {
+    const candidates = [
+      other({ id: '1a2b3c4d-0000-4000-8000-000000000003', createdAt: '2026-11-24T11:58:00Z' }, 'Succeeded'),
+      other({ id: '1a2b3c4d-0000-4000-8000-000000000004', createdAt: '2026-11-24T11:59:30Z' }, 'Pending'),
+      other({ id: '1a2b3c4d-0000-4000-8000-000000000005', createdAt: '2026-11-24T11:59:30Z' }, 'Rejected'),
+      other(
+        { id: '1a2b3c4d-0000-4000-8000-000000000006', createdAt: '2026-11-24T11:59:30Z', target: 'node/b' },
+        'Succeeded',
+      ),
+      { spec: base, status: { phase: 'Succeeded' as const } },
+    ];
+    expect(supersededBy({ spec: base }, candidates)).toBeUndefined();
   });
 });

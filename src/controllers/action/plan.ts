@@ -106,3 +106,25 @@ export function planStep(input: PlanInput): Step {
   }
   return { kind: 'evaluate', action: parsed.action, resume: false };
 }
+
+/**
+ * An action that arrives after a newer action on the same target already ran (a redelivery
+ * after a crash, or a control plane that queued them out of order) would undo the newer
+ * intent — e.g. an old cordon applied after a newer uncordon. It is rejected as superseded
+ * instead. Actions that already started are finished, never superseded.
+ */
+export function supersededBy(
+  object: Pick<AgentAction, 'spec'>,
+  others: Iterable<Pick<AgentAction, 'spec' | 'status'>>,
+): Pick<AgentAction, 'spec'> | undefined {
+  const target = object.spec.target;
+  if (!target) return undefined;
+  const createdAt = Date.parse(object.spec.createdAt);
+  for (const other of others) {
+    if (other.spec.id === object.spec.id || other.spec.target !== target) continue;
+    const phase = other.status?.phase;
+    const ran = phase === 'Running' || phase === 'Succeeded' || phase === 'Failed';
+    if (ran && Date.parse(other.spec.createdAt) > createdAt) return other;
+  }
+  return undefined;
+}

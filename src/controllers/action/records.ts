@@ -47,8 +47,15 @@ export class ActionRecords {
       this.store.journal.received(object.spec.id, object.spec);
   }
 
-  /** Journal `started` + the `running` report, then status Running. */
-  async start(object: AgentAction): Promise<string> {
+  /**
+   * Journal `started` + the `running` report (durable before anything is executed), then
+   * status Running and the Started event. The status write is NOT awaited here: it is
+   * returned so the caller can run the executor meanwhile (one API round trip less before
+   * the action takes effect) and must await it before writing the final status, so the two
+   * status writes keep their order. It never rejects: a failed Running write is only
+   * cosmetic (the final status follows; the journal is the record).
+   */
+  async start(object: AgentAction): Promise<{ startedAt: string; statusWritten: Promise<void> }> {
     const id = object.spec.id;
     const startedAt = object.status?.startedAt ?? new Date(this.now()).toISOString();
     this.ensureReceived(object);
@@ -62,14 +69,14 @@ export class ActionRecords {
         });
       }
     }
-    await this.patchStatus(object, {
+    this.event(object, 'Normal', 'Started', `executing ${object.spec.type} on ${object.spec.target ?? '?'}`);
+    const statusWritten = this.patchStatus(object, {
       phase: 'Running',
       message: `executing ${object.spec.type}`,
       startedAt,
       conditions: [condition('Started', 'True', 'Executing', `executing ${object.spec.type}`, this.now())],
-    });
-    this.event(object, 'Normal', 'Started', `executing ${object.spec.type} on ${object.spec.target ?? '?'}`);
-    return startedAt;
+    }).catch(() => undefined);
+    return { startedAt, statusWritten };
   }
 
   /** Journal `finished` + the final report in one transaction, then the status. */
