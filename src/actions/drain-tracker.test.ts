@@ -82,6 +82,17 @@ describe('DrainTracker', () => {
     expect(t.pending().map((p) => p.name)).toEqual(['b']);
   });
 
+  it('uses the deletion the watch reported before the eviction response arrived', () => {
+    const t = tracker();
+    t.setNodeReady(false);
+    // Watch first (the pod is already terminating), then the eviction's answer with the
+    // pod as planned (no deletionTimestamp): the timer must still be armed.
+    t.upsert(pod('a', { deletionTimestampMs: T0 + 1_000 }), T0);
+    t.wait(pod('a'), T0 + 1);
+    expect(t.nextTimedCheck()).toBe(T0 + 6_000);
+    expect(t.takeDone(T0 + 6_000)).toMatchObject([{ reason: 'stuck-on-not-ready-node' }]);
+  });
+
   it('stops giving up when the node becomes Ready again', () => {
     const t = tracker();
     t.setNodeReady(false);

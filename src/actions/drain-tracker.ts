@@ -39,6 +39,8 @@ export class DrainTracker {
   private readonly goneUids = new Set<string>();
   /** Current uid per namespace/name on the node, as far as the watch told us. */
   private readonly uidByKey = new Map<string, string>();
+  /** The newest facts the watch gave for each pod still on the node (by uid). */
+  private readonly latest = new Map<string, PodFacts>();
   private nodeReady = true;
   private readonly doneQueue: DonePod[] = [];
 
@@ -58,7 +60,9 @@ export class DrainTracker {
       return;
     }
     if (current === undefined) this.uidByKey.set(podKey(pod), pod.uid);
-    if (!this.waiting.has(pod.uid)) this.waiting.set(pod.uid, { pod, sinceMs: nowMs });
+    // The watch may already have shown the deletion (the event can beat the API response).
+    const newest = this.latest.get(pod.uid) ?? pod;
+    if (!this.waiting.has(pod.uid)) this.waiting.set(pod.uid, { pod: newest, sinceMs: nowMs });
   }
 
   /** True when the watch already saw this pod go. */
@@ -71,13 +75,18 @@ export class DrainTracker {
     const key = podKey(pod);
     const previous = this.uidByKey.get(key);
     this.uidByKey.set(key, pod.uid);
-    if (previous !== undefined && previous !== pod.uid) this.finish(previous, 'replaced', nowMs);
+    this.latest.set(pod.uid, pod);
+    if (previous !== undefined && previous !== pod.uid) {
+      this.latest.delete(previous);
+      this.finish(previous, 'replaced', nowMs);
+    }
     const w = this.waiting.get(pod.uid);
     if (w) w.pod = pod;
   }
 
   deleted(pod: Pick<PodFacts, 'uid' | 'namespace' | 'name'>, nowMs: number): void {
     this.goneUids.add(pod.uid);
+    this.latest.delete(pod.uid);
     if (this.uidByKey.get(podKey(pod)) === pod.uid) this.uidByKey.delete(podKey(pod));
     this.finish(pod.uid, 'gone', nowMs);
   }
@@ -92,6 +101,7 @@ export class DrainTracker {
       }
     }
     this.uidByKey.clear();
+    this.latest.clear();
     for (const pod of pods) this.upsert(pod, nowMs);
   }
 

@@ -56,8 +56,10 @@ async function readOwner(
     if (ref.kind === 'ReplicaSet' && parent?.kind === 'Deployment' && parent.apiVersion === 'apps/v1') {
       const grand = await readOwner(clients, namespace, parent);
       if (grand?.exists) {
-        // The Deployment's annotations win: it is what admins annotate.
-        info.annotations = { ...info.annotations, ...grand.annotations };
+        // Only the Deployment's: the Deployment controller copies its annotations onto its
+        // ReplicaSets but never removes them there, so a ReplicaSet keeps a do-not-disrupt the
+        // admin has since removed from the Deployment.
+        info.annotations = grand.annotations;
         info.via = `Deployment/${parent.name}`;
       }
     }
