@@ -16,6 +16,7 @@ import {
   ApisApi,
   AppsV1Api,
   BatchV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   createConfiguration,
@@ -24,6 +25,7 @@ import {
   type RequestContext,
   type SecurityAuthentication,
   ServerConfiguration,
+  VersionApi,
 } from '@kubernetes/client-node';
 import { Agent, type Dispatcher } from 'undici';
 
@@ -38,6 +40,9 @@ export interface KubeClients {
   batch: BatchV1Api;
   policy: PolicyV1Api;
   custom: CustomObjectsApi;
+  /** Leases (leader election). */
+  coordination: CoordinationV1Api;
+  version: VersionApi;
   /** Applies auth and the pooled dispatcher to a raw request (used by the watch helper). */
   auth: SecurityAuthentication;
   /** Closes the pooled connections (shutdown, end of a test). */
@@ -120,6 +125,8 @@ export function createKubeClients(kc: KubeConfig): KubeClients {
     batch: new BatchV1Api(configuration),
     policy: new PolicyV1Api(configuration),
     custom: new CustomObjectsApi(configuration),
+    coordination: new CoordinationV1Api(configuration),
+    version: new VersionApi(configuration),
     auth,
     close: () => auth.close(),
   };
