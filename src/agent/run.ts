@@ -10,11 +10,13 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { CoordinationV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import { configUsage, loadConfig } from '../config/load.ts';
 import type { AgentConfig } from '../config/schema.ts';
 import { ActionController } from '../controllers/action/controller.ts';
 import { acceptEnvelopes } from '../controllers/action/poller.ts';
+import { HibernationController } from '../controllers/hibernation/controller.ts';
+import { syncHibernationScheduleExecutor } from '../controllers/hibernation/sync-executor.ts';
 import { ApiKeySource, ControlPlaneClient, OutboxShipper, PollLoop } from '../controlplane/index.ts';
 import { createKubeClients, type KubeClients } from '../kube/clients.ts';
 import { EventRecorder } from '../kube/events.ts';
@@ -119,6 +121,16 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       finishedTtlMs: config.actionTtlSeconds * 1000,
       drainTuning: { concurrency: config.drainConcurrency },
       dryRun: config.dryRun,
+      extraExecutors: { sync_hibernation_schedule: syncHibernationScheduleExecutor(clients) },
+    });
+    // Schedules run from the cluster alone: no control plane needed, audit events wait in the outbox.
+    const hibernation = new HibernationController({
+      clients,
+      events,
+      log: log.child({ component: 'hibernation' }),
+      agentNamespace: namespace,
+      dryRun: config.dryRun,
+      audit: (event) => store.outbox.appendAudit(event),
     });
     const poll = new PollLoop({
       client,
@@ -138,6 +150,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     });
     await Promise.allSettled([
       controller.run(signal),
+      hibernation.run(signal),
       poll.run(signal),
       shipper.run(signal),
       heartbeatLoop(client, clients, store, config, identity, signal, log),
@@ -149,7 +162,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   let done: Promise<unknown>;
   if (config.leaderElection.enabled) {
     elector = new LeaderElector({
-      coordination: kc.makeApiClient(CoordinationV1Api),
+      coordination: clients.coordination,
       namespace: leaseNamespace,
       name: config.leaderElection.leaseName,
       identity: `${identity}_${Math.random().toString(16).slice(2, 10)}`,
@@ -171,13 +184,13 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     const stats = store.stats();
     metrics.outboxDepth.set(stats.depth);
     metrics.outboxOldestAgeSeconds.set(stats.oldestAgeMs / 1000);
-    kc.makeApiClient(VersionApi)
+    clients.version
       .getCode()
       .then(() => kubeReachable.markSuccess())
       .catch(() => undefined);
   }, 10_000);
   metricsTimer.unref();
-  kc.makeApiClient(VersionApi)
+  clients.version
     .getCode()
     .then(() => kubeReachable.markSuccess())
     .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'Kubernetes API not reachable yet'));
@@ -195,6 +208,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       await events.flush(2_000).catch(() => undefined);
       apiKey.close();
       await health.close();
+      await clients.close();
       store.close();
     },
   };
@@ -212,7 +226,7 @@ async function heartbeatLoop(
   let kubernetesVersion: string | undefined;
   while (!signal.aborted) {
     try {
-      kubernetesVersion ??= (await clients.kc.makeApiClient(VersionApi).getCode()).gitVersion;
+      kubernetesVersion ??= (await clients.version.getCode()).gitVersion;
       await client.heartbeat(
         {
           agentVersion,

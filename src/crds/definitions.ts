@@ -8,6 +8,14 @@ import { z } from 'zod';
 import { AgentActionSpec, AgentActionStatus, agentActionKind, agentActionPlural } from './agent-action.ts';
 import { AgentPolicySpec, AgentPolicyStatus, agentPolicyKind, agentPolicyPlural } from './agent-policy.ts';
 import { apiGroup, apiVersionName } from './common.ts';
+import {
+  HibernationScheduleSpec,
+  HibernationScheduleStatus,
+  hibernationScheduleKind,
+  hibernationSchedulePlural,
+  hibernationScheduleShortName,
+  hibernationScheduleSingular,
+} from './hibernation-schedule.ts';
 import { type JsonSchema, toStructuralSchema } from './structural-schema.ts';
 
 function structural(schema: z.ZodType): JsonSchema {
@@ -118,10 +126,55 @@ export function agentPolicyCrd(): V1CustomResourceDefinition {
   } as V1CustomResourceDefinition;
 }
 
+export function hibernationScheduleCrd(): V1CustomResourceDefinition {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${hibernationSchedulePlural}.${apiGroup}` },
+    spec: {
+      group: apiGroup,
+      scope: 'Cluster',
+      names: {
+        kind: hibernationScheduleKind,
+        listKind: `${hibernationScheduleKind}List`,
+        plural: hibernationSchedulePlural,
+        singular: hibernationScheduleSingular,
+        shortNames: [hibernationScheduleShortName],
+        categories: ['clusteropt'],
+      },
+      versions: [
+        {
+          name: apiVersionName,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'State', type: 'string', jsonPath: '.status.state' },
+            { name: 'Next Transition', type: 'date', jsonPath: '.status.nextTransition' },
+            { name: 'Timezone', type: 'string', jsonPath: '.spec.timezone' },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+            { name: 'Next State', type: 'string', jsonPath: '.status.nextState', priority: 1 },
+            { name: 'Schedule', type: 'string', jsonPath: '.status.summary', priority: 1 },
+            { name: 'Message', type: 'string', jsonPath: '.status.lastError', priority: 1 },
+          ],
+          schema: {
+            openAPIV3Schema: objectSchema(
+              'When the workloads a schedule selects sleep (scaled to zero, CronJobs suspended) and are restored.',
+              HibernationScheduleSpec,
+              HibernationScheduleStatus,
+            ),
+          },
+        },
+      ],
+    },
+  } as V1CustomResourceDefinition;
+}
+
 /** Every CRD the agent owns, with the file each is written to under manifests/crds/. */
 export function allCrds(): { file: string; crd: V1CustomResourceDefinition }[] {
   return [
     { file: `${apiGroup}_${agentActionPlural}.yaml`, crd: agentActionCrd() },
     { file: `${apiGroup}_${agentPolicyPlural}.yaml`, crd: agentPolicyCrd() },
+    { file: `${apiGroup}_${hibernationSchedulePlural}.yaml`, crd: hibernationScheduleCrd() },
   ];
 }

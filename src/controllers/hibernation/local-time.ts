@@ -96,11 +96,11 @@ export function readWallClock(instantMs: number, timeZone: string): WallClock {
 // IANA names: Area/Location[/Sub] plus legacy single names (UTC, EST5EDT). Rejects the UTC
 // offsets ("+05:30") that newer Intl versions also accept, so a schedule always follows a
 // zone's daylight-saving rules rather than a fixed offset someone typed.
-const ianaName = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/;
+export const ianaTimeZonePattern = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/;
 
 /** True when `name` is an IANA time zone name this process's tz database knows. */
 export function isIanaTimeZone(name: string): boolean {
-  if (name.length > 64 || !ianaName.test(name)) return false;
+  if (name.length > 64 || !ianaTimeZonePattern.test(name)) return false;
   try {
     formatterFor(name);
     return true;

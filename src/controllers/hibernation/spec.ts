@@ -10,7 +10,7 @@
  * fields anyway, and a controller reading a CR written for a newer CRD should not fail on them.
  */
 import { z } from 'zod';
-import { isIanaTimeZone } from './local-time.ts';
+import { ianaTimeZonePattern, isIanaTimeZone } from './local-time.ts';
 import { checkWindows, SLOTS_PER_WEEK, WEEKDAYS } from './matrix.ts';
 
 export const hibernationScheduleGroup = 'clusteropt.io';
@@ -29,6 +29,9 @@ export const TimeZoneName = z
   .string()
   .min(1)
   .max(64)
+  // The shape is checked by the API server too (a fixed offset like +05:30 is refused there);
+  // whether the tz database knows the zone only the agent can say (status condition InvalidSpec).
+  .regex(ianaTimeZonePattern, 'must be an IANA time zone name like Europe/Berlin, not an offset')
   .refine(isIanaTimeZone, {
     message: 'must be an IANA time zone name known to the agent, like Europe/Berlin',
   })
@@ -47,10 +50,12 @@ export const HibernationWindow = z
       .describe('Days on which the window starts.'),
     from: z
       .string()
+      .max(5)
       .regex(/^([01]\d|2[0-3]):00$/, `${wholeHourMessage} (00:00 to 23:00)`)
       .describe('Local start, HH:00.'),
     to: z
       .string()
+      .max(5)
       .regex(/^([01]\d|2[0-3]):00$|^24:00$/, `${wholeHourMessage} (00:00 to 24:00)`)
       .describe('Local end, HH:00 or 24:00; earlier than from means overnight, ending the next day.'),
   })
@@ -58,17 +63,42 @@ export const HibernationWindow = z
   .describe('Asleep on each of days from `from` to `to`, local time.');
 export type HibernationWindow = z.infer<typeof HibernationWindow>;
 
+/**
+ * CEL for "windows must not overlap", so the API server refuses what the agent would: every
+ * window-day is an interval on the 168-hour week ring (start = day * 24 + from, length
+ * to - from, or 24 - from + to overnight), and two intervals on a ring overlap exactly when
+ * one's start lies inside the other. So each start must lie inside exactly one interval, its
+ * own. (Two days of one window never overlap: a window is at most 24 hours long.) Guarded by
+ * the clock patterns so a malformed clock reports its pattern error, not a CEL one. The
+ * agent's own check (checkWindows) names the windows and the hour; this one cannot.
+ */
+const dayIndex = `{${WEEKDAYS.map((day, i) => `'${day}': ${i}`).join(', ')}}`;
+const hourOf = (clock: string) => `int(${clock}.substring(0, 2))`;
+const windowLength = (w: string) =>
+  `(${hourOf(`${w}.to`)} > ${hourOf(`${w}.from`)} ? ${hourOf(`${w}.to`)} - ${hourOf(`${w}.from`)} : 24 - ${hourOf(`${w}.from`)} + ${hourOf(`${w}.to`)})`;
+const windowStart = (w: string, day: string) => `(${dayIndex}[${day}] * 24 + ${hourOf(`${w}.from`)})`;
+const clocksWellFormed =
+  "self.all(w, w.from.matches('^([01][0-9]|2[0-3]):00$') && w.to.matches('^([01][0-9]|2[0-3]|24):00$') && w.from != w.to)";
+export const windowsOverlapRule =
+  `!(${clocksWellFormed}) || self.all(a, a.days.all(x, self.filter(b, b.days.exists(y, ` +
+  `(${windowStart('a', 'x')} - ${windowStart('b', 'y')} + 168) % 168 < ${windowLength('b')})).size() == 1))`;
+
 export const HibernationWindows = z
   .array(HibernationWindow)
   .min(1)
-  .max(64)
+  // 32, not more: the API server's cost estimate of the overlap rule below is quadratic in it
+  // (64 exceeds the budget 2.2 times). Anything finer-grained fits the matrix form.
+  .max(32)
   .superRefine((windows, ctx) => {
     for (const problem of checkWindows(windows)) {
       // The from/to patterns above already report clocks that are not whole hours.
       if (problem.kind === 'clock') continue;
       ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
     }
-  });
+  })
+  .meta(
+    cel(windowsOverlapRule, 'windows must not overlap (windows that only touch, 07:00 and 07:00, are fine)'),
+  );
 
 /**
  * The spec's matrix: 168 digits 0/1, Monday 00:00 local first, 1 = asleep. Whitespace between
@@ -97,7 +127,13 @@ export const LabelSelector = z.object({
         })
         .refine((r) => (r.operator === 'In' || r.operator === 'NotIn') === (r.values?.length ?? 0) > 0, {
           message: 'operators In and NotIn need at least one value; Exists and DoesNotExist take none',
-        }),
+        })
+        .meta(
+          cel(
+            "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",
+            'operators In and NotIn need at least one value; Exists and DoesNotExist take none',
+          ),
+        ),
     )
     .max(32)
     .optional(),

@@ -1,0 +1,293 @@
+import { describe, expect, it } from 'vitest';
+import { labelSelectorQuery, workloadFacts } from './cluster.ts';
+import { encodeRestoreRecord, hibernatedByLabel, hibernationRestoreAnnotation } from './restore-record.ts';
+import { HibernationScheduleSpec } from './spec.ts';
+import {
+  covers,
+  type HpaFacts,
+  planSleep,
+  planWake,
+  protectedBy,
+  type SleepContext,
+  sleepPatch,
+  type WorkloadFacts,
+  wakePatch,
+} from './workload-plan.ts';
+
+const now = new Date('2026-06-01T17:00:00Z');
+const spec = HibernationScheduleSpec.parse({
+  timezone: 'UTC',
+  matrix: '1'.repeat(168),
+  namespaceSelector: { matchLabels: { env: 'dev' } },
+  workloadSelector: { matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['db'] }] },
+  exclude: [{ namespace: 'dev-a', kind: 'StatefulSet', name: 'kafka' }, { name: 'keep-me' }],
+  kinds: ['Deployment', 'StatefulSet', 'CronJob'],
+});
+const devLabels = { env: 'dev' };
+
+function deployment(over: Partial<WorkloadFacts> = {}): WorkloadFacts {
+  return {
+    kind: 'Deployment',
+    namespace: 'dev-a',
+    name: 'web',
+    uid: 'u1',
+    resourceVersion: '10',
+    labels: {},
+    annotations: {},
+    replicas: 3,
+    ...over,
+  };
+}
+
+const ctx = (over: Partial<SleepContext> = {}): SleepContext => ({
+  schedule: 'nights',
+  now,
+  policies: [],
+  refresh: false,
+  ...over,
+});
+
+describe('covers', () => {
+  it('takes kinds, namespace labels, workload labels and excludes into account', () => {
+    expect(covers(spec, deployment(), devLabels)).toBe(true);
+    expect(covers(spec, deployment(), { env: 'prod' })).toBe(false);
+    expect(covers(spec, deployment(), undefined)).toBe(false);
+    expect(covers(spec, deployment({ labels: { tier: 'db' } }), devLabels)).toBe(false);
+    expect(covers(spec, deployment({ kind: 'StatefulSet', name: 'kafka' }), devLabels)).toBe(false);
+    expect(
+      covers(spec, deployment({ kind: 'StatefulSet', name: 'kafka', namespace: 'dev-b' }), devLabels),
+    ).toBe(true);
+    expect(covers(spec, deployment({ name: 'keep-me', namespace: 'dev-z' }), devLabels)).toBe(false);
+    expect(covers({ ...spec, kinds: ['Deployment'] }, deployment({ kind: 'CronJob' }), devLabels)).toBe(
+      false,
+    );
+  });
+
+  it('never covers system namespaces or the agent namespace, even with {}', () => {
+    const all = { ...spec, namespaceSelector: {}, workloadSelector: undefined };
+    expect(covers(all, deployment({ namespace: 'kube-system' }), {})).toBe(false);
+    expect(covers(all, deployment({ namespace: 'clusteropt' }), {}, 'clusteropt')).toBe(false);
+    expect(covers(all, deployment({ namespace: 'anything' }), {}, 'clusteropt')).toBe(true);
+  });
+
+  it('ignores its own mark when matching workloadSelector', () => {
+    const selector = {
+      ...spec,
+      workloadSelector: { matchExpressions: [{ key: hibernatedByLabel, operator: 'DoesNotExist' as const }] },
+    };
+    expect(covers(selector, deployment({ labels: { [hibernatedByLabel]: 'nights' } }), devLabels)).toBe(true);
+  });
+});
+
+describe('protectedBy', () => {
+  it('names the first policy (by name) that protects the namespace or the labels', () => {
+    const policies = [
+      { metadata: { name: 'b' }, spec: { protectedWorkloadSelector: { matchLabels: { critical: 'yes' } } } },
+      { metadata: { name: 'a' }, spec: { protectedNamespaces: ['dev-a'] } },
+    ];
+    expect(protectedBy(policies, deployment())).toMatch(/AgentPolicy a protects namespace dev-a/);
+    expect(protectedBy(policies, deployment({ namespace: 'x', labels: { critical: 'yes' } }))).toMatch(
+      /AgentPolicy b/,
+    );
+    expect(protectedBy(policies, deployment({ namespace: 'x' }))).toBeUndefined();
+  });
+});
+
+describe('planSleep', () => {
+  it('records replicas (also 0) and the suspend flag', () => {
+    expect(planSleep(deployment(), ctx())).toEqual({
+      kind: 'sleep',
+      record: { schedule: 'nights', replicas: 3, at: now.toISOString() },
+    });
+    expect(planSleep(deployment({ replicas: 0 }), ctx())).toMatchObject({
+      kind: 'sleep',
+      record: { replicas: 0 },
+    });
+    const cron = deployment({ kind: 'CronJob', replicas: undefined, suspend: true });
+    expect(planSleep(cron, ctx())).toMatchObject({ kind: 'sleep', record: { suspend: true } });
+  });
+
+  it('records the HPA and leaves a minReplicas>0 HPA alone', () => {
+    const hpa: HpaFacts = {
+      namespace: 'dev-a',
+      name: 'web',
+      targetKind: 'Deployment',
+      targetName: 'web',
+      minReplicas: 2,
+      keda: false,
+    };
+    expect(planSleep(deployment(), ctx({ hpa }))).toMatchObject({
+      kind: 'sleep',
+      record: { replicas: 3, hpa: { name: 'web', minReplicas: 2 } },
+    });
+    expect(planSleep(deployment(), ctx({ hpa: { ...hpa, minReplicas: 0 } }))).toMatchObject({
+      kind: 'skip',
+      code: 'autoscaled_to_zero',
+    });
+    expect(planSleep(deployment(), ctx({ hpa: { ...hpa, keda: true } }))).toMatchObject({
+      kind: 'skip',
+      code: 'autoscaled_to_zero',
+    });
+  });
+
+  it('skips do-not-disrupt, protected, owned and volume-deleting workloads', () => {
+    expect(
+      planSleep(deployment({ annotations: { 'clusteropt.io/do-not-disrupt': 'true' } }), ctx()),
+    ).toMatchObject({ kind: 'skip', code: 'do_not_disrupt' });
+    expect(
+      planSleep(
+        deployment(),
+        ctx({ policies: [{ metadata: { name: 'p' }, spec: { protectedNamespaces: ['dev-a'] } }] }),
+      ),
+    ).toMatchObject({ kind: 'skip', code: 'protected' });
+    expect(planSleep(deployment({ controller: 'Rollout/web' }), ctx())).toMatchObject({
+      kind: 'skip',
+      code: 'owned',
+    });
+    expect(
+      planSleep(deployment({ kind: 'StatefulSet', deletesVolumesOnScaleDown: true }), ctx()),
+    ).toMatchObject({ kind: 'skip', code: 'deletes_volumes' });
+  });
+
+  it('holds what it already put to sleep and leaves other schedules and unreadable records alone', () => {
+    const mine = encodeRestoreRecord({ schedule: 'nights', replicas: 3, at: '2026-05-31T17:00:00Z' });
+    const theirs = encodeRestoreRecord({ schedule: 'weekends', replicas: 3, at: '2026-05-31T17:00:00Z' });
+    const asleep = deployment({ replicas: 0, annotations: { [hibernationRestoreAnnotation]: mine } });
+    expect(planSleep(asleep, ctx())).toEqual({ kind: 'held' });
+    expect(planSleep(asleep, ctx({ refresh: true }))).toEqual({ kind: 'held' });
+    expect(
+      planSleep(deployment({ annotations: { [hibernationRestoreAnnotation]: theirs } }), ctx()),
+    ).toMatchObject({ kind: 'skip', code: 'other_schedule' });
+    expect(
+      planSleep(deployment({ annotations: { [hibernationRestoreAnnotation]: '{oops' } }), ctx()),
+    ).toMatchObject({ kind: 'skip', code: 'record_unreadable' });
+  });
+
+  it('in a refresh pass, re-records a workload that runs again under its old record', () => {
+    const mine = encodeRestoreRecord({ schedule: 'nights', replicas: 3, at: '2026-05-31T17:00:00Z' });
+    const running = deployment({ replicas: 5, annotations: { [hibernationRestoreAnnotation]: mine } });
+    expect(planSleep(running, ctx())).toEqual({ kind: 'held' });
+    expect(planSleep(running, ctx({ refresh: true }))).toMatchObject({
+      kind: 'sleep',
+      record: { replicas: 5 },
+    });
+  });
+});
+
+describe('planWake', () => {
+  const record = (over: object = {}) =>
+    encodeRestoreRecord({ schedule: 'nights', replicas: 3, at: '2026-05-31T17:00:00Z', ...over });
+
+  it('restores exactly the recorded value while still asleep', () => {
+    const w = deployment({ replicas: 0, annotations: { [hibernationRestoreAnnotation]: record() } });
+    expect(planWake(w, 'nights')).toMatchObject({ kind: 'restore', record: { replicas: 3 } });
+    const zero = deployment({
+      replicas: 0,
+      annotations: { [hibernationRestoreAnnotation]: record({ replicas: 0 }) },
+    });
+    expect(planWake(zero, 'nights')).toMatchObject({ kind: 'restore', record: { replicas: 0 } });
+    const cron = deployment({
+      kind: 'CronJob',
+      replicas: undefined,
+      suspend: true,
+      annotations: {
+        [hibernationRestoreAnnotation]: encodeRestoreRecord({
+          schedule: 'nights',
+          suspend: false,
+          at: now.toISOString(),
+        }),
+      },
+    });
+    expect(planWake(cron, 'nights')).toMatchObject({ kind: 'restore', record: { suspend: false } });
+  });
+
+  it('keeps a value someone set while it slept', () => {
+    const w = deployment({ replicas: 1, annotations: { [hibernationRestoreAnnotation]: record() } });
+    expect(planWake(w, 'nights')).toMatchObject({
+      kind: 'release',
+      reason: expect.stringMatching(/has 1 replicas/),
+    });
+  });
+
+  it('leaves unreadable or foreign records, removes a mark without a record', () => {
+    expect(
+      planWake(deployment({ replicas: 0, annotations: { [hibernationRestoreAnnotation]: 'x' } }), 'nights'),
+    ).toMatchObject({ kind: 'leave', code: 'record_unreadable' });
+    expect(
+      planWake(
+        deployment({ replicas: 0, annotations: { [hibernationRestoreAnnotation]: record() } }),
+        'other',
+      ),
+    ).toMatchObject({ kind: 'leave', code: 'other_schedule' });
+    const cronWithReplicas = deployment({
+      kind: 'CronJob',
+      suspend: true,
+      annotations: { [hibernationRestoreAnnotation]: record() },
+    });
+    expect(planWake(cronWithReplicas, 'nights')).toMatchObject({ kind: 'leave', code: 'record_unreadable' });
+    expect(planWake(deployment({ replicas: 0 }), 'nights')).toMatchObject({ kind: 'unmark' });
+  });
+});
+
+describe('patches', () => {
+  it('sleep: record, mark and scale-down in one patch guarded by resourceVersion', () => {
+    const w = deployment();
+    const step = planSleep(w, ctx());
+    if (step.kind !== 'sleep') throw new Error('expected sleep');
+    expect(sleepPatch(w, step.record)).toEqual({
+      metadata: {
+        resourceVersion: '10',
+        annotations: { [hibernationRestoreAnnotation]: JSON.stringify(step.record) },
+        labels: { [hibernatedByLabel]: 'nights' },
+      },
+      spec: { replicas: 0 },
+    });
+    expect(sleepPatch({ ...w, kind: 'CronJob' }, step.record).spec).toEqual({ suspend: true });
+  });
+
+  it('wake: restore sets the value, release only removes the marks', () => {
+    const w = deployment({ replicas: 0 });
+    const record = { schedule: 'nights', replicas: 3, at: now.toISOString() };
+    const marksGone = {
+      resourceVersion: '10',
+      annotations: { [hibernationRestoreAnnotation]: null },
+      labels: { [hibernatedByLabel]: null },
+    };
+    expect(wakePatch(w, { kind: 'restore', record })).toEqual({ metadata: marksGone, spec: { replicas: 3 } });
+    expect(wakePatch(w, { kind: 'release', record, reason: '' })).toEqual({ metadata: marksGone });
+  });
+});
+
+describe('cluster helpers', () => {
+  it('renders label selectors the way the API server parses them', () => {
+    expect(labelSelectorQuery(undefined)).toBeUndefined();
+    expect(labelSelectorQuery({})).toBeUndefined();
+    expect(
+      labelSelectorQuery({
+        matchLabels: { app: 'web' },
+        matchExpressions: [
+          { key: 'tier', operator: 'In', values: ['a', 'b'] },
+          { key: 'env', operator: 'NotIn', values: ['prod'] },
+          { key: 'team', operator: 'Exists' },
+          { key: 'legacy', operator: 'DoesNotExist' },
+        ],
+      }),
+    ).toBe('app=web,tier in (a,b),env notin (prod),team,!legacy');
+  });
+
+  it('reads workload facts from raw objects', () => {
+    expect(
+      workloadFacts('StatefulSet', {
+        metadata: {
+          name: 's',
+          namespace: 'n',
+          resourceVersion: '5',
+          ownerReferences: [{ kind: 'Foo', name: 'f', controller: true }],
+        },
+        spec: { replicas: 2, persistentVolumeClaimRetentionPolicy: { whenScaled: 'Delete' } },
+      }),
+    ).toMatchObject({ replicas: 2, controller: 'Foo/f', deletesVolumesOnScaleDown: true, labels: {} });
+    expect(workloadFacts('CronJob', { metadata: { name: 'c' }, spec: {} })).toMatchObject({ suspend: false });
+    expect(workloadFacts('CronJob', { metadata: { name: 'c' }, spec: {} }).replicas).toBeUndefined();
+  });
+});
