@@ -465,7 +465,11 @@ describe('drain interrupted (lost leadership) and resumed', () => {
     // The new leader runs the same action again: it finishes the job.
     const second = await drainNodeExecutor.execute(action, actionContext(kc));
     expect(second.outcome, second.message).toBe('succeeded');
-    expect((second.details as DrainDetails).evicted.length).toBeGreaterThanOrEqual(remaining.length);
+    // An eviction the first run had in flight may still land after the abort: the re-run
+    // evicts what is left (at least one pod, never more than were left).
+    const resumed = (second.details as DrainDetails).evicted.length;
+    expect(resumed).toBeGreaterThan(0);
+    expect(resumed).toBeLessThanOrEqual(remaining.length);
     expect(second.details).toMatchObject({ cordon: 'kept-agent', taint: 'present' });
     expect(await podsOnNode(kc, pool.source)).toHaveLength(0);
     console.log(`abort honoured in ${Math.round(stopMs)} ms; resumed drain evicted ${remaining.length}`);
