@@ -17,6 +17,7 @@ import { ActionController } from '../controllers/action/controller.ts';
 import { acceptEnvelopes } from '../controllers/action/poller.ts';
 import { HibernationController } from '../controllers/hibernation/controller.ts';
 import { syncHibernationScheduleExecutor } from '../controllers/hibernation/sync-executor.ts';
+import { createInventory } from '../controllers/inventory/index.ts';
 import { ApiKeySource, ControlPlaneClient, OutboxShipper, PollLoop } from '../controlplane/index.ts';
 import { createKubeClients, type KubeClients } from '../kube/clients.ts';
 import { EventRecorder } from '../kube/events.ts';
@@ -132,6 +133,17 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       dryRun: config.dryRun,
       audit: (event) => store.outbox.appendAudit(event),
     });
+    const inventory = createInventory({
+      clients,
+      outbox: store.outbox,
+      logger: log,
+      fullSnapshotIntervalMs: config.inventoryResyncSeconds * 1000,
+      aws: {
+        ...(config.awsRegion ? { region: config.awsRegion } : {}),
+        ...(config.awsRoleArn ? { roleArn: config.awsRoleArn } : {}),
+        ...(config.awsExternalId ? { externalId: config.awsExternalId } : {}),
+      },
+    });
     const poll = new PollLoop({
       client,
       waitSeconds: config.pollWaitSeconds,
@@ -151,9 +163,10 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     await Promise.allSettled([
       controller.run(signal),
       hibernation.run(signal),
+      inventory.run(signal),
       poll.run(signal),
       shipper.run(signal),
-      heartbeatLoop(client, clients, store, config, identity, signal, log),
+      heartbeatLoop(client, clients, store, config, identity, () => inventory.awsAccountId, signal, log),
     ]);
     metrics.leader.set(0);
   };
@@ -220,6 +233,7 @@ async function heartbeatLoop(
   store: StateStore,
   config: AgentConfig,
   identity: string,
+  awsAccountId: () => string | undefined,
   signal: AbortSignal,
   log: Logger,
 ): Promise<void> {
@@ -233,6 +247,7 @@ async function heartbeatLoop(
           ...(kubernetesVersion ? { kubernetesVersion } : {}),
           outboxDepth: store.stats().depth,
           leader: identity,
+          ...(awsAccountId() ? { awsAccountId: awsAccountId() } : {}),
         },
         signal,
       );

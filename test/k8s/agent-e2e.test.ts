@@ -66,6 +66,18 @@ describe('agent end to end', () => {
     await deleteNamespace(kc, ns);
   });
 
+  it('reports the cluster nodes as instances to the control plane', async () => {
+    const list = await waitFor(
+      async () => {
+        const { instances } = await stack.cp.admin.listInstances(stack.clusterId);
+        const names = instances.map((i) => i.nodeName);
+        return nodes.every((n) => names.includes(n)) ? instances : undefined;
+      },
+      { timeoutMs: 30_000, what: 'instances at the control plane' },
+    );
+    expect(list.find((i) => i.nodeName === nodes[0])?.lifecycle).toBe('unknown');
+  });
+
   it('cordons a node enqueued on the control plane and shows it in kubectl get aact', async () => {
     const id = await stack.enqueue('cordon_node', { nodeName: nodes[0] });
     const done = await stack.waitForState(id, ['succeeded', 'failed', 'rejected']);
