@@ -16,10 +16,13 @@ export interface OutboxShipperHooks {
 }
 
 export interface OutboxShipperOptions {
-  store: Pick<StateStore, 'outbox' | 'onAppend'>;
+  /** With `journal`, `running` reports of finished actions are skipped (see superseded()). */
+  store: Pick<StateStore, 'outbox' | 'onAppend'> & Partial<Pick<StateStore, 'journal'>>;
   client: Pick<ControlPlaneClient, 'reportStatus' | 'sendInstances' | 'sendEvents'>;
   /** Audit events per POST /events (the contract allows up to 1000). Default 100. */
   maxEventsPerRequest?: number;
+  /** Status rows of distinct actions sent at once (see statusRun). Default 8; 1: strictly one by one. */
+  maxParallelStatus?: number;
   /** Byte budget of one audit batch. Default 1 MiB. */
   maxBatchBytes?: number;
   /** Backoff after a failed request (Retry-After is a floor). Default 500 ms … 60 s. */
@@ -39,6 +42,8 @@ export interface OutboxShipperCounters {
   requests: number;
   shippedRows: Record<OutboxKind, number>;
   refusedRows: Record<OutboxKind, number>;
+  /** `running` reports not sent because the same action's final report was queued behind them. */
+  supersededRows: number;
   failures: Record<string, number>;
 }
 
@@ -60,8 +65,9 @@ class RowsRefused extends Error {
 }
 
 /**
- * Ships the outbox to the control plane, strictly in order: the head row (or run of audit
- * rows) is retried until it is delivered or refused before anything behind it goes. Rows
+ * Ships the outbox to the control plane in order: the head row (or run of audit rows, or of
+ * status rows of distinct actions) is retried until it is delivered or refused before
+ * anything behind it goes; an action's own reports always go in order. Rows
  * are marked shipped only after a 2xx, or after an answer that means "never" (409/404 on a
  * status report, other 4xx): those are logged and dropped, never retried forever. Wakes on
  * every append, so a result ships within milliseconds while the control plane is up.
@@ -71,6 +77,7 @@ export class OutboxShipper {
     requests: 0,
     shippedRows: { status: 0, instances: 0, audit: 0 },
     refusedRows: { status: 0, instances: 0, audit: 0 },
+    supersededRows: 0,
     failures: {},
   };
   private readonly options: OutboxShipperOptions;
@@ -137,7 +144,7 @@ export class OutboxShipper {
         }
         await this.shipAudit(run, signal);
       } else if (head.kind === 'status') {
-        await this.shipStatus(head, signal);
+        await this.shipStatusRun(this.statusRun(rows), signal);
       } else {
         await this.shipInstances(head, signal);
       }
@@ -153,6 +160,101 @@ export class OutboxShipper {
       this.options.hooks?.failed?.(code);
       return err instanceof Error ? err : new Error(String(err));
     }
+  }
+
+  /**
+   * The status rows at the head that may go at once: consecutive status rows of distinct
+   * actions (a second row of the same action, or any other kind, ends the run), at most
+   * `maxParallelStatus`. Statuses go one request each (the route is per action); sending a
+   * few at once keeps a backlog replay from being one round trip per row, while an action's
+   * own reports still go strictly in order.
+   */
+  private statusRun(rows: readonly OutboxRow[]): OutboxRow[] {
+    const run: OutboxRow[] = [];
+    const actions = new Set<string>();
+    for (const row of rows) {
+      if (row.kind !== 'status' || run.length >= (this.options.maxParallelStatus ?? 8)) break;
+      const actionId = (row.body as StatusRowBody).actionId;
+      if (actions.has(actionId)) break;
+      actions.add(actionId);
+      run.push(row);
+    }
+    return run;
+  }
+
+  /**
+   * A `running` report whose action has finished (the journal says so; its final report was
+   * queued in the same transaction, so it is behind this row) is not sent: the control plane
+   * takes leased -> final directly, and the final report carries startedAt. Halves the
+   * requests of a backlog (a slow or unreachable control plane). Such rows are marked
+   * delivered with the reason; the final report still goes in its turn.
+   */
+  private isSuperseded(row: OutboxRow): boolean {
+    const body = row.body as StatusRowBody;
+    const journal = this.options.store.journal;
+    return body.report.state === 'running' && journal?.state(body.actionId) === 'finished';
+  }
+
+  /**
+   * Ships a run of status rows (see statusRun): superseded ones are skipped, the others sent
+   * at once. Delivered and refused rows are marked (one transaction for the delivered); if
+   * any failed in a retryable way, the first such error is thrown after marking the rest,
+   * and the next attempt starts again at the oldest row still pending.
+   */
+  private async shipStatusRun(run: OutboxRow[], signal: AbortSignal | undefined): Promise<void> {
+    const superseded = run.filter((r) => this.isSuperseded(r));
+    if (superseded.length > 0) {
+      this.options.store.outbox.markShipped(
+        superseded.map((r) => r.id),
+        'delivered',
+        'superseded by the final report queued behind it',
+      );
+      this.counters.supersededRows += superseded.length;
+    }
+    const send = run.filter((r) => !superseded.includes(r));
+    if (send.length <= 1) {
+      if (send[0]) await this.shipStatus(send[0], signal);
+      return;
+    }
+    this.counters.requests += send.length;
+    const settled = await Promise.allSettled(
+      send.map((row) => {
+        const body = row.body as StatusRowBody;
+        return this.options.client.reportStatus(body.actionId, body.report, signal);
+      }),
+    );
+    const delivered: number[] = [];
+    let failure: { err: unknown } | undefined;
+    settled.forEach((outcome, i) => {
+      const row = send[i]!;
+      if (outcome.status === 'fulfilled') {
+        delivered.push(row.id);
+        return;
+      }
+      const code = errorCode(outcome.reason);
+      if (!refusedCodes.status.has(code)) {
+        failure ??= { err: outcome.reason };
+        return;
+      }
+      const body = row.body as StatusRowBody;
+      this.options.store.outbox.markShipped(
+        [row.id],
+        'refused',
+        `${code}: ${errorMessage(outcome.reason)}`.slice(0, 1000),
+      );
+      this.counters.refusedRows.status += 1;
+      this.options.hooks?.refused?.('status', 1, code);
+      this.options.logger?.warn(
+        { actionId: body.actionId, state: body.report.state, code, rows: 1 },
+        `control plane refused status report; dropped: ${errorMessage(outcome.reason)}`,
+      );
+    });
+    if (delivered.length > 0) {
+      this.options.store.outbox.markShipped(delivered, 'delivered');
+      this.counters.shippedRows.status += delivered.length;
+      this.options.hooks?.shipped?.('status', delivered.length);
+    }
+    if (failure) throw failure.err;
   }
 
   private async shipStatus(row: OutboxRow, signal: AbortSignal | undefined): Promise<void> {

@@ -17,6 +17,13 @@ export interface PollLoopOptions {
    * ignores `wait` and answers at once must not make the agent hot-loop). Default 1 s.
    */
   minIntervalMs?: number;
+  /**
+   * The minimum after a poll that returned actions (handled before the next poll starts):
+   * more are likely queued, and the full minimum would add up to a second to the latency of
+   * an action enqueued just after a batch. Still a floor, so a server replaying the same
+   * actions at once cannot make the loop spin. Default 50 ms.
+   */
+  minIntervalAfterActionsMs?: number;
   /** Backoff for ordinary failures (Retry-After is a floor). Default 1 s … 60 s. */
   backoff?: Omit<BackoffOptions, 'random'>;
   /**
@@ -72,13 +79,16 @@ export class PollLoop {
   async run(signal: AbortSignal): Promise<void> {
     const waitSeconds = this.options.waitSeconds ?? 20;
     const minIntervalMs = this.options.minIntervalMs ?? 1000;
+    const minIntervalAfterActionsMs = Math.min(minIntervalMs, this.options.minIntervalAfterActionsMs ?? 50);
     const unsubscribe = this.options.wakeOn?.(() => this.wakeup.wake());
     let lastStart = Number.NEGATIVE_INFINITY;
+    let floorMs = minIntervalMs;
     try {
       while (!signal.aborted) {
         const sinceLast = performance.now() - lastStart;
-        if (sinceLast < minIntervalMs) await sleep(minIntervalMs - sinceLast, signal);
+        if (sinceLast < floorMs) await sleep(floorMs - sinceLast, signal);
         lastStart = performance.now();
+        floorMs = minIntervalMs;
         this.counters.requests += 1;
         let delayMs: number;
         try {
@@ -105,6 +115,7 @@ export class PollLoop {
           this.backoff.reset();
           this.unauthorizedBackoff.reset();
           this.failures.succeeded();
+          if (actions.length > 0) floorMs = minIntervalAfterActionsMs;
           // A key change noticed while healthy must not cut the next failure's backoff short.
           this.wakeup.clear();
           continue;

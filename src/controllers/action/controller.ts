@@ -47,6 +47,11 @@ export interface ActionControllerOptions {
   concurrency?: number;
   /** Finished AgentActions are deleted this long after they finished. Default 24 h. */
   finishedTtlMs?: number;
+  /**
+   * An idempotent action still running after this long gets status Running (and a Started
+   * Event); quicker ones go straight to their final status. Default 1 s.
+   */
+  runningStatusDelayMs?: number;
   /** Re-check interval for actions that wait (approval, windows, limits). Default 15 s. */
   waitRecheckMs?: number;
   drainTuning?: DrainTuning;
@@ -326,8 +331,14 @@ export class ActionController {
     const { clients, log, metrics } = this.options;
     // Count this action as Running for the concurrency limits of the ones checked after it.
     this.actions.set(nameOf(object), { ...object, status: { ...object.status, phase: 'Running' } });
-    // The Running status is written while the executor runs (see ActionRecords.start).
-    const { startedAt, statusWritten } = await this.records.start(object);
+    // Idempotent executors: status Running only if still running after a moment (see
+    // ActionRecords.start); quick actions then cost two API writes less.
+    const idempotent =
+      this.options.extraExecutors?.[action.type] !== undefined ||
+      executorFor(action.type)?.idempotent === true;
+    const { startedAt, settle } = await this.records.start(object, {
+      deferStatusMs: idempotent ? (this.options.runningStatusDelayMs ?? 1_000) : 0,
+    });
     this.counters.executions++;
     const t0 = this.now();
     let result: ActionResult;
@@ -353,13 +364,14 @@ export class ActionController {
     } catch (err) {
       if (err instanceof ActionAbortedError || signal.aborted) {
         // Not finished: the journal says started; whoever leads next resumes it.
+        await settle();
         log.info({ actionId: action.id }, 'action interrupted (leadership lost or shutting down)');
         return;
       }
       result = { outcome: 'failed', message: `${action.type} failed: ${errorMessage(err)}`, details: {} };
     }
     metrics?.actionDurationSeconds.observe({ type: action.type }, (this.now() - t0) / 1000);
-    await statusWritten;
+    await settle();
     await this.finish(object, {
       state: result.outcome,
       message: result.message,

@@ -1,7 +1,7 @@
 /**
  * Turns what the control plane sends into AgentActions. Leader-only, fed by the PollLoop.
  *
- * For each envelope, in order:
+ * For each envelope (different targets in parallel, each target's actions in order):
  * - invalid (bad JSON shape, unknown type, bad payload): journal it and queue a `rejected`
  *   report with the reason — never an exception out of the loop, never retried forever. An
  *   envelope without a usable id cannot be answered; it becomes an audit event instead.
@@ -15,8 +15,13 @@
  * - already in the journal: a redelivery; nothing to do (its reports are in the outbox).
  */
 import { randomUUID } from 'node:crypto';
-import { parseEnvelope } from '../../contract/envelope.ts';
-import { agentActionFor, agentActionName, agentActionPlural } from '../../crds/agent-action.ts';
+import { type Action, parseEnvelope } from '../../contract/envelope.ts';
+import {
+  agentActionFor,
+  agentActionName,
+  agentActionPlural,
+  describeActionTarget,
+} from '../../crds/agent-action.ts';
 import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { apiErrorMessage, statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
@@ -29,6 +34,8 @@ export interface AcceptOptions {
   store: StateStore;
   log: Logger;
   now?: () => number;
+  /** Targets whose AgentActions are created at once (one target is always in order). Default 8. */
+  concurrency?: number;
 }
 
 /**
@@ -51,6 +58,8 @@ export async function acceptEnvelopes(raw: unknown[], options: AcceptOptions): P
   const counts: AcceptCounts = { accepted: 0, rejected: 0, duplicates: 0, unanswerable: 0 };
   const { store, log } = options;
   const now = options.now ?? Date.now;
+  // Valid new actions, by target, in the order received.
+  const lanes = new Map<string, { action: Action; input: unknown }[]>();
   for (const input of raw) {
     const parsed = parseEnvelope(input);
     if (!parsed.ok) {
@@ -76,45 +85,75 @@ export async function acceptEnvelopes(raw: unknown[], options: AcceptOptions): P
       counts.duplicates++;
       continue;
     }
-    const body = agentActionFor(action, options.namespace, 'control-plane');
-    const bytes = Buffer.byteLength(JSON.stringify(body));
-    if (bytes > maxAgentActionBytes) {
-      reject(
-        action.id,
-        input,
-        `action too large: its AgentAction would be ${bytes} bytes; the API server stores at most ${maxAgentActionBytes}`,
-        options,
-      );
-      counts.rejected++;
-      continue;
-    }
-    try {
-      await options.clients.custom.createNamespacedCustomObject({
-        group: apiGroup,
-        version: apiVersionName,
-        namespace: options.namespace,
-        plural: agentActionPlural,
-        body,
-      });
-    } catch (err) {
-      const code = statusCode(err);
-      if (code !== undefined && permanentCreateFailures.has(code)) {
-        reject(action.id, input, `the API server refused the AgentAction: ${apiErrorMessage(err)}`, options);
-        counts.rejected++;
-        continue;
-      }
-      if (code !== 409) throw err;
-    }
-    store.transaction(() => {
-      store.journal.received(action.id, input);
-      store.outbox.appendStatus(action.id, {
-        state: 'running',
-        message: `accepted as AgentAction ${options.namespace}/${agentActionName(action.id)}`,
-      });
-    });
-    counts.accepted++;
+    const target = describeActionTarget(action);
+    const lane = lanes.get(target);
+    if (lane) lane.push({ action, input });
+    else lanes.set(target, [{ action, input }]);
   }
+  // Targets in parallel (creating AgentActions one at a time caps a batch at one API round
+  // trip per action); each target's actions in order, so the controller, which serialises
+  // a target's actions in the order their objects appear, applies them in the order sent.
+  // A lane stops at its first failure (a later action on that target must not overtake
+  // it); the first failure is thrown once every lane has settled.
+  const queue = [...lanes.values()];
+  let failure: { err: unknown } | undefined;
+  const worker = async () => {
+    for (let lane = queue.shift(); lane; lane = queue.shift()) {
+      for (const { action, input } of lane) {
+        try {
+          counts[await acceptOne(action, input, options)]++;
+        } catch (err) {
+          failure ??= { err };
+          break;
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 8, queue.length) }, worker));
+  if (failure) throw failure.err;
   return counts;
+}
+
+/** Creates the AgentAction of a valid action, then journals and acknowledges it. */
+async function acceptOne(
+  action: Action,
+  input: unknown,
+  options: AcceptOptions,
+): Promise<'accepted' | 'rejected' | 'duplicates'> {
+  const { store } = options;
+  // The same id twice in one batch: the first one got here already.
+  if (store.journal.state(action.id) !== 'new') return 'duplicates';
+  const body = agentActionFor(action, options.namespace, 'control-plane');
+  const bytes = Buffer.byteLength(JSON.stringify(body));
+  if (bytes > maxAgentActionBytes) {
+    const reason = `action too large: its AgentAction would be ${bytes} bytes; the API server stores at most ${maxAgentActionBytes}`;
+    return reject(action.id, input, reason, options) ? 'rejected' : 'duplicates';
+  }
+  try {
+    await options.clients.custom.createNamespacedCustomObject({
+      group: apiGroup,
+      version: apiVersionName,
+      namespace: options.namespace,
+      plural: agentActionPlural,
+      body,
+    });
+  } catch (err) {
+    const code = statusCode(err);
+    if (code !== undefined && permanentCreateFailures.has(code)) {
+      const reason = `the API server refused the AgentAction: ${apiErrorMessage(err)}`;
+      return reject(action.id, input, reason, options) ? 'rejected' : 'duplicates';
+    }
+    if (code !== 409) throw err;
+  }
+  if (store.journal.state(action.id) !== 'new') return 'duplicates';
+  store.transaction(() => {
+    store.journal.received(action.id, input);
+    store.outbox.appendStatus(action.id, {
+      state: 'running',
+      message: `accepted as AgentAction ${options.namespace}/${agentActionName(action.id)}`,
+    });
+  });
+  return 'accepted';
 }
 
 /**

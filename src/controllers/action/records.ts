@@ -49,13 +49,22 @@ export class ActionRecords {
 
   /**
    * Journal `started` + the `running` report (durable before anything is executed), then
-   * status Running and the Started event. The status write is NOT awaited here: it is
-   * returned so the caller can run the executor meanwhile (one API round trip less before
-   * the action takes effect) and must await it before writing the final status, so the two
-   * status writes keep their order. It never rejects: a failed Running write is only
-   * cosmetic (the final status follows; the journal is the record).
+   * status Running and the Started event.
+   *
+   * With `deferStatusMs` > 0 the status write waits that long and is skipped if the action
+   * finished first: a cordon takes milliseconds, and its Running status (one status write,
+   * one Event, one watch event) would be stale before anyone saw it; the final status
+   * carries `startedAt`. Use it only for idempotent executors: another replica that takes
+   * over reads status Running as "interrupted mid-execution", which matters when re-running
+   * is not safe. With 0 the write is done (awaited) before returning.
+   * `settle()` cancels a write that has not begun and waits for one in flight, so the final
+   * status is always written after it. Running writes never fail the action (cosmetic: the
+   * journal is the record and the final status follows).
    */
-  async start(object: AgentAction): Promise<{ startedAt: string; statusWritten: Promise<void> }> {
+  async start(
+    object: AgentAction,
+    options: { deferStatusMs?: number } = {},
+  ): Promise<{ startedAt: string; settle: () => Promise<void> }> {
     const id = object.spec.id;
     const startedAt = object.status?.startedAt ?? new Date(this.now()).toISOString();
     this.ensureReceived(object);
@@ -69,14 +78,37 @@ export class ActionRecords {
         });
       }
     }
-    this.event(object, 'Normal', 'Started', `executing ${object.spec.type} on ${object.spec.target ?? '?'}`);
-    const statusWritten = this.patchStatus(object, {
-      phase: 'Running',
-      message: `executing ${object.spec.type}`,
+    const writeRunning = async () => {
+      this.event(
+        object,
+        'Normal',
+        'Started',
+        `executing ${object.spec.type} on ${object.spec.target ?? '?'}`,
+      );
+      await this.patchStatus(object, {
+        phase: 'Running',
+        message: `executing ${object.spec.type}`,
+        startedAt,
+        conditions: [condition('Started', 'True', 'Executing', `executing ${object.spec.type}`, this.now())],
+      }).catch(() => undefined);
+    };
+    const deferMs = options.deferStatusMs ?? 0;
+    if (deferMs <= 0 || object.status?.phase === 'Running') {
+      if (object.status?.phase !== 'Running') await writeRunning();
+      return { startedAt, settle: async () => {} };
+    }
+    let writing: Promise<void> | undefined;
+    const timer = setTimeout(() => {
+      writing = writeRunning();
+    }, deferMs);
+    timer.unref();
+    return {
       startedAt,
-      conditions: [condition('Started', 'True', 'Executing', `executing ${object.spec.type}`, this.now())],
-    }).catch(() => undefined);
-    return { startedAt, statusWritten };
+      settle: async () => {
+        clearTimeout(timer);
+        await writing;
+      },
+    };
   }
 
   /** Journal `finished` + the final report in one transaction, then the status. */

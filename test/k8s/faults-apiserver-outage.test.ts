@@ -1,0 +1,249 @@
+/**
+ * kube-apiserver outage in the middle of a drain (a cluster of its own: the test stops its
+ * API server, which must never happen to the shared one).
+ *
+ * A node runs a Deployment of 6 replicas behind a PodDisruptionBudget (minAvailable 3) and
+ * there is no other node for the replacements, so the drain evicts 3 pods and then keeps
+ * retrying the other 3 against the budget. In that state kube-apiserver is stopped for
+ * 30 s. The agent (in-process, the same startAgent `clusteropt-agent run` uses, leader
+ * election on) cannot renew its Lease, steps down, and the drain is interrupted. Right after
+ * the API server returns, the admin deletes the budget and creates an AgentAction, and a
+ * control-plane action is enqueued. Asserted:
+ * - the agent leads again and resumes the drain from its journal (executors are
+ *   idempotent); the drain ends succeeded with no pod left on the node, and the control
+ *   plane has exactly one terminal transition for it: never stuck, never reported twice;
+ * - the watches resumed: the budget's deletion is acted on (the drain finishes), the
+ *   AgentAction created after the outage and the control-plane action enqueued then are
+ *   both done within seconds.
+ * Why a budget the admin deletes, rather than one replacements satisfy: after a 30 s
+ * outage kube-controller-manager needs another 30-70 s (client-go backoff) before it
+ * creates replacements and updates budgets again; the drain would wait for reasons that
+ * are not the agent's. Pods have terminationGracePeriodSeconds 0, so an accepted eviction
+ * removes them at once without waiting for kwok either.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PolicyV1Api } from '@kubernetes/client-node';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type RunningAgent, startAgent } from '../../src/agent/run.ts';
+import { AgentConfigSchema } from '../../src/config/schema.ts';
+import { agentActionName, agentActionPlural } from '../../src/crds/agent-action.ts';
+import { apiGroup, apiVersion, apiVersionName } from '../../src/crds/common.ts';
+import { installCrds } from '../../src/crds/install.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import {
+  type ReferenceControlPlane,
+  startReferenceControlPlane,
+} from '../../src/reference-control-plane/index.ts';
+import { startTestCluster, type TestCluster } from '../cluster/launcher.ts';
+import { createKwokNodes, createNamespace, waitFor, waitForDeploymentReady } from '../support/kube.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'clusteropt-apiserver-outage-'));
+const outageMs = 30_000;
+const replicas = 6;
+let cluster: TestCluster;
+let kc: KubeConfig;
+let cp: ReferenceControlPlane;
+let agent: RunningAgent;
+let clusterId = '';
+let agentNs = '';
+let appNs = '';
+
+beforeAll(async () => {
+  cluster = await startTestCluster({ stateDir: join(dir, 'cluster') });
+  kc = new KubeConfig();
+  kc.loadFromFile(cluster.kubeconfigPath);
+  await installCrds(kc);
+  agentNs = await createNamespace(kc, 'agent');
+  appNs = await createNamespace(kc, 'app');
+  cp = await startReferenceControlPlane({
+    dbPath: join(dir, 'cp.db'),
+    leaseSeconds: 30,
+    logger: createLogger({ level: 'warn' }),
+  });
+  const created = await cp.admin.createCluster({ name: 'apiserver-outage' });
+  clusterId = created.cluster.id;
+  const keyFile = join(dir, 'api-key');
+  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  const config = AgentConfigSchema.parse({
+    controlPlaneUrl: cp.url,
+    allowInsecureHttp: true,
+    apiKeyFile: keyFile,
+    stateDir: join(dir, 'state'),
+    namespace: agentNs,
+    kubeconfig: cluster.kubeconfigPath,
+    listenHealth: '127.0.0.1:0',
+    pollWaitSeconds: 5,
+    heartbeatIntervalSeconds: 5,
+    leaderElection: { leaseDurationSeconds: 6, renewDeadlineSeconds: 4, retryPeriodSeconds: 1 },
+  });
+  agent = await startAgent(config, createLogger({ level: process.env.AGENT_LOG_LEVEL ?? 'warn' }));
+}, 150_000);
+
+afterAll(async () => {
+  await agent?.stop();
+  await cp?.close();
+  await cluster?.stop();
+  rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+it('resumes a drain interrupted by a 30 s API server outage; watches pick up new work after it', async () => {
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const policy = kc.makeApiClient(PolicyV1Api);
+  const source = 'outage-source';
+  const other = 'outage-other';
+  await createKwokNodes(kc, [source], { labels: { pool: 'outage' } });
+  await apps.createNamespacedDeployment({
+    namespace: appNs,
+    body: {
+      metadata: { name: 'web' },
+      spec: {
+        replicas,
+        selector: { matchLabels: { app: 'web' } },
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: {
+            nodeSelector: { pool: 'outage' },
+            terminationGracePeriodSeconds: 0,
+            containers: [{ name: 'web', image: 'registry.invalid/web:1' }],
+          },
+        },
+      },
+    },
+  });
+  await waitForDeploymentReady(kc, appNs, 'web', replicas);
+  await policy.createNamespacedPodDisruptionBudget({
+    namespace: appNs,
+    body: { metadata: { name: 'web' }, spec: { minAvailable: 3, selector: { matchLabels: { app: 'web' } } } },
+  });
+  await waitFor(
+    async () =>
+      (await policy.readNamespacedPodDisruptionBudget({ namespace: appNs, name: 'web' })).status
+        ?.disruptionsAllowed === 3,
+    { timeoutMs: 30_000, what: 'the budget to allow 3 disruptions' },
+  );
+  // Another node for the work after the outage (not in the pool: replacements stay Pending).
+  await createKwokNodes(kc, [other], { managed: false });
+  await waitFor(async () => agent.isLeader(), { timeoutMs: 30_000, what: 'agent leads' });
+
+  const webPods = async (node: string) =>
+    (
+      await core.listNamespacedPod({
+        namespace: appNs,
+        labelSelector: 'app=web',
+        fieldSelector: `spec.nodeName=${node}`,
+      })
+    ).items;
+  const webPodsOn = async (node: string) =>
+    (await webPods(node)).filter((p) => !p.metadata?.deletionTimestamp).length;
+  expect(await webPodsOn(source)).toBe(replicas);
+
+  const drain = await cp.admin.enqueue(clusterId, {
+    type: 'drain_node',
+    payload: { nodeName: source, timeoutSeconds: 300 },
+  });
+  // Stop the API server once the drain has evicted what the budget allows and is retrying.
+  await waitFor(async () => (await webPodsOn(source)) === replicas - 3, {
+    timeoutMs: 60_000,
+    intervalMs: 100,
+    what: 'the drain to evict 3 pods',
+  });
+  const drainState = await cp.admin.getAction(drain.id);
+  expect(drainState.state).toBe('running');
+  const left = await webPodsOn(source);
+  const outageStartedAt = Date.now();
+  let steppedDown = false;
+  const sampler = setInterval(() => {
+    if (!agent.isLeader()) steppedDown = true;
+  }, 100);
+  try {
+    await cluster.restartApiServer(outageMs);
+  } finally {
+    clearInterval(sampler);
+  }
+  const backAt = Date.now();
+
+  // Right after the API server returns: the admin lifts the budget and creates an
+  // AgentAction; the control plane sends another action.
+  await policy.deleteNamespacedPodDisruptionBudget({ namespace: appNs, name: 'web' });
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const localId = crypto.randomUUID();
+  await waitFor(
+    async () => {
+      await custom.createNamespacedCustomObject({
+        group: apiGroup,
+        version: apiVersionName,
+        namespace: agentNs,
+        plural: agentActionPlural,
+        body: {
+          apiVersion,
+          kind: 'AgentAction',
+          metadata: { name: agentActionName(localId) },
+          spec: {
+            id: localId,
+            type: 'cordon_node',
+            payload: { nodeName: other },
+            createdAt: new Date().toISOString(),
+            source: 'local',
+          },
+        },
+      });
+      return true;
+    },
+    { timeoutMs: 20_000, what: 'creating an AgentAction after the outage' },
+  );
+  const createdAt = Date.now();
+  const patch = await cp.admin.enqueue(clusterId, {
+    type: 'patch_node',
+    payload: { nodeName: other, labels: { 'clusteropt.io/after-outage': 'yes' } },
+  });
+  await waitFor(
+    async () => {
+      const obj = (await custom.getNamespacedCustomObject({
+        group: apiGroup,
+        version: apiVersionName,
+        namespace: agentNs,
+        plural: agentActionPlural,
+        name: agentActionName(localId),
+      })) as { status?: { phase?: string } };
+      return obj.status?.phase === 'Succeeded';
+    },
+    { timeoutMs: 30_000, intervalMs: 100, what: 'the AgentAction created after the outage to succeed' },
+  );
+  const localPickupMs = Date.now() - createdAt;
+  expect((await core.readNode({ name: other })).spec?.unschedulable).toBe(true);
+  const patched = await waitFor(
+    async () => {
+      const a = await cp.admin.getAction(patch.id);
+      return a.state === 'succeeded' ? a : undefined;
+    },
+    { timeoutMs: 30_000, what: 'the control-plane action enqueued after the outage' },
+  );
+  expect(patched.state).toBe('succeeded');
+
+  // The drain ends: resumed after the outage, reported once.
+  const done = await waitFor(
+    async () => {
+      const a = await cp.admin.getAction(drain.id);
+      return ['succeeded', 'failed', 'rejected', 'expired'].includes(a.state) ? a : undefined;
+    },
+    { timeoutMs: 90_000, intervalMs: 500, what: 'the drain to end' },
+  );
+  const drainEndedMs = Date.now() - backAt;
+  expect(done.state, done.message).toBe('succeeded');
+  expect(await webPods(source)).toHaveLength(0);
+  const log = await cp.admin.actionStatusLog(drain.id);
+  expect(log.filter((e) => ['succeeded', 'failed', 'rejected', 'expired'].includes(e.toState))).toHaveLength(
+    1,
+  );
+  // The journal says finished, nothing left half-done.
+  expect(agent.store.journal.entry(drain.id)?.finalState).toBe('succeeded');
+  expect(agent.store.journal.interruptedActions()).toHaveLength(0);
+  console.log(
+    `apiserver-outage: ${left}/${replicas} pods held by the budget when the API server stopped; ` +
+      `down ${backAt - outageStartedAt} ms (incl. restart); agent stepped down during it: ${steppedDown}; ` +
+      `AgentAction created after the outage done in ${localPickupMs} ms; drain ended ${drainEndedMs} ms after the API server returned`,
+  );
+});
