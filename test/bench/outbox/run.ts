@@ -1,0 +1,437 @@
+/**
+ * Outbox benchmark: what buffering and replaying results costs, and how chatty the agent is.
+ *
+ *   node test/bench/outbox/run.ts [--append-n 3000] [--size-n 100000] [--replay-n 5000] [--wan-delay-ms 20]
+ *        [--idle-seconds 60] [--busy-seconds 60] [--busy-rate 2] [--skip-requests] [--kubeconfig PATH]
+ *
+ * 1. Append rate: status rows appended one transaction each (what the agent does; the store
+ *    runs synchronous=FULL, an fsync per commit), the same with NORMAL for comparison, one
+ *    action's full journal+outbox life (received, started+running, finished+final: 3
+ *    commits), and rows appended 1000 per transaction.
+ * 2. Size on disk of --size-n buffered status rows (database + WAL after a checkpoint),
+ *    bytes per row, and the same extrapolated to 1,000,000 rows (linear: the table and its
+ *    indexes grow linearly), unless --size-n is 1,000,000 itself.
+ * 3. Replay rate over real HTTP: the OutboxShipper ships --replay-n final status rows (one
+ *    request each: the route is per action), 4x as many audit events (batched, 100 per
+ *    request), and an outage backlog of running+final pairs (the running reports of
+ *    finished actions are superseded, not sent) to the reference control plane running as
+ *    a child process; final reports one at a time vs up to 8 at once, also with a simulated
+ *    WAN round trip (--wan-delay-ms, default 20, added by a proxy).
+ * 4. Requests per minute an idle agent makes (long-poll with the default wait of 25 s +
+ *    heartbeat every 60 s), and a busy one (--busy-rate cordon/uncordon actions per second),
+ *    counted server side by a counting proxy in front of the control plane. Needs a cluster
+ *    (the agent needs the API server): its own test cluster unless --kubeconfig is given;
+ *    --skip-requests skips this part.
+ * Prints tables and one JSON line.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { ApiKeySource, ControlPlaneClient, OutboxShipper } from '../../../src/controlplane/index.ts';
+import { ActionsRepo } from '../../../src/reference-control-plane/actions-repo.ts';
+import { openDatabase } from '../../../src/reference-control-plane/db.ts';
+import { StateStore } from '../../../src/store/index.ts';
+import { startCountingProxy } from '../common/counting-proxy.ts';
+import { createNodes, deleteNodes, useCluster, waitFor } from '../common/kube.ts';
+import { spawnAgent, spawnControlPlane } from '../common/processes.ts';
+import { machineNote, printJsonLine, printTable, round } from '../common/stats.ts';
+
+const { values } = parseArgs({
+  options: {
+    'append-n': { type: 'string', default: '3000' },
+    'size-n': { type: 'string', default: '100000' },
+    'replay-n': { type: 'string', default: '5000' },
+    'wan-delay-ms': { type: 'string', default: '20' },
+    'idle-seconds': { type: 'string', default: '60' },
+    'busy-seconds': { type: 'string', default: '60' },
+    'busy-rate': { type: 'string', default: '2' },
+    'skip-requests': { type: 'boolean', default: false },
+    kubeconfig: { type: 'string' },
+  },
+});
+const appendN = Number(values['append-n']);
+const sizeN = Number(values['size-n']);
+const replayN = Number(values['replay-n']);
+const wanDelayMs = Number(values['wan-delay-ms']);
+
+const dir = mkdtempSync(join(tmpdir(), 'clusteropt-bench-outbox-'));
+const now = () => new Date().toISOString();
+/** A realistic final report: what a cordon reports (~300 bytes of JSON). */
+const finalReport = () => ({
+  state: 'succeeded' as const,
+  message: 'node ip-10-0-12-34.eu-west-1.compute.internal cordoned',
+  result: {
+    node: 'ip-10-0-12-34.eu-west-1.compute.internal',
+    cordon: 'added',
+    taint: 'not-requested',
+    changed: true,
+  },
+  startedAt: now(),
+  finishedAt: now(),
+});
+
+function fileBytes(path: string): number {
+  let total = 0;
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      total += statSync(f).size;
+    } catch {
+      // absent
+    }
+  }
+  return total;
+}
+
+function timeRate(n: number, fn: (i: number) => void): { rowsPerSecond: number; msPerRow: number } {
+  const t = performance.now();
+  for (let i = 0; i < n; i++) fn(i);
+  const ms = performance.now() - t;
+  return { rowsPerSecond: n / (ms / 1000), msPerRow: ms / n };
+}
+
+function appendRates() {
+  const out: Record<string, { rowsPerSecond: number; msPerRow: number }> = {};
+  for (const synchronous of ['FULL', 'NORMAL'] as const) {
+    const store = StateStore.open({ path: join(dir, `append-${synchronous}.db`), synchronous });
+    out[`status row, 1 commit each, synchronous=${synchronous}`] = timeRate(appendN, () => {
+      store.outbox.appendStatus(randomUUID(), finalReport());
+    });
+    store.close();
+  }
+  const store = StateStore.open({ path: join(dir, 'append-life.db') });
+  const life = timeRate(Math.ceil(appendN / 3), () => {
+    const id = randomUUID();
+    store.transaction(() => {
+      store.journal.received(id, { id });
+      store.outbox.appendStatus(id, { state: 'running', message: 'accepted' });
+    });
+    store.startAndReport(id, { state: 'running', message: 'executing', startedAt: now() });
+    store.finishAndReport(id, finalReport());
+  });
+  out['one action: received, started, finished (3 commits), FULL'] = {
+    rowsPerSecond: life.rowsPerSecond,
+    msPerRow: life.msPerRow,
+  };
+  const batched = timeRate(appendN / 1000 > 1 ? Math.floor(appendN / 1000) : 1, () => {
+    store.transaction(() => {
+      for (let j = 0; j < 1000; j++) store.outbox.appendStatus(randomUUID(), finalReport());
+    });
+  });
+  out['status rows, 1000 per commit, FULL'] = {
+    rowsPerSecond: batched.rowsPerSecond * 1000,
+    msPerRow: batched.msPerRow / 1000,
+  };
+  store.close();
+  return out;
+}
+
+function sizeOnDisk() {
+  const path = join(dir, 'size.db');
+  const store = StateStore.open({ path, outbox: { maxPendingRows: 10_000_000 } });
+  const t = performance.now();
+  for (let done = 0; done < sizeN; done += 1000) {
+    store.transaction(() => {
+      for (let j = 0; j < Math.min(1000, sizeN - done); j++)
+        store.outbox.appendStatus(randomUUID(), finalReport());
+    });
+  }
+  const fillMs = performance.now() - t;
+  const depth = store.stats().depth;
+  store.close(); // checkpoints the WAL into the file
+  const bytes = fileBytes(path);
+  return {
+    rows: depth,
+    bytes,
+    bytesPerRow: bytes / depth,
+    fillSeconds: fillMs / 1000,
+    extrapolated1M: sizeN >= 1_000_000 ? undefined : (bytes / depth) * 1_000_000,
+  };
+}
+
+async function replayRates() {
+  const cp = await spawnControlPlane({ dir: join(dir), leaseSeconds: 600 });
+  const created = await cp.admin.createCluster({ name: 'bench-outbox' });
+  const keyFile = join(dir, 'api-key');
+  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  // The actions the reports are about, straight into the control plane's database.
+  const ids: string[] = [];
+  const cpDb = openDatabase(cp.dbPath);
+  try {
+    const repo = new ActionsRepo(cpDb);
+    cpDb.transaction(() => {
+      for (let i = 0; i < replayN * 3; i++) {
+        const r = repo.enqueue({
+          clusterId: created.cluster.id,
+          type: 'cordon_node',
+          payload: { nodeName: `n${i}` },
+        });
+        if (r.ok) ids.push(r.action.id);
+      }
+    })();
+  } finally {
+    cpDb.close();
+  }
+  const apiKey = new ApiKeySource({ path: keyFile, watch: false });
+  const client = new ControlPlaneClient({ baseUrl: cp.url, apiKey, allowInsecureHttp: true });
+  const wan = await startCountingProxy(cp.url, { delayMs: wanDelayMs });
+  const wanClient = new ControlPlaneClient({ baseUrl: wan.url, apiKey, allowInsecureHttp: true });
+  const results: Record<string, { rows: number; requests: number; seconds: number; rowsPerSecond: number }> =
+    {};
+  const ship = async (
+    name: string,
+    fill: (store: StateStore) => void,
+    options: { client?: ControlPlaneClient; maxParallelStatus?: number } = {},
+  ) => {
+    const store = StateStore.open({ path: join(dir, `replay-${name.replace(/\W+/g, '-')}.db`) });
+    fill(store);
+    const rows = store.stats().depth;
+    const shipper = new OutboxShipper({
+      store,
+      client: options.client ?? client,
+      idleCheckMs: 100,
+      ...(options.maxParallelStatus === undefined ? {} : { maxParallelStatus: options.maxParallelStatus }),
+    });
+    const controller = new AbortController();
+    const t = performance.now();
+    const running = shipper.run(controller.signal);
+    await waitFor(() => store.stats().depth === 0, {
+      timeoutMs: 600_000,
+      intervalMs: 20,
+      what: `${name} shipped`,
+    });
+    const seconds = (performance.now() - t) / 1000;
+    controller.abort();
+    await running;
+    const refused = Object.values(shipper.counters.refusedRows).reduce((a, b) => a + b, 0);
+    if (refused > 0) throw new Error(`${name}: ${refused} rows refused`);
+    results[name] = { rows, requests: shipper.counters.requests, seconds, rowsPerSecond: rows / seconds };
+    store.close();
+  };
+  await ship(
+    'final status reports, one at a time',
+    (store) => {
+      store.transaction(() => {
+        for (const id of ids.slice(0, replayN / 2)) store.outbox.appendStatus(id, finalReport());
+      });
+    },
+    { maxParallelStatus: 1 },
+  );
+  await ship('final status reports, up to 8 at once (default)', (store) => {
+    store.transaction(() => {
+      for (const id of ids.slice(replayN / 2, replayN)) store.outbox.appendStatus(id, finalReport());
+    });
+  });
+  // The same over a simulated WAN round trip, where one-at-a-time is bound by latency.
+  const wanRows = Math.min(500, replayN / 2);
+  await ship(
+    `+${wanDelayMs} ms per request (WAN), one at a time`,
+    (store) => {
+      store.transaction(() => {
+        for (const id of ids.slice(replayN * 2, replayN * 2 + wanRows))
+          store.outbox.appendStatus(id, finalReport());
+      });
+    },
+    { client: wanClient, maxParallelStatus: 1 },
+  );
+  await ship(
+    `+${wanDelayMs} ms per request (WAN), up to 8 at once`,
+    (store) => {
+      store.transaction(() => {
+        for (const id of ids.slice(replayN * 2 + wanRows, replayN * 2 + 2 * wanRows))
+          store.outbox.appendStatus(id, finalReport());
+      });
+    },
+    { client: wanClient },
+  );
+  await ship('audit events (100 per request)', (store) => {
+    store.transaction(() => {
+      for (let i = 0; i < replayN * 4; i++) {
+        store.outbox.appendAudit({
+          id: randomUUID(),
+          timestamp: now(),
+          event: 'action.succeeded',
+          resource: 'agentaction/clusteropt-system/act-x',
+          message: 'cordon_node succeeded: node n1 cordoned',
+          details: { type: 'cordon_node', target: 'node/n1', source: 'local' },
+        });
+      }
+    });
+  });
+  await ship('outage backlog: running + final per action', (store) => {
+    store.transaction(() => {
+      for (const id of ids.slice(replayN, replayN * 2)) {
+        store.journal.received(id, { id });
+        store.outbox.appendStatus(id, { state: 'running', message: 'accepted' });
+      }
+      for (const id of ids.slice(replayN, replayN * 2)) store.finishAndReport(id, finalReport());
+    });
+  });
+  apiKey.close();
+  await client.close();
+  await wanClient.close();
+  await wan.close();
+  await cp.stop();
+  return results;
+}
+
+async function requestsPerMinute() {
+  const idleSeconds = Number(values['idle-seconds']);
+  const busySeconds = Number(values['busy-seconds']);
+  const busyRate = Number(values['busy-rate']);
+  const cluster = await useCluster({
+    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+    verbose: true,
+  });
+  const { installCrds } = await import('../../../src/crds/install.ts');
+  const { CoreV1Api } = await import('@kubernetes/client-node');
+  await installCrds(cluster.kc);
+  const core = cluster.kc.makeApiClient(CoreV1Api);
+  const ns = `bench-outbox-${process.pid}`;
+  await core.createNamespace({ body: { metadata: { name: ns } } });
+  const node = `bench-outbox-${process.pid}`;
+  await createNodes(cluster.kc, [node], { managed: false });
+  const cpDir = join(dir, 'requests');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(cpDir, { recursive: true });
+  const cp = await spawnControlPlane({ dir: cpDir });
+  const proxy = await startCountingProxy(cp.url);
+  const created = await cp.admin.createCluster({ name: 'bench-requests' });
+  const keyFile = join(cpDir, 'api-key');
+  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  // Default poll wait (25 s) and heartbeat interval (60 s): what an installed agent does.
+  const agent = await spawnAgent({
+    name: 'agent',
+    dir: cpDir,
+    controlPlaneUrl: proxy.url,
+    apiKeyFile: keyFile,
+    namespace: ns,
+    kubeconfig: cluster.kubeconfigPath,
+  });
+  try {
+    // Let start-up traffic (first heartbeat, first poll) pass, then count.
+    await waitFor(async () => (await cp.admin.lastHeartbeat(created.cluster.id)) !== undefined, {
+      timeoutMs: 60_000,
+      what: 'first heartbeat',
+    });
+    await new Promise((r) => setTimeout(r, 2_000));
+    proxy.reset();
+    await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+    const idle = { ...proxy.counts, total: proxy.total(), perMinute: proxy.total() / (idleSeconds / 60) };
+    proxy.reset();
+    let actions = 0;
+    const t = performance.now();
+    while (performance.now() - t < busySeconds * 1000) {
+      await cp.admin.enqueue(created.cluster.id, {
+        type: actions % 2 === 0 ? 'cordon_node' : 'uncordon_node',
+        payload: { nodeName: node },
+      });
+      actions++;
+      const next = t + (actions * 1000) / busyRate;
+      await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
+    }
+    const busy = {
+      ...proxy.counts,
+      total: proxy.total(),
+      perMinute: proxy.total() / (busySeconds / 60),
+      actions,
+      requestsPerAction: (proxy.total() - idle.perMinute * (busySeconds / 60)) / actions,
+    };
+    return { idleSeconds, busySeconds, busyRate, idle, busy };
+  } finally {
+    await agent.stop();
+    await proxy.close();
+    await cp.stop();
+    await deleteNodes(cluster.kc, [node]);
+    await core.deleteNamespace({ name: ns }).catch(() => undefined);
+    await cluster.stop();
+  }
+}
+
+async function main() {
+  try {
+    const append = appendRates();
+    console.log(`\n1. outbox append rate (n=${appendN}; one SQLite commit = one fsync with FULL)`);
+    printTable([
+      ['', 'rows/s', 'ms/row'],
+      ...Object.entries(append).map(([k, v]) => [k, round(v.rowsPerSecond), round(v.msPerRow)]),
+    ]);
+    const size = sizeOnDisk();
+    console.log(`\n2. size on disk of ${size.rows} buffered status rows`);
+    printTable([
+      ['rows', 'MiB', 'bytes/row', 'fill s', '1,000,000 rows (MiB)'],
+      [
+        size.rows,
+        size.bytes / 1024 / 1024,
+        size.bytesPerRow,
+        size.fillSeconds,
+        size.extrapolated1M === undefined
+          ? 'measured above'
+          : `${round(size.extrapolated1M / 1024 / 1024)} (extrapolated)`,
+      ],
+    ]);
+    const replay = await replayRates();
+    console.log(`\n3. replay to the reference control plane over HTTP (OutboxShipper)`);
+    printTable([
+      ['', 'rows', 'requests', 'seconds', 'rows/s'],
+      ...Object.entries(replay).map(([k, v]) => [k, v.rows, v.requests, v.seconds, v.rowsPerSecond]),
+    ]);
+    const requests = values['skip-requests'] ? undefined : await requestsPerMinute();
+    if (requests) {
+      console.log(`\n4. agent requests to the control plane (counted server side)`);
+      printTable([
+        ['', 'seconds', 'poll', 'status', 'heartbeat', 'instances', 'events', 'per minute'],
+        [
+          'idle',
+          requests.idleSeconds,
+          requests.idle.poll,
+          requests.idle.status,
+          requests.idle.heartbeat,
+          requests.idle.instances,
+          requests.idle.events,
+          requests.idle.perMinute,
+        ],
+        [
+          `busy (${requests.busyRate} actions/s)`,
+          requests.busySeconds,
+          requests.busy.poll,
+          requests.busy.status,
+          requests.busy.heartbeat,
+          requests.busy.instances,
+          requests.busy.events,
+          requests.busy.perMinute,
+        ],
+      ]);
+      console.log(`busy: ${round(requests.busy.requestsPerAction)} requests per action beyond the idle rate`);
+    }
+    printJsonLine('outbox', {
+      append: Object.fromEntries(
+        Object.entries(append).map(([k, v]) => [
+          k,
+          { rowsPerSecond: round(v.rowsPerSecond), msPerRow: round(v.msPerRow) },
+        ]),
+      ),
+      size: {
+        ...size,
+        bytes: size.bytes,
+        bytesPerRow: round(size.bytesPerRow),
+        fillSeconds: round(size.fillSeconds),
+        extrapolated1M: size.extrapolated1M === undefined ? undefined : Math.round(size.extrapolated1M),
+      },
+      replay: Object.fromEntries(
+        Object.entries(replay).map(([k, v]) => [
+          k,
+          { ...v, seconds: round(v.seconds), rowsPerSecond: round(v.rowsPerSecond) },
+        ]),
+      ),
+      requests,
+      machine: await machineNote(),
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

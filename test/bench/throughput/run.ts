@@ -1,0 +1,156 @@
+/**
+ * Throughput: N cordon (then N uncordon) actions on N kwok nodes, end to end. All actions of
+ * a round are enqueued on the reference control plane at once (over its admin HTTP API, 16
+ * at a time); the round ends when the control plane has every one in a terminal state (so
+ * the figure includes polling, AgentAction creation, execution, status writes and shipping
+ * every result back). The agent and the control plane are child processes.
+ *
+ *   node test/bench/throughput/run.ts [--n 1000] [--rounds 2] [--kubeconfig PATH]
+ *
+ * Nodes are unmanaged kwok nodes (cordon checks identity, not readiness; nothing heartbeats
+ * them, which keeps the cluster's CPU for the agent). Without --kubeconfig a test cluster of
+ * its own is started. Target: >= 100 actions/s.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { createNodes, deleteNodes, forEachLimit, useCluster } from '../common/kube.ts';
+import { spawnAgent, spawnControlPlane } from '../common/processes.ts';
+import { machineNote, printJsonLine, printTable, round } from '../common/stats.ts';
+
+const { values } = parseArgs({
+  options: {
+    n: { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '2' },
+    kubeconfig: { type: 'string' },
+  },
+});
+const n = Number(values.n);
+const rounds = Number(values.rounds);
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'clusteropt-bench-throughput-'));
+  const cluster = await useCluster({
+    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+    verbose: true,
+  });
+  const { installCrds } = await import('../../../src/crds/install.ts');
+  await installCrds(cluster.kc);
+  const core = cluster.kc.makeApiClient(CoreV1Api);
+  const ns = `bench-throughput-${process.pid}`;
+  await core.createNamespace({ body: { metadata: { name: ns } } });
+  const names = Array.from({ length: n }, (_, i) => `bench-tp-${process.pid}-${i}`);
+  let t = performance.now();
+  await createNodes(cluster.kc, names, { managed: false, concurrency: 32 });
+  console.error(`created ${n} nodes in ${Math.round(performance.now() - t)} ms`);
+
+  const cp = await spawnControlPlane({ dir, leaseSeconds: 120 });
+  const created = await cp.admin.createCluster({ name: 'bench-throughput' });
+  const clusterId = created.cluster.id;
+  const keyFile = join(dir, 'api-key');
+  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  const agent = await spawnAgent({
+    name: 'agent',
+    dir,
+    controlPlaneUrl: cp.url,
+    apiKeyFile: keyFile,
+    namespace: ns,
+    kubeconfig: cluster.kubeconfigPath,
+    args: ['--leader-election-enabled=false'],
+  });
+
+  const results: {
+    round: number;
+    type: string;
+    enqueueMs: number;
+    totalMs: number;
+    perSecond: number;
+    ok: number;
+  }[] = [];
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      const type = round % 2 === 1 ? 'cordon_node' : 'uncordon_node';
+      t = performance.now();
+      let enqueuedAt = 0;
+      const enqueueing = forEachLimit(names, 16, async (nodeName) => {
+        await cp.admin.enqueue(clusterId, { type, payload: { nodeName } });
+      }).then(() => {
+        enqueuedAt = performance.now();
+      });
+      // Done when nothing of this round is queued, leased or running any more.
+      let pendingLeft = n;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 250));
+        const [queued, leased, running] = await Promise.all(
+          (['queued', 'leased', 'running'] as const).map((state) =>
+            cp.admin.listActions(clusterId, { state }),
+          ),
+        );
+        const pending = queued!.length + leased!.length + running!.length;
+        if (enqueuedAt > 0 && pending === 0) break;
+        if (pending !== pendingLeft) pendingLeft = pending;
+        if (performance.now() - t > 600_000)
+          throw new Error(`round ${round}: ${pending} actions still pending after 10 min`);
+      }
+      await enqueueing;
+      const totalMs = performance.now() - t;
+      const ok = (await cp.admin.listActions(clusterId, { state: 'succeeded' })).length - (round - 1) * n;
+      if (ok !== n) {
+        const failed = (await cp.admin.listActions(clusterId)).filter((a) => a.state !== 'succeeded');
+        for (const a of failed.slice(0, 5))
+          console.error(`  not succeeded: ${a.type} ${a.state}: ${a.message}`);
+      }
+      const perSecond = n / (totalMs / 1000);
+      results.push({ round, type, enqueueMs: enqueuedAt - t, totalMs, perSecond, ok });
+      console.error(
+        `round ${round} (${type}): ${n} actions in ${Math.round(totalMs)} ms = ${round1(perSecond)}/s`,
+      );
+    }
+  } finally {
+    await agent.stop();
+    await cp.stop();
+    t = performance.now();
+    await deleteNodes(cluster.kc, names, 32);
+    await core.deleteNamespace({ name: ns }).catch(() => undefined);
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  console.log(
+    `\nthroughput, ${n} actions per round, enqueued 16 at a time, until all terminal at the control plane`,
+  );
+  printTable([
+    ['round', 'type', 'enqueue ms', 'total ms', 'actions/s', 'succeeded'],
+    ...results.map((r) => [r.round, r.type, r.enqueueMs, r.totalMs, r.perSecond, r.ok]),
+  ]);
+  const rates = results.map((r) => r.perSecond).sort((a, b) => a - b);
+  const median =
+    rates.length % 2
+      ? rates[(rates.length - 1) / 2]!
+      : (rates[rates.length / 2 - 1]! + rates[rates.length / 2]!) / 2;
+  const met = median >= 100;
+  console.log(`median ${round(median)} actions/s; target >= 100/s ${met ? 'met' : 'MISSED'}`);
+  printJsonLine('action-throughput', {
+    n,
+    rounds: results.map((r) => ({
+      ...r,
+      enqueueMs: round(r.enqueueMs),
+      totalMs: round(r.totalMs),
+      perSecond: round(r.perSecond),
+    })),
+    medianPerSecond: round(median),
+    targetMet: met,
+    allSucceeded: results.every((r) => r.ok === n),
+    machine: await machineNote(),
+    ownCluster: cluster.owned,
+  });
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+
+await main();
