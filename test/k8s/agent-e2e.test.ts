@@ -117,7 +117,8 @@ describe('agent end to end', () => {
     const victim = (await Promise.all(nodes.map(async (n) => [n, (await onNode(n)).length] as const))).sort(
       (a, b) => b[1] - a[1],
     )[0]![0];
-    expect((await onNode(victim)).length).toBeGreaterThan(0);
+    const podsBefore = (await onNode(victim)).length;
+    expect(podsBefore).toBeGreaterThan(0);
 
     const id = await stack.enqueue('drain_node', { nodeName: victim, timeoutSeconds: 60 });
     const done = await stack.waitForState(id, ['succeeded', 'failed', 'rejected'], 90_000);
@@ -130,8 +131,16 @@ describe('agent end to end', () => {
       plural: 'agentactions',
       namespace: ns,
       name: `act-${id}`,
-    })) as { status?: { phase?: string; startedAt?: string; finishedAt?: string } };
+    })) as {
+      status?: {
+        phase?: string;
+        startedAt?: string;
+        finishedAt?: string;
+        progress?: { drain?: { evicted?: number } };
+      };
+    };
     expect(aact.status?.phase).toBe('Succeeded');
+    expect(aact.status?.progress?.drain?.evicted).toBe(podsBefore);
     expect(aact.status?.startedAt).toBeTruthy();
     expect(aact.status?.finishedAt).toBeTruthy();
     // leave the node schedulable for the next tests

@@ -29,6 +29,7 @@ import { errorMessage } from '../../util/errors.ts';
 import { type Decision, decide, type PolicyInput } from '../policy/decide.ts';
 import { factNeeds, resolveFacts } from './facts.ts';
 import { planStep, supersededBy } from './plan.ts';
+import { drainProgressFromCounts } from './progress.ts';
 import { ActionRecords, type FinalRecord } from './records.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -392,13 +393,7 @@ export class ActionController {
     const last = this.lastProgress.get(name) ?? 0;
     if (this.now() - last < 2_000) return;
     this.lastProgress.set(name, this.now());
-    const c = progress.counts;
-    const drain = {
-      total: c.total ?? 0,
-      evicted: c.evicted ?? 0,
-      pending: c.pending ?? 0,
-      blocked: c.blocked ?? 0,
-    };
+    const drain = drainProgressFromCounts(progress.counts);
     this.records
       .patchStatus(object, { phase: 'Running', message: `${progress.phase}`, progress: { drain } })
       .catch((err: unknown) => this.options.log.debug({ err: errorMessage(err) }, 'progress update failed'));

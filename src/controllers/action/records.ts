@@ -16,6 +16,7 @@ import type { KubeClients } from '../../kube/clients.ts';
 import type { EventSink, EventType } from '../../kube/events.ts';
 import type { StateStore } from '../../store/index.ts';
 import { stateToPhase } from './plan.ts';
+import { drainProgressFromResult } from './progress.ts';
 
 export interface FinalRecord {
   state: Exclude<ActionState, 'running'>;
@@ -150,7 +151,11 @@ export class ActionRecords {
     };
     if (record.reason) status.reason = record.reason.slice(0, 1024);
     if (record.startedAt) status.startedAt = record.startedAt;
-    if (record.result) status.result = fitResult(record.result);
+    if (record.result) {
+      status.result = fitResult(record.result);
+      const drain = drainProgressFromResult(record.result);
+      if (drain) status.progress = { drain };
+    }
     await this.patchStatus(object, status);
     this.event(
       object,
