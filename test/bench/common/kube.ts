@@ -10,27 +10,7 @@ import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
 import type { KubeClients } from '../../../src/kube/clients.ts';
 import { listWatch, type WatchEventType } from '../../../src/kube/watch.ts';
 
-export async function waitFor<T>(
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
-): Promise<T> {
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value as T;
-    } catch (err) {
-      lastError = err;
-    }
-    await new Promise((r) => setTimeout(r, options.intervalMs ?? 200));
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${options.what ?? 'condition'}` +
-      (lastError ? `: ${lastError instanceof Error ? lastError.message : String(lastError)}` : ''),
-  );
-}
+export { waitFor } from '../../support/wait.ts';
 
 export interface BenchCluster {
   kubeconfigPath: string;
