@@ -25,6 +25,7 @@ import { listWatch } from '../../kube/watch.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { AgentMetrics } from '../../observability/metrics.ts';
 import type { StateStore } from '../../store/index.ts';
+import { Backoff, sleep } from '../../util/backoff.ts';
 import { errorMessage } from '../../util/errors.ts';
 import { type Decision, decide, type PolicyInput } from '../policy/decide.ts';
 import { factNeeds, resolveFacts } from './facts.ts';
@@ -93,7 +94,31 @@ export class ActionController {
     });
   }
 
+  /**
+   * Runs until `signal` aborts. If the first list of policies or actions fails (API server
+   * busy right after an election), it stops its watches and tries again with backoff rather
+   * than leaving this leadership term without a controller.
+   */
   async run(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff({ baseMs: 1_000, maxMs: 30_000 });
+    while (!signal.aborted) {
+      const attempt = new AbortController();
+      const stop = () => attempt.abort(signal.reason);
+      signal.addEventListener('abort', stop, { once: true });
+      try {
+        await this.runOnce(attempt.signal);
+        return;
+      } catch (err) {
+        attempt.abort(err);
+        this.options.log.warn({ err: errorMessage(err) }, 'action controller could not start; retrying');
+        await sleep(backoff.next(), signal).catch(() => undefined);
+      } finally {
+        signal.removeEventListener('abort', stop);
+      }
+    }
+  }
+
+  private async runOnce(signal: AbortSignal): Promise<void> {
     const { clients, namespace, log } = this.options;
     const queue = new WorkQueue({
       concurrency: this.options.concurrency ?? 16,
@@ -143,8 +168,13 @@ export class ActionController {
       },
     });
     // Policies first: an action must never be checked against a partial policy set.
-    await policyWatch.ready;
-    await actionWatch.ready;
+    try {
+      await policyWatch.ready;
+      await actionWatch.ready;
+    } catch (err) {
+      await queue.stop();
+      throw err;
+    }
     log.info({ namespace }, 'action controller started');
     const gc = setInterval(() => this.collectGarbage(signal), 60_000);
     gc.unref();
