@@ -3,11 +3,14 @@
  *
  * One agent child process (`clusteropt-agent run`, leader election off: one replica) works
  * through 100 node actions (patch_node step labels on 4 nodes, cordon/uncordon on 2) that
- * arrive in 5 bursts; after each burst it is killed with SIGKILL at a random moment and
- * restarted on the same state file. The design allows an action interrupted mid-execution
+ * arrive in 5 bursts of 20; each time, a random 0-500 ms after the agent took the burst's
+ * first action, it is killed with SIGKILL and restarted on the same state file. The design allows an action interrupted mid-execution
  * to be RESUMED by the next run (every node executor is idempotent), so "nothing twice"
  * means:
- * - every action reaches exactly one terminal state at the control plane (status log);
+ * - every action reaches exactly one terminal state at the control plane (status log):
+ *   succeeded, or rejected as superseded when its lease ran out while the agent was down
+ *   and a newer action on the same node ran first (by design: supersededBy in plan.ts) —
+ *   then that newer action succeeded and the old one had no effect;
  * - its effect is applied once: each executor emits a Node Event naming its action id only
  *   when it changes the node, so an action applied twice would show two Events (or undo a
  *   later action on the same node). Zero Events is allowed only for an action whose run was
@@ -129,32 +132,75 @@ it(`survives ${kills} kill -9 at random points: every action ends once, applied 
   };
 
   const killDelays: number[] = [];
+  const terminalStates = ['succeeded', 'failed', 'rejected', 'expired'];
   const perBurst = total / kills;
+  const doneAtKill: number[] = [];
   for (let k = 0; k < kills; k++) {
-    for (let i = k * perBurst; i < (k + 1) * perBurst; i++) await enqueue(i);
-    // Somewhere while the burst is being received, executed or reported.
-    const delay = Math.round(100 + random() * 1900);
+    const burst: string[] = [];
+    for (let i = k * perBurst; i < (k + 1) * perBurst; i++) {
+      await enqueue(i);
+      burst.push(planned.at(-1)!.id);
+    }
+    // Kill while the burst is being received, executed or reported: once the agent has
+    // taken its first action of the burst, after a random 0-500 ms.
+    await waitFor(
+      async () => {
+        const actions = await cp.admin.listActions(clusterId);
+        return actions.some((a) => burst.includes(a.id) && a.deliveredCount > 0);
+      },
+      { timeoutMs: 30_000, intervalMs: 20, what: `burst ${k} delivered` },
+    );
+    const delay = Math.round(random() * 500);
     killDelays.push(delay);
     await new Promise((r) => setTimeout(r, delay));
     await agent.kill();
+    const actions = await cp.admin.listActions(clusterId);
+    doneAtKill.push(actions.filter((a) => burst.includes(a.id) && terminalStates.includes(a.state)).length);
     await agent.start();
   }
-  console.log(`agent-kill: killed after ${killDelays.join(', ')} ms into each burst`);
+  console.log(
+    `agent-kill: killed ${killDelays.join(', ')} ms after each burst's first delivery; ` +
+      `actions of the burst reported done at that moment: ${doneAtKill.join(', ')} of ${perBurst}`,
+  );
 
   const ids = planned.map((p) => p.id);
   await waitFor(
     async () => {
       const actions = await cp.admin.listActions(clusterId);
-      return actions.length === total && actions.every((a) => a.state === 'succeeded') ? actions : undefined;
+      return actions.length === total && actions.every((a) => terminalStates.includes(a.state))
+        ? actions
+        : undefined;
     },
-    { timeoutMs: 90_000, intervalMs: 500, what: `all ${total} actions succeeded` },
+    { timeoutMs: 90_000, intervalMs: 500, what: `all ${total} actions terminal` },
   ).catch(async (err) => {
     const actions = await cp.admin.listActions(clusterId);
     const stuck = actions
-      .filter((a) => a.state !== 'succeeded')
+      .filter((a) => !terminalStates.includes(a.state))
       .map((a) => `${a.id} ${a.state} ${a.message}`);
-    throw new Error(`${(err as Error).message}\nnot succeeded:\n${stuck.join('\n')}`);
+    throw new Error(`${(err as Error).message}
+not terminal:
+${stuck.join('\n')}`);
   });
+
+  // Each action succeeded, or was rejected as superseded: its lease ran out while the agent
+  // was down, the restarted agent got newer actions first, and one of them already ran on
+  // the same node (applying the old one then would undo newer intent; by design, see
+  // supersededBy in src/controllers/action/plan.ts). Then the newer one must be a later
+  // action on the same node, and it must have succeeded.
+  const byId = new Map((await cp.admin.listActions(clusterId)).map((a) => [a.id, a]));
+  const superseded = new Set<string>();
+  for (const p of planned) {
+    const a = byId.get(p.id)!;
+    if (a.state === 'succeeded') continue;
+    expect(`${a.state}: ${a.message}`, `action ${p.step} (${p.type} on ${p.node})`).toMatch(
+      /^rejected: superseded/,
+    );
+    const newer = planned.find((q) => q.id === (a.result as { supersededBy?: string } | null)?.supersededBy);
+    expect(newer?.node, `the action that superseded ${p.step}`).toBe(p.node);
+    expect(newer!.step).toBeGreaterThan(p.step);
+    expect(byId.get(newer!.id)?.state).toBe('succeeded');
+    superseded.add(p.id);
+  }
 
   // Exactly one terminal transition per action at the control plane.
   const log = await cp.admin.clusterStatusLog(clusterId);
@@ -165,11 +211,11 @@ it(`survives ${kills} kill -9 at random points: every action ends once, applied 
     expect(
       terminal.map((e) => e.toState),
       `terminal transitions of ${id}`,
-    ).toEqual(['succeeded']);
+    ).toEqual([superseded.has(id) ? 'rejected' : 'succeeded']);
   }
 
   // Effects applied once: count the Node Events that name each action.
-  const actions = new Map((await cp.admin.listActions(clusterId)).map((a) => [a.id, a]));
+  const actions = byId;
   const alreadyDone = (id: string) =>
     (actions.get(id)?.result as { reason?: string } | null)?.reason === 'already_done';
   const eventsById = async () => {
@@ -186,14 +232,16 @@ it(`survives ${kills} kill -9 at random points: every action ends once, applied 
   const counts = await waitFor(
     async () => {
       const c = await eventsById();
-      return ids.every((id) => (c.get(id) ?? 0) >= 1 || alreadyDone(id)) ? c : undefined;
+      return ids.every((id) => (c.get(id) ?? 0) >= 1 || alreadyDone(id) || superseded.has(id))
+        ? c
+        : undefined;
     },
     { timeoutMs: 20_000, what: 'an Event for every action that changed a node' },
   ).catch(async () => eventsById());
   for (const id of ids) {
     const n = counts.get(id) ?? 0;
-    expect(n, `node Events naming ${id}`).toBeLessThanOrEqual(1);
-    if (n === 0)
+    expect(n, `node Events naming ${id}`).toBeLessThanOrEqual(superseded.has(id) ? 0 : 1);
+    if (n === 0 && !superseded.has(id))
       expect(alreadyDone(id), `${id} has no Event, so its resumed run must have found it done`).toBe(true);
   }
   const resumedDone = ids.filter(alreadyDone).length;
@@ -218,7 +266,11 @@ it(`survives ${kills} kill -9 at random points: every action ends once, applied 
   await agent.stop();
   const store = StateStore.open({ path: join(agent.stateDir, 'agent.db') });
   try {
-    for (const id of ids) expect(store.journal.entry(id)?.finalState, `journal ${id}`).toBe('succeeded');
+    for (const id of ids) {
+      expect(store.journal.entry(id)?.finalState, `journal ${id}`).toBe(
+        superseded.has(id) ? 'rejected' : 'succeeded',
+      );
+    }
     expect(store.journal.interruptedActions()).toHaveLength(0);
     expect(store.stats().depth).toBe(0);
     expect(store.integrityCheck()).toEqual(['ok']);
@@ -227,7 +279,7 @@ it(`survives ${kills} kill -9 at random points: every action ends once, applied 
   }
   const redelivered = [...actions.values()].filter((a) => a.deliveredCount > 1).length;
   console.log(
-    `agent-kill: ${total} actions, ${kills} kills; redelivered (killed before journaling) ${redelivered}; ` +
-      `resumed and found already done ${resumedDone}`,
+    `agent-kill: ${total} actions, ${kills} kills; redelivered (their lease ran out while the agent was down) ${redelivered}; ` +
+      `resumed and found already done ${resumedDone}; rejected as superseded by a newer action that ran first ${superseded.size}`,
   );
 });

@@ -61,6 +61,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Stands for the envelope id until a fresh uuid replaces it (see materialise). */
+const idPlaceholder = 'ID-PLACEHOLDER-7f3e';
+
 // ---- generators ----------------------------------------------------------------------
 
 const dnsLabel = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?$/);
@@ -120,7 +123,7 @@ const validEnvelope = fc
   .tuple(validPayload, timestamp, fc.option(timestamp, { nil: undefined }))
   .map(([{ type, payload }, createdAt, expiresAt]) => ({
     kind: 'valid' as const,
-    value: { id: 'ID', type, payload, createdAt, ...(expiresAt ? { expiresAt } : {}) } as Record<
+    value: { id: idPlaceholder, type, payload, createdAt, ...(expiresAt ? { expiresAt } : {}) } as Record<
       string,
       unknown
     >,
@@ -278,7 +281,7 @@ const hostileEnvelope = fc.oneof(
         kind: 'polluted' as const,
         inPayload,
         text: inPayload
-          ? text.replace('"payload":{', `"payload":{${injected},`)
+          ? text.replace('"payload":{', () => `"payload":{${injected},`)
           : `{${injected},${text.slice(1)}`,
       };
     }),
@@ -298,7 +301,8 @@ function materialise(item: {
   inPayload?: boolean;
 }): Sample {
   const id = randomUUID();
-  const text = item.text.replace('"id":"ID"', `"id":"${id}"`);
+  // A function replacement: `$` sequences in generated strings must not be interpreted.
+  const text = item.text.replace(`"id":"${idPlaceholder}"`, () => `"id":"${id}"`);
   const parsed = JSON.parse(text) as unknown;
   const hasId =
     typeof parsed === 'object' &&
@@ -396,7 +400,7 @@ describe('acceptEnvelopes with hostile input', () => {
             {
               kind: 'broken',
               text: JSON.stringify({
-                id: 'ID',
+                id: idPlaceholder,
                 type,
                 payload: { nodeName: 'n1' },
                 createdAt: new Date().toISOString(),
