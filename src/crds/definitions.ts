@@ -39,20 +39,37 @@ function objectSchema(description: string, spec: z.ZodType, status: z.ZodType): 
   };
 }
 
-export function agentActionCrd(): V1CustomResourceDefinition {
+type PrinterColumn = NonNullable<
+  NonNullable<V1CustomResourceDefinition['spec']['versions'][number]['additionalPrinterColumns']>
+>[number];
+
+interface CrdShape {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortName: string;
+  scope: 'Namespaced' | 'Cluster';
+  description: string;
+  spec: z.ZodType;
+  status: z.ZodType;
+  printerColumns: PrinterColumn[];
+}
+
+/** One served+stored version with a status subresource: the shape every CRD of ours has. */
+function crd(shape: CrdShape): V1CustomResourceDefinition {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `${agentActionPlural}.${apiGroup}` },
+    metadata: { name: `${shape.plural}.${apiGroup}` },
     spec: {
       group: apiGroup,
-      scope: 'Namespaced',
+      scope: shape.scope,
       names: {
-        kind: agentActionKind,
-        listKind: `${agentActionKind}List`,
-        plural: agentActionPlural,
-        singular: 'agentaction',
-        shortNames: ['aact'],
+        kind: shape.kind,
+        listKind: `${shape.kind}List`,
+        plural: shape.plural,
+        singular: shape.singular,
+        shortNames: [shape.shortName],
         categories: ['clusteropt'],
       },
       versions: [
@@ -61,113 +78,78 @@ export function agentActionCrd(): V1CustomResourceDefinition {
           served: true,
           storage: true,
           subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'Type', type: 'string', jsonPath: '.spec.type' },
-            { name: 'Target', type: 'string', jsonPath: '.spec.target' },
-            { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-            { name: 'Source', type: 'string', jsonPath: '.spec.source', priority: 1 },
-            { name: 'Reason', type: 'string', jsonPath: '.status.reason', priority: 1 },
-            { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
-          ],
-          schema: {
-            openAPIV3Schema: objectSchema(
-              'One action the agent runs (or refuses): the envelope in spec, the outcome in status.',
-              AgentActionSpec,
-              AgentActionStatus,
-            ),
-          },
+          additionalPrinterColumns: shape.printerColumns,
+          schema: { openAPIV3Schema: objectSchema(shape.description, shape.spec, shape.status) },
         },
       ],
     },
   } as V1CustomResourceDefinition;
+}
+
+export function agentActionCrd(): V1CustomResourceDefinition {
+  return crd({
+    kind: agentActionKind,
+    plural: agentActionPlural,
+    singular: 'agentaction',
+    shortName: 'aact',
+    scope: 'Namespaced',
+    description: 'One action the agent runs (or refuses): the envelope in spec, the outcome in status.',
+    spec: AgentActionSpec,
+    status: AgentActionStatus,
+    printerColumns: [
+      { name: 'Type', type: 'string', jsonPath: '.spec.type' },
+      { name: 'Target', type: 'string', jsonPath: '.spec.target' },
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+      { name: 'Source', type: 'string', jsonPath: '.spec.source', priority: 1 },
+      { name: 'Reason', type: 'string', jsonPath: '.status.reason', priority: 1 },
+      { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
+    ],
+  });
 }
 
 export function agentPolicyCrd(): V1CustomResourceDefinition {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${agentPolicyPlural}.${apiGroup}` },
-    spec: {
-      group: apiGroup,
-      scope: 'Cluster',
-      names: {
-        kind: agentPolicyKind,
-        listKind: `${agentPolicyKind}List`,
-        plural: agentPolicyPlural,
-        singular: 'agentpolicy',
-        shortNames: ['apol'],
-        categories: ['clusteropt'],
-      },
-      versions: [
-        {
-          name: apiVersionName,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'Dry-Run', type: 'boolean', jsonPath: '.spec.dryRun' },
-            { name: 'Approval', type: 'string', jsonPath: '.spec.approval' },
-            { name: 'Max-Concurrent', type: 'integer', jsonPath: '.spec.maxConcurrentDisruptiveActions' },
-            { name: 'Max-Unavailable', type: 'integer', jsonPath: '.spec.maxUnavailableNodes' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-            { name: 'Allowed-Types', type: 'string', jsonPath: '.spec.allowedActionTypes', priority: 1 },
-          ],
-          schema: {
-            openAPIV3Schema: objectSchema(
-              'Guardrails for the clusteropt agent. Several policies combine; the most restrictive wins.',
-              AgentPolicySpec,
-              AgentPolicyStatus,
-            ),
-          },
-        },
-      ],
-    },
-  } as V1CustomResourceDefinition;
+  return crd({
+    kind: agentPolicyKind,
+    plural: agentPolicyPlural,
+    singular: 'agentpolicy',
+    shortName: 'apol',
+    scope: 'Cluster',
+    description: 'Guardrails for the clusteropt agent. Several policies combine; the most restrictive wins.',
+    spec: AgentPolicySpec,
+    status: AgentPolicyStatus,
+    printerColumns: [
+      { name: 'Dry-Run', type: 'boolean', jsonPath: '.spec.dryRun' },
+      { name: 'Approval', type: 'string', jsonPath: '.spec.approval' },
+      { name: 'Max-Concurrent', type: 'integer', jsonPath: '.spec.maxConcurrentDisruptiveActions' },
+      { name: 'Max-Unavailable', type: 'integer', jsonPath: '.spec.maxUnavailableNodes' },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+      { name: 'Allowed-Types', type: 'string', jsonPath: '.spec.allowedActionTypes', priority: 1 },
+    ],
+  });
 }
 
 export function hibernationScheduleCrd(): V1CustomResourceDefinition {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${hibernationSchedulePlural}.${apiGroup}` },
-    spec: {
-      group: apiGroup,
-      scope: 'Cluster',
-      names: {
-        kind: hibernationScheduleKind,
-        listKind: `${hibernationScheduleKind}List`,
-        plural: hibernationSchedulePlural,
-        singular: hibernationScheduleSingular,
-        shortNames: [hibernationScheduleShortName],
-        categories: ['clusteropt'],
-      },
-      versions: [
-        {
-          name: apiVersionName,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'State', type: 'string', jsonPath: '.status.state' },
-            { name: 'Next Transition', type: 'date', jsonPath: '.status.nextTransition' },
-            { name: 'Timezone', type: 'string', jsonPath: '.spec.timezone' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-            { name: 'Next State', type: 'string', jsonPath: '.status.nextState', priority: 1 },
-            { name: 'Schedule', type: 'string', jsonPath: '.status.summary', priority: 1 },
-            { name: 'Message', type: 'string', jsonPath: '.status.lastError', priority: 1 },
-          ],
-          schema: {
-            openAPIV3Schema: objectSchema(
-              'When the workloads a schedule selects sleep (scaled to zero, CronJobs suspended) and are restored.',
-              HibernationScheduleSpec,
-              HibernationScheduleStatus,
-            ),
-          },
-        },
-      ],
-    },
-  } as V1CustomResourceDefinition;
+  return crd({
+    kind: hibernationScheduleKind,
+    plural: hibernationSchedulePlural,
+    singular: hibernationScheduleSingular,
+    shortName: hibernationScheduleShortName,
+    scope: 'Cluster',
+    description:
+      'When the workloads a schedule selects sleep (scaled to zero, CronJobs suspended) and are restored.',
+    spec: HibernationScheduleSpec,
+    status: HibernationScheduleStatus,
+    printerColumns: [
+      { name: 'State', type: 'string', jsonPath: '.status.state' },
+      { name: 'Next Transition', type: 'date', jsonPath: '.status.nextTransition' },
+      { name: 'Timezone', type: 'string', jsonPath: '.spec.timezone' },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+      { name: 'Next State', type: 'string', jsonPath: '.status.nextState', priority: 1 },
+      { name: 'Schedule', type: 'string', jsonPath: '.status.summary', priority: 1 },
+      { name: 'Message', type: 'string', jsonPath: '.status.lastError', priority: 1 },
+    ],
+  });
 }
 
 /** Every CRD the agent owns, with the file each is written to under manifests/crds/. */
