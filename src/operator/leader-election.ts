@@ -5,7 +5,9 @@
  * - writes are get + replace with the read resourceVersion, so two replicas racing for the
  *   Lease cannot both win (the loser gets 409 Conflict);
  * - another holder's Lease counts as expired `leaseDurationSeconds` after this replica last
- *   saw the record change, on this replica's own clock (clock skew between nodes is harmless);
+ *   saw the record change, on this replica's own MONOTONIC clock (clock skew between nodes
+ *   and wall-clock steps on this one are harmless; client-go gets the same from Go's
+ *   monotonic time.Now());
  * - the leader renews every retryPeriod; when it has not renewed successfully for
  *   renewDeadline (less than leaseDuration, so it stops before anyone else may start) or sees
  *   another holder, it stops leading: the signal given to onStartedLeading aborts at that
@@ -55,6 +57,14 @@ export interface LeaderElectionOptions {
   log?: Logger;
   /** Release the Lease on shutdown (default true). */
   releaseOnCancel?: boolean;
+  /**
+   * Clocks, injectable for tests. `wall` (default Date.now) only fills the Lease's renewTime
+   * and acquireTime, which are for humans and other tools; every expiry and deadline this
+   * replica decides on is measured on `monotonic` (default performance.now), so a wall-clock
+   * step (NTP) can neither expire a live leader's Lease early (two leaders) nor keep a dead
+   * one's alive for the size of the step, nor cut or stretch this leader's renew deadline.
+   */
+  clock?: { wall?: () => number; monotonic?: () => number };
 }
 
 /** `<POD_NAME or host name>_<8 random hex>`: unique even if a pod name is reused. */
@@ -113,12 +123,14 @@ export class LeaderElector {
   /** The Lease as last read or written by this replica. */
   private lease: V1Lease | undefined;
   private observedRecord: V1LeaseSpec | undefined;
-  /** Local time at which observedRecord last changed. */
+  /** Monotonic time at which observedRecord last changed. */
   private observedAt = 0;
   private leading = false;
   private running = false;
-  /** Start time of the last successful write of this replica as holder. */
+  /** Monotonic start time of the last successful write of this replica as holder. */
   private lastWriteAt = 0;
+  private readonly wall: () => number;
+  private readonly mono: () => number;
 
   constructor(options: LeaderElectionOptions) {
     this.options = options;
@@ -126,6 +138,8 @@ export class LeaderElector {
     this.leaseMs = (options.leaseDurationSeconds ?? 15) * 1000;
     this.renewDeadlineMs = (options.renewDeadlineSeconds ?? 10) * 1000;
     this.retryMs = (options.retryPeriodSeconds ?? 2) * 1000;
+    this.wall = options.clock?.wall ?? Date.now;
+    this.mono = options.clock?.monotonic ?? (() => performance.now());
     if (this.renewDeadlineMs >= this.leaseMs)
       throw new Error('renewDeadline must be less than leaseDuration');
     if (this.retryMs >= this.renewDeadlineMs) throw new Error('retryPeriod must be less than renewDeadline');
@@ -188,7 +202,7 @@ export class LeaderElector {
     let lastRenew = this.lastWriteAt;
     let deadline = setTimeout(
       () => stop('renew deadline passed'),
-      lastRenew + this.renewDeadlineMs - Date.now(),
+      lastRenew + this.renewDeadlineMs - this.mono(),
     );
     const onShutdown = () => stop('shutting down');
     signal.addEventListener('abort', onShutdown, { once: true });
@@ -209,10 +223,10 @@ export class LeaderElector {
       while (!leadership.signal.aborted) {
         await sleep(this.retryMs, leadership.signal).catch(() => undefined);
         if (leadership.signal.aborted) break;
-        const remaining = lastRenew + this.renewDeadlineMs - Date.now();
+        const remaining = lastRenew + this.renewDeadlineMs - this.mono();
         try {
           const attempt = await this.tryAcquireOrRenew(
-            AbortSignal.any([leadership.signal, AbortSignal.timeout(Math.max(remaining, 1))]),
+            AbortSignal.any([leadership.signal, AbortSignal.timeout(Math.max(Math.ceil(remaining), 1))]),
           );
           if (leadership.signal.aborted) break;
           if (attempt === 'held') {
@@ -220,7 +234,7 @@ export class LeaderElector {
             clearTimeout(deadline);
             deadline = setTimeout(
               () => stop('renew deadline passed'),
-              lastRenew + this.renewDeadlineMs - Date.now(),
+              lastRenew + this.renewDeadlineMs - this.mono(),
             );
           } else if (attempt === 'other') {
             stop(`lease taken by ${this.leaderIdentity() ?? 'another replica'}`);
@@ -257,14 +271,15 @@ export class LeaderElector {
   private async tryAcquireOrRenew(requestSignal: AbortSignal): Promise<Attempt> {
     const api = this.options.coordination;
     const { name, namespace } = this.options;
-    const now = Date.now();
+    const wall = this.wall();
+    const now = this.mono();
     const opts = withSignal(requestSignal);
 
     // Fast path for the leader: write on top of what it wrote last; a conflict falls back to a read.
     if (this.leading && this.lease?.spec?.holderIdentity === this.identity) {
       try {
         return this.wrote(
-          await api.replaceNamespacedLease({ name, namespace, body: this.nextLease(this.lease, now) }, opts),
+          await api.replaceNamespacedLease({ name, namespace, body: this.nextLease(this.lease, wall) }, opts),
           now,
         );
       } catch (err) {
@@ -282,7 +297,7 @@ export class LeaderElector {
         apiVersion: 'coordination.k8s.io/v1',
         kind: 'Lease',
         metadata: { name, namespace },
-        spec: this.record(now, new V1MicroTime(now), 0),
+        spec: this.record(wall, new V1MicroTime(wall), 0),
       };
       try {
         return this.wrote(await api.createNamespacedLease({ namespace, body }, opts), now);
@@ -299,7 +314,7 @@ export class LeaderElector {
     if (holder && holder !== this.identity && this.observedAt + durationMs > now) return 'other';
     try {
       return this.wrote(
-        await api.replaceNamespacedLease({ name, namespace, body: this.nextLease(current, now) }, opts),
+        await api.replaceNamespacedLease({ name, namespace, body: this.nextLease(current, wall) }, opts),
         now,
       );
     } catch (err) {
@@ -308,6 +323,7 @@ export class LeaderElector {
     }
   }
 
+  /** `now` is wall-clock time: it goes into the Lease. */
   private record(now: number, acquireTime: V1MicroTime | Date | string, transitions: number): V1LeaseSpec {
     return {
       holderIdentity: this.identity,
@@ -327,6 +343,7 @@ export class LeaderElector {
     return { ...current, spec: { ...spec, ...this.record(now, acquireTime, transitions) } };
   }
 
+  /** `now` is monotonic. */
   private wrote(lease: V1Lease, now: number): Attempt {
     this.lease = lease;
     this.lastWriteAt = now;
@@ -355,7 +372,7 @@ export class LeaderElector {
     for (let attempt = 0; attempt < 2; attempt++) {
       const lease = this.lease;
       if (!lease || lease.spec?.holderIdentity !== this.identity) return;
-      const now = Date.now();
+      const now = this.wall();
       const body: V1Lease = {
         ...lease,
         spec: {
@@ -369,7 +386,7 @@ export class LeaderElector {
       const opts = withSignal(AbortSignal.timeout(this.renewDeadlineMs));
       try {
         this.lease = await this.options.coordination.replaceNamespacedLease({ name, namespace, body }, opts);
-        this.observe(this.lease.spec, now);
+        this.observe(this.lease.spec, this.mono());
         this.options.log?.info({ lease: this.leaseRef() }, 'leader election: released the lease');
         return;
       } catch (err) {

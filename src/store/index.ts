@@ -19,3 +19,4 @@ export {
   type StateStoreOptions,
   type StateStoreStats,
 } from './state-store.ts';
+export { isStateFileError, type WriteState, type WriteStateListener } from './write-health.ts';

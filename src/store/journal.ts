@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { ActionState } from '../contract/reports.ts';
 import { guard, JournalTransitionError } from './errors.ts';
+import type { WriteHealth } from './write-health.ts';
 
 export type JournalState = 'new' | 'received' | 'started' | 'finished';
 
@@ -55,10 +56,15 @@ export class ActionJournal {
   private readonly path: string;
   private readonly now: () => number;
   private readonly retentionMs: number;
+  private readonly health: WriteHealth | undefined;
   private readonly statements;
 
-  constructor(db: Database.Database, options: { path: string; now: () => number; retentionMs: number }) {
+  constructor(
+    db: Database.Database,
+    options: { path: string; now: () => number; retentionMs: number; health?: WriteHealth },
+  ) {
     this.db = db;
+    this.health = options.health;
     this.path = options.path;
     this.now = options.now;
     this.retentionMs = options.retentionMs;
@@ -88,7 +94,7 @@ export class ActionJournal {
    * delivery; anything else means a redelivery that must not be executed again.
    */
   received(id: string, envelope: unknown): JournalState {
-    return guard(this.path, 'journaling a received action', () =>
+    return this.write('journaling a received action', () =>
       this.db
         .transaction((): JournalState => {
           const before = this.stateNoGuard(id);
@@ -102,7 +108,7 @@ export class ActionJournal {
 
   /** received → started. Throws JOURNAL_ILLEGAL_TRANSITION from any other state. */
   started(id: string): void {
-    guard(this.path, 'journaling a started action', () => {
+    this.write('journaling a started action', () => {
       if (this.statements.start.run(this.now(), id).changes === 0) {
         throw new JournalTransitionError(
           `action ${id} cannot start: it is ${this.stateNoGuard(id)} (only a received action can start)`,
@@ -116,7 +122,7 @@ export class ActionJournal {
    * (returns false); with another state it throws.
    */
   finished(id: string, finalState: ActionState): boolean {
-    return guard(this.path, 'journaling a finished action', () => {
+    return this.write('journaling a finished action', () => {
       if (finalState === 'running')
         throw new JournalTransitionError(`action ${id}: 'running' is not a final state`);
       if (this.statements.finish.run(finalState, this.now(), id).changes === 1) return true;
@@ -162,11 +168,15 @@ export class ActionJournal {
 
   /** Deletes finished entries older than the retention period (bounded per call). */
   prune(): number {
-    return guard(
-      this.path,
+    return this.write(
       'pruning the journal',
       () => this.statements.prune.run(this.now() - this.retentionMs).changes,
     );
+  }
+
+  /** A write: file errors are typed and mark the store failing (see WriteHealth). */
+  private write<T>(doing: string, fn: () => T): T {
+    return this.health ? this.health.write(this.path, doing, fn) : guard(this.path, doing, fn);
   }
 
   private stateNoGuard(id: string): JournalState {

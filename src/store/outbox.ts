@@ -4,6 +4,7 @@ import { AuditEvent, InstancesBatch, StatusReport } from '../contract/reports.ts
 import { describeIssues } from '../contract/wire-envelope.ts';
 import type { AppendNotifier } from './append-notifier.ts';
 import { guard, OutboxBodyError, StateCorruptError } from './errors.ts';
+import type { WriteHealth } from './write-health.ts';
 
 export type OutboxKind = 'status' | 'instances' | 'audit';
 
@@ -69,14 +70,22 @@ export class Outbox {
   private readonly limits: OutboxLimits;
   private readonly notifier: AppendNotifier;
   private readonly now: () => number;
+  private readonly health: WriteHealth | undefined;
   private droppedTotal = 0;
-  private lastPruneAt = 0;
+  private lastPruneAt = Number.NEGATIVE_INFINITY;
   private readonly statements;
 
   constructor(
     db: Database.Database,
-    options: { path: string; limits: OutboxLimits; notifier: AppendNotifier; now: () => number },
+    options: {
+      path: string;
+      limits: OutboxLimits;
+      notifier: AppendNotifier;
+      now: () => number;
+      health?: WriteHealth;
+    },
   ) {
+    this.health = options.health;
     this.db = db;
     this.path = options.path;
     this.limits = options.limits;
@@ -128,7 +137,7 @@ export class Outbox {
       typeof body === 'object' &&
       body !== null &&
       (body as { full?: unknown }).full === true;
-    const result = guard(this.path, 'appending to the outbox', () =>
+    const result = this.write('appending to the outbox', () =>
       this.db
         .transaction((): AppendResult => {
           const now = this.now();
@@ -235,7 +244,7 @@ export class Outbox {
     detail?: string,
   ): number {
     if (ids.length === 0) return 0;
-    const changed = guard(this.path, 'marking outbox rows shipped', () =>
+    const changed = this.write('marking outbox rows shipped', () =>
       this.db
         .transaction(() => {
           const now = this.now();
@@ -245,7 +254,15 @@ export class Outbox {
         })
         .immediate(),
     );
-    if (this.now() - this.lastPruneAt > 60_000) this.prune();
+    // Opportunistic and monotonic (a wall-clock step back must not stop pruning for hours).
+    // Its failure (disk full) must not make the marking, already committed, look failed.
+    if (performance.now() - this.lastPruneAt > 60_000) {
+      try {
+        this.prune();
+      } catch {
+        // Tried again after the next shipment; the store's write state already says why.
+      }
+    }
     return changed;
   }
 
@@ -254,7 +271,7 @@ export class Outbox {
    * rows are useless now, drop them and require a full snapshot next.
    */
   requireFullSnapshot(): number {
-    const dropped = guard(this.path, 'requiring a full instance snapshot', () =>
+    const dropped = this.write('requiring a full instance snapshot', () =>
       this.db
         .transaction(() => {
           const n = this.statements.dropInstances.run().changes;
@@ -307,12 +324,16 @@ export class Outbox {
 
   /** Deletes shipped rows older than the retention period (bounded per call). */
   prune(): number {
-    this.lastPruneAt = this.now();
-    return guard(
-      this.path,
+    this.lastPruneAt = performance.now();
+    return this.write(
       'pruning the outbox',
       () => this.statements.prune.run(this.now() - this.limits.shippedRetentionMs).changes,
     );
+  }
+
+  /** A write: file errors are typed and mark the store failing (see WriteHealth). */
+  private write<T>(doing: string, fn: () => T): T {
+    return this.health ? this.health.write(this.path, doing, fn) : guard(this.path, doing, fn);
   }
 
   private isOver(): boolean {

@@ -6,6 +6,7 @@ import { guard, JournalTransitionError } from './errors.ts';
 import { ActionJournal } from './journal.ts';
 import { type OpenStateDbOptions, openStateDb } from './open-state-db.ts';
 import { type AppendResult, defaultOutboxLimits, Outbox, type OutboxLimits } from './outbox.ts';
+import { WriteHealth, type WriteState, type WriteStateListener } from './write-health.ts';
 
 /** The message every action interrupted by a restart is failed with. */
 export const interruptedMessage = 'agent restarted during execution; outcome unknown — verify the target';
@@ -18,6 +19,10 @@ export interface StateStoreOptions extends OpenStateDbOptions {
   journalRetentionMs?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
+  /** While writes fail (disk full, read-only), a probe write is tried this often. Default 1 s. */
+  writeProbeIntervalMs?: number;
+  /** What the probe commits (and deletes again) to call the file writable again. Default 256 KiB. */
+  writeProbeHeadroomBytes?: number;
 }
 
 export interface StateStoreStats {
@@ -40,21 +45,42 @@ export class StateStore {
   private readonly db: Database.Database;
   private readonly notifier = new AppendNotifier();
   private readonly now: () => number;
+  private readonly health: WriteHealth;
 
   private constructor(db: Database.Database, options: StateStoreOptions) {
     this.db = db;
     this.path = options.path;
     this.now = options.now ?? Date.now;
+    const probeSet = db.prepare(
+      `INSERT INTO flags (name, value, updated_at) VALUES ('write_probe', ?, ?)
+       ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+    );
+    const probeClear = db.prepare(`DELETE FROM flags WHERE name = 'write_probe'`);
+    const headroom = 'x'.repeat(options.writeProbeHeadroomBytes ?? 256 * 1024);
+    // Two commits: room for the headroom in the WAL (and, at checkpoint, the file), then the
+    // delete, which leaves those pages free in the file for the writes that follow.
+    const probe = () => {
+      probeSet.run(headroom, this.now());
+      probeClear.run();
+    };
+    this.health = new WriteHealth(db, {
+      path: options.path,
+      now: this.now,
+      probeIntervalMs: options.writeProbeIntervalMs ?? 1_000,
+      probe,
+    });
     this.outbox = new Outbox(db, {
       path: options.path,
       limits: { ...defaultOutboxLimits, ...options.outbox },
       notifier: this.notifier,
       now: this.now,
+      health: this.health,
     });
     this.journal = new ActionJournal(db, {
       path: options.path,
       now: this.now,
       retentionMs: options.journalRetentionMs ?? 7 * 24 * 60 * 60 * 1000,
+      health: this.health,
     });
   }
 
@@ -70,7 +96,7 @@ export class StateStore {
   transaction<T>(fn: () => T): T {
     let result: T;
     try {
-      result = guard(this.path, 'writing', () => this.db.transaction(fn).immediate());
+      result = this.health.write(this.path, 'writing', () => this.db.transaction(fn).immediate());
     } catch (err) {
       if (!this.db.inTransaction) this.notifier.rolledBack();
       throw err;
@@ -124,6 +150,30 @@ export class StateStore {
     });
   }
 
+  /**
+   * Whether the file can be written now: `failing` from the first write that failed because
+   * of the file (STATE_DISK_FULL, STATE_UNWRITABLE, ...) until the next committed write. While
+   * failing, a probe write runs every second, so recovery needs no caller to retry first.
+   */
+  get writeState(): WriteState {
+    return this.health.state;
+  }
+
+  /** Subscribes to write-state changes (called once per change). Returns the unsubscribe function. */
+  onWriteStateChange(listener: WriteStateListener): () => void {
+    return this.health.subscribe(listener);
+  }
+
+  /** Failed writes since open, by STATE_* code. */
+  get writeFailures(): Readonly<Record<string, number>> {
+    return this.health.failuresByCode;
+  }
+
+  /** Tries a probe write now; true when the file is (again) writable. */
+  probeWritable(): boolean {
+    return this.health.probe();
+  }
+
   /** Subscribes to "a row was appended" (after commit). Returns the unsubscribe function. */
   onAppend(listener: () => void): () => void {
     return this.notifier.subscribe(listener);
@@ -162,6 +212,7 @@ export class StateStore {
 
   /** Checkpoints the WAL into the main file and closes. */
   close(): void {
+    this.health.close();
     if (!this.db.open) return;
     try {
       this.db.pragma('wal_checkpoint(TRUNCATE)');
