@@ -1,0 +1,286 @@
+/**
+ * The cluster of the scale benchmark: N Nodes, of which M are managed by kwok (they are
+ * Ready, heartbeat, and carry every pod) and N - M are not managed by anybody (they have a
+ * real node's status, but nothing renews it: the controller-manager's node lifecycle
+ * controller marks them Unknown and taints them `node.kubernetes.io/unreachable` a grace
+ * period after creation; no pod runs on them, so no pod is marked NotReady or evicted).
+ *
+ * Pods: one "big" Deployment (placed by the scheduler onto the managed nodes) and bare
+ * "bulk" pods created with `spec.nodeName` set (no scheduler, no ReplicaSet controller: one
+ * API write per pod, plus kwok's status update), spread evenly over the managed nodes. Every
+ * pod tolerates `not-ready` / `unreachable` forever, so a kwok hiccup under load never makes
+ * the taint-eviction controller delete pods mid-benchmark.
+ */
+import {
+  AppsV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Node,
+  type V1Pod,
+  type V1Toleration,
+} from '@kubernetes/client-node';
+import { instanceIdFor } from '../../integration/aws-query-server.ts';
+import { forEachLimit, waitFor } from '../common/kube.ts';
+
+export const benchLabel = 'clusteropt.io/bench-scale';
+export const roleLabel = 'clusteropt.io/bench-scale-role';
+export const bulkNamespace = 'scale-bulk';
+export const appsNamespace = 'scale-apps';
+export const bigDeployment = 'big';
+
+const zones = ['us-east-1a', 'us-east-1b', 'us-east-1c'];
+const types = ['m5.large', 'c6i.xlarge', 'r6g.2xlarge', 'm7i.4xlarge'];
+
+export function managedName(run: string, i: number): string {
+  return `scale-${run}-m${i}`;
+}
+export function unmanagedName(run: string, n: number): string {
+  return `scale-${run}-u${n}`;
+}
+
+/**
+ * A Node the size of a real EKS node object (30 images, addresses, conditions, labels),
+ * with an `aws:///zone/i-…` providerID whose instance the local EC2 server knows.
+ * `instance` numbers the EC2 instance (unique over the run).
+ */
+export function nodeBody(
+  run: string,
+  name: string,
+  instance: number,
+  options: { managed: boolean; aws: boolean },
+): V1Node {
+  const zone = zones[instance % zones.length]!;
+  const ip = `10.${(instance >> 16) & 255}.${(instance >> 8) & 255}.${instance & 255}`;
+  const now = new Date().toISOString() as unknown as Date;
+  const podsCapacity = options.managed ? '256' : '58';
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name,
+      labels: {
+        [benchLabel]: run,
+        [roleLabel]: options.managed ? 'managed' : 'unmanaged',
+        'kubernetes.io/hostname': name,
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        'node.kubernetes.io/instance-type': types[instance % types.length]!,
+        'topology.kubernetes.io/zone': zone,
+        'topology.kubernetes.io/region': 'us-east-1',
+        'karpenter.sh/capacity-type': instance % 3 === 0 ? 'spot' : 'on-demand',
+        'karpenter.sh/nodepool': 'default',
+        'eks.amazonaws.com/nodegroup-image': 'ami-0123456789abcdef0',
+      },
+      annotations: {
+        ...(options.managed ? { 'kwok.x-k8s.io/node': 'fake' } : {}),
+        'node.alpha.kubernetes.io/ttl': '0',
+        'alpha.kubernetes.io/provided-node-ip': ip,
+        'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
+      },
+    },
+    spec: options.aws ? { providerID: `aws:///${zone}/${instanceIdFor(instance)}` } : {},
+    status: {
+      capacity: {
+        cpu: options.managed ? '64' : '4',
+        memory: options.managed ? '512Gi' : '16Gi',
+        pods: podsCapacity,
+        'ephemeral-storage': '80Gi',
+      },
+      allocatable: {
+        cpu: options.managed ? '63' : '3920m',
+        memory: options.managed ? '500Gi' : '15Gi',
+        pods: podsCapacity,
+        'ephemeral-storage': '73Gi',
+      },
+      addresses: [
+        { type: 'InternalIP', address: ip },
+        { type: 'InternalDNS', address: `ip-${ip.replace(/\./g, '-')}.ec2.internal` },
+        { type: 'Hostname', address: `ip-${ip.replace(/\./g, '-')}.ec2.internal` },
+      ],
+      conditions: [
+        ...['MemoryPressure', 'DiskPressure', 'PIDPressure'].map((type) => ({
+          type,
+          status: 'False',
+          lastHeartbeatTime: now,
+          lastTransitionTime: now,
+          reason: `KubeletHasNo${type}`,
+          message: `kubelet has no ${type}`,
+        })),
+        {
+          type: 'Ready',
+          status: 'True',
+          lastHeartbeatTime: now,
+          lastTransitionTime: now,
+          reason: 'KubeletReady',
+          message: 'kubelet is posting ready status',
+        },
+      ],
+      images: Array.from({ length: 30 }, (_, i) => ({
+        names: [
+          `123456789012.dkr.ecr.us-east-1.amazonaws.com/team/service-${i}@sha256:${'ab'.repeat(32)}`,
+          `123456789012.dkr.ecr.us-east-1.amazonaws.com/team/service-${i}:v1.${i}.0`,
+        ],
+        sizeBytes: 100_000_000 + i,
+      })),
+      nodeInfo: {
+        architecture: 'amd64',
+        bootID: '00000000-0000-0000-0000-000000000000',
+        containerRuntimeVersion: 'containerd://1.7.27',
+        kernelVersion: '6.1.0',
+        kubeProxyVersion: 'v1.34.4',
+        kubeletVersion: 'v1.34.4',
+        machineID: 'ec2'.padEnd(32, '0'),
+        operatingSystem: 'linux',
+        osImage: 'Amazon Linux 2023',
+        systemUUID: 'ec2'.padEnd(32, '0'),
+      },
+    },
+  };
+}
+
+/** Forever: no NoExecute taint of a struggling (kwok) node ever evicts a benchmark pod. */
+const tolerations: V1Toleration[] = [
+  { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
+  { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' },
+];
+
+/** A pod spec about the size of a real service's (one container, env, resources, probes). */
+function podSpec(app: string) {
+  return {
+    containers: [
+      {
+        name: 'app',
+        image: `123456789012.dkr.ecr.us-east-1.amazonaws.com/team/${app}:v1.4.2`,
+        ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
+        env: [
+          { name: 'APP_ENV', value: 'production' },
+          { name: 'LOG_LEVEL', value: 'info' },
+          { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        ],
+        resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } },
+        readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 10 },
+      },
+    ],
+    terminationGracePeriodSeconds: 30,
+    tolerations,
+  };
+}
+
+export function bulkPodBody(run: string, name: string, nodeName: string): V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: bulkNamespace,
+      labels: { app: 'bulk', [benchLabel]: run, 'app.kubernetes.io/part-of': 'scale-bench' },
+      annotations: { 'clusteropt.io/bench-node': nodeName },
+    },
+    spec: { ...podSpec('bulk'), nodeName },
+  } as V1Pod;
+}
+
+export async function createBigDeployment(kc: KubeConfig, run: string, replicas: number): Promise<void> {
+  const apps = kc.makeApiClient(AppsV1Api);
+  await apps.createNamespacedDeployment({
+    namespace: appsNamespace,
+    body: {
+      metadata: { name: bigDeployment, namespace: appsNamespace, labels: { app: bigDeployment } },
+      spec: {
+        replicas,
+        selector: { matchLabels: { app: bigDeployment } },
+        template: {
+          metadata: { labels: { app: bigDeployment, [benchLabel]: run } },
+          spec: {
+            ...podSpec(bigDeployment),
+            nodeSelector: { [roleLabel]: 'managed', [benchLabel]: run },
+            containers: podSpec(bigDeployment).containers.map((c) => ({
+              ...c,
+              resources: { requests: { cpu: '50m', memory: '64Mi' } },
+            })),
+          },
+        },
+      },
+    } as never,
+  });
+}
+
+/** A namespace whose default ServiceAccount exists (pods are refused before that). */
+export async function ensureNamespace(kc: KubeConfig, name: string, labels: Record<string, string> = {}) {
+  const core = kc.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name, labels } } }).catch((err: { code?: number }) => {
+    if (err.code !== 409) throw err;
+  });
+  await waitFor(
+    () => core.readNamespacedServiceAccount({ name: 'default', namespace: name }).then(() => true),
+    { timeoutMs: 60_000, what: `default ServiceAccount in ${name}` },
+  );
+}
+
+/** Items in a namespace without listing them: a list with limit=1 says how many remain. */
+export async function countInNamespace(kc: KubeConfig, namespace: string): Promise<number> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const res = await core.listNamespacedPod({ namespace, limit: 1 });
+  return res.items.length + (res.metadata?.remainingItemCount ?? 0);
+}
+
+/** Pods of a namespace that are not Running yet (paged, only those are transferred). */
+export async function countNotRunning(kc: KubeConfig, namespace: string): Promise<number> {
+  const core = kc.makeApiClient(CoreV1Api);
+  let n = 0;
+  let cont: string | undefined;
+  do {
+    const res = await core.listNamespacedPod({
+      namespace,
+      fieldSelector: 'status.phase!=Running',
+      limit: 1000,
+      ...(cont ? { _continue: cont } : {}),
+    });
+    n += res.items.length;
+    cont = res.metadata?._continue;
+  } while (cont);
+  return n;
+}
+
+export async function setReplicas(kc: KubeConfig, replicas: number): Promise<void> {
+  const apps = kc.makeApiClient(AppsV1Api);
+  await apps.patchNamespacedDeploymentScale(
+    { name: bigDeployment, namespace: appsNamespace, body: { spec: { replicas } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
+
+/** Uncordons a node and removes the agent's draining taint (the bench's own restore step). */
+export async function restoreNode(kc: KubeConfig, name: string): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const node = await core.readNode({ name });
+  const taints = (node.spec?.taints ?? []).filter((t) => !t.key.startsWith('clusteropt.io/'));
+  await core.patchNode(
+    { name, body: { spec: { unschedulable: null, taints: taints.length ? taints : null } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
+
+export async function setUnschedulable(kc: KubeConfig, names: readonly string[], value: boolean) {
+  const core = kc.makeApiClient(CoreV1Api);
+  await forEachLimit(names, 16, async (name) => {
+    await core.patchNode(
+      { name, body: { spec: { unschedulable: value ? true : null } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  });
+}
+
+/** Names of the bulk pods on `nodeName` that still exist. */
+export async function bulkPodsOn(kc: KubeConfig, nodeName: string): Promise<string[]> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const res = await core.listNamespacedPod({
+    namespace: bulkNamespace,
+    fieldSelector: `spec.nodeName=${nodeName}`,
+  });
+  return res.items.map((p) => p.metadata?.name ?? '');
+}
+
+export { types as instanceTypes };

@@ -1,0 +1,130 @@
+/**
+ * Resource use of other processes from /proc, for the scale benchmark: RSS (VmRSS), its
+ * high-water mark (VmHWM) and CPU time (utime + stime of /proc/PID/stat, in clock ticks).
+ *
+ * A `ProcessMeter` samples one process's RSS every `intervalMs` and accounts the samples and
+ * the CPU time to the phase that is open (`begin` … `end`): CPU is reported as cores used,
+ * i.e. CPU seconds per second of wall time (1.0 = one core busy the whole phase).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const MiB = 1024 * 1024;
+
+export const clockTicksPerSecond: number = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU seconds (user + system) the process used so far; undefined once it is gone. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may contain spaces: split after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state); utime is field 14, stime field 15.
+    return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
+  } catch {
+    return undefined;
+  }
+}
+
+/** VmRSS and VmHWM in bytes; undefined once the process is gone. */
+export function memory(pid: number): { rss: number; hwm: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(text)?.[1] ?? 0) * 1024;
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface PhaseUse {
+  phase: string;
+  seconds: number;
+  /** CPU seconds per wall second (cores). */
+  cpuCores: number;
+  cpuSeconds: number;
+  rssMeanMiB: number;
+  rssMaxMiB: number;
+  rssEndMiB: number;
+  samples: number;
+}
+
+export class ProcessMeter {
+  readonly label: string;
+  readonly pid: number;
+  private readonly timer: NodeJS.Timeout;
+  private open: { phase: string; startedAt: number; cpuAtStart: number; rss: number[] } | undefined;
+  private lastRss = 0;
+  private peakHwm = 0;
+  readonly phases: PhaseUse[] = [];
+
+  constructor(label: string, pid: number, intervalMs = 500) {
+    this.label = label;
+    this.pid = pid;
+    this.timer = setInterval(() => this.sample(), intervalMs);
+    this.timer.unref();
+    this.sample();
+  }
+
+  private sample(): void {
+    const m = memory(this.pid);
+    if (!m) return;
+    this.lastRss = m.rss;
+    this.peakHwm = Math.max(this.peakHwm, m.hwm);
+    this.open?.rss.push(m.rss);
+  }
+
+  get alive(): boolean {
+    return memory(this.pid) !== undefined;
+  }
+
+  /** Current RSS in MiB (a fresh reading). */
+  rssMiB(): number {
+    this.sample();
+    return this.lastRss / MiB;
+  }
+
+  /** The kernel's high-water mark of RSS over the whole life of the process, MiB. */
+  peakMiB(): number {
+    this.sample();
+    return this.peakHwm / MiB;
+  }
+
+  begin(phase: string): void {
+    this.sample();
+    this.open = { phase, startedAt: performance.now(), cpuAtStart: cpuSeconds(this.pid) ?? 0, rss: [] };
+    this.sample();
+  }
+
+  end(): PhaseUse | undefined {
+    const open = this.open;
+    if (!open) return undefined;
+    this.sample();
+    this.open = undefined;
+    const seconds = (performance.now() - open.startedAt) / 1000;
+    const cpu = (cpuSeconds(this.pid) ?? open.cpuAtStart) - open.cpuAtStart;
+    const rss = open.rss.length ? open.rss : [this.lastRss];
+    const use: PhaseUse = {
+      phase: open.phase,
+      seconds,
+      cpuCores: seconds > 0 ? cpu / seconds : 0,
+      cpuSeconds: cpu,
+      rssMeanMiB: rss.reduce((a, b) => a + b, 0) / rss.length / MiB,
+      rssMaxMiB: Math.max(...rss) / MiB,
+      rssEndMiB: rss.at(-1)! / MiB,
+      samples: rss.length,
+    };
+    this.phases.push(use);
+    return use;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}

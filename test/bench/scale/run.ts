@@ -1,0 +1,865 @@
+/**
+ * Scale benchmark (issue 9): the agent's memory and CPU at 5,000 nodes and 50,000 pods.
+ *
+ *   npm run bench -- scale [--nodes 5000] [--pods 50000] [--managed-nodes 250] [--rounds 3]
+ *     [--idle-seconds 30] [--churn-seconds 30] [--churn-rate 20] [--cordons 200] [--drains 3]
+ *     [--big-replicas 2000] [--scale-by 500] [--aws local|off] [--source head|worktree]
+ *     [--node-flags "..."] [--extra-node-flags "..."] [--no-reference] [--heap-snapshot DIR]
+ *     [--kubeconfig PATH]
+ *
+ * The agent runs as it ships: `node <flags of the Dockerfile's ENTRYPOINT> dist/cli.js run`
+ * with the image's ENV (NODE_ENV=production), built from the committed HEAD (`--source head`,
+ * default) or the work tree; leader election, the inventory (with EC2 enrichment against a
+ * local EC2/STS server unless `--aws off`) and the hibernation controller on; talking to the
+ * reference control plane as a child process over HTTP. Without --kubeconfig a test cluster
+ * of its own is started (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok).
+ *
+ * The cluster (test/bench/scale/fixture.ts): `--managed-nodes` kwok-managed nodes carry every
+ * pod (a big Deployment placed by the scheduler, the rest bare pods with nodeName set); the
+ * other nodes are unmanaged with a real node's status (the node lifecycle controller marks
+ * them Unknown and taints them unreachable; no pod is on them, so none is evicted).
+ *
+ * Phases, each repeated `--rounds` times, measured from /proc (RSS, utime+stime):
+ *   idle   nothing asked of the agent (kwok heartbeats, lease renewals, long polls)
+ *   burst  enqueued at once on the control plane: cordon of cordons/2 nodes, uncordon of the
+ *          cordons/2 of the round before, `--drains` drains of pod-carrying nodes (force; ~200
+ *          pods each), one scale of the big Deployment (±scale-by); ends when all are terminal
+ *   churn  node objects relabelled / added / deleted at `--churn-rate` per second
+ * Between burst and churn the bench restores the drained nodes (uncordon, recreate their bare
+ * pods) outside the measured phases. The same is measured for reference processes over the
+ * same cluster: `kubectl get nodes -w`, `kubectl get pods -A -w`, kube-scheduler (caches
+ * every node and pod), kube-controller-manager. Prints tables and one JSON line last.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import {
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { AwsQueryServer, makeInstances } from '../../integration/aws-query-server.ts';
+import { forEachLimit, waitFor } from '../common/kube.ts';
+import { spawnControlPlane } from '../common/processes.ts';
+import { machineNote, printJsonLine, printTable, round, summarize } from '../common/stats.ts';
+import { buildAgent, imageRuntime } from './agent-build.ts';
+import {
+  appsNamespace,
+  benchLabel,
+  bigDeployment,
+  bulkNamespace,
+  bulkPodBody,
+  bulkPodsOn,
+  countInNamespace,
+  countNotRunning,
+  createBigDeployment,
+  ensureNamespace,
+  instanceTypes,
+  managedName,
+  nodeBody,
+  restoreNode,
+  roleLabel,
+  setUnschedulable,
+  unmanagedName,
+} from './fixture.ts';
+import { type PhaseUse, ProcessMeter } from './procfs.ts';
+
+const { values: args } = parseArgs({
+  // `npm run bench -- scale -- --nodes 500` passes the second `--` through: skip it.
+  args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
+  options: {
+    nodes: { type: 'string', default: '5000' },
+    pods: { type: 'string', default: '50000' },
+    'managed-nodes': { type: 'string', default: '250' },
+    rounds: { type: 'string', default: '3' },
+    'idle-seconds': { type: 'string', default: '30' },
+    'churn-seconds': { type: 'string', default: '30' },
+    'churn-rate': { type: 'string', default: '20' },
+    cordons: { type: 'string', default: '200' },
+    drains: { type: 'string', default: '3' },
+    'big-replicas': { type: 'string', default: '2000' },
+    'scale-by': { type: 'string', default: '500' },
+    aws: { type: 'string', default: 'local' },
+    source: { type: 'string', default: 'head' },
+    /** Replaces the Dockerfile's Node flags (e.g. "--max-semi-space-size=1"); "" for none. */
+    'node-flags': { type: 'string' },
+    /** Added after the Dockerfile's Node flags. */
+    'extra-node-flags': { type: 'string', default: '' },
+    'no-reference': { type: 'boolean', default: false },
+    /** Diagnostic: adds --heapsnapshot-signal=SIGUSR2 and writes a snapshot after the rounds. */
+    'heap-snapshot': { type: 'string' },
+    concurrency: { type: 'string', default: '48' },
+    kubeconfig: { type: 'string' },
+    'log-level': { type: 'string', default: 'info' },
+  },
+});
+const nodeCount = Number(args.nodes);
+const podCount = Number(args.pods);
+const managedCount = Math.min(Number(args['managed-nodes']), nodeCount);
+const unmanagedCount = nodeCount - managedCount;
+const rounds = Number(args.rounds);
+const idleSeconds = Number(args['idle-seconds']);
+const churnSeconds = Number(args['churn-seconds']);
+const churnRate = Number(args['churn-rate']);
+const halfCordons = Math.floor(Number(args.cordons) / 2);
+const drainsPerRound = Number(args.drains);
+const bigReplicas = Math.min(Number(args['big-replicas']), podCount);
+const scaleBy = Number(args['scale-by']);
+const bulkCount = podCount - bigReplicas;
+const concurrency = Number(args.concurrency);
+const withAws = args.aws !== 'off';
+const agentNamespace = 'clusteropt-system';
+const MiB = 1024 * 1024;
+
+const t0 = Date.now();
+const log = (line: string) =>
+  process.stderr.write(`[scale +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const run = Math.random().toString(36).slice(2, 7);
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+if (halfCordons * (rounds + 1) > unmanagedCount)
+  throw new Error('not enough unmanaged nodes for the cordons');
+if (drainsPerRound * rounds > managedCount) throw new Error('not enough managed nodes for the drains');
+
+/** Prometheus text: the value of `name` (optionally with a label containing `labelPart`). */
+function metricValue(text: string, name: string, labelPart?: string): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (labelPart === undefined ? !rest.startsWith(' ') : !(rest.startsWith('{') && rest.includes(labelPart)))
+      continue;
+    return Number(rest.slice(rest.indexOf(' ') + 1).split(' ')[0]);
+  }
+  return undefined;
+}
+
+interface AgentHeap {
+  rssMiB?: number;
+  heapUsedMiB?: number;
+  heapTotalMiB?: number;
+  externalMiB?: number;
+  oldSpaceUsedMiB?: number;
+  newSpaceUsedMiB?: number;
+  codeSpaceUsedMiB?: number;
+  largeObjectSpaceUsedMiB?: number;
+}
+
+function heapFromMetrics(text: string): AgentHeap {
+  const mib = (v: number | undefined) => (v === undefined ? undefined : round(v / MiB));
+  return {
+    rssMiB: mib(metricValue(text, 'process_resident_memory_bytes')),
+    heapUsedMiB: mib(metricValue(text, 'nodejs_heap_size_used_bytes')),
+    heapTotalMiB: mib(metricValue(text, 'nodejs_heap_size_total_bytes')),
+    externalMiB: mib(metricValue(text, 'nodejs_external_memory_bytes')),
+    oldSpaceUsedMiB: mib(metricValue(text, 'nodejs_heap_space_size_used_bytes', 'space="old"')),
+    newSpaceUsedMiB: mib(metricValue(text, 'nodejs_heap_space_size_used_bytes', 'space="new"')),
+    codeSpaceUsedMiB: mib(metricValue(text, 'nodejs_heap_space_size_used_bytes', 'space="code"')),
+    largeObjectSpaceUsedMiB: mib(
+      metricValue(text, 'nodejs_heap_space_size_used_bytes', 'space="large_object"'),
+    ),
+  };
+}
+
+function uptimeLine(): string {
+  return `load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ')}`;
+}
+
+/** A reference client whose stdout lines are counted (to know when its initial list is in). */
+function spawnCounted(
+  cmd: string,
+  argv: string[],
+  logFile: string,
+): { child: ChildProcess; lines: () => number } {
+  const err = openSync(logFile, 'a');
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', cmd, ...argv], {
+    stdio: ['ignore', 'pipe', err],
+  });
+  let lines = 0;
+  child.stdout?.on('data', (chunk: Buffer) => {
+    for (const b of chunk) if (b === 10) lines++;
+  });
+  return { child, lines: () => lines };
+}
+
+async function main(): Promise<void> {
+  const startMachine = { ...(await machineNote()), uptime: uptimeLine() };
+  log(`machine: ${startMachine.cpus} cpus, ${startMachine.uptime}`);
+  log(
+    `scenario: ${nodeCount} nodes (${managedCount} kwok-managed), ${podCount} pods (${bigReplicas} in Deployment ` +
+      `${bigDeployment}, ${bulkCount} bare), ${rounds} rounds, aws ${withAws ? 'local EC2/STS' : 'off'}`,
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'clusteropt-bench-scale-'));
+
+  // 1. The agent as it ships.
+  const build = buildAgent(args.source === 'worktree' ? 'worktree' : 'head', log);
+  const image = imageRuntime();
+  const nodeFlags = [
+    ...(args['node-flags'] !== undefined ? args['node-flags'].split(/\s+/).filter(Boolean) : image.nodeFlags),
+    ...args['extra-node-flags'].split(/\s+/).filter(Boolean),
+    ...(args['heap-snapshot'] ? ['--heapsnapshot-signal=SIGUSR2'] : []),
+  ];
+  log(`agent: node ${nodeFlags.join(' ')} dist/cli.js run; image env ${JSON.stringify(image.env)}`);
+
+  // 2. The cluster.
+  let kubeconfigPath = args.kubeconfig;
+  let clusterStop: (() => Promise<void>) | undefined;
+  let clusterPids: Record<string, number> = {};
+  let binDir: string;
+  if (!kubeconfigPath) {
+    const { startTestCluster } = await import('../../cluster/launcher.ts');
+    const stateDir = join(dir, 'cluster');
+    const cluster = await startTestCluster({ stateDir, verbose: true });
+    kubeconfigPath = cluster.kubeconfigPath;
+    binDir = cluster.binDir;
+    clusterStop = () => cluster.stop();
+    const state = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as {
+      processes: { name: string; pid: number }[];
+    };
+    clusterPids = Object.fromEntries(state.processes.map((p) => [p.name, p.pid]));
+  } else {
+    const { resolveBinDir } = await import('../../cluster/launcher.ts');
+    binDir = resolveBinDir();
+  }
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+
+  const managed = Array.from({ length: managedCount }, (_, i) => managedName(run, i));
+  const unmanaged = Array.from({ length: unmanagedCount }, (_, n) => unmanagedName(run, n));
+  let nextInstance = nodeCount;
+  const aws = withAws ? await new AwsQueryServer({ record: false }).start() : undefined;
+  aws?.add(...makeInstances(nodeCount, { spotEvery: 3 }));
+
+  const meters: ProcessMeter[] = [];
+  let agent: ChildProcess | undefined;
+  const references: ChildProcess[] = [];
+  let cp: Awaited<ReturnType<typeof spawnControlPlane>> | undefined;
+  const setup: Record<string, number> = {};
+  try {
+    const { installCrds } = await import('../../../src/crds/install.ts');
+    await installCrds(kc);
+    await Promise.all([
+      ensureNamespace(kc, agentNamespace),
+      ensureNamespace(kc, bulkNamespace),
+      ensureNamespace(kc, appsNamespace),
+    ]);
+
+    // 3. Nodes: managed first (kwok starts heartbeating them), then the unmanaged ones.
+    let t = performance.now();
+    await forEachLimit(managed, concurrency, async (name, i) => {
+      await core.createNode({ body: nodeBody(run, name, i, { managed: true, aws: withAws }) });
+    });
+    let done = 0;
+    await forEachLimit(unmanaged, concurrency, async (name, n) => {
+      await core.createNode({
+        body: nodeBody(run, name, managedCount + n, { managed: false, aws: withAws }),
+      });
+      if (++done % 1000 === 0) log(`created ${done}/${unmanagedCount} unmanaged nodes`);
+    });
+    setup.createNodesSeconds = (performance.now() - t) / 1000;
+    log(`created ${nodeCount} nodes in ${setup.createNodesSeconds.toFixed(1)} s`);
+    await waitFor(
+      async () => {
+        const list = await core.listNode({ labelSelector: `${benchLabel}=${run},${roleLabel}=managed` });
+        const ready = list.items.filter((n) =>
+          n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        ).length;
+        return ready === managedCount;
+      },
+      { timeoutMs: 180_000, intervalMs: 2000, what: `${managedCount} managed nodes Ready` },
+    );
+
+    // 4. Pods: the big Deployment (scheduler) and the bare pods (nodeName set).
+    t = performance.now();
+    await createBigDeployment(kc, run, bigReplicas);
+    const bulkNames = Array.from({ length: bulkCount }, (_, i) => `bulk-${i}`);
+    const bulkNode = (i: number) => managed[i % managedCount]!;
+    done = 0;
+    let lastLog = performance.now();
+    await forEachLimit(bulkNames, concurrency, async (name, i) => {
+      await core.createNamespacedPod({ namespace: bulkNamespace, body: bulkPodBody(run, name, bulkNode(i)) });
+      done++;
+      if (performance.now() - lastLog > 15_000) {
+        lastLog = performance.now();
+        log(
+          `created ${done}/${bulkCount} bare pods (${(done / ((performance.now() - t) / 1000)).toFixed(0)}/s)`,
+        );
+      }
+    });
+    setup.createPodsSeconds = (performance.now() - t) / 1000;
+    log(`created ${bulkCount} bare pods in ${setup.createPodsSeconds.toFixed(1)} s; waiting for Running`);
+    await waitFor(
+      async () => {
+        const notRunning = await countNotRunning(kc, bulkNamespace);
+        const big = await apps.readNamespacedDeployment({ name: bigDeployment, namespace: appsNamespace });
+        const available = big.status?.availableReplicas ?? 0;
+        if (performance.now() - lastLog > 15_000) {
+          lastLog = performance.now();
+          log(
+            `waiting: ${notRunning} bare pods not Running, ${available}/${bigReplicas} of ${bigDeployment} available`,
+          );
+        }
+        return notRunning === 0 && available === bigReplicas;
+      },
+      { timeoutMs: 900_000, intervalMs: 3000, what: 'every pod Running' },
+    );
+    setup.podsRunningSeconds = (performance.now() - t) / 1000;
+    log(`all ${podCount} pods Running ${setup.podsRunningSeconds.toFixed(1)} s after the first was created`);
+
+    // The unmanaged nodes' first (and only) big change: Ready -> Unknown by the lifecycle controller.
+    await waitFor(
+      async () => {
+        let stillReady = 0;
+        let cont: string | undefined;
+        do {
+          const res = await core.listNode({
+            labelSelector: `${benchLabel}=${run},${roleLabel}=unmanaged`,
+            limit: 500,
+            ...(cont ? { _continue: cont } : {}),
+          });
+          stillReady += res.items.filter((n) =>
+            n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+          ).length;
+          cont = res.metadata?._continue;
+        } while (cont);
+        if (stillReady > 0)
+          log(`${stillReady} unmanaged nodes not yet marked Unknown by the node lifecycle controller`);
+        return stillReady === 0;
+      },
+      {
+        timeoutMs: 300_000,
+        intervalMs: 10_000,
+        what: 'the node lifecycle controller to mark unmanaged nodes',
+      },
+    );
+
+    // 5. A hibernation schedule (awake for the next 3 hours, asleep otherwise) over a small
+    // dev namespace, so the hibernation controller has a schedule, a timer and workloads.
+    const devNamespace = 'scale-dev';
+    await ensureNamespace(kc, devNamespace, { env: 'dev' });
+    const now = new Date();
+    const slot = ((now.getUTCDay() + 6) % 7) * 24 + now.getUTCHours();
+    const matrix = Array.from({ length: 168 }, (_, s) => ((s - slot + 168) % 168 < 3 ? '0' : '1')).join('');
+    await custom.createClusterCustomObject({
+      group: 'clusteropt.io',
+      version: 'v1alpha1',
+      plural: 'hibernationschedules',
+      body: {
+        apiVersion: 'clusteropt.io/v1alpha1',
+        kind: 'HibernationSchedule',
+        metadata: { name: 'scale-dev-nights' },
+        spec: { timezone: 'UTC', matrix, namespaceSelector: { matchLabels: { env: 'dev' } } },
+      },
+    });
+    for (let i = 0; i < 5; i++) {
+      await apps.createNamespacedDeployment({
+        namespace: devNamespace,
+        body: {
+          metadata: { name: `dev-${i}` },
+          spec: {
+            replicas: 0,
+            selector: { matchLabels: { app: `dev-${i}` } },
+            template: {
+              metadata: { labels: { app: `dev-${i}` } },
+              spec: { containers: [{ name: 'app', image: 'registry.invalid/dev:1' }] },
+            },
+          },
+        },
+      });
+    }
+
+    // Cordon set 0 now, so round 1 has nodes to uncordon.
+    const cordonSet = (r: number) => unmanaged.slice(r * halfCordons, (r + 1) * halfCordons);
+    await setUnschedulable(kc, cordonSet(0), true);
+
+    // 6. Control plane and agent.
+    cp = await spawnControlPlane({ dir, leaseSeconds: 120 });
+    const created = await cp.admin.createCluster({ name: 'bench-scale' });
+    const clusterId = created.cluster.id;
+    const keyFile = join(dir, 'api-key');
+    writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+    const { freePort } = await import('../../cluster/launcher.ts');
+    const healthPort = await freePort();
+    const agentLog = join(dir, 'agent.log');
+    const snapshotDir = args['heap-snapshot'];
+    if (snapshotDir) mkdirSync(snapshotDir, { recursive: true });
+    const agentEnv: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...image.env,
+      POD_NAME: 'clusteropt-agent-0',
+      ...(aws
+        ? {
+            AWS_REGION: 'us-east-1',
+            AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+            AWS_SECRET_ACCESS_KEY: 'secret',
+            AWS_ENDPOINT_URL_EC2: aws.url,
+            AWS_ENDPOINT_URL_STS: aws.url,
+            AWS_EC2_METADATA_DISABLED: 'true',
+          }
+        : {}),
+    };
+    const agentOut = openSync(agentLog, 'a');
+    const spawnedAt = performance.now();
+    agent = spawn(
+      'setpriv',
+      [
+        '--pdeathsig',
+        'KILL',
+        '--',
+        process.execPath,
+        ...nodeFlags,
+        build.cliPath,
+        'run',
+        `--control-plane-url=${cp.url}`,
+        '--allow-insecure-http',
+        `--api-key-file=${keyFile}`,
+        `--state-dir=${join(dir, 'agent-state')}`,
+        `--namespace=${agentNamespace}`,
+        `--kubeconfig=${kubeconfigPath}`,
+        `--listen-health=127.0.0.1:${healthPort}`,
+        `--log-level=${args['log-level']}`,
+      ],
+      { stdio: ['ignore', agentOut, agentOut], env: agentEnv, cwd: snapshotDir ?? dir },
+    );
+    const agentPid = agent.pid!;
+    const agentMeter = new ProcessMeter('agent', agentPid, 250);
+    meters.push(agentMeter);
+    const metricsText = async () => (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+    await waitFor(
+      async () => {
+        if (agent!.exitCode !== null) throw new Error(`agent exited (${agent!.exitCode}); see ${agentLog}`);
+        return metricValue(await metricsText(), 'clusteropt_agent_leader') === 1;
+      },
+      { timeoutMs: 120_000, intervalMs: 250, what: 'the agent to lead' },
+    );
+    setup.agentLeaderSeconds = (performance.now() - spawnedAt) / 1000;
+    const rssAtLeader = agentMeter.rssMiB();
+    const firstReportAt = await waitFor(
+      async () => {
+        if (agent!.exitCode !== null) throw new Error(`agent exited (${agent!.exitCode}); see ${agentLog}`);
+        const list = await cp!.admin.listInstances(clusterId);
+        return list.instances.length === nodeCount ? performance.now() : undefined;
+      },
+      { timeoutMs: 300_000, intervalMs: 1000, what: 'the control plane to hold every instance' },
+    );
+    setup.firstFullReportSeconds = (firstReportAt - spawnedAt) / 1000;
+    log(
+      `agent leads after ${setup.agentLeaderSeconds.toFixed(1)} s (RSS ${rssAtLeader.toFixed(1)} MiB); control plane ` +
+        `holds all ${nodeCount} instances after ${setup.firstFullReportSeconds.toFixed(1)} s`,
+    );
+    await sleep(15_000); // EC2 facts follow as deltas; let them go out.
+    const afterSync = {
+      rssMiB: agentMeter.rssMiB(),
+      peakMiB: agentMeter.peakMiB(),
+      ...heapFromMetrics(await metricsText()),
+    };
+    log(
+      `agent after sync: RSS ${afterSync.rssMiB.toFixed(1)} MiB, peak ${afterSync.peakMiB.toFixed(1)} MiB, heap ${JSON.stringify(afterSync)}`,
+    );
+
+    // 7. Reference processes over the same cluster.
+    const refStatus: Record<string, number> = {};
+    if (!args['no-reference']) {
+      const kubectl = join(binDir, 'kubectl');
+      const nodesW = spawnCounted(
+        kubectl,
+        ['--kubeconfig', kubeconfigPath, 'get', 'nodes', '-w'],
+        join(dir, 'kubectl-nodes.log'),
+      );
+      const podsW = spawnCounted(
+        kubectl,
+        ['--kubeconfig', kubeconfigPath, 'get', 'pods', '-A', '-w'],
+        join(dir, 'kubectl-pods.log'),
+      );
+      references.push(nodesW.child, podsW.child);
+      meters.push(
+        new ProcessMeter('kubectl get nodes -w', nodesW.child.pid!),
+        new ProcessMeter('kubectl get pods -A -w', podsW.child.pid!),
+      );
+      const listStarted = performance.now();
+      await waitFor(() => nodesW.lines() >= nodeCount && podsW.lines() >= podCount, {
+        timeoutMs: 240_000,
+        intervalMs: 500,
+        what: 'the kubectl watches to print their initial lists',
+      }).catch((err) =>
+        log(
+          `reference: ${err instanceof Error ? err.message : err} (nodes ${nodesW.lines()}, pods ${podsW.lines()})`,
+        ),
+      );
+      refStatus.initialListSeconds = (performance.now() - listStarted) / 1000;
+      log(`kubectl watches listed in ${refStatus.initialListSeconds.toFixed(1)} s`);
+    }
+    for (const name of ['kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd', 'kwok']) {
+      if (clusterPids[name]) meters.push(new ProcessMeter(name, clusterPids[name]));
+    }
+    await sleep(5000);
+
+    // 8. Rounds.
+    const heapByPhase: ({ phase: string } & AgentHeap)[] = [];
+    const phase = async (name: string, body: () => Promise<void>) => {
+      for (const m of meters) m.begin(name);
+      await body();
+      for (const m of meters) m.end();
+      const a = agentMeter.phases.at(-1)!;
+      const heap = heapFromMetrics(await metricsText());
+      heapByPhase.push({ phase: name, ...heap });
+      log(
+        `${name}: ${a.seconds.toFixed(1)} s, agent CPU ${a.cpuCores.toFixed(3)} cores, RSS mean ${a.rssMeanMiB.toFixed(1)} / ` +
+          `max ${a.rssMaxMiB.toFixed(1)} MiB; heapUsed ${heap.heapUsedMiB} MiB, heapTotal ${heap.heapTotalMiB} MiB, external ${heap.externalMiB} MiB; ${uptimeLine()}`,
+      );
+    };
+    const bursts: Record<string, unknown>[] = [];
+    const churns: Record<string, number>[] = [];
+    const churnable = new Set(unmanaged.slice(halfCordons * (rounds + 1)));
+    let replicas = bigReplicas;
+    let churnAdded = 0;
+    for (let r = 1; r <= rounds; r++) {
+      await phase('idle', () => sleep(idleSeconds * 1000));
+      await sleep(3000);
+
+      const drainTargets = managed.slice((r - 1) * drainsPerRound, r * drainsPerRound);
+      const before = new Map<string, string[]>();
+      for (const n of drainTargets) before.set(n, await bulkPodsOn(kc, n));
+      const target = r % 2 === 1 ? replicas + scaleBy : replicas - scaleBy;
+      const envelopes = [
+        ...cordonSet(r).map((nodeName) => ({ type: 'cordon_node', payload: { nodeName } })),
+        ...cordonSet(r - 1).map((nodeName) => ({ type: 'uncordon_node', payload: { nodeName } })),
+        ...drainTargets.map((nodeName) => ({
+          type: 'drain_node',
+          payload: {
+            nodeName,
+            timeoutSeconds: 300,
+            force: true,
+            deleteEmptyDirData: true,
+            ignoreDaemonSets: true,
+          },
+        })),
+        {
+          type: 'scale_workload',
+          payload: {
+            namespace: appsNamespace,
+            kind: 'Deployment',
+            name: bigDeployment,
+            replicas: target,
+            expectedReplicas: replicas,
+          },
+        },
+      ];
+      let burstInfo: Record<string, unknown> = {};
+      await phase('burst', async () => {
+        const started = performance.now();
+        const ids: string[] = [];
+        await forEachLimit(envelopes, 16, async (e) => {
+          ids.push((await cp!.admin.enqueue(clusterId, e as never)).id);
+        });
+        const enqueueMs = performance.now() - started;
+        const wanted = new Set(ids);
+        const final = await waitFor(
+          async () => {
+            const all = await cp!.admin.listActions(clusterId);
+            const mine = all.filter((a) => wanted.has(a.id));
+            const pending = mine.filter((a) => ['queued', 'leased', 'running'].includes(a.state));
+            return pending.length === 0 && mine.length === wanted.size ? mine : undefined;
+          },
+          { timeoutMs: 600_000, intervalMs: 500, what: `burst ${r} to finish` },
+        );
+        const states: Record<string, number> = {};
+        for (const a of final) states[`${a.type}:${a.state}`] = (states[`${a.type}:${a.state}`] ?? 0) + 1;
+        burstInfo = {
+          round: r,
+          actions: ids.length,
+          enqueueMs: round(enqueueMs),
+          totalMs: round(performance.now() - started),
+          states,
+        };
+        for (const a of final.filter((x) => x.state !== 'succeeded').slice(0, 3))
+          log(`  not succeeded: ${a.type} ${a.state}: ${a.message}`);
+      });
+      bursts.push(burstInfo);
+      log(`burst ${r}: ${JSON.stringify(burstInfo)}`);
+      replicas = target;
+
+      // Restore (outside the measured phases): uncordon the drained nodes, recreate their bare pods.
+      const restoreStarted = performance.now();
+      for (const n of drainTargets) await restoreNode(kc, n);
+      const missing: { name: string; node: string }[] = [];
+      for (const n of drainTargets) {
+        const now = new Set(await bulkPodsOn(kc, n));
+        for (const p of before.get(n) ?? []) if (!now.has(p)) missing.push({ name: p, node: n });
+      }
+      // Evicted pods may still be finishing their deletion: wait until each name is free.
+      await waitFor(async () => (await countInNamespace(kc, bulkNamespace)) === bulkCount - missing.length, {
+        timeoutMs: 120_000,
+        intervalMs: 1000,
+        what: 'evicted bare pods to be gone',
+      }).catch(() => undefined);
+      await forEachLimit(missing, 16, async ({ name, node }) => {
+        await core
+          .createNamespacedPod({ namespace: bulkNamespace, body: bulkPodBody(run, name, node) })
+          .catch(() => undefined);
+      });
+      await waitFor(async () => (await countNotRunning(kc, bulkNamespace)) === 0, {
+        timeoutMs: 180_000,
+        intervalMs: 2000,
+        what: 'recreated bare pods Running',
+      }).catch((err) => log(`restore: ${err instanceof Error ? err.message : err}`));
+      log(
+        `restore ${r}: recreated ${missing.length} bare pods in ${((performance.now() - restoreStarted) / 1000).toFixed(1)} s`,
+      );
+      await sleep(3000);
+
+      const ops = { relabel: 0, add: 0, delete: 0, errors: 0 };
+      await phase('churn', async () => {
+        const end = performance.now() + churnSeconds * 1000;
+        while (performance.now() < end) {
+          const tick = performance.now();
+          const batch = Array.from({ length: Math.max(1, Math.round(churnRate / 4)) }, () => Math.random());
+          await Promise.all(
+            batch.map(async (x) => {
+              const pool = [...churnable];
+              const pick = pool[Math.floor(Math.random() * pool.length)];
+              try {
+                if (x < 0.5 && pick) {
+                  const type = instanceTypes[Math.floor(Math.random() * instanceTypes.length)]!;
+                  await core.patchNode(
+                    {
+                      name: pick,
+                      body: { metadata: { labels: { 'node.kubernetes.io/instance-type': type } } },
+                    },
+                    mergePatch,
+                  );
+                  ops.relabel++;
+                } else if (x < 0.75) {
+                  const instance = nextInstance++;
+                  const name = `scale-${run}-c${churnAdded++}`;
+                  aws?.add(...makeInstances(1, { offset: instance, spotEvery: 3 }));
+                  await core.createNode({
+                    body: nodeBody(run, name, instance, { managed: false, aws: withAws }),
+                  });
+                  churnable.add(name);
+                  ops.add++;
+                } else if (pick) {
+                  churnable.delete(pick);
+                  await core.deleteNode({ name: pick });
+                  ops.delete++;
+                }
+              } catch {
+                ops.errors++;
+              }
+            }),
+          );
+          await sleep(Math.max(0, 250 - (performance.now() - tick)));
+        }
+      });
+      churns.push({ round: r, ...ops });
+      await sleep(3000);
+    }
+
+    // 9. End state: the control plane's table equals the cluster; peak; optional heap snapshot.
+    const expected = new Set([...managed, ...unmanaged.slice(0, halfCordons * (rounds + 1)), ...churnable]);
+    const converged = await waitFor(
+      async () => {
+        const list = await cp!.admin.listInstances(clusterId);
+        const names = list.instances.map((i) => i.nodeName);
+        return names.length === expected.size && names.every((n) => expected.has(n));
+      },
+      { timeoutMs: 120_000, intervalMs: 1000, what: 'the control plane to equal the cluster' },
+    ).catch(() => false);
+    const finalHeap = heapFromMetrics(await metricsText());
+    let snapshotFile: string | undefined;
+    if (snapshotDir) {
+      const beforeFiles = new Set(readdirSync(snapshotDir));
+      process.kill(agentPid, 'SIGUSR2');
+      snapshotFile = await waitFor(
+        () => {
+          const f = readdirSync(snapshotDir).find((x) => x.endsWith('.heapsnapshot') && !beforeFiles.has(x));
+          if (!f) return undefined;
+          const size = statSync(join(snapshotDir, f)).size;
+          return size > 0 && size === lastSize(f, size) ? join(snapshotDir, f) : undefined;
+        },
+        { timeoutMs: 300_000, intervalMs: 2000, what: 'the heap snapshot' },
+      );
+      log(`heap snapshot: ${snapshotFile}`);
+    }
+    const peaks = Object.fromEntries(meters.map((m) => [m.label, round(m.peakMiB())]));
+    const endMachine = { ...(await machineNote()), uptime: uptimeLine() };
+    log(`machine at the end: ${endMachine.uptime}`);
+
+    // 10. Tables and the JSON line.
+    const byPhase = (m: ProcessMeter, name: string) => m.phases.filter((p) => p.phase === name);
+    const phases = ['idle', 'burst', 'churn'];
+    const rows: (string | number)[][] = [];
+    const json: Record<string, Record<string, unknown>> = {};
+    for (const m of meters) {
+      json[m.label] = { peakRssMiB: round(m.peakMiB()) };
+      for (const p of phases) {
+        const uses = byPhase(m, p);
+        if (uses.length === 0) continue;
+        const cpu = summarize(uses.map((u) => u.cpuCores));
+        const rssMean = summarize(uses.map((u) => u.rssMeanMiB));
+        const rssMax = summarize(uses.map((u) => u.rssMaxMiB));
+        rows.push([
+          m.label,
+          p,
+          uses.length,
+          rssMean.median,
+          rssMean.min,
+          rssMean.max,
+          rssMax.max,
+          cpu.median,
+          cpu.min,
+          cpu.max,
+        ]);
+        json[m.label]![p] = {
+          n: uses.length,
+          rssMeanMiB: { median: round(rssMean.median), min: round(rssMean.min), max: round(rssMean.max) },
+          rssMaxMiB: round(rssMax.max),
+          cpuCores: { median: round(cpu.median), min: round(cpu.min), max: round(cpu.max) },
+          seconds: uses.map((u: PhaseUse) => round(u.seconds)),
+        };
+      }
+    }
+    console.log(
+      `\nscale: ${nodeCount} nodes (${managedCount} kwok-managed), ${podCount} pods, ${rounds} rounds; ` +
+        `RSS MiB (mean over the phase), CPU in cores (CPU s per wall s); ${startMachine.cpus} cpus`,
+    );
+    printTable([
+      [
+        'process',
+        'phase',
+        'n',
+        'RSS median',
+        'RSS min',
+        'RSS max',
+        'RSS peak in phase',
+        'CPU median',
+        'CPU min',
+        'CPU max',
+      ],
+      ...rows,
+    ]);
+    const agentIdle = summarize(byPhase(agentMeter, 'idle').map((u) => u.rssMeanMiB)).median;
+    const agentIdleCpu = summarize(byPhase(agentMeter, 'idle').map((u) => u.cpuCores)).median;
+    const ratios: Record<string, { rss: number; cpuIdle: number }> = {};
+    for (const m of meters) {
+      if (m === agentMeter || byPhase(m, 'idle').length === 0) continue;
+      const rss = summarize(byPhase(m, 'idle').map((u) => u.rssMeanMiB)).median;
+      const cpu = summarize(byPhase(m, 'idle').map((u) => u.cpuCores)).median;
+      ratios[m.label] = {
+        rss: round(agentIdle / rss),
+        cpuIdle: cpu > 0 ? round(agentIdleCpu / cpu) : Number.NaN,
+      };
+    }
+    console.log('\nratio agent / reference (idle medians; < 1: the agent uses less)');
+    printTable([
+      ['reference', 'RSS ratio', 'idle CPU ratio'],
+      ...Object.entries(ratios).map(([k, v]) => [k, v.rss, v.cpuIdle]),
+    ]);
+    console.log('\npeak RSS (VmHWM) MiB');
+    printTable([['process', 'peak'], ...Object.entries(peaks)]);
+    const agentPeak = peaks.agent ?? Number.NaN;
+    const met = agentPeak < 150;
+    console.log(
+      `\nagent peak RSS ${agentPeak} MiB; target < 150 MiB ${met ? 'met' : 'MISSED'}; after sync ${round(afterSync.rssMiB)} MiB`,
+    );
+    printJsonLine('scale', {
+      nodes: nodeCount,
+      pods: podCount,
+      managedNodes: managedCount,
+      rounds,
+      idleSeconds,
+      churnSeconds,
+      churnRate,
+      aws: withAws,
+      agent: {
+        commit: build.commit,
+        source: build.source,
+        dirty: build.dirty,
+        nodeFlags,
+        env: image.env,
+        logLevel: args['log-level'],
+      },
+      setupSeconds: Object.fromEntries(Object.entries(setup).map(([k, v]) => [k, round(v)])),
+      agentAfterSync: afterSync,
+      agentHeapByPhase: heapByPhase,
+      agentFinalHeap: finalHeap,
+      processes: json,
+      ratiosIdle: ratios,
+      peakRssMiB: peaks,
+      bursts,
+      churns,
+      controlPlaneConverged: converged === true,
+      referenceInitialListSeconds: refStatus.initialListSeconds,
+      heapSnapshot: snapshotFile,
+      targetRssMiB: 150,
+      targetMet: met,
+      machineStart: startMachine,
+      machineEnd: endMachine,
+      ownCluster: !args.kubeconfig,
+    });
+  } finally {
+    for (const m of meters) m.stop();
+    for (const c of references) if (c.exitCode === null) c.kill('SIGTERM');
+    if (agent && agent.exitCode === null) {
+      const gone = new Promise((r) => agent!.once('exit', r));
+      agent.kill('SIGTERM');
+      const timer = setTimeout(() => agent?.kill('SIGKILL'), 15_000);
+      await gone;
+      clearTimeout(timer);
+    }
+    await cp?.stop().catch(() => undefined);
+    await aws?.close();
+    if (clusterStop) {
+      await clusterStop();
+    } else {
+      log('deleting the bench objects');
+      await core.deleteCollectionNode({ labelSelector: `${benchLabel}=${run}` }).catch(() => undefined);
+      for (const ns of [bulkNamespace, appsNamespace, 'scale-dev'])
+        await core.deleteNamespace({ name: ns }).catch(() => undefined);
+      await custom
+        .deleteClusterCustomObject({
+          group: 'clusteropt.io',
+          version: 'v1alpha1',
+          plural: 'hibernationschedules',
+          name: 'scale-dev-nights',
+        })
+        .catch(() => undefined);
+    }
+    if (build.source === 'head') rmSync(build.root, { recursive: true, force: true });
+    if (!process.env.SCALE_KEEP) rmSync(dir, { recursive: true, force: true });
+    else log(`kept ${dir}`);
+  }
+}
+
+const sizes = new Map<string, number>();
+/** The previous size seen for `file` (records `size` as the new one): stable twice = written. */
+function lastSize(file: string, size: number): number | undefined {
+  const prev = sizes.get(file);
+  sizes.set(file, size);
+  return prev;
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
