@@ -1,8 +1,11 @@
 /**
  * The one list+watch helper: list a collection (paginated), then watch it from the list's
  * resourceVersion, resuming from the last seen version when the server closes the stream and
- * relisting when the version is too old (410) or the watch fails. Objects are delivered as
- * the API's raw JSON (timestamps are strings); callers keep only the fields they need.
+ * relisting when the version is too old (410) or the watch fails. Objects are the API's raw
+ * JSON (timestamps are strings), or what the caller's `transform` makes of each: it runs on
+ * every item as each list page arrives and on every watch event's object, so a caller that
+ * keeps a few fields of a large collection (the node inventory) never holds more than one
+ * raw page at a time, and nothing here keeps a list reachable while the watch runs.
  *
  * Why not client-node's Watch/Informer: the Watch opens a fresh TLS connection per call
  * (see clients.ts) and the informer stops for good on most errors and never paginates.
@@ -20,12 +23,21 @@ export interface KubeObject {
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
-export interface ListWatchOptions<T extends KubeObject> {
+/**
+ * `Raw` is the API object as parsed JSON, `T` what the callbacks receive: `Raw` itself, or
+ * `transform(raw)` when a transform is given.
+ */
+export interface ListWatchOptions<Raw extends KubeObject, T = Raw> {
   clients: KubeClients;
   /** Collection path, e.g. `/api/v1/pods`. */
   path: string;
   /** fieldSelector / labelSelector etc., used for the list and the watch alike. */
   query?: Record<string, string>;
+  /**
+   * Applied to each item of a list page as soon as the page is parsed (the raw page is then
+   * dropped) and to each watch event's object (DELETED ones too) before `onEvent`.
+   */
+  transform?: (raw: Raw) => T;
   /** Called with the full set after the first list and after every relist. */
   onList: (items: T[]) => void;
   onEvent: (type: WatchEventType, object: T) => void;
@@ -37,7 +49,10 @@ export interface ListWatchOptions<T extends KubeObject> {
 }
 
 export interface ListWatch {
-  /** Resolves after the first list was delivered; rejects if that first list fails. */
+  /**
+   * Resolves after the first list was delivered; rejects if that first list fails, or with
+   * the signal's reason if the signal aborts before it was delivered.
+   */
   ready: Promise<void>;
   /** Resolves when the loop has stopped (after the signal aborted). */
   stopped: Promise<void>;
@@ -88,6 +103,37 @@ export async function getJson<T>(
   return JSON.parse(text) as T;
 }
 
+/**
+ * Lists a collection page by page, handing each page's items to `onPage` as soon as it is
+ * parsed (nothing here keeps a page after that); returns the collection's resourceVersion.
+ */
+export async function listPages<Raw>(
+  clients: KubeClients,
+  path: string,
+  query: Record<string, string>,
+  signal: AbortSignal,
+  onPage: (items: Raw[]) => void,
+  pageSize = 500,
+): Promise<string> {
+  let continueToken: string | undefined;
+  let resourceVersion = '';
+  do {
+    const page = await getJson<{
+      items?: Raw[];
+      metadata?: { resourceVersion?: string; continue?: string };
+    }>(
+      clients,
+      path,
+      { ...query, limit: String(pageSize), ...(continueToken ? { continue: continueToken } : {}) },
+      signal,
+    );
+    resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+    continueToken = page.metadata?.continue || undefined;
+    onPage(page.items ?? []);
+  } while (continueToken);
+  return resourceVersion;
+}
+
 /** Lists every page; returns the items and the collection's resourceVersion. */
 export async function listAll<T>(
   clients: KubeClients,
@@ -97,22 +143,16 @@ export async function listAll<T>(
   pageSize = 500,
 ): Promise<{ items: T[]; resourceVersion: string }> {
   const items: T[] = [];
-  let continueToken: string | undefined;
-  let resourceVersion = '';
-  do {
-    const page = await getJson<{
-      items?: T[];
-      metadata?: { resourceVersion?: string; continue?: string };
-    }>(
-      clients,
-      path,
-      { ...query, limit: String(pageSize), ...(continueToken ? { continue: continueToken } : {}) },
-      signal,
-    );
-    items.push(...(page.items ?? []));
-    resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
-    continueToken = page.metadata?.continue || undefined;
-  } while (continueToken);
+  const resourceVersion = await listPages<T>(
+    clients,
+    path,
+    query,
+    signal,
+    (page) => {
+      for (const item of page) items.push(item);
+    },
+    pageSize,
+  );
   return { items, resourceVersion };
 }
 
@@ -120,8 +160,8 @@ export async function listAll<T>(
  * Streams one watch until the server ends it (returns the last resourceVersion), the
  * version expires (throws WatchExpiredError) or it fails/goes silent (throws).
  */
-async function streamWatch<T extends KubeObject>(
-  options: ListWatchOptions<T>,
+async function streamWatch<Raw extends KubeObject, T>(
+  options: ListWatchOptions<Raw, T>,
   fromVersion: string,
   onVersion: (rv: string) => void,
 ): Promise<void> {
@@ -167,7 +207,7 @@ async function streamWatch<T extends KubeObject>(
         buffered = buffered.slice(newline + 1);
         newline = buffered.indexOf('\n');
         if (line === '') continue;
-        const event = JSON.parse(line) as { type: string; object: T & { code?: number; message?: string } };
+        const event = JSON.parse(line) as { type: string; object: Raw & { code?: number; message?: string } };
         if (event.type === 'ERROR') {
           if (event.object.code === 410) throw new WatchExpiredError(event.object.message ?? 'expired');
           throw new Error(`watch error: ${event.object.message ?? JSON.stringify(event.object)}`);
@@ -175,7 +215,8 @@ async function streamWatch<T extends KubeObject>(
         const rv = event.object.metadata?.resourceVersion;
         if (rv) onVersion(rv);
         if (event.type === 'BOOKMARK') continue;
-        options.onEvent(event.type as WatchEventType, event.object);
+        const object = options.transform ? options.transform(event.object) : (event.object as unknown as T);
+        options.onEvent(event.type as WatchEventType, object);
       }
     }
   } finally {
@@ -185,7 +226,33 @@ async function streamWatch<T extends KubeObject>(
   }
 }
 
-export function listWatch<T extends KubeObject>(options: ListWatchOptions<T>): ListWatch {
+/**
+ * Lists (all pages, each item through `transform`), delivers the set to `onList` and returns
+ * the list's resourceVersion. Its own frame holds the transformed items, so once it returned
+ * the watch that follows keeps nothing of the list alive.
+ */
+async function relist<Raw extends KubeObject, T>(options: ListWatchOptions<Raw, T>): Promise<string> {
+  const items: T[] = [];
+  const transform = options.transform;
+  const resourceVersion = await listPages<Raw>(
+    options.clients,
+    options.path,
+    options.query ?? {},
+    options.signal,
+    (page) => {
+      for (const raw of page) items.push(transform ? transform(raw) : (raw as unknown as T));
+    },
+    options.pageSize,
+  );
+  options.onList(items);
+  return resourceVersion;
+}
+
+export function listWatch<T extends KubeObject>(options: ListWatchOptions<T, T>): ListWatch;
+export function listWatch<Raw extends KubeObject, T>(
+  options: ListWatchOptions<Raw, T> & { transform: (raw: Raw) => T },
+): ListWatch;
+export function listWatch<Raw extends KubeObject, T>(options: ListWatchOptions<Raw, T>): ListWatch {
   let resolveReady!: () => void;
   let rejectReady!: (err: unknown) => void;
   const ready = new Promise<void>((res, rej) => {
@@ -196,45 +263,44 @@ export function listWatch<T extends KubeObject>(options: ListWatchOptions<T>): L
   ready.catch(() => undefined);
   const backoff = new Backoff({ baseMs: 200, maxMs: 5_000 });
   const path = options.path;
+  const signal = options.signal;
 
   const loop = async () => {
     let first = true;
     let version: string | undefined;
-    while (!options.signal.aborted) {
-      try {
-        if (version === undefined) {
-          const listed = await listAll<T>(
-            options.clients,
-            path,
-            options.query ?? {},
-            options.signal,
-            options.pageSize,
-          );
-          version = listed.resourceVersion;
-          options.onList(listed.items);
+    try {
+      while (!signal.aborted) {
+        try {
+          if (version === undefined) {
+            version = await relist(options);
+            if (first) {
+              first = false;
+              resolveReady();
+            }
+          }
+          await streamWatch(options, version, (rv) => {
+            version = rv;
+          });
+          backoff.reset();
+        } catch (err) {
+          if (signal.aborted) break;
           if (first) {
+            rejectReady(err);
             first = false;
-            resolveReady();
+            return;
+          }
+          const expired = err instanceof WatchExpiredError;
+          // Any failure other than a clean end: relist, since events may have been missed.
+          version = undefined;
+          if (!expired) {
+            options.log?.debug({ path, err: errorMessage(err) }, 'watch failed; relisting');
+            await sleep(backoff.next(), signal).catch(() => undefined);
           }
         }
-        await streamWatch(options, version, (rv) => {
-          version = rv;
-        });
-        backoff.reset();
-      } catch (err) {
-        if (options.signal.aborted) break;
-        if (first) {
-          rejectReady(err);
-          return;
-        }
-        const expired = err instanceof WatchExpiredError;
-        // Any failure other than a clean end: relist, since events may have been missed.
-        version = undefined;
-        if (!expired) {
-          options.log?.debug({ path, err: errorMessage(err) }, 'watch failed; relisting');
-          await sleep(backoff.next(), options.signal).catch(() => undefined);
-        }
       }
+    } finally {
+      // Aborted before (or during) the first list: `ready` must not stay pending forever.
+      if (first) rejectReady(signal.reason ?? new Error(`list of ${path} aborted`));
     }
   };
   const stopped = loop();

@@ -64,6 +64,13 @@ export interface HibernationControllerOptions {
   safetyIntervalMs?: number;
   /** Workload patches in flight at once. Default 8. */
   concurrency?: number;
+  /**
+   * Wall-clock steps (src/util/clock-jump.ts). Transition timers are monotonic durations
+   * computed from the wall clock, so after a step they would fire at the wrong wall time (up
+   * to the safety interval late): on a step every schedule is reconciled at once and its
+   * timer re-armed from the new time.
+   */
+  clockJumps?: { onJump(listener: (jump: { deltaMs: number }) => void): () => void };
 }
 
 interface ScheduleObject extends KubeObject {
@@ -188,6 +195,10 @@ export class HibernationController {
     await Promise.all(watches.map((w) => w.ready));
     if (signal.aborted) return;
     this.started = true;
+    const offJump = this.options.clockJumps?.onJump((jump) => {
+      log.info({ deltaMs: Math.round(jump.deltaMs) }, 'wall clock stepped: re-evaluating every schedule');
+      this.triggerAll();
+    });
     this.kick();
     this.resolveReady();
     log.info({ schedules: this.schedules.size, clients: clients.server }, 'hibernation controller started');
@@ -195,6 +206,7 @@ export class HibernationController {
       if (signal.aborted) resolve();
       else signal.addEventListener('abort', () => resolve(), { once: true });
     });
+    offJump?.();
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     await this.draining?.catch(() => undefined);
@@ -250,6 +262,8 @@ export class HibernationController {
           await lw.stopped;
           return;
         } catch (err) {
+          // `ready` rejects with the signal's reason when aborted during the first list.
+          if (signal.aborted) break;
           this.options.log.warn(
             { path, err: errorMessage(err) },
             'hibernation controller cannot list yet; retrying',

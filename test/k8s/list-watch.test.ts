@@ -1,0 +1,194 @@
+/**
+ * The list+watch helper (src/kube/watch.ts) against the real API server: the per-item
+ * transform runs on every list page as it arrives and on every watch event, raw objects are
+ * not kept (neither while the list goes on, nor by the helper during the watch that
+ * follows), and `ready` settles when the signal aborts during the first list.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKubeClients } from '../../src/kube/clients.ts';
+import { type KubeObject, listWatch, type WatchEventType } from '../../src/kube/watch.ts';
+import { createKwokNodes, deleteNodes, loadTestKubeConfig, uniqueName, waitFor } from '../support/kube.ts';
+
+const kc = loadTestKubeConfig();
+const core = kc.makeApiClient(CoreV1Api);
+const clients = createKubeClients(kc);
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+// A real full GC, so "collected" means unreachable (the V8 flag has to be set before the
+// gc function is created in a new context).
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+interface RawNode extends KubeObject {
+  metadata?: { name?: string; uid?: string; resourceVersion?: string; labels?: Record<string, string> };
+}
+interface Small {
+  name: string;
+  colour: string | undefined;
+}
+const small = (raw: RawNode): Small => ({
+  name: raw.metadata?.name ?? '',
+  colour: raw.metadata?.labels?.['clusteropt.io/colour'],
+});
+
+/** Lets pending I/O callbacks and timers run, so WeakRefs created earlier can be cleared. */
+const nextTurn = () => new Promise((r) => setTimeout(r, 20));
+
+describe('listWatch on a real API server', () => {
+  const run = uniqueName('lw');
+  const selector = `clusteropt.io/list-watch-test=${run}`;
+  const names = Array.from({ length: 7 }, (_, i) => `${run}-${i}`);
+  const pageSize = 2;
+
+  beforeAll(async () => {
+    await createKwokNodes(kc, names, {
+      labels: { 'clusteropt.io/list-watch-test': run, 'clusteropt.io/colour': 'blue' },
+      managed: false,
+    });
+  });
+
+  afterAll(async () => {
+    await deleteNodes(kc, names);
+  });
+
+  it('transforms each page as it arrives and drops the raw objects', async () => {
+    const rawRefs: WeakRef<object>[] = [];
+    let listed: Small[] | undefined;
+    let collectedAtList = -1;
+    const events: Array<[WatchEventType, Small]> = [];
+    const abort = new AbortController();
+    const lw = listWatch<RawNode, Small>({
+      clients,
+      path: '/api/v1/nodes',
+      query: { labelSelector: selector },
+      pageSize,
+      signal: abort.signal,
+      transform: (raw) => {
+        rawRefs.push(new WeakRef(raw));
+        return small(raw);
+      },
+      onList: (items) => {
+        listed = items;
+        // Every raw object of the pages before the last one is garbage by now: only the
+        // last page (at most pageSize objects) may still be referenced by the helper.
+        gc();
+        collectedAtList = rawRefs.filter((r) => r.deref() === undefined).length;
+      },
+      onEvent: (type, item) => events.push([type, item]),
+    });
+    try {
+      await lw.ready;
+      expect(listed?.map((n) => n.name).sort()).toEqual([...names].sort());
+      expect(listed?.every((n) => n.colour === 'blue')).toBe(true);
+      expect(rawRefs).toHaveLength(names.length);
+      expect(collectedAtList).toBeGreaterThanOrEqual(names.length - pageSize);
+
+      // During the watch nothing of the list stays reachable.
+      await nextTurn();
+      gc();
+      expect(rawRefs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
+
+      // Watch events go through the transform too, DELETED included.
+      await core.patchNode(
+        { name: names[0]!, body: { metadata: { labels: { 'clusteropt.io/colour': 'red' } } } },
+        mergePatch,
+      );
+      await deleteNodes(kc, [names[1]!]);
+      await waitFor(
+        () =>
+          events.some(([t, n]) => t === 'MODIFIED' && n.name === names[0] && n.colour === 'red') &&
+          events.some(([t, n]) => t === 'DELETED' && n.name === names[1]),
+        { timeoutMs: 30_000, what: 'the MODIFIED and DELETED events, transformed' },
+      );
+      for (const [, item] of events) expect(Object.keys(item).sort()).toEqual(['colour', 'name']);
+      expect(rawRefs.length).toBe(names.length + events.length);
+    } finally {
+      abort.abort();
+      await lw.stopped;
+    }
+  });
+
+  it('without a transform, the listed objects are not kept alive by the watch that follows', async () => {
+    const refs: WeakRef<object>[] = [];
+    const abort = new AbortController();
+    const lw = listWatch<RawNode>({
+      clients,
+      path: '/api/v1/nodes',
+      query: { labelSelector: selector },
+      pageSize,
+      signal: abort.signal,
+      onList: (items) => {
+        refs.push(new WeakRef(items));
+        for (const item of items) refs.push(new WeakRef(item));
+      },
+      onEvent: () => {},
+    });
+    try {
+      await lw.ready;
+      expect(refs.length).toBeGreaterThan(1);
+      await nextTurn();
+      gc();
+      expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
+    } finally {
+      abort.abort();
+      await lw.stopped;
+    }
+  });
+
+  it('ready rejects with the reason when the signal aborts during the first list', async () => {
+    const abort = new AbortController();
+    const reason = new Error('stop now');
+    let transformed = 0;
+    let listed = false;
+    const lw = listWatch<RawNode, Small>({
+      clients,
+      path: '/api/v1/nodes',
+      query: { labelSelector: selector },
+      pageSize,
+      signal: abort.signal,
+      transform: (raw) => {
+        // Abort in the middle of the list: after the first page, before the last.
+        if (++transformed === 1) abort.abort(reason);
+        return small(raw);
+      },
+      onList: () => {
+        listed = true;
+      },
+      onEvent: () => {},
+    });
+    const settled = await Promise.race([
+      lw.ready.then(
+        () => 'resolved',
+        (err: unknown) => err,
+      ),
+      new Promise((r) => setTimeout(() => r('still pending'), 10_000)),
+    ]);
+    expect(settled).toBe(reason);
+    expect(listed).toBe(false);
+    await lw.stopped;
+  });
+
+  it('ready rejects at once when the signal was aborted before the start', async () => {
+    const abort = new AbortController();
+    abort.abort(new Error('already stopped'));
+    const lw = listWatch<RawNode>({
+      clients,
+      path: '/api/v1/nodes',
+      signal: abort.signal,
+      onList: () => {},
+      onEvent: () => {},
+    });
+    const settled = await Promise.race([
+      lw.ready.then(
+        () => 'resolved',
+        (err: unknown) => (err instanceof Error ? err.message : String(err)),
+      ),
+      new Promise((r) => setTimeout(() => r('still pending'), 10_000)),
+    ]);
+    expect(settled).toBe('already stopped');
+    await lw.stopped;
+  });
+});
