@@ -27,6 +27,7 @@ import { type AgentMetrics, createMetrics } from '../observability/metrics.ts';
 import { LeaderElector } from '../operator/leader-election.ts';
 import { StateStore } from '../store/index.ts';
 import { sleep } from '../util/backoff.ts';
+import { ClockJumpDetector } from '../util/clock-jump.ts';
 import { errorMessage } from '../util/errors.ts';
 import { agentVersion } from './version.ts';
 
@@ -91,7 +92,61 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   const clients = createKubeClients(kc);
   const kubeReachable = recencyCheck('kube-api', 60_000);
   const health = createHealthServer({ registry: metrics.registry, log });
-  health.addReadinessCheck({ name: 'state-store', check: () => store.isOpen && !store.stats().overCapacity });
+  health.addReadinessCheck({
+    name: 'state-store',
+    check: () => {
+      if (!store.isOpen) return { ok: false, message: 'closed' };
+      const w = store.writeState;
+      if (w.kind === 'failing') return { ok: false, message: `${w.code}: ${w.message}` };
+      return store.stats().overCapacity ? { ok: false, message: 'outbox over capacity' } : { ok: true };
+    },
+  });
+  // Disk full / read-only state file: one line when it starts, one when it ends (not one per
+  // row); readiness fails meanwhile; nothing is executed without its journal entry, and
+  // results wait in memory (see docs/outbox.md "Disk full").
+  const seenWriteFailures: Record<string, number> = {};
+  const syncWriteFailureMetric = () => {
+    for (const [code, n] of Object.entries(store.writeFailures)) {
+      const delta = n - (seenWriteFailures[code] ?? 0);
+      if (delta > 0) metrics.stateWriteErrorsTotal.inc({ code }, delta);
+      seenWriteFailures[code] = n;
+    }
+  };
+  const wakeOnWritable = new Set<() => void>();
+  store.onWriteStateChange((state, previous) => {
+    syncWriteFailureMetric();
+    if (state.kind === 'failing') {
+      metrics.stateWritable.set(0);
+      log.error(
+        { code: state.code, err: state.message, path: store.path },
+        'state file cannot be written: not ready; no new action starts until it can (retrying every second)',
+      );
+    } else {
+      metrics.stateWritable.set(1);
+      log.info(
+        {
+          path: store.path,
+          failedWrites: previous.kind === 'failing' ? previous.failures : 0,
+          failingForMs: previous.kind === 'failing' ? Date.now() - previous.since : 0,
+        },
+        'state file writable again: resuming',
+      );
+      for (const wake of wakeOnWritable) wake();
+    }
+  });
+  const onWritable = (wake: () => void) => {
+    wakeOnWritable.add(wake);
+    return () => wakeOnWritable.delete(wake);
+  };
+  const clockJumps = new ClockJumpDetector();
+  clockJumps.onJump((jump) => {
+    metrics.clockJumpsTotal.inc({ direction: jump.direction });
+    log.warn(
+      { deltaMs: Math.round(jump.deltaMs), direction: jump.direction },
+      'wall clock stepped (NTP?): leases and budgets are monotonic; schedules are re-evaluated',
+    );
+  });
+  clockJumps.start();
   health.addReadinessCheck(kubeReachable);
   const healthAddress = await health.listen(config.listenHealth);
 
@@ -132,6 +187,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       agentNamespace: namespace,
       dryRun: config.dryRun,
       audit: (event) => store.outbox.appendAudit(event),
+      clockJumps,
     });
     const inventory = createInventory({
       clients,
@@ -148,7 +204,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       client,
       waitSeconds: config.pollWaitSeconds,
       logger: log.child({ component: 'poller' }),
-      wakeOn: (wake) => apiKey.onChange(wake),
+      wakeOn: (wake) => both(apiKey.onChange(wake), onWritable(wake)),
       onActions: async (raw) => {
         metrics.pollRequestsTotal.inc();
         await acceptEnvelopes(raw, { clients, namespace, store, log });
@@ -158,7 +214,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       store,
       client,
       logger: log.child({ component: 'shipper' }),
-      wakeOn: (wake) => apiKey.onChange(wake),
+      wakeOn: (wake) => both(apiKey.onChange(wake), onWritable(wake)),
     });
     await Promise.allSettled([
       controller.run(signal),
@@ -194,6 +250,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     done = leaderWork(root.signal);
   }
   const metricsTimer = setInterval(() => {
+    syncWriteFailureMetric();
     const stats = store.stats();
     metrics.outboxDepth.set(stats.depth);
     metrics.outboxOldestAgeSeconds.set(stats.oldestAgeMs / 1000);
@@ -216,6 +273,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     isLeader: () => elector?.isLeader() ?? true,
     async stop() {
       clearInterval(metricsTimer);
+      clockJumps.stop();
       root.abort(new Error('shutting down'));
       await done.catch(() => undefined);
       await events.flush(2_000).catch(() => undefined);
@@ -224,6 +282,13 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       await clients.close();
       store.close();
     },
+  };
+}
+
+function both(a: () => void, b: () => void): () => void {
+  return () => {
+    a();
+    b();
   };
 }
 

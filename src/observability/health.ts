@@ -55,9 +55,10 @@ export function parseListenAddress(address: string): { host: string | undefined;
 
 /**
  * A readiness check that passes while `markSuccess()` was called within `maxAgeMs`, e.g.
- * "kube API reachable recently": every successful API call or watch event marks it.
+ * "kube API reachable recently": every successful API call or watch event marks it. Ages are
+ * measured on the monotonic clock: a wall-clock step must not make the agent unready.
  */
-export function recencyCheck(name: string, maxAgeMs: number, now: () => number = Date.now) {
+export function recencyCheck(name: string, maxAgeMs: number, now: () => number = () => performance.now()) {
   let last: number | undefined;
   return {
     name,

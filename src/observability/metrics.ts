@@ -31,6 +31,12 @@ export interface AgentMetrics {
   policyDecisionsTotal: Counter<'decision' | 'rule'>;
   /** Always 1; the labels say which build runs. */
   buildInfo: Gauge<'version'>;
+  /** 1 while the state file takes writes; 0 while they fail (disk full, read-only, I/O error). */
+  stateWritable: Gauge;
+  /** State-file writes that failed, by code (STATE_DISK_FULL, STATE_UNWRITABLE, ...). */
+  stateWriteErrorsTotal: Counter<'code'>;
+  /** Wall-clock steps (NTP) seen by the agent, by direction (forward, backward). */
+  clockJumpsTotal: Counter<'direction'>;
 }
 
 export interface MetricsOptions {
@@ -109,8 +115,26 @@ export function createMetrics(options: MetricsOptions = {}): AgentMetrics {
       labelNames: ['version'],
       registers,
     }),
+    stateWritable: new Gauge({
+      name: `${metricPrefix}state_writable`,
+      help: '1 while the state file (SQLite) takes writes, 0 while they fail (disk full, read-only, I/O error).',
+      registers,
+    }),
+    stateWriteErrorsTotal: new Counter({
+      name: `${metricPrefix}state_write_errors_total`,
+      help: 'Failed writes to the state file, by code (STATE_DISK_FULL, STATE_UNWRITABLE, STATE_LOCKED, STATE_CORRUPT).',
+      labelNames: ['code'],
+      registers,
+    }),
+    clockJumpsTotal: new Counter({
+      name: `${metricPrefix}clock_jumps_total`,
+      help: 'Wall-clock steps (NTP, manual) detected against the monotonic clock, by direction.',
+      labelNames: ['direction'],
+      registers,
+    }),
   };
   metrics.leader.set(0);
+  metrics.stateWritable.set(1);
   metrics.outboxDepth.set(0);
   metrics.outboxOldestAgeSeconds.set(0);
   metrics.buildInfo.set({ version: options.version ?? 'unknown' }, 1);

@@ -24,7 +24,7 @@ import type { EventSink } from '../../kube/events.ts';
 import { listWatch } from '../../kube/watch.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { AgentMetrics } from '../../observability/metrics.ts';
-import type { StateStore } from '../../store/index.ts';
+import { isStateFileError, type StateStore } from '../../store/index.ts';
 import { Backoff, sleep } from '../../util/backoff.ts';
 import { errorMessage } from '../../util/errors.ts';
 import { type Decision, decide, type PolicyInput } from '../policy/decide.ts';
@@ -79,7 +79,7 @@ export class ActionController {
    * after its final status was written; with this the controller knows the result is not
    * lost and does not "repair" a status that is only late.
    */
-  private readonly finals = new Map<string, { record: FinalRecord; finishedAt: string; patched: boolean }>();
+  private readonly finals = new Map<string, FinalEntry>();
   /** Counters for tests and benchmarks. */
   readonly counters = { reconciles: 0, executions: 0, finished: 0, deleted: 0 };
 
@@ -125,7 +125,11 @@ export class ActionController {
       laneOf: (name) => this.actions.get(name)?.spec.target,
       process: (name) => this.reconcile(name, queue, signal),
       onError: (name, err) => {
-        log.warn({ action: name, err: errorMessage(err) }, 'reconcile failed; retrying');
+        // A state file that cannot be written (disk full) is logged once by the agent, not
+        // once per action and retry.
+        if (isStateFileError(err))
+          log.debug({ action: name, err: errorMessage(err) }, 'reconcile failed; retrying');
+        else log.warn({ action: name, err: errorMessage(err) }, 'reconcile failed; retrying');
         queue.addAfter(name, 2_000);
       },
     });
@@ -204,6 +208,13 @@ export class ActionController {
     const object = this.actions.get(name);
     if (!object) return;
     this.counters.reconciles++;
+    // Decided and done here, but the journal could not take the result yet (disk full): keep
+    // retrying that write, never plan (and run) the action again.
+    const pending = this.finals.get(name);
+    if (pending && !pending.journaled) {
+      await this.settleFinal(object, pending);
+      return;
+    }
     const id = object.spec.id;
     const entry = this.options.store.journal.entry(id);
     const step = planStep({
@@ -367,9 +378,18 @@ export class ActionController {
     const idempotent =
       this.options.extraExecutors?.[action.type] !== undefined ||
       executorFor(action.type)?.idempotent === true;
-    const { startedAt, settle } = await this.records.start(object, {
-      deferStatusMs: idempotent ? (this.options.runningStatusDelayMs ?? 1_000) : 0,
-    });
+    let started: Awaited<ReturnType<ActionRecords['start']>>;
+    try {
+      started = await this.records.start(object, {
+        deferStatusMs: idempotent ? (this.options.runningStatusDelayMs ?? 1_000) : 0,
+      });
+    } catch (err) {
+      // Not started (journal write failed, e.g. disk full): it must not look Running, or
+      // the retry would take it for an interrupted run.
+      this.actions.set(nameOf(object), object);
+      throw err;
+    }
+    const { startedAt, settle } = started;
     this.counters.executions++;
     const t0 = this.now();
     let result: ActionResult;
@@ -430,9 +450,43 @@ export class ActionController {
   }
 
   private async finish(object: AgentAction, record: FinalRecord): Promise<void> {
-    const final = { record, finishedAt: new Date(this.now()).toISOString(), patched: false };
+    const final: FinalEntry = {
+      record,
+      finishedAt: new Date(this.now()).toISOString(),
+      patched: false,
+      journaled: false,
+    };
     this.finals.set(nameOf(object), final);
-    await this.records.finish(object, record, final.finishedAt);
+    await this.settleFinal(object, final);
+  }
+
+  /**
+   * Journals the outcome (with its report) and writes the final status. When the state file
+   * cannot take it (disk full) the outcome stays in memory (`finals`), the final status is
+   * written first — so a restart or another leader adopts this outcome instead of running the
+   * action again — and the error goes to the work queue, which retries the journal write
+   * (reconcile → here) until the disk takes it. Reported once either way: the journal write
+   * and the report are one transaction.
+   */
+  private async settleFinal(object: AgentAction, final: FinalEntry): Promise<void> {
+    const { record } = final;
+    if (!final.journaled) {
+      try {
+        this.records.journalFinal(object, record, final.finishedAt);
+        final.journaled = true;
+      } catch (err) {
+        if (isStateFileError(err) && !final.patched) {
+          await this.records
+            .patchFinalStatus(object, record, final.finishedAt)
+            .then(() => {
+              final.patched = true;
+            })
+            .catch(() => undefined);
+        }
+        throw err;
+      }
+    }
+    if (!final.patched) await this.records.patchFinalStatus(object, record, final.finishedAt);
     final.patched = true;
     this.actions.set(nameOf(object), {
       ...object,
@@ -474,6 +528,15 @@ export class ActionController {
   collectGarbageNow(): Promise<void> {
     return this.collectGarbage(new AbortController().signal);
   }
+}
+
+interface FinalEntry {
+  record: FinalRecord;
+  finishedAt: string;
+  /** The final status is written. */
+  patched: boolean;
+  /** The journal has it, and its report is queued. */
+  journaled: boolean;
 }
 
 function nameOf(item: { metadata?: { name?: string } }): string {

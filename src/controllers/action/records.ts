@@ -114,6 +114,15 @@ export class ActionRecords {
 
   /** Journal `finished` + the final report in one transaction, then the status. */
   async finish(object: AgentAction, record: FinalRecord, finishedAt: string): Promise<void> {
+    this.journalFinal(object, record, finishedAt);
+    await this.patchFinalStatus(object, record, finishedAt);
+  }
+
+  /**
+   * Journal `finished` + the final report (or audit event), in one transaction; a no-op when
+   * the journal already has it. Throws STATE_* errors (disk full) with nothing written.
+   */
+  journalFinal(object: AgentAction, record: FinalRecord, finishedAt: string): void {
     const id = object.spec.id;
     this.ensureReceived(object);
     if (this.store.journal.state(id) !== 'finished') {
@@ -138,7 +147,6 @@ export class ActionRecords {
         });
       }
     }
-    await this.patchFinalStatus(object, record, finishedAt);
   }
 
   async patchFinalStatus(object: AgentAction, record: FinalRecord, finishedAt: string): Promise<void> {

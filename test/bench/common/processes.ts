@@ -175,12 +175,16 @@ export interface AgentProcessOptions {
   /** Extra `--flag=value` arguments (override the defaults below by repeating them later). */
   args?: string[];
   logLevel?: string;
+  /** State dir (default `dir/<name>`), e.g. on a small file system of its own. */
+  stateDir?: string;
+  /** Extra environment of the child (e.g. LD_PRELOAD of libfaketime). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** `clusteropt-agent run ...` as a child process with its own state dir under `dir/<name>`. */
 export async function spawnAgent(options: AgentProcessOptions): Promise<AgentProcess> {
   const healthPort = await freePort();
-  const stateDir = join(options.dir, options.name);
+  const stateDir = options.stateDir ?? join(options.dir, options.name);
   const logFile = join(options.dir, `${options.name}.log`);
   const agent: AgentProcess = {
     name: options.name,
@@ -203,7 +207,7 @@ export async function spawnAgent(options: AgentProcessOptions): Promise<AgentPro
           `--log-level=${options.logLevel ?? 'warn'}`,
           ...(options.args ?? []),
         ],
-        { env: { POD_NAME: options.name }, logFile },
+        { env: { POD_NAME: options.name, ...options.env }, logFile },
       );
       agent.child = child;
       await waitUntil(
