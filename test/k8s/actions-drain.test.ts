@@ -18,8 +18,6 @@ import type { DrainDetails } from '../../src/actions/drain-node.ts';
 import { drainNodeExecutor } from '../../src/actions/drain-node.ts';
 import { ActionAbortedError } from '../../src/actions/types.ts';
 import { createKubeClients } from '../../src/kube/clients.ts';
-import { podFacts } from '../../src/kube/pods.ts';
-import { listWatch } from '../../src/kube/watch.ts';
 import {
   actionContext,
   createDeployment,
@@ -42,6 +40,7 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { watchBudgetFloor } from '../support/pdb-watch.ts';
 
 const run = promisify(execFile);
 const kc: KubeConfig = loadTestKubeConfig();
@@ -219,48 +218,6 @@ async function smallPool(prefix: string): Promise<Pool> {
   return pool;
 }
 
-/** Records the fewest Ready, non-terminating pods of an app seen at any moment. */
-function watchReadyFloor(namespace: string, app: string) {
-  const abort = new AbortController();
-  const pods = new Map<string, boolean>();
-  let floor = Number.POSITIVE_INFINITY;
-  let samples = 0;
-  const sample = () => {
-    const ready = [...pods.values()].filter(Boolean).length;
-    floor = Math.min(floor, ready);
-    samples++;
-  };
-  const healthy = (raw: Record<string, unknown>) => {
-    const p = podFacts(raw);
-    return p.ready && p.deletionTimestampMs === undefined;
-  };
-  const watch = listWatch<Record<string, unknown>>({
-    clients: createKubeClients(kc),
-    path: `/api/v1/namespaces/${namespace}/pods`,
-    query: { labelSelector: `app=${app}` },
-    signal: abort.signal,
-    onList: (items) => {
-      pods.clear();
-      for (const i of items) pods.set(podFacts(i).uid, healthy(i));
-      sample();
-    },
-    onEvent: (type, obj) => {
-      const uid = podFacts(obj).uid;
-      if (type === 'DELETED') pods.delete(uid);
-      else pods.set(uid, healthy(obj));
-      sample();
-    },
-  });
-  return {
-    ready: watch.ready,
-    async stop() {
-      abort.abort();
-      await watch.stopped;
-      return { floor, samples };
-    },
-  };
-}
-
 describe('drain with PodDisruptionBudgets', () => {
   const pools: Pool[] = [];
   afterAll(async () => {
@@ -275,7 +232,7 @@ describe('drain with PodDisruptionBudgets', () => {
     await createPdb(kc, pool.namespace, 'guarded', 'guarded', { minAvailable: 5 });
     await setUnschedulable(kc, pool.targets, false);
 
-    const watcher = watchReadyFloor(pool.namespace, 'guarded');
+    const watcher = watchBudgetFloor(kc, { namespace: pool.namespace, matchLabels: { app: 'guarded' } });
     await watcher.ready;
     const result = await drainNodeExecutor.execute(
       makeAction('drain_node', { nodeName: pool.source, timeoutSeconds: 150 }),

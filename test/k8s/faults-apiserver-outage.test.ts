@@ -5,7 +5,7 @@
  * A node runs a Deployment of 6 replicas behind a PodDisruptionBudget (minAvailable 3) and
  * there is no other node for the replacements, so the drain evicts 3 pods and then keeps
  * retrying the other 3 against the budget. In that state kube-apiserver is stopped for
- * 30 s. The agent (in-process, the same startAgent `clusteropt-agent run` uses, leader
+ * 30 s (FAULTS_SIZE=ci) or 60 s (FAULTS_SIZE=full; test/support/faults.ts). The agent (in-process, the same startAgent `clusteropt-agent run` uses, leader
  * election on) cannot renew its Lease, steps down, and the drain is interrupted. Right after
  * the API server returns, the admin deletes the budget and creates an AgentAction, and a
  * control-plane action is enqueued. Asserted:
@@ -14,7 +14,10 @@
  *   plane has exactly one terminal transition for it: never stuck, never reported twice;
  * - the watches resumed: the budget's deletion is acted on (the drain finishes), the
  *   AgentAction created after the outage and the control-plane action enqueued then are
- *   both done within seconds.
+ *   both done within seconds;
+ * - the budget held while it existed: a watch on its pods (test/support/pdb-watch.ts) never
+ *   saw fewer than minAvailable healthy, before, during and after the outage, up to the
+ *   moment the admin deletes it.
  * Why a budget the admin deletes, rather than one replacements satisfy: after a 30 s
  * outage kube-controller-manager needs another 30-70 s (client-go backoff) before it
  * creates replacements and updates budgets again; the drain would wait for reasons that
@@ -37,11 +40,14 @@ import {
   startReferenceControlPlane,
 } from '../../src/reference-control-plane/index.ts';
 import { startTestCluster, type TestCluster } from '../cluster/launcher.ts';
+import { bySize, faultsSize } from '../support/faults.ts';
 import { createKwokNodes, createNamespace, waitFor, waitForDeploymentReady } from '../support/kube.ts';
+import { watchBudgetFloor } from '../support/pdb-watch.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'clusteropt-apiserver-outage-'));
-const outageMs = 30_000;
+const outageMs = bySize({ ci: 30_000, full: 60_000 });
 const replicas = 6;
+const minAvailable = 3;
 let cluster: TestCluster;
 let kc: KubeConfig;
 let cp: ReferenceControlPlane;
@@ -88,162 +94,178 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
-it('resumes a drain interrupted by a 30 s API server outage; watches pick up new work after it', async () => {
-  const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
-  const policy = kc.makeApiClient(PolicyV1Api);
-  const source = 'outage-source';
-  const other = 'outage-other';
-  await createKwokNodes(kc, [source], { labels: { pool: 'outage' } });
-  await apps.createNamespacedDeployment({
-    namespace: appNs,
-    body: {
-      metadata: { name: 'web' },
-      spec: {
-        replicas,
-        selector: { matchLabels: { app: 'web' } },
-        template: {
-          metadata: { labels: { app: 'web' } },
-          spec: {
-            nodeSelector: { pool: 'outage' },
-            terminationGracePeriodSeconds: 0,
-            containers: [{ name: 'web', image: 'registry.invalid/web:1' }],
+it(
+  `resumes a drain interrupted by a ${outageMs / 1000} s API server outage; watches pick up new work after it (${faultsSize()} size)`,
+  async () => {
+    const core = kc.makeApiClient(CoreV1Api);
+    const apps = kc.makeApiClient(AppsV1Api);
+    const policy = kc.makeApiClient(PolicyV1Api);
+    const source = 'outage-source';
+    const other = 'outage-other';
+    await createKwokNodes(kc, [source], { labels: { pool: 'outage' } });
+    await apps.createNamespacedDeployment({
+      namespace: appNs,
+      body: {
+        metadata: { name: 'web' },
+        spec: {
+          replicas,
+          selector: { matchLabels: { app: 'web' } },
+          template: {
+            metadata: { labels: { app: 'web' } },
+            spec: {
+              nodeSelector: { pool: 'outage' },
+              terminationGracePeriodSeconds: 0,
+              containers: [{ name: 'web', image: 'registry.invalid/web:1' }],
+            },
           },
         },
       },
-    },
-  });
-  await waitForDeploymentReady(kc, appNs, 'web', replicas);
-  await policy.createNamespacedPodDisruptionBudget({
-    namespace: appNs,
-    body: { metadata: { name: 'web' }, spec: { minAvailable: 3, selector: { matchLabels: { app: 'web' } } } },
-  });
-  await waitFor(
-    async () =>
-      (await policy.readNamespacedPodDisruptionBudget({ namespace: appNs, name: 'web' })).status
-        ?.disruptionsAllowed === 3,
-    { timeoutMs: 30_000, what: 'the budget to allow 3 disruptions' },
-  );
-  // Another node for the work after the outage (not in the pool: replacements stay Pending).
-  await createKwokNodes(kc, [other], { managed: false });
-  await waitFor(async () => agent.isLeader(), { timeoutMs: 30_000, what: 'agent leads' });
+    });
+    await waitForDeploymentReady(kc, appNs, 'web', replicas);
+    await policy.createNamespacedPodDisruptionBudget({
+      namespace: appNs,
+      body: { metadata: { name: 'web' }, spec: { minAvailable, selector: { matchLabels: { app: 'web' } } } },
+    });
+    await waitFor(
+      async () =>
+        (await policy.readNamespacedPodDisruptionBudget({ namespace: appNs, name: 'web' })).status
+          ?.disruptionsAllowed === 3,
+      { timeoutMs: 30_000, what: 'the budget to allow 3 disruptions' },
+    );
+    // From here until the admin deletes it, the budget's healthy pods never drop below
+    // minAvailable (the watch relists after the outage).
+    const budgetWatch = watchBudgetFloor(kc, { namespace: appNs, matchLabels: { app: 'web' }, minAvailable });
+    await budgetWatch.ready;
+    // Another node for the work after the outage (not in the pool: replacements stay Pending).
+    await createKwokNodes(kc, [other], { managed: false });
+    await waitFor(async () => agent.isLeader(), { timeoutMs: 30_000, what: 'agent leads' });
 
-  const webPods = async (node: string) =>
-    (
-      await core.listNamespacedPod({
-        namespace: appNs,
-        labelSelector: 'app=web',
-        fieldSelector: `spec.nodeName=${node}`,
-      })
-    ).items;
-  const webPodsOn = async (node: string) =>
-    (await webPods(node)).filter((p) => !p.metadata?.deletionTimestamp).length;
-  expect(await webPodsOn(source)).toBe(replicas);
+    const webPods = async (node: string) =>
+      (
+        await core.listNamespacedPod({
+          namespace: appNs,
+          labelSelector: 'app=web',
+          fieldSelector: `spec.nodeName=${node}`,
+        })
+      ).items;
+    const webPodsOn = async (node: string) =>
+      (await webPods(node)).filter((p) => !p.metadata?.deletionTimestamp).length;
+    expect(await webPodsOn(source)).toBe(replicas);
 
-  const drain = await cp.admin.enqueue(clusterId, {
-    type: 'drain_node',
-    payload: { nodeName: source, timeoutSeconds: 300 },
-  });
-  // Stop the API server once the drain has evicted what the budget allows and is retrying.
-  await waitFor(async () => (await webPodsOn(source)) === replicas - 3, {
-    timeoutMs: 60_000,
-    intervalMs: 100,
-    what: 'the drain to evict 3 pods',
-  });
-  const drainState = await cp.admin.getAction(drain.id);
-  expect(drainState.state).toBe('running');
-  const left = await webPodsOn(source);
-  const outageStartedAt = Date.now();
-  let steppedDown = false;
-  const sampler = setInterval(() => {
-    if (!agent.isLeader()) steppedDown = true;
-  }, 100);
-  try {
-    await cluster.restartApiServer(outageMs);
-  } finally {
-    clearInterval(sampler);
-  }
-  const backAt = Date.now();
+    const drain = await cp.admin.enqueue(clusterId, {
+      type: 'drain_node',
+      payload: { nodeName: source, timeoutSeconds: 300 },
+    });
+    // Stop the API server once the drain has evicted what the budget allows and is retrying.
+    await waitFor(async () => (await webPodsOn(source)) === replicas - 3, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      what: 'the drain to evict 3 pods',
+    });
+    const drainState = await cp.admin.getAction(drain.id);
+    expect(drainState.state).toBe('running');
+    const left = await webPodsOn(source);
+    const outageStartedAt = Date.now();
+    let steppedDown = false;
+    const sampler = setInterval(() => {
+      if (!agent.isLeader()) steppedDown = true;
+    }, 100);
+    try {
+      await cluster.restartApiServer(outageMs);
+    } finally {
+      clearInterval(sampler);
+    }
+    const backAt = Date.now();
 
-  // Right after the API server returns: the admin lifts the budget and creates an
-  // AgentAction; the control plane sends another action.
-  await policy.deleteNamespacedPodDisruptionBudget({ namespace: appNs, name: 'web' });
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const localId = crypto.randomUUID();
-  await waitFor(
-    async () => {
-      await custom.createNamespacedCustomObject({
-        group: apiGroup,
-        version: apiVersionName,
-        namespace: agentNs,
-        plural: agentActionPlural,
-        body: {
-          apiVersion,
-          kind: 'AgentAction',
-          metadata: { name: agentActionName(localId) },
-          spec: {
-            id: localId,
-            type: 'cordon_node',
-            payload: { nodeName: other },
-            createdAt: new Date().toISOString(),
-            source: 'local',
+    // The budget held up to here (the drain is still blocked by it).
+    expect(await webPodsOn(source)).toBe(left);
+    const budget = await budgetWatch.stop();
+    expect(budget.violations).toEqual([]);
+    expect(budget.armed).toBe(true);
+    expect(budget.floor).toBe(minAvailable);
+
+    // Right after the API server returns: the admin lifts the budget and creates an
+    // AgentAction; the control plane sends another action.
+    await policy.deleteNamespacedPodDisruptionBudget({ namespace: appNs, name: 'web' });
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const localId = crypto.randomUUID();
+    await waitFor(
+      async () => {
+        await custom.createNamespacedCustomObject({
+          group: apiGroup,
+          version: apiVersionName,
+          namespace: agentNs,
+          plural: agentActionPlural,
+          body: {
+            apiVersion,
+            kind: 'AgentAction',
+            metadata: { name: agentActionName(localId) },
+            spec: {
+              id: localId,
+              type: 'cordon_node',
+              payload: { nodeName: other },
+              createdAt: new Date().toISOString(),
+              source: 'local',
+            },
           },
-        },
-      });
-      return true;
-    },
-    { timeoutMs: 20_000, what: 'creating an AgentAction after the outage' },
-  );
-  const createdAt = Date.now();
-  const patch = await cp.admin.enqueue(clusterId, {
-    type: 'patch_node',
-    payload: { nodeName: other, labels: { 'clusteropt.io/after-outage': 'yes' } },
-  });
-  await waitFor(
-    async () => {
-      const obj = (await custom.getNamespacedCustomObject({
-        group: apiGroup,
-        version: apiVersionName,
-        namespace: agentNs,
-        plural: agentActionPlural,
-        name: agentActionName(localId),
-      })) as { status?: { phase?: string } };
-      return obj.status?.phase === 'Succeeded';
-    },
-    { timeoutMs: 30_000, intervalMs: 100, what: 'the AgentAction created after the outage to succeed' },
-  );
-  const localPickupMs = Date.now() - createdAt;
-  expect((await core.readNode({ name: other })).spec?.unschedulable).toBe(true);
-  const patched = await waitFor(
-    async () => {
-      const a = await cp.admin.getAction(patch.id);
-      return a.state === 'succeeded' ? a : undefined;
-    },
-    { timeoutMs: 30_000, what: 'the control-plane action enqueued after the outage' },
-  );
-  expect(patched.state).toBe('succeeded');
+        });
+        return true;
+      },
+      { timeoutMs: 20_000, what: 'creating an AgentAction after the outage' },
+    );
+    const createdAt = Date.now();
+    const patch = await cp.admin.enqueue(clusterId, {
+      type: 'patch_node',
+      payload: { nodeName: other, labels: { 'clusteropt.io/after-outage': 'yes' } },
+    });
+    await waitFor(
+      async () => {
+        const obj = (await custom.getNamespacedCustomObject({
+          group: apiGroup,
+          version: apiVersionName,
+          namespace: agentNs,
+          plural: agentActionPlural,
+          name: agentActionName(localId),
+        })) as { status?: { phase?: string } };
+        return obj.status?.phase === 'Succeeded';
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'the AgentAction created after the outage to succeed' },
+    );
+    const localPickupMs = Date.now() - createdAt;
+    expect((await core.readNode({ name: other })).spec?.unschedulable).toBe(true);
+    const patched = await waitFor(
+      async () => {
+        const a = await cp.admin.getAction(patch.id);
+        return a.state === 'succeeded' ? a : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the control-plane action enqueued after the outage' },
+    );
+    expect(patched.state).toBe('succeeded');
 
-  // The drain ends: resumed after the outage, reported once.
-  const done = await waitFor(
-    async () => {
-      const a = await cp.admin.getAction(drain.id);
-      return ['succeeded', 'failed', 'rejected', 'expired'].includes(a.state) ? a : undefined;
-    },
-    { timeoutMs: 90_000, intervalMs: 500, what: 'the drain to end' },
-  );
-  const drainEndedMs = Date.now() - backAt;
-  expect(done.state, done.message).toBe('succeeded');
-  expect(await webPods(source)).toHaveLength(0);
-  const log = await cp.admin.actionStatusLog(drain.id);
-  expect(log.filter((e) => ['succeeded', 'failed', 'rejected', 'expired'].includes(e.toState))).toHaveLength(
-    1,
-  );
-  // The journal says finished, nothing left half-done.
-  expect(agent.store.journal.entry(drain.id)?.finalState).toBe('succeeded');
-  expect(agent.store.journal.interruptedActions()).toHaveLength(0);
-  console.log(
-    `apiserver-outage: ${left}/${replicas} pods held by the budget when the API server stopped; ` +
-      `down ${backAt - outageStartedAt} ms (incl. restart); agent stepped down during it: ${steppedDown}; ` +
-      `AgentAction created after the outage done in ${localPickupMs} ms; drain ended ${drainEndedMs} ms after the API server returned`,
-  );
-});
+    // The drain ends: resumed after the outage, reported once.
+    const done = await waitFor(
+      async () => {
+        const a = await cp.admin.getAction(drain.id);
+        return ['succeeded', 'failed', 'rejected', 'expired'].includes(a.state) ? a : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 500, what: 'the drain to end' },
+    );
+    const drainEndedMs = Date.now() - backAt;
+    expect(done.state, done.message).toBe('succeeded');
+    expect(await webPods(source)).toHaveLength(0);
+    const log = await cp.admin.actionStatusLog(drain.id);
+    expect(
+      log.filter((e) => ['succeeded', 'failed', 'rejected', 'expired'].includes(e.toState)),
+    ).toHaveLength(1);
+    // The journal says finished, nothing left half-done.
+    expect(agent.store.journal.entry(drain.id)?.finalState).toBe('succeeded');
+    expect(agent.store.journal.interruptedActions()).toHaveLength(0);
+    console.log(
+      `apiserver-outage: ${left}/${replicas} pods held by the budget when the API server stopped; ` +
+        `down ${backAt - outageStartedAt} ms (incl. restart); agent stepped down during it: ${steppedDown}; ` +
+        `AgentAction created after the outage done in ${localPickupMs} ms; drain ended ${drainEndedMs} ms after the API server returned; ` +
+        `budget floor ${budget.floor} (minAvailable ${minAvailable}) over ${budget.samples} pod events while it existed`,
+    );
+  },
+  bySize({ ci: 180_000, full: 300_000 }),
+);
