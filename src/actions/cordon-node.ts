@@ -1,9 +1,9 @@
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import type { NodeChange } from '../kube/nodes.ts';
-import { updateNode } from '../kube/nodes.ts';
+import { patchCachedNode, updateNode } from '../kube/nodes.ts';
 import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from './marks.ts';
 import { NodeTarget } from './node-identity.ts';
-import { loadTargetNode, nodeSubject } from './target-node.ts';
+import { cachedTargetNode, loadTargetNode, nodeSubject } from './target-node.ts';
 import {
   type ActionContext,
   type ActionExecutor,
@@ -89,7 +89,13 @@ export async function cordonNode(
     },
     { node, expectUid: node.metadata?.uid },
   );
-  if (result.cordon === 'added') {
+  emitCordonEvents(ctx, after, actionId, result);
+  return { node: after, details: { node: name, cordon: result.cordon, taint: result.taint, changed } };
+}
+
+/** ClusteroptCordon / ClusteroptTainted on the node, for what `plan` added. */
+function emitCordonEvents(ctx: ActionContext, after: V1Node, actionId: string, plan: CordonPlan): void {
+  if (plan.cordon === 'added') {
     ctx.events.emit(
       nodeSubject(after),
       'Normal',
@@ -97,7 +103,7 @@ export async function cordonNode(
       `Node cordoned by clusteropt action ${actionId}`,
     );
   }
-  if (result.taint === 'added') {
+  if (plan.taint === 'added') {
     ctx.events.emit(
       nodeSubject(after),
       'Normal',
@@ -105,7 +111,30 @@ export async function cordonNode(
       `Taint ${drainingTaintKey}:${drainingTaintEffect} added by clusteropt action ${actionId}`,
     );
   }
-  return { node: after, details: { node: name, cordon: result.cordon, taint: result.taint, changed } };
+}
+
+/**
+ * The cordon from the node cache (no GET): lands only if the cached copy is still the node's
+ * current version, else undefined and the caller reads the node (see patchCachedNode).
+ */
+async function cordonFromCache(
+  ctx: ActionContext,
+  action: ActionOf<'cordon_node'>,
+): Promise<CordonDetails | undefined> {
+  const cached = cachedTargetNode(ctx, action.payload);
+  if (!cached) return undefined;
+  const done = await patchCachedNode(ctx.kube, cached, (n) => {
+    const plan = planCordon(n, action.id, { taint: false });
+    return { change: plan.change, result: plan };
+  });
+  if (!done) return undefined;
+  emitCordonEvents(ctx, done.node, action.id, done.result);
+  return {
+    node: action.payload.nodeName,
+    cordon: done.result.cordon,
+    taint: done.result.taint,
+    changed: true,
+  };
 }
 
 export const cordonNodeExecutor: ActionExecutor<'cordon_node'> = {
@@ -113,9 +142,12 @@ export const cordonNodeExecutor: ActionExecutor<'cordon_node'> = {
   idempotent: true,
   async execute(action: ActionOf<'cordon_node'>, ctx: ActionContext) {
     throwIfAborted(ctx, action.id);
-    const target = await loadTargetNode(ctx, action.payload);
-    if (!target.ok) return target.result;
-    const { details } = await cordonNode(ctx, target.node, action.id, { taint: false });
+    let details = await cordonFromCache(ctx, action);
+    if (!details) {
+      const target = await loadTargetNode(ctx, action.payload);
+      if (!target.ok) return target.result;
+      ({ details } = await cordonNode(ctx, target.node, action.id, { taint: false }));
+    }
     await ctx.events.flush();
     const message =
       details.cordon === 'added'

@@ -30,6 +30,18 @@ export async function loadTargetNode(ctx: ActionContext, target: NodeTarget): Pr
   return { ok: true, node };
 }
 
+/**
+ * The node cache's copy of the target, when there is one whose identity matches the action.
+ * Only a starting point for a guarded write (patchCachedNode); a copy that does not match
+ * (or none) sends the executor to the fresh read, which decides on identity, absence and
+ * "nothing to do".
+ */
+export function cachedTargetNode(ctx: ActionContext, target: NodeTarget): V1Node | undefined {
+  const cached = ctx.nodes?.get(target.nodeName);
+  if (!cached || cached.metadata?.name !== target.nodeName) return undefined;
+  return nodeIdentityMismatch(cached, target) ? undefined : cached;
+}
+
 export function nodeSubject(node: V1Node): { apiVersion: string; kind: string; name: string; uid?: string } {
   return { apiVersion: 'v1', kind: 'Node', name: node.metadata?.name ?? '', uid: node.metadata?.uid };
 }

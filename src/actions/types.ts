@@ -16,6 +16,7 @@
 import type { Action, ActionType } from '../contract/envelope.ts';
 import type { KubeClients } from '../kube/clients.ts';
 import type { EventSink } from '../kube/events.ts';
+import type { NodeLookup } from '../kube/node-cache.ts';
 import type { Logger } from '../observability/logger.ts';
 import { AgentError } from '../util/errors.ts';
 
@@ -56,6 +57,11 @@ export interface ActionContext {
   now: () => number;
   /** Where Kubernetes Events go (EventRecorder in production). */
   events: EventSink;
+  /**
+   * Watch-fed copies of the Nodes (NodeCache). cordon/uncordon try a write guarded by the
+   * copy's resourceVersion before reading the node; absent: they always read it.
+   */
+  nodes?: NodeLookup;
   limits?: ActionLimits;
   drainTuning?: DrainTuning;
   /** Called now and then during long actions (drain) for the AgentAction status. */

@@ -1,8 +1,8 @@
 import type { V1Node } from '@kubernetes/client-node';
-import { type NodeChange, updateNode } from '../kube/nodes.ts';
+import { type NodeChange, patchCachedNode, updateNode } from '../kube/nodes.ts';
 import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from './marks.ts';
 import { NodeTarget } from './node-identity.ts';
-import { loadTargetNode, nodeSubject } from './target-node.ts';
+import { cachedTargetNode, loadTargetNode, nodeSubject } from './target-node.ts';
 import {
   type ActionContext,
   type ActionExecutor,
@@ -76,10 +76,16 @@ export async function uncordonNode(
     },
     { node, expectUid: node.metadata?.uid },
   );
-  if (result.cordon === 'removed' || result.taintRemoved) {
+  emitUncordonEvent(ctx, after, actionId, result);
+  return { node: name, cordon: result.cordon, taintRemoved: result.taintRemoved, changed };
+}
+
+/** ClusteroptUncordon on the node, for what `plan` removed. */
+function emitUncordonEvent(ctx: ActionContext, after: V1Node, actionId: string, plan: UncordonPlan): void {
+  if (plan.cordon === 'removed' || plan.taintRemoved) {
     const what = [
-      result.cordon === 'removed' ? 'cordon' : undefined,
-      result.taintRemoved ? `taint ${drainingTaintKey}` : undefined,
+      plan.cordon === 'removed' ? 'cordon' : undefined,
+      plan.taintRemoved ? `taint ${drainingTaintKey}` : undefined,
     ]
       .filter(Boolean)
       .join(' and ');
@@ -90,7 +96,27 @@ export async function uncordonNode(
       `Removed ${what} (clusteropt action ${actionId})`,
     );
   }
-  return { node: name, cordon: result.cordon, taintRemoved: result.taintRemoved, changed };
+}
+
+/** The uncordon from the node cache (no GET); undefined: read the node (see patchCachedNode). */
+async function uncordonFromCache(
+  ctx: ActionContext,
+  action: ActionOf<'uncordon_node'>,
+): Promise<UncordonDetails | undefined> {
+  const cached = cachedTargetNode(ctx, action.payload);
+  if (!cached) return undefined;
+  const done = await patchCachedNode(ctx.kube, cached, (n) => {
+    const plan = planUncordon(n);
+    return { change: plan.change, result: plan };
+  });
+  if (!done) return undefined;
+  emitUncordonEvent(ctx, done.node, action.id, done.result);
+  return {
+    node: action.payload.nodeName,
+    cordon: done.result.cordon,
+    taintRemoved: done.result.taintRemoved,
+    changed: true,
+  };
 }
 
 export const uncordonNodeExecutor: ActionExecutor<'uncordon_node'> = {
@@ -98,9 +124,12 @@ export const uncordonNodeExecutor: ActionExecutor<'uncordon_node'> = {
   idempotent: true,
   async execute(action: ActionOf<'uncordon_node'>, ctx: ActionContext) {
     throwIfAborted(ctx, action.id);
-    const target = await loadTargetNode(ctx, action.payload);
-    if (!target.ok) return target.result;
-    const details = await uncordonNode(ctx, target.node, action.id);
+    let details = await uncordonFromCache(ctx, action);
+    if (!details) {
+      const target = await loadTargetNode(ctx, action.payload);
+      if (!target.ok) return target.result;
+      details = await uncordonNode(ctx, target.node, action.id);
+    }
     await ctx.events.flush();
     const message =
       details.cordon === 'removed'

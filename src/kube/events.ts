@@ -1,8 +1,10 @@
 /**
  * Kubernetes Events (core/v1) on the objects the agent changes, so `kubectl describe` shows
  * what the agent did and which action did it. Emission never blocks or fails an action:
- * events are queued and sent with small concurrency (evictions get the API server first),
- * and `flush()` waits, bounded, for the queue at the end of an action.
+ * events are queued and sent with small concurrency (evictions get the API server first).
+ * An action waits, bounded, for its OWN events at its end (`eventScope(sink).flush()`), not
+ * for everyone's: with many actions in flight, waiting for the global queue made every action
+ * wait for the Events of all the others.
  */
 import { randomBytes } from 'node:crypto';
 import type { CoreV1Event } from '@kubernetes/client-node';
@@ -28,12 +30,18 @@ export interface EventSink {
   flush(timeoutMs?: number): Promise<void>;
 }
 
+interface QueuedEvent {
+  event: CoreV1Event;
+  /** Called once the event was sent or failed (scoped flushes count with it). */
+  done?: () => void;
+}
+
 export class EventRecorder implements EventSink {
   private readonly clients: KubeClients;
   private readonly log: Logger | undefined;
   private readonly instance: string;
   private readonly concurrency: number;
-  private readonly queue: CoreV1Event[] = [];
+  private readonly queue: QueuedEvent[] = [];
   private active = 0;
   private idleWaiters: (() => void)[] = [];
   /** Counters for tests and result details. */
@@ -44,13 +52,52 @@ export class EventRecorder implements EventSink {
     this.clients = clients;
     this.log = options.log;
     this.instance = (options.instance ?? process.env.HOSTNAME ?? eventComponent).slice(0, 128);
-    this.concurrency = options.concurrency ?? 4;
+    this.concurrency = options.concurrency ?? 8;
   }
 
   emit(subject: EventSubject, type: EventType, reason: string, message: string): void {
+    this.enqueue(subject, type, reason, message);
+  }
+
+  /**
+   * A sink whose `flush()` waits only for the events emitted through it (they still go
+   * through this recorder's queue, in order, with its concurrency).
+   */
+  scope(): EventSink {
+    let pending = 0;
+    const waiters: (() => void)[] = [];
+    const done = () => {
+      pending--;
+      if (pending === 0) for (const w of waiters.splice(0)) w();
+    };
+    return {
+      emit: (subject, type, reason, message) => {
+        pending++;
+        this.enqueue(subject, type, reason, message, done);
+      },
+      flush: async (timeoutMs = 5_000) => {
+        if (pending === 0) return;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, timeoutMs);
+          waiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      },
+    };
+  }
+
+  private enqueue(
+    subject: EventSubject,
+    type: EventType,
+    reason: string,
+    message: string,
+    done?: () => void,
+  ): void {
     const now = new Date();
     const namespace = subject.namespace || 'default';
-    this.queue.push({
+    const event: CoreV1Event = {
       metadata: { name: `${subject.name}.${randomBytes(8).toString('hex')}`.slice(-253), namespace },
       involvedObject: {
         apiVersion: subject.apiVersion,
@@ -68,7 +115,8 @@ export class EventRecorder implements EventSink {
       source: { component: eventComponent },
       reportingComponent: eventComponent,
       reportingInstance: this.instance,
-    });
+    };
+    this.queue.push(done ? { event, done } : { event });
     this.pump();
   }
 
@@ -86,7 +134,7 @@ export class EventRecorder implements EventSink {
 
   private pump(): void {
     while (this.active < this.concurrency && this.queue.length > 0) {
-      const event = this.queue.shift()!;
+      const { event, done } = this.queue.shift()!;
       this.active++;
       this.clients.core
         .createNamespacedEvent({ namespace: event.metadata.namespace!, body: event })
@@ -104,6 +152,7 @@ export class EventRecorder implements EventSink {
         )
         .finally(() => {
           this.active--;
+          done?.();
           this.pump();
           if (this.active === 0 && this.queue.length === 0) {
             const waiters = this.idleWaiters;
@@ -113,6 +162,14 @@ export class EventRecorder implements EventSink {
         });
     }
   }
+}
+
+/**
+ * A sink for one action: its `flush()` waits for the events emitted through it only. Sinks
+ * other than an EventRecorder are returned as they are (their flush is theirs).
+ */
+export function eventScope(sink: EventSink): EventSink {
+  return sink instanceof EventRecorder ? sink.scope() : sink;
 }
 
 /** A sink that records nothing (for callers that do not want events). */

@@ -93,22 +93,8 @@ export async function updateNode<R>(
     }
     const { change, result } = decide(node);
     if (!change || isEmptyChange(change)) return { node, changed: false, result };
-    const body: Record<string, unknown> = {
-      metadata: {
-        resourceVersion: node.metadata?.resourceVersion,
-        ...(change.labels ? { labels: change.labels } : {}),
-        ...(change.annotations ? { annotations: change.annotations } : {}),
-      },
-    };
-    const spec: Record<string, unknown> = {};
-    if (change.unschedulable !== undefined) spec.unschedulable = change.unschedulable ? true : null;
-    if (change.taints !== undefined) spec.taints = change.taints.length ? change.taints.map(taintJson) : null;
-    if (Object.keys(spec).length) body.spec = spec;
     try {
-      const updated = await clients.core.patchNode(
-        { name, body },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+      const updated = await patchNodeGuarded(clients, name, node.metadata?.resourceVersion, change);
       return { node: updated, changed: true, result };
     } catch (err) {
       if (isNotFound(err)) throw new NodeGoneError(name);
@@ -118,6 +104,55 @@ export async function updateNode<R>(
       }
       node = undefined;
     }
+  }
+}
+
+/** A merge patch of `change`, guarded by `resourceVersion` (409 when the node moved on). */
+function patchNodeGuarded(
+  clients: KubeClients,
+  name: string,
+  resourceVersion: string | undefined,
+  change: NodeChange,
+): Promise<V1Node> {
+  const body: Record<string, unknown> = {
+    metadata: {
+      resourceVersion,
+      ...(change.labels ? { labels: change.labels } : {}),
+      ...(change.annotations ? { annotations: change.annotations } : {}),
+    },
+  };
+  const spec: Record<string, unknown> = {};
+  if (change.unschedulable !== undefined) spec.unschedulable = change.unschedulable ? true : null;
+  if (change.taints !== undefined) spec.taints = change.taints.length ? change.taints.map(taintJson) : null;
+  if (Object.keys(spec).length) body.spec = spec;
+  return clients.core.patchNode({ name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+}
+
+/**
+ * One optimistic write from a cached copy of a node (NodeCache): `decide` runs on the copy
+ * and its change is patched guarded by the copy's resourceVersion, so it lands only if the
+ * node is still exactly that version (same object, same uid, same state the decision was
+ * made on). Returns undefined — and the caller must then take the fresh path (read, decide,
+ * write) — when the copy needs no change (a "nothing to do" is never trusted from a cache),
+ * when the node moved on (409), or when it is gone (404: the fresh read reports it).
+ * Saves the GET of the fresh path whenever the copy is current.
+ */
+export async function patchCachedNode<R>(
+  clients: KubeClients,
+  cached: V1Node,
+  decide: (node: V1Node) => { change: NodeChange | null; result: R },
+): Promise<{ node: V1Node; changed: true; result: R } | undefined> {
+  const name = cached.metadata?.name;
+  const resourceVersion = cached.metadata?.resourceVersion;
+  if (!name || !resourceVersion) return undefined;
+  const { change, result } = decide(cached);
+  if (!change || isEmptyChange(change)) return undefined;
+  try {
+    const node = await patchNodeGuarded(clients, name, resourceVersion, change);
+    return { node, changed: true, result };
+  } catch (err) {
+    if (isConflict(err) || isNotFound(err)) return undefined;
+    throw err;
   }
 }
 

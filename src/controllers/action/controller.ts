@@ -20,7 +20,8 @@ import { AgentPolicySpec, agentPolicyPlural } from '../../crds/agent-policy.ts';
 import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
-import type { EventSink } from '../../kube/events.ts';
+import { type EventSink, eventScope } from '../../kube/events.ts';
+import { NodeCache } from '../../kube/node-cache.ts';
 import { listWatch } from '../../kube/watch.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { AgentMetrics } from '../../observability/metrics.ts';
@@ -57,6 +58,12 @@ export interface ActionControllerOptions {
   /** Re-check interval for actions that wait (approval, windows, limits). Default 15 s. */
   waitRecheckMs?: number;
   drainTuning?: DrainTuning;
+  /**
+   * Keep a watch-fed, trimmed copy of the Nodes so cordon/uncordon skip the GET of their node
+   * (a write guarded by the copy's resourceVersion; a stale copy falls back to the read).
+   * Default true.
+   */
+  nodeCache?: boolean;
   /** Agent-wide dry run (`--dry-run`): acts like an AgentPolicy with dryRun: true. */
   dryRun?: boolean;
   extraExecutors?: Partial<Record<ActionType, ExtraExecutor>>;
@@ -82,6 +89,7 @@ export class ActionController {
   private readonly finals = new Map<string, FinalEntry>();
   /** Counters for tests and benchmarks. */
   readonly counters = { reconciles: 0, executions: 0, finished: 0, deleted: 0 };
+  private nodeCache: NodeCache | undefined;
 
   constructor(options: ActionControllerOptions) {
     this.options = options;
@@ -171,12 +179,17 @@ export class ActionController {
         }
       },
     });
+    // Not awaited: until its first list the executors read their nodes.
+    const nodeCache = this.options.nodeCache === false ? undefined : new NodeCache(clients, { log });
+    const nodeCacheDone = nodeCache?.run(signal);
+    this.nodeCache = nodeCache;
     // Policies first: an action must never be checked against a partial policy set.
     try {
       await policyWatch.ready;
       await actionWatch.ready;
     } catch (err) {
       await queue.stop();
+      // The node cache stops with the attempt's signal, which run() aborts on this throw.
       throw err;
     }
     log.info({ namespace }, 'action controller started');
@@ -188,7 +201,7 @@ export class ActionController {
     });
     clearInterval(gc);
     await queue.stop();
-    await Promise.allSettled([policyWatch.stopped, actionWatch.stopped]);
+    await Promise.allSettled([policyWatch.stopped, actionWatch.stopped, nodeCacheDone]);
     log.info('action controller stopped');
   }
 
@@ -402,7 +415,9 @@ export class ActionController {
             log: log.child({ actionId: action.id, type: action.type }),
             signal,
             now: this.now,
-            events: this.options.events,
+            // The executor's flush() waits for this action's Events only.
+            events: eventScope(this.options.events),
+            ...(this.nodeCache ? { nodes: this.nodeCache } : {}),
             limits: {
               allowForce: decision.drain.allowForce,
               ...(decision.drain.maxGracePeriodSeconds === undefined
