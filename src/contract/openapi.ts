@@ -13,7 +13,10 @@ import {
   InstanceReport,
   InstancesBatch,
   InstancesResponse,
+  maxStatusBatchReports,
   PollResponseDocumented,
+  StatusBatchRequest,
+  StatusBatchResponse,
   StatusReport,
   StatusResponse,
 } from './reports.ts';
@@ -29,7 +32,7 @@ import {
  */
 
 /** Bump on any change an existing control plane or agent would notice. */
-export const contractVersion = '1.0.0';
+export const contractVersion = '1.1.0';
 
 export const openApiJsonPath = fileURLToPath(new URL('./openapi.json', import.meta.url));
 
@@ -63,6 +66,8 @@ function componentSchemas(): Record<string, JsonObject> {
   for (const [type, schema] of Object.entries(actionPayloads)) add(schema, `${pascal(type)}Payload`);
   add(StatusReport, 'StatusReport');
   add(StatusResponse, 'StatusResponse');
+  add(StatusBatchRequest, 'StatusBatchRequest');
+  add(StatusBatchResponse, 'StatusBatchResponse');
   add(InstanceReport, 'InstanceReport');
   add(InstancesBatch, 'InstancesBatch');
   add(InstancesResponse, 'InstancesResponse');
@@ -204,6 +209,20 @@ function agentPaths(): JsonObject {
           '409': errorResponse(
             'Illegal transition (e.g. succeeded -> running); `error.state` is the current state.',
           ),
+        },
+      },
+    },
+    '/api/v1/agent/actions/status': {
+      post: {
+        operationId: 'reportActionStatuses',
+        tags: [agentTag],
+        summary: 'Report the states of many actions at once (contract 1.1)',
+        description: `Up to ${maxStatusBatchReports} status reports in one request, applied in array order; one action may appear several times (its reports in the order they happened). Each entry means exactly what the same body means on /actions/{id}/status, with the same idempotency; the answer has one result per entry, in order, whose \`status\` is what the per-action route would have answered (200, 400, 404, 409). An invalid or refused entry does not affect the others. Added in contract 1.1: an agent that gets 404 or 405 here is talking to an older control plane and falls back to /actions/{id}/status, one request per report.`,
+        security: agentSecurity,
+        requestBody: { required: true, ...json('StatusBatchRequest') },
+        responses: {
+          '200': { description: 'One result per entry, in order.', ...json('StatusBatchResponse') },
+          ...agentPostErrors,
         },
       },
     },

@@ -28,6 +28,39 @@ export const StatusReport = z.object({
 });
 export type StatusReport = z.infer<typeof StatusReport>;
 
+/** Most reports in one POST /api/v1/agent/actions/status. */
+export const maxStatusBatchReports = 500;
+
+/** One entry of a status batch: a StatusReport plus the action it is about. */
+export const StatusBatchEntry = StatusReport.extend({ actionId: z.uuid() });
+export type StatusBatchEntry = z.infer<typeof StatusBatchEntry>;
+
+/**
+ * POST /api/v1/agent/actions/status — many status reports in one request, applied in array
+ * order (one action may appear several times, e.g. running then succeeded). Each entry means
+ * exactly what the same body on /actions/{id}/status means (idempotent the same way).
+ */
+export const StatusBatchRequest = z.object({
+  reports: z.array(StatusBatchEntry).min(1).max(maxStatusBatchReports),
+});
+export type StatusBatchRequest = z.infer<typeof StatusBatchRequest>;
+
+/**
+ * The outcome of one entry, in the order sent. `status` is what the per-action route would
+ * have answered: 200 applied (or already in that state), 400 invalid entry, 404 unknown
+ * action, 409 illegal transition (`state` is then the current state).
+ */
+export const StatusBatchResult = z.object({
+  actionId: z.string(),
+  status: z.union([z.literal(200), z.literal(400), z.literal(404), z.literal(409)]),
+  state: z.string().optional(),
+  changed: z.boolean().optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+});
+export type StatusBatchResult = z.infer<typeof StatusBatchResult>;
+export const StatusBatchResponse = z.object({ results: z.array(StatusBatchResult) });
+export type StatusBatchResponse = z.infer<typeof StatusBatchResponse>;
+
 export const Lifecycle = z.enum(['spot', 'on-demand', 'unknown']);
 
 /** One node as an instance (the seed's `instances` row plus what the agent sees). */

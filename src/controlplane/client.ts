@@ -10,6 +10,10 @@ import {
   InstancesBatch,
   InstancesResponse,
   PollResponse,
+  type StatusBatchEntry,
+  StatusBatchRequest,
+  StatusBatchResponse,
+  type StatusBatchResult,
   StatusReport,
 } from '../contract/reports.ts';
 import { describeIssues } from '../contract/wire-envelope.ts';
@@ -187,6 +191,35 @@ export class ControlPlaneClient {
       timeoutMs: this.requestTimeoutMs,
       signal,
     });
+  }
+
+  /**
+   * POST many status reports at once (contract 1.1). Returns one result per entry, in order.
+   * An older control plane answers 404/405 (see `isMissingRoute`); the caller then falls back
+   * to `reportStatus`, one request per report.
+   */
+  async reportStatuses(entries: StatusBatchEntry[], signal?: AbortSignal): Promise<StatusBatchResult[]> {
+    const res = await this.call({
+      method: 'POST',
+      route: 'POST /api/v1/agent/actions/status',
+      path: 'api/v1/agent/actions/status',
+      body: checkOutgoing(StatusBatchRequest, { reports: entries }, 'status batch'),
+      schema: StatusBatchResponse,
+      allowEmpty: false,
+      timeoutMs: this.requestTimeoutMs,
+      signal,
+    });
+    const misfit =
+      res.results.length !== entries.length
+        ? `${res.results.length} results for ${entries.length} reports`
+        : res.results.findIndex((r, i) => r.actionId.toLowerCase() !== entries[i]!.actionId.toLowerCase()) >=
+            0
+          ? 'results not in the order of the reports'
+          : undefined;
+    if (misfit) {
+      throw new CpBadResponseError(`POST /api/v1/agent/actions/status: ${misfit}`, { status: 200 });
+    }
+    return res.results;
   }
 
   async sendInstances(batch: InstancesBatch, signal?: AbortSignal): Promise<SendInstancesResult> {
@@ -372,6 +405,16 @@ export class ControlPlaneClient {
     }
     return new CpNetworkError(`${where}: ${code || errName(err)}`, { cause: err });
   }
+}
+
+/**
+ * The control plane does not have the route (an older one): 404 or 405 on the request
+ * itself. For the batch status route, whose per-action outcomes come in a 200 body, this can
+ * only mean the route is missing.
+ */
+export function isMissingRoute(err: unknown): boolean {
+  const status = err instanceof ControlPlaneError ? err.status : undefined;
+  return status === 404 || status === 405 || status === 501;
 }
 
 function parseWith<T>(schema: z.ZodType<T>, value: unknown, route: string, status: number): T {

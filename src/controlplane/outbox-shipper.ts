@@ -1,9 +1,15 @@
-import type { AuditEvent, InstancesBatch } from '../contract/reports.ts';
+import {
+  type AuditEvent,
+  type InstancesBatch,
+  StatusBatchEntry,
+  type StatusBatchResult,
+} from '../contract/reports.ts';
+import { describeIssues } from '../contract/wire-envelope.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { OutboxKind, OutboxRow, StateStore, StatusRowBody } from '../store/index.ts';
 import { Backoff, type BackoffOptions } from '../util/backoff.ts';
 import { errorMessage } from '../util/errors.ts';
-import type { ControlPlaneClient } from './client.ts';
+import { type ControlPlaneClient, isMissingRoute } from './client.ts';
 import { errorCode, retryAfterOf } from './errors.ts';
 import { FailureStateLog } from './failure-state-log.ts';
 import { Wakeup } from './wakeup.ts';
@@ -18,10 +24,22 @@ export interface OutboxShipperHooks {
 export interface OutboxShipperOptions {
   /** With `journal`, `running` reports of finished actions are skipped (see superseded()). */
   store: Pick<StateStore, 'outbox' | 'onAppend'> & Partial<Pick<StateStore, 'journal'>>;
-  client: Pick<ControlPlaneClient, 'reportStatus' | 'sendInstances' | 'sendEvents'>;
+  /** With `reportStatuses`, status rows go in batches (contract 1.1) unless the server lacks the route. */
+  client: Pick<ControlPlaneClient, 'reportStatus' | 'sendInstances' | 'sendEvents'> &
+    Partial<Pick<ControlPlaneClient, 'reportStatuses'>>;
   /** Audit events per POST /events (the contract allows up to 1000). Default 100. */
   maxEventsPerRequest?: number;
-  /** Status rows of distinct actions sent at once (see statusRun). Default 8; 1: strictly one by one. */
+  /**
+   * Status rows per POST /api/v1/agent/actions/status (contract 1.1), in outbox order. Default
+   * 200; 0 turns the batch route off (per-action route only).
+   */
+  maxStatusPerBatch?: number;
+  /** After a 404/405 from the batch route (an older control plane), try it again after this long. Default 10 min. */
+  statusBatchRetryMs?: number;
+  /**
+   * Per-action route (no batch route): status rows of distinct actions sent at once (see
+   * statusRun). Default 8; 1: strictly one by one.
+   */
   maxParallelStatus?: number;
   /** Byte budget of one audit batch. Default 1 MiB. */
   maxBatchBytes?: number;
@@ -40,6 +58,8 @@ export interface OutboxShipperOptions {
 
 export interface OutboxShipperCounters {
   requests: number;
+  /** Requests to the batch status route (included in `requests`). */
+  statusBatches: number;
   shippedRows: Record<OutboxKind, number>;
   refusedRows: Record<OutboxKind, number>;
   /** `running` reports not sent because the same action's final report was queued behind them. */
@@ -54,6 +74,13 @@ const refusedCodes: Record<OutboxKind, ReadonlySet<string>> = {
   // 404 on these routes means a wrong URL or an old control plane: retry, do not drop.
   instances: new Set(['CP_CONFLICT', 'CP_REJECTED', 'CP_INVALID_REQUEST']),
   audit: new Set(['CP_CONFLICT', 'CP_REJECTED', 'CP_INVALID_REQUEST']),
+};
+
+/** Per-entry answers of the batch status route that mean "never": the per-action route's codes. */
+const batchRefusalCodes: Record<400 | 404 | 409, string> = {
+  400: 'CP_INVALID_REQUEST',
+  404: 'CP_NOT_FOUND',
+  409: 'CP_CONFLICT',
 };
 
 class RowsRefused extends Error {
@@ -75,6 +102,7 @@ class RowsRefused extends Error {
 export class OutboxShipper {
   readonly counters: OutboxShipperCounters = {
     requests: 0,
+    statusBatches: 0,
     shippedRows: { status: 0, instances: 0, audit: 0 },
     refusedRows: { status: 0, instances: 0, audit: 0 },
     supersededRows: 0,
@@ -85,6 +113,8 @@ export class OutboxShipper {
   private readonly failures: FailureStateLog;
   private readonly appended = new Wakeup();
   private readonly keyChanged = new Wakeup();
+  /** performance.now() before which the batch status route is not tried (it was missing). */
+  private batchRouteMissingUntil = Number.NEGATIVE_INFINITY;
 
   constructor(options: OutboxShipperOptions) {
     this.options = options;
@@ -128,7 +158,7 @@ export class OutboxShipper {
    * Exposed for a final flush on shutdown and for tests.
    */
   async shipOnce(signal?: AbortSignal): Promise<'shipped' | 'empty' | Error> {
-    const max = this.options.maxEventsPerRequest ?? 100;
+    const max = Math.max(this.options.maxEventsPerRequest ?? 100, this.maxStatusPerBatch);
     const rows = this.options.store.outbox.peek({
       maxRows: max,
       maxBytes: this.options.maxBatchBytes ?? 1024 * 1024,
@@ -144,7 +174,8 @@ export class OutboxShipper {
         }
         await this.shipAudit(run, signal);
       } else if (head.kind === 'status') {
-        await this.shipStatusRun(this.statusRun(rows), signal);
+        const batched = this.batchRouteUsable() && (await this.shipStatusBatch(rows, signal));
+        if (!batched) await this.shipStatusRun(this.statusRun(rows), signal);
       } else {
         await this.shipInstances(head, signal);
       }
@@ -160,6 +191,111 @@ export class OutboxShipper {
       this.options.hooks?.failed?.(code);
       return err instanceof Error ? err : new Error(String(err));
     }
+  }
+
+  private get maxStatusPerBatch(): number {
+    return this.options.maxStatusPerBatch ?? 200;
+  }
+
+  private batchRouteUsable(): boolean {
+    return (
+      this.options.client.reportStatuses !== undefined &&
+      this.maxStatusPerBatch > 0 &&
+      performance.now() >= this.batchRouteMissingUntil
+    );
+  }
+
+  /**
+   * Ships the consecutive status rows at the head (any actions, several rows of one action
+   * too: the server applies them in order) in one request to the batch route. Superseded
+   * `running` rows are skipped as in shipStatusRun. Every entry's answer is final (200
+   * delivered; 400/404/409 refused, as on the per-action route), so all rows are marked.
+   * Returns false, marking nothing, when the control plane has no batch route (404/405:
+   * an older one): the caller then uses the per-action route, and the batch route is tried
+   * again after `statusBatchRetryMs`.
+   */
+  private async shipStatusBatch(
+    rows: readonly OutboxRow[],
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    const run: OutboxRow[] = [];
+    for (const row of rows) {
+      if (row.kind !== 'status' || run.length >= this.maxStatusPerBatch) break;
+      run.push(row);
+    }
+    const send: OutboxRow[] = [];
+    const entries: StatusBatchEntry[] = [];
+    for (const row of this.skipSuperseded(run)) {
+      const body = row.body as StatusRowBody;
+      const entry = StatusBatchEntry.safeParse({ actionId: body.actionId, ...body.report });
+      if (entry.success) {
+        send.push(row);
+        entries.push(entry.data);
+        continue;
+      }
+      // What the per-action route's client check would refuse: refused alone, not the batch.
+      const reason = `CP_INVALID_REQUEST: refusing to send an invalid status report: ${describeIssues(entry.error)}`;
+      this.options.store.outbox.markShipped([row.id], 'refused', reason.slice(0, 1000));
+      this.counters.refusedRows.status += 1;
+      this.options.hooks?.refused?.('status', 1, 'CP_INVALID_REQUEST');
+      this.options.logger?.warn({ actionId: body.actionId, rows: 1 }, reason.slice(0, 1000));
+    }
+    if (send.length === 0) return true;
+    this.counters.requests += 1;
+    this.counters.statusBatches += 1;
+    let results: StatusBatchResult[];
+    try {
+      results = await this.options.client.reportStatuses!(entries, signal);
+    } catch (err) {
+      // Refused as a whole (too large, or a shape this server does not take): each row then
+      // goes on its own through the per-action route, which refuses or delivers it alone.
+      if (!isMissingRoute(err) && refusedCodes.status.has(errorCode(err))) return false;
+      if (!isMissingRoute(err)) throw err;
+      this.batchRouteMissingUntil = performance.now() + (this.options.statusBatchRetryMs ?? 600_000);
+      this.options.logger?.info(
+        { err: errorMessage(err) },
+        'control plane has no batch status route (contract < 1.1); sending one report per request',
+      );
+      return false;
+    }
+    const delivered: number[] = [];
+    results.forEach((result, i) => {
+      const row = send[i]!;
+      if (result.status === 200) {
+        delivered.push(row.id);
+        return;
+      }
+      const code = batchRefusalCodes[result.status];
+      const body = row.body as StatusRowBody;
+      const message = result.error?.message ?? `HTTP ${result.status}`;
+      this.options.store.outbox.markShipped([row.id], 'refused', `${code}: ${message}`.slice(0, 1000));
+      this.counters.refusedRows.status += 1;
+      this.options.hooks?.refused?.('status', 1, code);
+      this.options.logger?.warn(
+        { actionId: body.actionId, state: body.report.state, code, rows: 1 },
+        `control plane refused status report; dropped: ${message}`,
+      );
+    });
+    if (delivered.length > 0) {
+      this.options.store.outbox.markShipped(delivered, 'delivered');
+      this.counters.shippedRows.status += delivered.length;
+      this.options.hooks?.shipped?.('status', delivered.length);
+    }
+    return true;
+  }
+
+  /** Marks the superseded rows of `run` (see isSuperseded) and returns the others. */
+  private skipSuperseded(run: OutboxRow[]): OutboxRow[] {
+    const superseded = run.filter((r) => this.isSuperseded(r));
+    if (superseded.length > 0) {
+      this.options.store.outbox.markShipped(
+        superseded.map((r) => r.id),
+        'delivered',
+        'superseded by the final report queued behind it',
+      );
+      this.counters.supersededRows += superseded.length;
+    }
+    return superseded.length === 0 ? run : run.filter((r) => !superseded.includes(r));
   }
 
   /**
@@ -202,16 +338,7 @@ export class OutboxShipper {
    * and the next attempt starts again at the oldest row still pending.
    */
   private async shipStatusRun(run: OutboxRow[], signal: AbortSignal | undefined): Promise<void> {
-    const superseded = run.filter((r) => this.isSuperseded(r));
-    if (superseded.length > 0) {
-      this.options.store.outbox.markShipped(
-        superseded.map((r) => r.id),
-        'delivered',
-        'superseded by the final report queued behind it',
-      );
-      this.counters.supersededRows += superseded.length;
-    }
-    const send = run.filter((r) => !superseded.includes(r));
+    const send = this.skipSuperseded(run);
     if (send.length <= 1) {
       if (send[0]) await this.shipStatus(send[0], signal);
       return;

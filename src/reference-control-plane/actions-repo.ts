@@ -282,47 +282,55 @@ export class ActionsRepo {
 
   /** Applies an agent's status report (see the state diagram at the top of this file). */
   report(clusterId: string, actionId: string, report: StatusReport, now = Date.now()): StatusResult {
+    return this.db.transaction(() => this.apply(clusterId, actionId, report, isoNow(now))).immediate();
+  }
+
+  /**
+   * Applies many reports in ONE transaction, in order (the batch status route): each one
+   * exactly as `report` would, and one that is refused does not affect the others.
+   */
+  reportMany(
+    clusterId: string,
+    reports: readonly { actionId: string; report: StatusReport }[],
+    now = Date.now(),
+  ): StatusResult[] {
     const at = isoNow(now);
     return this.db
-      .transaction((): StatusResult => {
-        const row = this.stmt.get.get(actionId) as ActionRow | undefined;
-        // Another cluster's action is reported as absent: ids do not leak across clusters.
-        if (!row || row.cluster_id !== clusterId) return { ok: false, reason: 'not_found' };
-        const from = row.state;
-        const to = report.state;
-        if (from === to) return { ok: true, state: from, changed: false };
-        if (isTerminal(from)) {
-          return {
-            ok: false,
-            reason: 'conflict',
-            state: from,
-            message: `action is already ${from}; cannot become ${to}`,
-          };
-        }
-        // from is queued, leased or running here; `running -> running` was handled above.
-        if (to === 'running') {
-          this.stmt.toRunning.run(
-            report.message,
-            normaliseTimestamp(report.startedAt) ?? null,
-            at,
-            at,
-            actionId,
-          );
-        } else {
-          this.stmt.toTerminal.run(
-            to,
-            report.message,
-            report.result === undefined ? null : JSON.stringify(report.result),
-            normaliseTimestamp(report.startedAt) ?? null,
-            normaliseTimestamp(report.finishedAt) ?? at,
-            at,
-            actionId,
-          );
-        }
-        this.stmt.log.run(actionId, clusterId, from, to, 'agent', report.message, at);
-        return { ok: true, state: to, changed: true };
-      })
+      .transaction(() => reports.map((r) => this.apply(clusterId, r.actionId, r.report, at)))
       .immediate();
+  }
+
+  private apply(clusterId: string, actionId: string, report: StatusReport, at: string): StatusResult {
+    const row = this.stmt.get.get(actionId) as ActionRow | undefined;
+    // Another cluster's action is reported as absent: ids do not leak across clusters.
+    if (!row || row.cluster_id !== clusterId) return { ok: false, reason: 'not_found' };
+    const from = row.state;
+    const to = report.state;
+    if (from === to) return { ok: true, state: from, changed: false };
+    if (isTerminal(from)) {
+      return {
+        ok: false,
+        reason: 'conflict',
+        state: from,
+        message: `action is already ${from}; cannot become ${to}`,
+      };
+    }
+    // from is queued, leased or running here; `running -> running` was handled above.
+    if (to === 'running') {
+      this.stmt.toRunning.run(report.message, normaliseTimestamp(report.startedAt) ?? null, at, at, actionId);
+    } else {
+      this.stmt.toTerminal.run(
+        to,
+        report.message,
+        report.result === undefined ? null : JSON.stringify(report.result),
+        normaliseTimestamp(report.startedAt) ?? null,
+        normaliseTimestamp(report.finishedAt) ?? at,
+        at,
+        actionId,
+      );
+    }
+    this.stmt.log.run(actionId, clusterId, from, to, 'agent', report.message, at);
+    return { ok: true, state: to, changed: true };
   }
 
   statusLog(filter: { actionId: string } | { clusterId: string }): StatusLogEntry[] {

@@ -3,9 +3,13 @@ import {
   AuditEventsBatch,
   Heartbeat,
   InstancesBatch,
+  maxStatusBatchReports,
+  StatusBatchEntry,
+  type StatusBatchResult,
   StatusReport,
   type StatusResponse,
 } from '../contract/reports.ts';
+import { describeIssues } from '../contract/wire-envelope.ts';
 import { HttpError, validate } from './http-util.ts';
 import { type ControlPlaneContext, ok, type Route, type RouteInput, type RouteResult } from './route.ts';
 
@@ -61,6 +65,54 @@ function reportStatus(ctx: ControlPlaneContext, input: RouteInput): RouteResult 
   throw new HttpError(409, 'illegal_transition', result.message, { extra: { state: result.state } });
 }
 
+/** The batch body as far as it must be valid as a whole; each entry is checked on its own. */
+const StatusBatchBody = z.object({ reports: z.array(z.unknown()).min(1).max(maxStatusBatchReports) });
+
+/**
+ * POST /api/v1/agent/actions/status — many reports, applied in order in one transaction;
+ * one result per entry with the status the per-action route would have answered.
+ */
+function reportStatuses(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  const { reports } = validate(StatusBatchBody, input.body);
+  const results: (StatusBatchResult | undefined)[] = [];
+  const valid: { index: number; actionId: string; report: StatusReport }[] = [];
+  reports.forEach((raw, index) => {
+    const parsed = StatusBatchEntry.safeParse(raw);
+    const rawId = (raw as { actionId?: unknown } | null)?.actionId;
+    const actionId = typeof rawId === 'string' ? rawId.slice(0, 64) : '';
+    if (!parsed.success) {
+      results[index] = {
+        actionId,
+        status: 400,
+        error: { code: 'invalid_body', message: describeIssues(parsed.error) },
+      };
+      return;
+    }
+    const { actionId: id, ...report } = parsed.data;
+    valid.push({ index, actionId: id.toLowerCase(), report });
+    results[index] = undefined;
+  });
+  const applied = ctx.actions.reportMany(input.clusterId, valid);
+  applied.forEach((result, i) => {
+    const { index, actionId } = valid[i]!;
+    if (result.ok) results[index] = { actionId, status: 200, state: result.state, changed: result.changed };
+    else if (result.reason === 'not_found')
+      results[index] = {
+        actionId,
+        status: 404,
+        error: { code: 'action_not_found', message: `no action ${actionId} for this cluster` },
+      };
+    else
+      results[index] = {
+        actionId,
+        status: 409,
+        state: result.state,
+        error: { code: 'illegal_transition', message: result.message },
+      };
+  });
+  return ok({ results });
+}
+
 /** POST /api/v1/agent/instances */
 function reportInstances(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
   const batch = validate(InstancesBatch, input.body);
@@ -81,6 +133,14 @@ function heartbeat(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
 
 export const agentRoutes: Route[] = [
   { method: 'GET', path: '/api/v1/agent/actions', auth: 'agent', name: 'actions', handle: poll },
+  // Named 'status' like the per-action route: fault rules for status reports cover both.
+  {
+    method: 'POST',
+    path: '/api/v1/agent/actions/status',
+    auth: 'agent',
+    name: 'status',
+    handle: reportStatuses,
+  },
   {
     method: 'POST',
     path: '/api/v1/agent/actions/{id}/status',

@@ -30,6 +30,15 @@ interface Received {
   /** Every item the server accepted, in arrival order: status:<id>:<state>, instances:<seq>, audit:<id>. */
   log: string[];
   requests: Array<{ url: string; items: string[] }>;
+  /** Requests to the batch status route answered 404 (a control plane without it). */
+  batchMisses: number;
+}
+
+interface ServerOptions {
+  /** Serve POST /api/v1/agent/actions/status (contract 1.1). Default false: 404, like an older one. */
+  batch?: boolean;
+  /** Batch route: the status of one accepted entry (default 200; 200 entries are logged). */
+  entryStatus?: (item: string) => 200 | 400 | 404 | 409;
 }
 
 type Verdict =
@@ -45,8 +54,9 @@ async function startControlPlane(
     accepted: true,
     resync: false,
   }),
+  options: ServerOptions = {},
 ): Promise<{ url: string; received: Received }> {
-  const received: Received = { log: [], requests: [] };
+  const received: Received = { log: [], requests: [], batchMisses: 0 };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let text = '';
     req.on('data', (c) => {
@@ -58,7 +68,16 @@ async function startControlPlane(
       let items: string[];
       let seq = -1;
       const statusMatch = /\/actions\/([^/]+)\/status$/.exec(url);
-      if (statusMatch) items = [`status:${statusMatch[1]}:${body.state}`];
+      const batch = url.endsWith('/api/v1/agent/actions/status');
+      if (batch && !options.batch) {
+        received.batchMisses++;
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'route_not_found', message: 'no such route' } }));
+        return;
+      }
+      const reports = batch ? (body.reports as { actionId: string; state: string }[]) : [];
+      if (batch) items = reports.map((r) => `status:${r.actionId}:${r.state}`);
+      else if (statusMatch) items = [`status:${statusMatch[1]}:${body.state}`];
       else if (url.endsWith('/instances')) {
         seq = (body as unknown as InstancesBatch).seq;
         items = [`instances:${seq}`];
@@ -68,9 +87,25 @@ async function startControlPlane(
       if (verdict === 'hang') return;
       if (verdict === 'destroy') return void req.socket.destroy();
       if (verdict === 'accept' || 'acceptThenDestroy' in verdict) {
-        received.log.push(...items);
+        const entryStatus = items.map((item) => (batch ? (options.entryStatus?.(item) ?? 200) : 200));
+        received.log.push(...items.filter((_, i) => entryStatus[i] === 200));
         if (verdict !== 'accept') return void req.socket.destroy();
-        const answer = seq >= 0 ? instancesAnswer(seq) : {};
+        const answer =
+          seq >= 0
+            ? instancesAnswer(seq)
+            : batch
+              ? {
+                  results: reports.map((r, i) => ({
+                    actionId: r.actionId,
+                    status: entryStatus[i],
+                    ...(entryStatus[i] === 200
+                      ? { state: r.state, changed: true }
+                      : {
+                          error: { code: `e${entryStatus[i]}`, message: `entry refused (${entryStatus[i]})` },
+                        }),
+                  })),
+                }
+              : {};
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
         return;
       }
@@ -214,23 +249,26 @@ describe('OutboxShipper', () => {
   it.concurrent('409 and 404 on a status are delivered-but-refused: dropped with a warning, never retried', async ({
     expect,
   }) => {
+    const [conflict, unknown, fine] = [randomUUID(), randomUUID(), randomUUID()];
     const cp = await startControlPlane(({ items }) => {
-      if (items[0]?.includes('row-conflict')) return { status: 409 };
-      if (items[0]?.includes('row-unknown')) return { status: 404 };
+      if (items[0]?.includes(conflict)) return { status: 409 };
+      if (items[0]?.includes(unknown)) return { status: 404 };
       return 'accept';
     });
     const { store, shipper, lines } = setup(cp.url);
-    for (const id of ['row-conflict', 'row-unknown', 'row-ok']) {
+    for (const id of [conflict, unknown, fine]) {
       store.journal.received(id, {});
       store.finishAndReport(id, { state: 'failed', message: '' });
     }
     await expect.poll(() => store.outbox.depth, { timeout: 3000 }).toBe(0);
+    // No batch route here (an older control plane): one request per report, after one miss.
+    expect(cp.received.batchMisses).toBe(1);
     expect(cp.received.requests.map((r) => r.items[0])).toEqual([
-      'status:row-conflict:failed',
-      'status:row-unknown:failed',
-      'status:row-ok:failed',
+      `status:${conflict}:failed`,
+      `status:${unknown}:failed`,
+      `status:${fine}:failed`,
     ]);
-    expect(cp.received.log).toEqual(['status:row-ok:failed']);
+    expect(cp.received.log).toEqual([`status:${fine}:failed`]);
     expect(shipper.counters.refusedRows.status).toBe(2);
     const warnings = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 40);
     expect(warnings.map((w) => w.code)).toEqual(['CP_CONFLICT', 'CP_NOT_FOUND']);
@@ -276,5 +314,90 @@ describe('OutboxShipper', () => {
     await expect.poll(() => store.outbox.depth, { timeout: 3000 }).toBe(0);
     // The same event id twice: the control plane de-duplicates by it.
     expect(cp.received.log).toEqual([key, key]);
+  });
+  it.concurrent("with the batch route, a backlog of status rows goes in few requests, in outbox order, an action's rows in order", async ({
+    expect,
+  }) => {
+    const cp = await startControlPlane(() => 'accept', undefined, { batch: true });
+    // The store fills before the shipper starts, as after an outage.
+    const { store, shipper } = setup(cp.url, { maxStatusPerBatch: 50 });
+    const expected = store.transaction(() => {
+      const keys: string[] = [];
+      for (let i = 0; i < 60; i++) {
+        const id = randomUUID();
+        store.journal.received(id, { id });
+        store.outbox.appendStatus(id, { state: 'running', message: 'accepted' });
+        keys.push(`status:${id}:running`);
+        if (i % 2 === 0) {
+          store.outbox.appendStatus(id, { state: 'succeeded', message: 'done' });
+          keys.push(`status:${id}:succeeded`);
+        }
+      }
+      return keys;
+    });
+    await expect.poll(() => store.outbox.depth, { timeout: 5000 }).toBe(0);
+    expect(cp.received.log).toEqual(expected);
+    expect(cp.received.requests.length).toBe(2);
+    expect(cp.received.requests.every((r) => r.url.endsWith('/api/v1/agent/actions/status'))).toBe(true);
+    expect(shipper.counters.statusBatches).toBe(2);
+    expect(shipper.counters.shippedRows.status).toBe(90);
+  });
+
+  it.concurrent('batch route: refused entries (400/404/409) are dropped alone; a failed batch is retried whole, applied once', async ({
+    expect,
+  }) => {
+    const [conflict, unknown, invalid, fine] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    const cp = await startControlPlane(({ n }) => (n <= 2 ? { status: 503 } : 'accept'), undefined, {
+      batch: true,
+      entryStatus: (item) =>
+        item.includes(conflict) ? 409 : item.includes(unknown) ? 404 : item.includes(invalid) ? 400 : 200,
+    });
+    const { store, shipper, lines } = setup(cp.url);
+    store.transaction(() => {
+      for (const id of [conflict, unknown, invalid, fine]) {
+        store.journal.received(id, {});
+        store.finishAndReport(id, { state: 'failed', message: '' });
+      }
+    });
+    await expect.poll(() => store.outbox.depth, { timeout: 5000 }).toBe(0);
+    // Two 503s, then the same batch of four once more, applied.
+    expect(cp.received.requests.map((r) => r.items.length)).toEqual([4, 4, 4]);
+    expect(cp.received.log).toEqual([`status:${fine}:failed`]);
+    expect(shipper.counters.failures).toEqual({ CP_SERVER_ERROR: 2 });
+    expect(shipper.counters.refusedRows.status).toBe(3);
+    expect(shipper.counters.shippedRows.status).toBe(1);
+    const refusals = lines
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.level === 40 && String(l.msg).includes('refused status report'));
+    expect(refusals.map((w) => w.code)).toEqual(['CP_CONFLICT', 'CP_NOT_FOUND', 'CP_INVALID_REQUEST']);
+  });
+
+  it.concurrent('an older control plane (404 on the batch route): falls back to one request per report and does not ask again for a while', async ({
+    expect,
+  }) => {
+    const cp = await startControlPlane(() => 'accept');
+    const { store, shipper, lines } = setup(cp.url, { statusBatchRetryMs: 60_000 });
+    const expected: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      expected.push(appendRow(store, 'status'));
+      await expect.poll(() => cp.received.log.length, { timeout: 3000 }).toBe(expected.length);
+    }
+    expect(cp.received.log).toEqual(expected);
+    expect(cp.received.batchMisses).toBe(1);
+    expect(cp.received.requests.every((r) => /\/actions\/[^/]+\/status$/.test(r.url))).toBe(true);
+    expect(shipper.counters.statusBatches).toBe(1);
+    expect(lines.some((l) => l.includes('no batch status route'))).toBe(true);
+  });
+
+  it.concurrent('the batch route is tried again after statusBatchRetryMs (the control plane was upgraded)', async ({
+    expect,
+  }) => {
+    const cp = await startControlPlane(() => 'accept');
+    const { store } = setup(cp.url, { statusBatchRetryMs: 0 });
+    for (let i = 0; i < 3; i++) {
+      appendRow(store, 'status');
+      await expect.poll(() => cp.received.log.length, { timeout: 3000 }).toBe(i + 1);
+    }
+    expect(cp.received.batchMisses).toBe(3);
   });
 });

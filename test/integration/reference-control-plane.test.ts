@@ -277,6 +277,86 @@ describe('reference control plane: status reports', () => {
   });
 });
 
+const statuses = (key: string, reports: unknown[]) =>
+  agent(key, 'POST', '/api/v1/agent/actions/status', { reports });
+
+describe('reference control plane: batch status route (contract 1.1)', () => {
+  it('applies the entries in order in one request: one action twice, idempotent repeats, same transitions as per action', async () => {
+    const c = await newCluster();
+    const a = await admin.enqueue(c.id, cordon);
+    const b = await admin.enqueue(c.id, cordon);
+    await poll(c.key);
+    const done = { state: 'succeeded', message: 'cordoned', result: { changed: true } };
+    const res = await statuses(c.key, [
+      { actionId: a.id, state: 'running', message: 'accepted' },
+      { actionId: b.id, state: 'running', message: 'accepted' },
+      { actionId: a.id, ...done },
+      { actionId: a.id, ...done },
+      { actionId: b.id, state: 'failed', message: 'boom' },
+    ]);
+    expect(res.status).toBe(200);
+    expect(res.body.results).toEqual([
+      { actionId: a.id, status: 200, state: 'running', changed: true },
+      { actionId: b.id, status: 200, state: 'running', changed: true },
+      { actionId: a.id, status: 200, state: 'succeeded', changed: true },
+      { actionId: a.id, status: 200, state: 'succeeded', changed: false },
+      { actionId: b.id, status: 200, state: 'failed', changed: true },
+    ]);
+    expect((await admin.actionStatusLog(a.id)).map((e) => e.toState)).toEqual([
+      'queued',
+      'leased',
+      'running',
+      'succeeded',
+    ]);
+    expect(await admin.getAction(a.id)).toMatchObject({ state: 'succeeded', result: { changed: true } });
+    expect(await admin.getAction(b.id)).toMatchObject({ state: 'failed', message: 'boom' });
+    // The same batch again changes nothing (a shipper retry after a lost answer).
+    const again = await statuses(c.key, [
+      { actionId: a.id, ...done },
+      { actionId: b.id, state: 'failed', message: 'boom' },
+    ]);
+    expect(again.body.results.map((r: { changed: boolean }) => r.changed)).toEqual([false, false]);
+    expect(await admin.actionStatusLog(a.id)).toHaveLength(4);
+  });
+
+  it('answers each entry with the per-action status (400, 404, 409) without affecting the others', async () => {
+    const c = await newCluster();
+    const other = await newCluster('other');
+    const a = await admin.enqueue(c.id, cordon);
+    const finished = await admin.enqueue(c.id, cordon);
+    const foreign = await admin.enqueue(other.id, cordon);
+    await poll(c.key);
+    await status(c.key, finished.id, { state: 'succeeded', message: 'done' });
+    const res = await statuses(c.key, [
+      { actionId: finished.id, state: 'running' },
+      { actionId: randomUUID(), state: 'running' },
+      { actionId: foreign.id, state: 'rejected', message: 'not mine' },
+      { actionId: a.id, state: 'done' },
+      { actionId: 'not-a-uuid', state: 'running' },
+      { actionId: a.id, state: 'succeeded', message: 'ok' },
+    ]);
+    expect(res.status).toBe(200);
+    const results = res.body.results as { status: number; state?: string; error?: { code: string } }[];
+    expect(results.map((r) => r.status)).toEqual([409, 404, 404, 400, 400, 200]);
+    expect(results[0]).toMatchObject({ state: 'succeeded', error: { code: 'illegal_transition' } });
+    expect(results[1]!.error!.code).toBe('action_not_found');
+    expect(results[3]!.error!.code).toBe('invalid_body');
+    expect((await admin.getAction(a.id)).state).toBe('succeeded');
+    expect((await admin.getAction(foreign.id)).state).toBe('queued');
+  });
+
+  it('400s a batch that is not a batch: no reports, too many, or not an object', async () => {
+    const c = await newCluster();
+    expect((await statuses(c.key, [])).status).toBe(400);
+    const tooMany = Array.from({ length: 501 }, () => ({ actionId: randomUUID(), state: 'running' }));
+    expect((await statuses(c.key, tooMany)).status).toBe(400);
+    expect((await agent(c.key, 'POST', '/api/v1/agent/actions/status', [1, 2])).status).toBe(400);
+    expect((await agent(undefined, 'POST', '/api/v1/agent/actions/status', { reports: [] })).status).toBe(
+      401,
+    );
+  });
+});
+
 describe('reference control plane: instances, events, heartbeat', () => {
   const node = (name: string) => ({
     nodeName: name,
