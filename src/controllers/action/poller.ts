@@ -27,6 +27,7 @@ import { apiErrorMessage, statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { StateStore } from '../../store/index.ts';
+import { commitGroupFor } from './commit-group.ts';
 
 export interface AcceptOptions {
   clients: KubeClients;
@@ -145,15 +146,17 @@ async function acceptOne(
     }
     if (code !== 409) throw err;
   }
-  if (store.journal.state(action.id) !== 'new') return 'duplicates';
-  store.transaction(() => {
+  // Journal + acknowledgement in one transaction, group-committed with the other lanes'
+  // (and the controller's) journal writes; durable before the shipper can send it.
+  return commitGroupFor(store).run(() => {
+    if (store.journal.state(action.id) !== 'new') return 'duplicates';
     store.journal.received(action.id, input);
     store.outbox.appendStatus(action.id, {
       state: 'running',
       message: `accepted as AgentAction ${options.namespace}/${agentActionName(action.id)}`,
     });
+    return 'accepted';
   });
-  return 'accepted';
 }
 
 /**
@@ -165,11 +168,13 @@ function reject(id: string, input: unknown, reason: string, options: AcceptOptio
   const now = options.now ?? Date.now;
   const state = store.journal.state(id);
   if (state === 'finished') return false;
-  if (state === 'new') store.journal.received(id, input ?? null);
-  store.finishAndReport(id, {
-    state: 'rejected',
-    message: reason.slice(0, 4096),
-    finishedAt: new Date(now()).toISOString(),
+  store.transaction(() => {
+    if (state === 'new') store.journal.received(id, input ?? null);
+    store.finishAndReport(id, {
+      state: 'rejected',
+      message: reason.slice(0, 4096),
+      finishedAt: new Date(now()).toISOString(),
+    });
   });
   log.warn({ actionId: id, reason: reason.slice(0, 1024) }, 'action rejected');
   return true;

@@ -15,6 +15,7 @@ import { apiGroup, apiVersion, apiVersionName } from '../../crds/common.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { EventSink, EventType } from '../../kube/events.ts';
 import type { StateStore } from '../../store/index.ts';
+import { type CommitGroup, commitGroupFor } from './commit-group.ts';
 import { stateToPhase } from './plan.ts';
 import { drainProgressFromResult } from './progress.ts';
 
@@ -35,12 +36,14 @@ export class ActionRecords {
   private readonly store: StateStore;
   private readonly events: EventSink;
   private readonly now: () => number;
+  private readonly commits: CommitGroup;
 
   constructor(options: { clients: KubeClients; store: StateStore; events: EventSink; now: () => number }) {
     this.clients = options.clients;
     this.store = options.store;
     this.events = options.events;
     this.now = options.now;
+    this.commits = commitGroupFor(options.store);
   }
 
   private ensureReceived(object: AgentAction): void {
@@ -49,8 +52,15 @@ export class ActionRecords {
   }
 
   /**
-   * Journal `started` + the `running` report (durable before anything is executed), then
-   * status Running and the Started event.
+   * Journal `started` (durable before anything is executed; group-committed with whatever
+   * else is being journaled at that moment, see CommitGroup), then status Running and the
+   * Started event.
+   *
+   * The control plane hears `running` once per action: the poller journals `received`
+   * together with that acknowledgement (one transaction), so an action the journal already
+   * has is acknowledged. Only an action this journal has never seen (the controller saw its
+   * object first, or another replica's poller accepted it) gets its `running` report here,
+   * in the same transaction as `started`.
    *
    * With `deferStatusMs` > 0 the status write waits that long and is skipped if the action
    * finished first: a cordon takes milliseconds, and its Running status (one status write,
@@ -68,17 +78,17 @@ export class ActionRecords {
   ): Promise<{ startedAt: string; settle: () => Promise<void> }> {
     const id = object.spec.id;
     const startedAt = object.status?.startedAt ?? new Date(this.now()).toISOString();
-    this.ensureReceived(object);
-    if (this.store.journal.state(id) === 'received') {
-      if (object.spec.source === 'control-plane') {
-        this.store.startAndReport(id, { state: 'running', message: 'executing', startedAt });
-      } else {
-        this.store.transaction(() => {
-          this.store.journal.started(id);
-          this.store.outbox.appendAudit(this.audit(object, 'action.started', `started ${object.spec.type}`));
-        });
+    await this.commits.run(() => {
+      const state = this.store.journal.state(id);
+      if (state !== 'new' && state !== 'received') return;
+      if (state === 'new') this.store.journal.received(id, object.spec);
+      this.store.journal.started(id);
+      if (object.spec.source !== 'control-plane') {
+        this.store.outbox.appendAudit(this.audit(object, 'action.started', `started ${object.spec.type}`));
+      } else if (state === 'new') {
+        this.store.outbox.appendStatus(id, { state: 'running', message: 'executing', startedAt });
       }
-    }
+    });
     const writeRunning = async () => {
       this.event(
         object,
@@ -119,13 +129,16 @@ export class ActionRecords {
   }
 
   /**
-   * Journal `finished` + the final report (or audit event), in one transaction; a no-op when
-   * the journal already has it. Throws STATE_* errors (disk full) with nothing written.
+   * Journal `finished` + the final report (control plane) or audit event (local) in ONE
+   * transaction, synchronously: when this returns the outcome is durable; it throws (e.g. a
+   * state file that cannot be written) with nothing recorded. A no-op when the journal
+   * already has the action finished.
    */
   journalFinal(object: AgentAction, record: FinalRecord, finishedAt: string): void {
     const id = object.spec.id;
-    this.ensureReceived(object);
-    if (this.store.journal.state(id) !== 'finished') {
+    this.store.transaction(() => {
+      this.ensureReceived(object);
+      if (this.store.journal.state(id) === 'finished') return;
       if (object.spec.source === 'control-plane') {
         const report: StatusReport = {
           state: record.state,
@@ -136,17 +149,15 @@ export class ActionRecords {
         };
         this.store.finishAndReport(id, report);
       } else {
-        this.store.transaction(() => {
-          this.store.journal.finished(id, record.state);
-          this.store.outbox.appendAudit(
-            this.audit(object, `action.${record.state}`, record.message, {
-              ...(record.reason ? { reason: record.reason } : {}),
-              ...(record.result ? { result: record.result } : {}),
-            }),
-          );
-        });
+        this.store.journal.finished(id, record.state);
+        this.store.outbox.appendAudit(
+          this.audit(object, `action.${record.state}`, record.message, {
+            ...(record.reason ? { reason: record.reason } : {}),
+            ...(record.result ? { result: record.result } : {}),
+          }),
+        );
       }
-    }
+    });
   }
 
   async patchFinalStatus(object: AgentAction, record: FinalRecord, finishedAt: string): Promise<void> {
