@@ -12,7 +12,9 @@ const available = readdirSync(here, { withFileTypes: true })
   .filter((d) => d.isDirectory() && existsSync(join(here, d.name, 'run.ts')))
   .map((d) => d.name)
   .sort();
-const [name, ...rest] = process.argv.slice(2);
+const [name, ...given] = process.argv.slice(2);
+// `npm run bench -- NAME -- --n 1000` (as the docs write it) passes a '--' of its own.
+const rest = given[0] === '--' ? given.slice(1) : given;
 if (!name || !available.includes(name)) {
   process.stderr.write(`usage: npm run bench -- <${available.join('|')}> [options]\n`);
   process.exit(name ? 2 : 0);

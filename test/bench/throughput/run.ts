@@ -20,12 +20,18 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { createNodes, deleteNodes, forEachLimit, useCluster } from '../common/kube.ts';
 import { spawnAgent, spawnControlPlane } from '../common/processes.ts';
 import { machineNote, printJsonLine, printTable, round } from '../common/stats.ts';
+import { apiRequestCounts, countDiff, cpuDiff, cpuSnapshot } from './cost.ts';
 
 const { values } = parseArgs({
   options: {
     n: { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '2' },
     kubeconfig: { type: 'string' },
+    // Write V8 CPU profiles of the agent and the control plane into this directory
+    // (summarise them with cpuprofile-summary.ts).
+    'cpu-prof-dir': { type: 'string' },
+    // Seconds to wait at most for kube-controller-manager to settle the new nodes (0: do not).
+    'settle-seconds': { type: 'string', default: '150' },
   },
 });
 const n = Number(values.n);
@@ -46,7 +52,17 @@ async function main() {
   let t = performance.now();
   await createNodes(cluster.kc, names, { managed: false, concurrency: 32 });
   console.error(`created ${n} nodes in ${Math.round(performance.now() - t)} ms`);
+  // kube-controller-manager's node lifecycle controller marks nodes that never reported as
+  // NotReady/Unknown and taints them about 50 s after they were created: 1,000 status
+  // updates and taint patches that would otherwise land in the middle of round 1 (and fight
+  // the agent's writes with conflicts). A real cluster's nodes are long past that.
+  t = performance.now();
+  const settled = await settleNodes(core, names, Number(values['settle-seconds']) * 1000);
+  console.error(`nodes settled (${settled}) in ${Math.round(performance.now() - t)} ms`);
 
+  const profDir = values['cpu-prof-dir'];
+  const nodeOptions = process.env.NODE_OPTIONS;
+  if (profDir) process.env.NODE_OPTIONS = `${nodeOptions ?? ''} --cpu-prof --cpu-prof-dir=${profDir}`.trim();
   const cp = await spawnControlPlane({ dir, leaseSeconds: 120 });
   const created = await cp.admin.createCluster({ name: 'bench-throughput' });
   const clusterId = created.cluster.id;
@@ -61,6 +77,10 @@ async function main() {
     kubeconfig: cluster.kubeconfigPath,
     args: ['--leader-election-enabled=false'],
   });
+  if (profDir) {
+    if (nodeOptions === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = nodeOptions;
+  }
 
   const results: {
     round: number;
@@ -69,10 +89,13 @@ async function main() {
     totalMs: number;
     perSecond: number;
     ok: number;
+    cost: ReturnType<typeof cpuDiff> & { apiRequestsPerAction: Record<string, number> };
   }[] = [];
   try {
     for (let round = 1; round <= rounds; round++) {
       const type = round % 2 === 1 ? 'cordon_node' : 'uncordon_node';
+      const cpuBefore = cpuSnapshot();
+      const requestsBefore = await apiRequestCounts(cluster.kc).catch(() => ({}));
       t = performance.now();
       let enqueuedAt = 0;
       const enqueueing = forEachLimit(names, 16, async (nodeName) => {
@@ -97,6 +120,14 @@ async function main() {
       }
       await enqueueing;
       const totalMs = performance.now() - t;
+      const cost = {
+        ...cpuDiff(cpuBefore, cpuSnapshot()),
+        apiRequestsPerAction: countDiff(
+          requestsBefore,
+          await apiRequestCounts(cluster.kc).catch(() => ({})),
+          n,
+        ),
+      };
       const ok = (await cp.admin.listActions(clusterId, { state: 'succeeded' })).length - (round - 1) * n;
       if (ok !== n) {
         const failed = (await cp.admin.listActions(clusterId)).filter((a) => a.state !== 'succeeded');
@@ -104,10 +135,11 @@ async function main() {
           console.error(`  not succeeded: ${a.type} ${a.state}: ${a.message}`);
       }
       const perSecond = n / (totalMs / 1000);
-      results.push({ round, type, enqueueMs: enqueuedAt - t, totalMs, perSecond, ok });
+      results.push({ round, type, enqueueMs: enqueuedAt - t, totalMs, perSecond, ok, cost });
       console.error(
         `round ${round} (${type}): ${n} actions in ${Math.round(totalMs)} ms = ${round1(perSecond)}/s`,
       );
+      console.error(`  cost: ${JSON.stringify(cost)}`);
     }
   } finally {
     await agent.stop();
@@ -126,6 +158,20 @@ async function main() {
     ['round', 'type', 'enqueue ms', 'total ms', 'actions/s', 'succeeded'],
     ...results.map((r) => [r.round, r.type, r.enqueueMs, r.totalMs, r.perSecond, r.ok]),
   ]);
+  console.log('\nCPU seconds per process during each round (bench = this process: enqueue + watch)');
+  const procs = [...new Set(results.flatMap((r) => Object.keys(r.cost.cpuSecondsByProcess)))].sort();
+  printTable([
+    ['round', 's', ...procs, 'others on the machine', 'machine busy'],
+    ...results.map((r) => [
+      r.round,
+      r.cost.seconds,
+      ...procs.map((name) => r.cost.cpuSecondsByProcess[name] ?? 0),
+      r.cost.cpuSecondsOthers,
+      r.cost.machineBusyShare,
+    ]),
+  ]);
+  console.log('\nAPI server requests per action (apiserver_request_total, every client)');
+  for (const r of results) console.log(`  round ${r.round}: ${JSON.stringify(r.cost.apiRequestsPerAction)}`);
   const rates = results.map((r) => r.perSecond).sort((a, b) => a - b);
   const median =
     rates.length % 2
@@ -147,6 +193,30 @@ async function main() {
     machine: await machineNote(),
     ownCluster: cluster.owned,
   });
+}
+
+/**
+ * Waits until every node carries kube-controller-manager's `node.kubernetes.io/unreachable`
+ * taint (its verdict on a node that never reported), then 5 s more for the follow-up writes.
+ */
+async function settleNodes(core: CoreV1Api, names: string[], timeoutMs: number): Promise<string> {
+  if (timeoutMs <= 0) return 'skipped';
+  const wanted = new Set(names);
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const list = await core.listNode({});
+    const done = list.items.filter(
+      (node) =>
+        wanted.has(node.metadata?.name ?? '') &&
+        node.spec?.taints?.some((taint) => taint.key === 'node.kubernetes.io/unreachable'),
+    ).length;
+    if (done === names.length) {
+      await new Promise((r) => setTimeout(r, 5_000));
+      return 'all tainted unreachable';
+    }
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
+  return 'timed out';
 }
 
 function round1(x: number): number {
