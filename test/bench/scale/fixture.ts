@@ -12,15 +12,13 @@
  * the taint-eviction controller delete pods mid-benchmark.
  */
 import {
-  AppsV1Api,
-  CoreV1Api,
-  type KubeConfig,
   PatchStrategy,
   setHeaderOptions,
   type V1Node,
   type V1Pod,
   type V1Toleration,
 } from '@kubernetes/client-node';
+import type { KubeClients } from '../../../src/kube/clients.ts';
 import { instanceIdFor } from '../../integration/aws-query-server.ts';
 import { forEachLimit, waitFor } from '../common/kube.ts';
 
@@ -182,8 +180,12 @@ export function bulkPodBody(run: string, name: string, nodeName: string): V1Pod 
   } as V1Pod;
 }
 
-export async function createBigDeployment(kc: KubeConfig, run: string, replicas: number): Promise<void> {
-  const apps = kc.makeApiClient(AppsV1Api);
+export async function createBigDeployment(
+  clients: KubeClients,
+  run: string,
+  replicas: number,
+): Promise<void> {
+  const { apps } = clients;
   await apps.createNamespacedDeployment({
     namespace: appsNamespace,
     body: {
@@ -208,8 +210,12 @@ export async function createBigDeployment(kc: KubeConfig, run: string, replicas:
 }
 
 /** A namespace whose default ServiceAccount exists (pods are refused before that). */
-export async function ensureNamespace(kc: KubeConfig, name: string, labels: Record<string, string> = {}) {
-  const core = kc.makeApiClient(CoreV1Api);
+export async function ensureNamespace(
+  clients: KubeClients,
+  name: string,
+  labels: Record<string, string> = {},
+) {
+  const { core } = clients;
   await core.createNamespace({ body: { metadata: { name, labels } } }).catch((err: { code?: number }) => {
     if (err.code !== 409) throw err;
   });
@@ -220,15 +226,15 @@ export async function ensureNamespace(kc: KubeConfig, name: string, labels: Reco
 }
 
 /** Items in a namespace without listing them: a list with limit=1 says how many remain. */
-export async function countInNamespace(kc: KubeConfig, namespace: string): Promise<number> {
-  const core = kc.makeApiClient(CoreV1Api);
+export async function countInNamespace(clients: KubeClients, namespace: string): Promise<number> {
+  const { core } = clients;
   const res = await core.listNamespacedPod({ namespace, limit: 1 });
   return res.items.length + (res.metadata?.remainingItemCount ?? 0);
 }
 
 /** Pods of a namespace that are not Running yet (paged, only those are transferred). */
-export async function countNotRunning(kc: KubeConfig, namespace: string): Promise<number> {
-  const core = kc.makeApiClient(CoreV1Api);
+export async function countNotRunning(clients: KubeClients, namespace: string): Promise<number> {
+  const { core } = clients;
   let n = 0;
   let cont: string | undefined;
   do {
@@ -244,8 +250,8 @@ export async function countNotRunning(kc: KubeConfig, namespace: string): Promis
   return n;
 }
 
-export async function setReplicas(kc: KubeConfig, replicas: number): Promise<void> {
-  const apps = kc.makeApiClient(AppsV1Api);
+export async function setReplicas(clients: KubeClients, replicas: number): Promise<void> {
+  const { apps } = clients;
   await apps.patchNamespacedDeploymentScale(
     { name: bigDeployment, namespace: appsNamespace, body: { spec: { replicas } } },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
@@ -253,8 +259,8 @@ export async function setReplicas(kc: KubeConfig, replicas: number): Promise<voi
 }
 
 /** Uncordons a node and removes the agent's draining taint (the bench's own restore step). */
-export async function restoreNode(kc: KubeConfig, name: string): Promise<void> {
-  const core = kc.makeApiClient(CoreV1Api);
+export async function restoreNode(clients: KubeClients, name: string): Promise<void> {
+  const { core } = clients;
   const node = await core.readNode({ name });
   const taints = (node.spec?.taints ?? []).filter((t) => !t.key.startsWith('clusteropt.io/'));
   await core.patchNode(
@@ -263,8 +269,8 @@ export async function restoreNode(kc: KubeConfig, name: string): Promise<void> {
   );
 }
 
-export async function setUnschedulable(kc: KubeConfig, names: readonly string[], value: boolean) {
-  const core = kc.makeApiClient(CoreV1Api);
+export async function setUnschedulable(clients: KubeClients, names: readonly string[], value: boolean) {
+  const { core } = clients;
   await forEachLimit(names, 16, async (name) => {
     await core.patchNode(
       { name, body: { spec: { unschedulable: value ? true : null } } },
@@ -274,8 +280,8 @@ export async function setUnschedulable(kc: KubeConfig, names: readonly string[],
 }
 
 /** Names of the bulk pods on `nodeName` that still exist. */
-export async function bulkPodsOn(kc: KubeConfig, nodeName: string): Promise<string[]> {
-  const core = kc.makeApiClient(CoreV1Api);
+export async function bulkPodsOn(clients: KubeClients, nodeName: string): Promise<string[]> {
+  const { core } = clients;
   const res = await core.listNamespacedPod({
     namespace: bulkNamespace,
     fieldSelector: `spec.nodeName=${nodeName}`,

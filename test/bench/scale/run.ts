@@ -44,19 +44,13 @@ import {
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
+import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { createKubeClients, type KubeClients } from '../../../src/kube/clients.ts';
 import { AwsQueryServer, makeInstances } from '../../integration/aws-query-server.ts';
 import { forEachLimit, waitFor } from '../common/kube.ts';
 import { spawnControlPlane } from '../common/processes.ts';
 import { machineNote, printJsonLine, printTable, round, summarize } from '../common/stats.ts';
-import { buildAgent, imageRuntime } from './agent-build.ts';
+import { type AgentBuild, buildAgent, imageRuntime } from './agent-build.ts';
 import {
   appsNamespace,
   benchLabel,
@@ -105,6 +99,13 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '48' },
     kubeconfig: { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
+    /**
+     * More agent runs on the same cluster after the first, each `label=flags` (Node flags added
+     * to the image's), e.g. --variant "semi1=--max-semi-space-size=1". Analysis only.
+     */
+    variant: { type: 'string', multiple: true, default: [] },
+    /** Rounds of each --variant (default: --rounds). */
+    'variant-rounds': { type: 'string' },
   },
 });
 const nodeCount = Number(args.nodes);
@@ -122,7 +123,6 @@ const scaleBy = Number(args['scale-by']);
 const bulkCount = podCount - bigReplicas;
 const concurrency = Number(args.concurrency);
 const withAws = args.aws !== 'off';
-const agentNamespace = 'clusteropt-system';
 const MiB = 1024 * 1024;
 
 const t0 = Date.now();
@@ -132,9 +132,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const run = Math.random().toString(36).slice(2, 7);
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-if (halfCordons * (rounds + 1) > unmanagedCount)
-  throw new Error('not enough unmanaged nodes for the cordons');
-if (drainsPerRound * rounds > managedCount) throw new Error('not enough managed nodes for the drains');
+const variantsCount = 1 + (args.variant?.length ?? 0);
+const variantRounds = Number(args['variant-rounds'] ?? rounds);
+/** Rounds over all variants: each round cordons a new set of nodes and drains new ones. */
+const totalRounds = rounds + (variantsCount - 1) * variantRounds;
 
 /** Prometheus text: the value of `name` (optionally with a label containing `labelPart`). */
 function metricValue(text: string, name: string, labelPart?: string): number | undefined {
@@ -210,12 +211,28 @@ async function main(): Promise<void> {
   // 1. The agent as it ships.
   const build = buildAgent(args.source === 'worktree' ? 'worktree' : 'head', log);
   const image = imageRuntime();
-  const nodeFlags = [
-    ...(args['node-flags'] !== undefined ? args['node-flags'].split(/\s+/).filter(Boolean) : image.nodeFlags),
-    ...args['extra-node-flags'].split(/\s+/).filter(Boolean),
-    ...(args['heap-snapshot'] ? ['--heapsnapshot-signal=SIGUSR2'] : []),
+  const split = (flags: string) => flags.split(/\s+/).filter(Boolean);
+  const baseFlags = [
+    ...(args['node-flags'] !== undefined ? split(args['node-flags']) : image.nodeFlags),
+    ...split(args['extra-node-flags']),
   ];
-  log(`agent: node ${nodeFlags.join(' ')} dist/cli.js run; image env ${JSON.stringify(image.env)}`);
+  const variants: Variant[] = [
+    {
+      label: args['node-flags'] !== undefined || args['extra-node-flags'] ? 'custom flags' : 'as shipped',
+      nodeFlags: baseFlags,
+    },
+    ...(args.variant ?? []).map((v) => {
+      const eq = v.indexOf('=');
+      return {
+        label: eq < 0 ? v : v.slice(0, eq),
+        nodeFlags: [...baseFlags, ...split(eq < 0 ? '' : v.slice(eq + 1))],
+      };
+    }),
+  ];
+  for (const v of variants)
+    log(
+      `agent "${v.label}": node ${v.nodeFlags.join(' ')} dist/cli.js run; env ${JSON.stringify(image.env)}`,
+    );
 
   // 2. The cluster.
   let kubeconfigPath = args.kubeconfig;
@@ -239,44 +256,30 @@ async function main(): Promise<void> {
   }
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
-  const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
+  // Pooled keep-alive connections (client-node's own clients open a TLS connection per request).
+  const clients = createKubeClients(kc);
+  const { core, apps, custom } = clients;
 
   const managed = Array.from({ length: managedCount }, (_, i) => managedName(run, i));
   const unmanaged = Array.from({ length: unmanagedCount }, (_, n) => unmanagedName(run, n));
-  let nextInstance = nodeCount;
   const aws = withAws ? await new AwsQueryServer({ record: false }).start() : undefined;
   aws?.add(...makeInstances(nodeCount, { spotEvery: 3 }));
 
-  const meters: ProcessMeter[] = [];
-  let agent: ChildProcess | undefined;
+  const referenceMeters: ProcessMeter[] = [];
   const references: ChildProcess[] = [];
-  let cp: Awaited<ReturnType<typeof spawnControlPlane>> | undefined;
+  const live: { agent?: AgentRun; cp?: Awaited<ReturnType<typeof spawnControlPlane>> } = {};
   const setup: Record<string, number> = {};
   try {
     const { installCrds } = await import('../../../src/crds/install.ts');
     await installCrds(kc);
-    await Promise.all([
-      ensureNamespace(kc, agentNamespace),
-      ensureNamespace(kc, bulkNamespace),
-      ensureNamespace(kc, appsNamespace),
-    ]);
+    await Promise.all([ensureNamespace(clients, bulkNamespace), ensureNamespace(clients, appsNamespace)]);
 
-    // 3. Nodes: managed first (kwok starts heartbeating them), then the unmanaged ones.
+    // 3. Nodes: the managed ones first (kwok makes them Ready); then the unmanaged nodes and
+    // the pods (which go only onto managed nodes) are created side by side.
     let t = performance.now();
     await forEachLimit(managed, concurrency, async (name, i) => {
       await core.createNode({ body: nodeBody(run, name, i, { managed: true, aws: withAws }) });
     });
-    let done = 0;
-    await forEachLimit(unmanaged, concurrency, async (name, n) => {
-      await core.createNode({
-        body: nodeBody(run, name, managedCount + n, { managed: false, aws: withAws }),
-      });
-      if (++done % 1000 === 0) log(`created ${done}/${unmanagedCount} unmanaged nodes`);
-    });
-    setup.createNodesSeconds = (performance.now() - t) / 1000;
-    log(`created ${nodeCount} nodes in ${setup.createNodesSeconds.toFixed(1)} s`);
     await waitFor(
       async () => {
         const list = await core.listNode({ labelSelector: `${benchLabel}=${run},${roleLabel}=managed` });
@@ -285,31 +288,42 @@ async function main(): Promise<void> {
         ).length;
         return ready === managedCount;
       },
-      { timeoutMs: 180_000, intervalMs: 2000, what: `${managedCount} managed nodes Ready` },
+      { timeoutMs: 180_000, intervalMs: 1000, what: `${managedCount} managed nodes Ready` },
     );
+    let done = 0;
+    const unmanagedNodes = forEachLimit(unmanaged, Math.ceil(concurrency / 4), async (name, n) => {
+      await core.createNode({
+        body: nodeBody(run, name, managedCount + n, { managed: false, aws: withAws }),
+      });
+      if (++done % 1000 === 0) log(`created ${done}/${unmanagedCount} unmanaged nodes`);
+    }).then(() => {
+      setup.createNodesSeconds = (performance.now() - t) / 1000;
+      log(`created ${nodeCount} nodes in ${setup.createNodesSeconds.toFixed(1)} s`);
+    });
 
     // 4. Pods: the big Deployment (scheduler) and the bare pods (nodeName set).
     t = performance.now();
-    await createBigDeployment(kc, run, bigReplicas);
+    await createBigDeployment(clients, run, bigReplicas);
     const bulkNames = Array.from({ length: bulkCount }, (_, i) => `bulk-${i}`);
     const bulkNode = (i: number) => managed[i % managedCount]!;
-    done = 0;
+    let podsDone = 0;
     let lastLog = performance.now();
     await forEachLimit(bulkNames, concurrency, async (name, i) => {
       await core.createNamespacedPod({ namespace: bulkNamespace, body: bulkPodBody(run, name, bulkNode(i)) });
-      done++;
+      podsDone++;
       if (performance.now() - lastLog > 15_000) {
         lastLog = performance.now();
         log(
-          `created ${done}/${bulkCount} bare pods (${(done / ((performance.now() - t) / 1000)).toFixed(0)}/s)`,
+          `created ${podsDone}/${bulkCount} bare pods (${(podsDone / ((performance.now() - t) / 1000)).toFixed(0)}/s)`,
         );
       }
     });
+    await unmanagedNodes;
     setup.createPodsSeconds = (performance.now() - t) / 1000;
     log(`created ${bulkCount} bare pods in ${setup.createPodsSeconds.toFixed(1)} s; waiting for Running`);
     await waitFor(
       async () => {
-        const notRunning = await countNotRunning(kc, bulkNamespace);
+        const notRunning = await countNotRunning(clients, bulkNamespace);
         const big = await apps.readNamespacedDeployment({ name: bigDeployment, namespace: appsNamespace });
         const available = big.status?.availableReplicas ?? 0;
         if (performance.now() - lastLog > 15_000) {
@@ -355,7 +369,7 @@ async function main(): Promise<void> {
     // 5. A hibernation schedule (awake for the next 3 hours, asleep otherwise) over a small
     // dev namespace, so the hibernation controller has a schedule, a timer and workloads.
     const devNamespace = 'scale-dev';
-    await ensureNamespace(kc, devNamespace, { env: 'dev' });
+    await ensureNamespace(clients, devNamespace, { env: 'dev' });
     const now = new Date();
     const slot = ((now.getUTCDay() + 6) % 7) * 24 + now.getUTCHours();
     const matrix = Array.from({ length: 168 }, (_, s) => ((s - slot + 168) % 168 < 3 ? '0' : '1')).join('');
@@ -387,98 +401,10 @@ async function main(): Promise<void> {
       });
     }
 
-    // Cordon set 0 now, so round 1 has nodes to uncordon.
-    const cordonSet = (r: number) => unmanaged.slice(r * halfCordons, (r + 1) * halfCordons);
-    await setUnschedulable(kc, cordonSet(0), true);
+    // Cordon set 0 now, so the first round has nodes to uncordon.
+    await setUnschedulable(clients, unmanaged.slice(0, halfCordons), true);
 
-    // 6. Control plane and agent.
-    cp = await spawnControlPlane({ dir, leaseSeconds: 120 });
-    const created = await cp.admin.createCluster({ name: 'bench-scale' });
-    const clusterId = created.cluster.id;
-    const keyFile = join(dir, 'api-key');
-    writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
-    const { freePort } = await import('../../cluster/launcher.ts');
-    const healthPort = await freePort();
-    const agentLog = join(dir, 'agent.log');
-    const snapshotDir = args['heap-snapshot'];
-    if (snapshotDir) mkdirSync(snapshotDir, { recursive: true });
-    const agentEnv: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      ...image.env,
-      POD_NAME: 'clusteropt-agent-0',
-      ...(aws
-        ? {
-            AWS_REGION: 'us-east-1',
-            AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-            AWS_SECRET_ACCESS_KEY: 'secret',
-            AWS_ENDPOINT_URL_EC2: aws.url,
-            AWS_ENDPOINT_URL_STS: aws.url,
-            AWS_EC2_METADATA_DISABLED: 'true',
-          }
-        : {}),
-    };
-    const agentOut = openSync(agentLog, 'a');
-    const spawnedAt = performance.now();
-    agent = spawn(
-      'setpriv',
-      [
-        '--pdeathsig',
-        'KILL',
-        '--',
-        process.execPath,
-        ...nodeFlags,
-        build.cliPath,
-        'run',
-        `--control-plane-url=${cp.url}`,
-        '--allow-insecure-http',
-        `--api-key-file=${keyFile}`,
-        `--state-dir=${join(dir, 'agent-state')}`,
-        `--namespace=${agentNamespace}`,
-        `--kubeconfig=${kubeconfigPath}`,
-        `--listen-health=127.0.0.1:${healthPort}`,
-        `--log-level=${args['log-level']}`,
-      ],
-      { stdio: ['ignore', agentOut, agentOut], env: agentEnv, cwd: snapshotDir ?? dir },
-    );
-    const agentPid = agent.pid!;
-    const agentMeter = new ProcessMeter('agent', agentPid, 250);
-    meters.push(agentMeter);
-    const metricsText = async () => (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
-    await waitFor(
-      async () => {
-        if (agent!.exitCode !== null) throw new Error(`agent exited (${agent!.exitCode}); see ${agentLog}`);
-        return metricValue(await metricsText(), 'clusteropt_agent_leader') === 1;
-      },
-      { timeoutMs: 120_000, intervalMs: 250, what: 'the agent to lead' },
-    );
-    setup.agentLeaderSeconds = (performance.now() - spawnedAt) / 1000;
-    const rssAtLeader = agentMeter.rssMiB();
-    const firstReportAt = await waitFor(
-      async () => {
-        if (agent!.exitCode !== null) throw new Error(`agent exited (${agent!.exitCode}); see ${agentLog}`);
-        const list = await cp!.admin.listInstances(clusterId);
-        return list.instances.length === nodeCount ? performance.now() : undefined;
-      },
-      { timeoutMs: 300_000, intervalMs: 1000, what: 'the control plane to hold every instance' },
-    );
-    setup.firstFullReportSeconds = (firstReportAt - spawnedAt) / 1000;
-    log(
-      `agent leads after ${setup.agentLeaderSeconds.toFixed(1)} s (RSS ${rssAtLeader.toFixed(1)} MiB); control plane ` +
-        `holds all ${nodeCount} instances after ${setup.firstFullReportSeconds.toFixed(1)} s`,
-    );
-    await sleep(15_000); // EC2 facts follow as deltas; let them go out.
-    const afterSync = {
-      rssMiB: agentMeter.rssMiB(),
-      peakMiB: agentMeter.peakMiB(),
-      ...heapFromMetrics(await metricsText()),
-    };
-    log(
-      `agent after sync: RSS ${afterSync.rssMiB.toFixed(1)} MiB, peak ${afterSync.peakMiB.toFixed(1)} MiB, heap ${JSON.stringify(afterSync)}`,
-    );
-
-    // 7. Reference processes over the same cluster.
-    const refStatus: Record<string, number> = {};
+    // 6. Reference processes over the same cluster.
     if (!args['no-reference']) {
       const kubectl = join(binDir, 'kubectl');
       const nodesW = spawnCounted(
@@ -492,7 +418,7 @@ async function main(): Promise<void> {
         join(dir, 'kubectl-pods.log'),
       );
       references.push(nodesW.child, podsW.child);
-      meters.push(
+      referenceMeters.push(
         new ProcessMeter('kubectl get nodes -w', nodesW.child.pid!),
         new ProcessMeter('kubectl get pods -A -w', podsW.child.pid!),
       );
@@ -506,335 +432,128 @@ async function main(): Promise<void> {
           `reference: ${err instanceof Error ? err.message : err} (nodes ${nodesW.lines()}, pods ${podsW.lines()})`,
         ),
       );
-      refStatus.initialListSeconds = (performance.now() - listStarted) / 1000;
-      log(`kubectl watches listed in ${refStatus.initialListSeconds.toFixed(1)} s`);
+      setup.referenceInitialListSeconds = (performance.now() - listStarted) / 1000;
+      log(`kubectl watches listed in ${setup.referenceInitialListSeconds.toFixed(1)} s`);
     }
     for (const name of ['kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd', 'kwok']) {
-      if (clusterPids[name]) meters.push(new ProcessMeter(name, clusterPids[name]));
+      if (clusterPids[name]) referenceMeters.push(new ProcessMeter(name, clusterPids[name]));
     }
-    await sleep(5000);
+    live.cp = await spawnControlPlane({ dir, leaseSeconds: 120 });
 
-    // 8. Rounds.
-    const heapByPhase: ({ phase: string } & AgentHeap)[] = [];
-    const phase = async (name: string, body: () => Promise<void>) => {
-      for (const m of meters) m.begin(name);
-      await body();
-      for (const m of meters) m.end();
-      const a = agentMeter.phases.at(-1)!;
-      const heap = heapFromMetrics(await metricsText());
-      heapByPhase.push({ phase: name, ...heap });
-      log(
-        `${name}: ${a.seconds.toFixed(1)} s, agent CPU ${a.cpuCores.toFixed(3)} cores, RSS mean ${a.rssMeanMiB.toFixed(1)} / ` +
-          `max ${a.rssMaxMiB.toFixed(1)} MiB; heapUsed ${heap.heapUsedMiB} MiB, heapTotal ${heap.heapTotalMiB} MiB, external ${heap.externalMiB} MiB; ${uptimeLine()}`,
-      );
+    // 7. The agent, once per variant, each on its own namespace and control-plane cluster.
+    const world: World = {
+      clients,
+      kubeconfigPath,
+      dir,
+      cp: live.cp,
+      aws,
+      build,
+      env: image.env,
+      managed,
+      unmanaged,
+      nextInstance: nodeCount,
+      cordonIndex: 0,
+      drainIndex: 0,
+      replicas: bigReplicas,
+      churnable: new Set(unmanaged.slice(halfCordons * (totalRounds + 1))),
+      churnAdded: 0,
+      referenceMeters,
     };
-    const bursts: Record<string, unknown>[] = [];
-    const churns: Record<string, number>[] = [];
-    const churnable = new Set(unmanaged.slice(halfCordons * (rounds + 1)));
-    let replicas = bigReplicas;
-    let churnAdded = 0;
-    for (let r = 1; r <= rounds; r++) {
-      await phase('idle', () => sleep(idleSeconds * 1000));
-      await sleep(3000);
-
-      const drainTargets = managed.slice((r - 1) * drainsPerRound, r * drainsPerRound);
-      const before = new Map<string, string[]>();
-      for (const n of drainTargets) before.set(n, await bulkPodsOn(kc, n));
-      const target = r % 2 === 1 ? replicas + scaleBy : replicas - scaleBy;
-      const envelopes = [
-        ...cordonSet(r).map((nodeName) => ({ type: 'cordon_node', payload: { nodeName } })),
-        ...cordonSet(r - 1).map((nodeName) => ({ type: 'uncordon_node', payload: { nodeName } })),
-        ...drainTargets.map((nodeName) => ({
-          type: 'drain_node',
-          payload: {
-            nodeName,
-            timeoutSeconds: 300,
-            force: true,
-            deleteEmptyDirData: true,
-            ignoreDaemonSets: true,
-          },
-        })),
-        {
-          type: 'scale_workload',
-          payload: {
-            namespace: appsNamespace,
-            kind: 'Deployment',
-            name: bigDeployment,
-            replicas: target,
-            expectedReplicas: replicas,
-          },
-        },
-      ];
-      let burstInfo: Record<string, unknown> = {};
-      await phase('burst', async () => {
-        const started = performance.now();
-        const ids: string[] = [];
-        await forEachLimit(envelopes, 16, async (e) => {
-          ids.push((await cp!.admin.enqueue(clusterId, e as never)).id);
-        });
-        const enqueueMs = performance.now() - started;
-        const wanted = new Set(ids);
-        const final = await waitFor(
-          async () => {
-            const all = await cp!.admin.listActions(clusterId);
-            const mine = all.filter((a) => wanted.has(a.id));
-            const pending = mine.filter((a) => ['queued', 'leased', 'running'].includes(a.state));
-            return pending.length === 0 && mine.length === wanted.size ? mine : undefined;
-          },
-          { timeoutMs: 600_000, intervalMs: 500, what: `burst ${r} to finish` },
-        );
-        const states: Record<string, number> = {};
-        for (const a of final) states[`${a.type}:${a.state}`] = (states[`${a.type}:${a.state}`] ?? 0) + 1;
-        burstInfo = {
-          round: r,
-          actions: ids.length,
-          enqueueMs: round(enqueueMs),
-          totalMs: round(performance.now() - started),
-          states,
-        };
-        for (const a of final.filter((x) => x.state !== 'succeeded').slice(0, 3))
-          log(`  not succeeded: ${a.type} ${a.state}: ${a.message}`);
-      });
-      bursts.push(burstInfo);
-      log(`burst ${r}: ${JSON.stringify(burstInfo)}`);
-      replicas = target;
-
-      // Restore (outside the measured phases): uncordon the drained nodes, recreate their bare pods.
-      const restoreStarted = performance.now();
-      for (const n of drainTargets) await restoreNode(kc, n);
-      const missing: { name: string; node: string }[] = [];
-      for (const n of drainTargets) {
-        const now = new Set(await bulkPodsOn(kc, n));
-        for (const p of before.get(n) ?? []) if (!now.has(p)) missing.push({ name: p, node: n });
-      }
-      // Evicted pods may still be finishing their deletion: wait until each name is free.
-      await waitFor(async () => (await countInNamespace(kc, bulkNamespace)) === bulkCount - missing.length, {
-        timeoutMs: 120_000,
-        intervalMs: 1000,
-        what: 'evicted bare pods to be gone',
-      }).catch(() => undefined);
-      await forEachLimit(missing, 16, async ({ name, node }) => {
-        await core
-          .createNamespacedPod({ namespace: bulkNamespace, body: bulkPodBody(run, name, node) })
-          .catch(() => undefined);
-      });
-      await waitFor(async () => (await countNotRunning(kc, bulkNamespace)) === 0, {
-        timeoutMs: 180_000,
-        intervalMs: 2000,
-        what: 'recreated bare pods Running',
-      }).catch((err) => log(`restore: ${err instanceof Error ? err.message : err}`));
-      log(
-        `restore ${r}: recreated ${missing.length} bare pods in ${((performance.now() - restoreStarted) / 1000).toFixed(1)} s`,
-      );
-      await sleep(3000);
-
-      const ops = { relabel: 0, add: 0, delete: 0, errors: 0 };
-      await phase('churn', async () => {
-        const end = performance.now() + churnSeconds * 1000;
-        while (performance.now() < end) {
-          const tick = performance.now();
-          const batch = Array.from({ length: Math.max(1, Math.round(churnRate / 4)) }, () => Math.random());
-          await Promise.all(
-            batch.map(async (x) => {
-              const pool = [...churnable];
-              const pick = pool[Math.floor(Math.random() * pool.length)];
-              try {
-                if (x < 0.5 && pick) {
-                  const type = instanceTypes[Math.floor(Math.random() * instanceTypes.length)]!;
-                  await core.patchNode(
-                    {
-                      name: pick,
-                      body: { metadata: { labels: { 'node.kubernetes.io/instance-type': type } } },
-                    },
-                    mergePatch,
-                  );
-                  ops.relabel++;
-                } else if (x < 0.75) {
-                  const instance = nextInstance++;
-                  const name = `scale-${run}-c${churnAdded++}`;
-                  aws?.add(...makeInstances(1, { offset: instance, spotEvery: 3 }));
-                  await core.createNode({
-                    body: nodeBody(run, name, instance, { managed: false, aws: withAws }),
-                  });
-                  churnable.add(name);
-                  ops.add++;
-                } else if (pick) {
-                  churnable.delete(pick);
-                  await core.deleteNode({ name: pick });
-                  ops.delete++;
-                }
-              } catch {
-                ops.errors++;
-              }
-            }),
-          );
-          await sleep(Math.max(0, 250 - (performance.now() - tick)));
-        }
-      });
-      churns.push({ round: r, ...ops });
-      await sleep(3000);
+    if (halfCordons * (totalRounds + 1) > unmanagedCount)
+      throw new Error('not enough unmanaged nodes for the cordons');
+    if (drainsPerRound * totalRounds > managedCount)
+      throw new Error('not enough managed nodes for the drains');
+    const results: VariantResult[] = [];
+    for (const [k, v] of variants.entries()) {
+      results.push(await runVariant(world, v, k, live));
     }
-
-    // 9. End state: the control plane's table equals the cluster; peak; optional heap snapshot.
-    const expected = new Set([...managed, ...unmanaged.slice(0, halfCordons * (rounds + 1)), ...churnable]);
-    const converged = await waitFor(
-      async () => {
-        const list = await cp!.admin.listInstances(clusterId);
-        const names = list.instances.map((i) => i.nodeName);
-        return names.length === expected.size && names.every((n) => expected.has(n));
-      },
-      { timeoutMs: 120_000, intervalMs: 1000, what: 'the control plane to equal the cluster' },
-    ).catch(() => false);
-    const finalHeap = heapFromMetrics(await metricsText());
-    let snapshotFile: string | undefined;
-    if (snapshotDir) {
-      const beforeFiles = new Set(readdirSync(snapshotDir));
-      process.kill(agentPid, 'SIGUSR2');
-      snapshotFile = await waitFor(
-        () => {
-          const f = readdirSync(snapshotDir).find((x) => x.endsWith('.heapsnapshot') && !beforeFiles.has(x));
-          if (!f) return undefined;
-          const size = statSync(join(snapshotDir, f)).size;
-          return size > 0 && size === lastSize(f, size) ? join(snapshotDir, f) : undefined;
-        },
-        { timeoutMs: 300_000, intervalMs: 2000, what: 'the heap snapshot' },
-      );
-      log(`heap snapshot: ${snapshotFile}`);
-    }
-    const peaks = Object.fromEntries(meters.map((m) => [m.label, round(m.peakMiB())]));
     const endMachine = { ...(await machineNote()), uptime: uptimeLine() };
     log(`machine at the end: ${endMachine.uptime}`);
 
-    // 10. Tables and the JSON line.
-    const byPhase = (m: ProcessMeter, name: string) => m.phases.filter((p) => p.phase === name);
-    const phases = ['idle', 'burst', 'churn'];
-    const rows: (string | number)[][] = [];
-    const json: Record<string, Record<string, unknown>> = {};
-    for (const m of meters) {
-      json[m.label] = { peakRssMiB: round(m.peakMiB()) };
-      for (const p of phases) {
-        const uses = byPhase(m, p);
-        if (uses.length === 0) continue;
-        const cpu = summarize(uses.map((u) => u.cpuCores));
-        const rssMean = summarize(uses.map((u) => u.rssMeanMiB));
-        const rssMax = summarize(uses.map((u) => u.rssMaxMiB));
-        rows.push([
-          m.label,
-          p,
-          uses.length,
-          rssMean.median,
-          rssMean.min,
-          rssMean.max,
-          rssMax.max,
-          cpu.median,
-          cpu.min,
-          cpu.max,
-        ]);
-        json[m.label]![p] = {
-          n: uses.length,
-          rssMeanMiB: { median: round(rssMean.median), min: round(rssMean.min), max: round(rssMean.max) },
-          rssMaxMiB: round(rssMax.max),
-          cpuCores: { median: round(cpu.median), min: round(cpu.min), max: round(cpu.max) },
-          seconds: uses.map((u: PhaseUse) => round(u.seconds)),
-        };
-      }
-    }
+    // 8. Tables and the JSON line.
     console.log(
-      `\nscale: ${nodeCount} nodes (${managedCount} kwok-managed), ${podCount} pods, ${rounds} rounds; ` +
-        `RSS MiB (mean over the phase), CPU in cores (CPU s per wall s); ${startMachine.cpus} cpus`,
+      `\nscale: ${nodeCount} nodes (${managedCount} kwok-managed), ${podCount} pods (${bigReplicas} in a Deployment, ` +
+        `${bulkCount} bare), ${rounds} rounds of idle ${idleSeconds} s / burst / churn ${churnSeconds} s; ` +
+        `${startMachine.cpus} cpus, ${startMachine.uptime} at the start, ${endMachine.uptime} at the end`,
     );
-    printTable([
-      [
-        'process',
-        'phase',
-        'n',
-        'RSS median',
-        'RSS min',
-        'RSS max',
-        'RSS peak in phase',
-        'CPU median',
-        'CPU min',
-        'CPU max',
-      ],
-      ...rows,
-    ]);
-    const agentIdle = summarize(byPhase(agentMeter, 'idle').map((u) => u.rssMeanMiB)).median;
-    const agentIdleCpu = summarize(byPhase(agentMeter, 'idle').map((u) => u.cpuCores)).median;
-    const ratios: Record<string, { rss: number; cpuIdle: number }> = {};
-    for (const m of meters) {
-      if (m === agentMeter || byPhase(m, 'idle').length === 0) continue;
-      const rss = summarize(byPhase(m, 'idle').map((u) => u.rssMeanMiB)).median;
-      const cpu = summarize(byPhase(m, 'idle').map((u) => u.cpuCores)).median;
-      ratios[m.label] = {
-        rss: round(agentIdle / rss),
-        cpuIdle: cpu > 0 ? round(agentIdleCpu / cpu) : Number.NaN,
-      };
+    console.log('RSS: mean over the phase, MiB; CPU: CPU seconds per wall second (cores)');
+    for (const r of results) {
+      console.log(
+        `\nagent "${r.label}" (node ${r.nodeFlags.join(' ') || '(no flags)'}), commit ${build.commit.slice(0, 10)}`,
+      );
+      printTable([
+        [
+          'process',
+          'phase',
+          'n',
+          'RSS median',
+          'RSS min',
+          'RSS max',
+          'RSS peak in phase',
+          'CPU median',
+          'CPU min',
+          'CPU max',
+        ],
+        ...r.rows,
+      ]);
+      console.log(`ratio agent / reference (idle medians; < 1: the agent uses less)`);
+      printTable([
+        ['reference', 'RSS ratio', 'idle CPU ratio'],
+        ...Object.entries(r.ratiosIdle).map(([k, x]) => [k, x.rss, x.cpuIdle]),
+      ]);
+      console.log(
+        `agent: RSS after sync ${r.afterSync.rssMiB} MiB, peak (VmHWM) ${r.peakRssMiB} MiB; target < 150 MiB ${r.targetMet ? 'met' : 'MISSED'}; ` +
+          `first full report ${round(r.firstFullReportSeconds)} s after start`,
+      );
     }
-    console.log('\nratio agent / reference (idle medians; < 1: the agent uses less)');
-    printTable([
-      ['reference', 'RSS ratio', 'idle CPU ratio'],
-      ...Object.entries(ratios).map(([k, v]) => [k, v.rss, v.cpuIdle]),
-    ]);
-    console.log('\npeak RSS (VmHWM) MiB');
-    printTable([['process', 'peak'], ...Object.entries(peaks)]);
-    const agentPeak = peaks.agent ?? Number.NaN;
-    const met = agentPeak < 150;
-    console.log(
-      `\nagent peak RSS ${agentPeak} MiB; target < 150 MiB ${met ? 'met' : 'MISSED'}; after sync ${round(afterSync.rssMiB)} MiB`,
-    );
+    console.log('\npeak RSS (VmHWM) of the reference processes, MiB');
+    printTable([['process', 'peak'], ...referenceMeters.map((m) => [m.label, round(m.peakMiB())])]);
     printJsonLine('scale', {
       nodes: nodeCount,
       pods: podCount,
       managedNodes: managedCount,
+      bigDeploymentReplicas: bigReplicas,
       rounds,
       idleSeconds,
       churnSeconds,
       churnRate,
+      cordonsPerBurst: halfCordons * 2,
+      drainsPerBurst: drainsPerRound,
       aws: withAws,
-      agent: {
+      agentBuild: {
         commit: build.commit,
         source: build.source,
         dirty: build.dirty,
-        nodeFlags,
         env: image.env,
         logLevel: args['log-level'],
       },
       setupSeconds: Object.fromEntries(Object.entries(setup).map(([k, v]) => [k, round(v)])),
-      agentAfterSync: afterSync,
-      agentHeapByPhase: heapByPhase,
-      agentFinalHeap: finalHeap,
-      processes: json,
-      ratiosIdle: ratios,
-      peakRssMiB: peaks,
-      bursts,
-      churns,
-      controlPlaneConverged: converged === true,
-      referenceInitialListSeconds: refStatus.initialListSeconds,
-      heapSnapshot: snapshotFile,
+      variants: results.map(({ rows: _rows, ...rest }) => rest),
+      referencePeakRssMiB: Object.fromEntries(referenceMeters.map((m) => [m.label, round(m.peakMiB())])),
       targetRssMiB: 150,
-      targetMet: met,
+      targetMet: results[0]?.targetMet ?? false,
       machineStart: startMachine,
       machineEnd: endMachine,
       ownCluster: !args.kubeconfig,
     });
   } finally {
-    for (const m of meters) m.stop();
+    for (const m of referenceMeters) m.stop();
     for (const c of references) if (c.exitCode === null) c.kill('SIGTERM');
-    if (agent && agent.exitCode === null) {
-      const gone = new Promise((r) => agent!.once('exit', r));
-      agent.kill('SIGTERM');
-      const timer = setTimeout(() => agent?.kill('SIGKILL'), 15_000);
-      await gone;
-      clearTimeout(timer);
-    }
-    await cp?.stop().catch(() => undefined);
+    await live.agent?.stop();
+    await live.cp?.stop().catch(() => undefined);
     await aws?.close();
+    await clients.close();
     if (clusterStop) {
       await clusterStop();
     } else {
       log('deleting the bench objects');
       await core.deleteCollectionNode({ labelSelector: `${benchLabel}=${run}` }).catch(() => undefined);
-      for (const ns of [bulkNamespace, appsNamespace, 'scale-dev'])
+      for (const ns of [
+        bulkNamespace,
+        appsNamespace,
+        'scale-dev',
+        ...variants.map((_, k) => agentNamespace(k)),
+      ])
         await core.deleteNamespace({ name: ns }).catch(() => undefined);
       await custom
         .deleteClusterCustomObject({
@@ -849,6 +568,460 @@ async function main(): Promise<void> {
     if (!process.env.SCALE_KEEP) rmSync(dir, { recursive: true, force: true });
     else log(`kept ${dir}`);
   }
+}
+
+interface Variant {
+  label: string;
+  nodeFlags: string[];
+}
+
+/** What the variants share: the cluster, the control plane, and where the rounds left off. */
+interface World {
+  clients: KubeClients;
+  kubeconfigPath: string;
+  dir: string;
+  cp: Awaited<ReturnType<typeof spawnControlPlane>>;
+  aws: AwsQueryServer | undefined;
+  build: AgentBuild;
+  env: Record<string, string>;
+  managed: string[];
+  unmanaged: string[];
+  nextInstance: number;
+  /** Cordon set k = unmanaged[k*half, (k+1)*half); set cordonIndex is cordoned now. */
+  cordonIndex: number;
+  drainIndex: number;
+  replicas: number;
+  churnable: Set<string>;
+  churnAdded: number;
+  referenceMeters: ProcessMeter[];
+}
+
+interface VariantResult {
+  label: string;
+  nodeFlags: string[];
+  agentNamespace: string;
+  leaderSeconds: number;
+  firstFullReportSeconds: number;
+  rssAtLeaderMiB: number;
+  afterSync: { rssMiB: number; peakMiB: number } & AgentHeap;
+  heapByPhase: ({ phase: string } & AgentHeap)[];
+  finalHeap: AgentHeap;
+  processes: Record<string, Record<string, unknown>>;
+  ratiosIdle: Record<string, { rss: number; cpuIdle: number }>;
+  peakRssMiB: number;
+  targetMet: boolean;
+  bursts: Record<string, unknown>[];
+  churns: Record<string, number>[];
+  controlPlaneConverged: boolean;
+  heapSnapshot?: string | undefined;
+  rows: (string | number)[][];
+}
+
+interface AgentRun {
+  pid: number;
+  child: ChildProcess;
+  metricsText(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+const agentNamespace = (k: number) => (k === 0 ? 'clusteropt-system' : `clusteropt-system-${k}`);
+
+async function spawnShippedAgent(
+  w: World,
+  v: Variant,
+  options: { namespace: string; keyFile: string; stateDir: string; logFile: string; cwd: string },
+): Promise<AgentRun> {
+  const { freePort } = await import('../../cluster/launcher.ts');
+  const healthPort = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    ...w.env,
+    POD_NAME: 'clusteropt-agent-0',
+    ...(w.aws
+      ? {
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+          AWS_SECRET_ACCESS_KEY: 'secret',
+          AWS_ENDPOINT_URL_EC2: w.aws.url,
+          AWS_ENDPOINT_URL_STS: w.aws.url,
+          AWS_EC2_METADATA_DISABLED: 'true',
+        }
+      : {}),
+  };
+  const out = openSync(options.logFile, 'a');
+  const child = spawn(
+    'setpriv',
+    [
+      '--pdeathsig',
+      'KILL',
+      '--',
+      process.execPath,
+      ...v.nodeFlags,
+      w.build.cliPath,
+      'run',
+      `--control-plane-url=${w.cp.url}`,
+      '--allow-insecure-http',
+      `--api-key-file=${options.keyFile}`,
+      `--state-dir=${options.stateDir}`,
+      `--namespace=${options.namespace}`,
+      `--kubeconfig=${w.kubeconfigPath}`,
+      `--listen-health=127.0.0.1:${healthPort}`,
+      `--log-level=${args['log-level']}`,
+    ],
+    { stdio: ['ignore', out, out], env, cwd: options.cwd },
+  );
+  return {
+    pid: child.pid!,
+    child,
+    metricsText: async () => (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text(),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await gone;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function runVariant(
+  w: World,
+  v: Variant,
+  k: number,
+  live: { agent?: AgentRun },
+): Promise<VariantResult> {
+  const { clients } = w;
+  const { core } = clients;
+  const namespace = agentNamespace(k);
+  await ensureNamespace(clients, namespace);
+  const created = await w.cp.admin.createCluster({ name: `bench-scale-${k}` });
+  const clusterId = created.cluster.id;
+  const keyFile = join(w.dir, `api-key-${k}`);
+  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  const snapshotDir = args['heap-snapshot'];
+  if (snapshotDir) mkdirSync(snapshotDir, { recursive: true });
+  const logFile = join(w.dir, `agent-${k}.log`);
+  const flags = snapshotDir ? [...v.nodeFlags, '--heapsnapshot-signal=SIGUSR2'] : v.nodeFlags;
+  const spawnedAt = performance.now();
+  const agent = await spawnShippedAgent(
+    w,
+    { ...v, nodeFlags: flags },
+    {
+      namespace,
+      keyFile,
+      stateDir: join(w.dir, `agent-state-${k}`),
+      logFile,
+      cwd: snapshotDir ?? w.dir,
+    },
+  );
+  live.agent = agent;
+  const agentMeter = new ProcessMeter('agent', agent.pid, 250);
+  const meters = [agentMeter, ...w.referenceMeters];
+  const exitedCheck = () => {
+    if (agent.child.exitCode !== null)
+      throw new Error(`agent exited (${agent.child.exitCode}); see ${logFile}`);
+  };
+  await waitFor(
+    async () => {
+      exitedCheck();
+      return metricValue(await agent.metricsText(), 'clusteropt_agent_leader') === 1;
+    },
+    { timeoutMs: 120_000, intervalMs: 250, what: 'the agent to lead' },
+  );
+  const leaderSeconds = (performance.now() - spawnedAt) / 1000;
+  const rssAtLeaderMiB = agentMeter.rssMiB();
+  const expectedNames = () =>
+    new Set([...w.managed, ...w.unmanaged.slice(0, halfCordons * (totalRounds + 1)), ...w.churnable]);
+  const firstReportAt = await waitFor(
+    async () => {
+      exitedCheck();
+      const list = await w.cp.admin.listInstances(clusterId);
+      return list.instances.length === expectedNames().size ? performance.now() : undefined;
+    },
+    { timeoutMs: 300_000, intervalMs: 1000, what: 'the control plane to hold every instance' },
+  );
+  const firstFullReportSeconds = (firstReportAt - spawnedAt) / 1000;
+  log(
+    `agent "${v.label}" leads after ${leaderSeconds.toFixed(1)} s (RSS ${rssAtLeaderMiB.toFixed(1)} MiB); control plane ` +
+      `holds all ${expectedNames().size} instances after ${firstFullReportSeconds.toFixed(1)} s`,
+  );
+  await sleep(15_000); // EC2 facts follow as deltas; let them go out.
+  const afterSync = {
+    rssMiB: round(agentMeter.rssMiB()),
+    peakMiB: round(agentMeter.peakMiB()),
+    ...heapFromMetrics(await agent.metricsText()),
+  };
+  log(`agent after sync: ${JSON.stringify(afterSync)}`);
+
+  const heapByPhase: ({ phase: string } & AgentHeap)[] = [];
+  const phase = async (name: string, body: () => Promise<void>) => {
+    for (const m of meters) m.begin(name);
+    await body();
+    for (const m of meters) m.end();
+    const a = agentMeter.phases.at(-1)!;
+    const heap = heapFromMetrics(await agent.metricsText());
+    heapByPhase.push({ phase: name, ...heap });
+    log(
+      `${name}: ${a.seconds.toFixed(1)} s, agent CPU ${a.cpuCores.toFixed(3)} cores, RSS mean ${a.rssMeanMiB.toFixed(1)} / ` +
+        `max ${a.rssMaxMiB.toFixed(1)} MiB; heapUsed ${heap.heapUsedMiB} MiB, heapTotal ${heap.heapTotalMiB} MiB, ` +
+        `external ${heap.externalMiB} MiB; ${uptimeLine()}`,
+    );
+  };
+  const cordonSet = (i: number) => w.unmanaged.slice(i * halfCordons, (i + 1) * halfCordons);
+  const bursts: Record<string, unknown>[] = [];
+  const churns: Record<string, number>[] = [];
+  const firstPhaseIndex = w.referenceMeters.map((m) => m.phases.length);
+  for (let r = 1; r <= (k === 0 ? rounds : variantRounds); r++) {
+    await phase('idle', () => sleep(idleSeconds * 1000));
+    await sleep(3000);
+
+    const drainTargets = w.managed.slice(w.drainIndex, w.drainIndex + drainsPerRound);
+    w.drainIndex += drainsPerRound;
+    const before = new Map<string, string[]>();
+    for (const n of drainTargets) before.set(n, await bulkPodsOn(clients, n));
+    const goingUp = w.replicas - bigReplicas < scaleBy / 2;
+    const target = goingUp ? w.replicas + scaleBy : w.replicas - scaleBy;
+    const envelopes = [
+      ...cordonSet(w.cordonIndex + 1).map((nodeName) => ({ type: 'cordon_node', payload: { nodeName } })),
+      ...cordonSet(w.cordonIndex).map((nodeName) => ({ type: 'uncordon_node', payload: { nodeName } })),
+      ...drainTargets.map((nodeName) => ({
+        type: 'drain_node',
+        payload: {
+          nodeName,
+          timeoutSeconds: 300,
+          force: true,
+          deleteEmptyDirData: true,
+          ignoreDaemonSets: true,
+        },
+      })),
+      {
+        type: 'scale_workload',
+        payload: {
+          namespace: appsNamespace,
+          kind: 'Deployment',
+          name: bigDeployment,
+          replicas: target,
+          expectedReplicas: w.replicas,
+        },
+      },
+    ];
+    w.cordonIndex += 1;
+    let burstInfo: Record<string, unknown> = {};
+    await phase('burst', async () => {
+      const started = performance.now();
+      const ids: string[] = [];
+      await forEachLimit(envelopes, 16, async (e) => {
+        ids.push((await w.cp.admin.enqueue(clusterId, e as never)).id);
+      });
+      const enqueueMs = performance.now() - started;
+      const wanted = new Set(ids);
+      const final = await waitFor(
+        async () => {
+          const all = await w.cp.admin.listActions(clusterId);
+          const mine = all.filter((a) => wanted.has(a.id));
+          const pending = mine.filter((a) => ['queued', 'leased', 'running'].includes(a.state));
+          return pending.length === 0 && mine.length === wanted.size ? mine : undefined;
+        },
+        { timeoutMs: 600_000, intervalMs: 500, what: `burst ${r} to finish` },
+      );
+      const states: Record<string, number> = {};
+      for (const a of final) states[`${a.type}:${a.state}`] = (states[`${a.type}:${a.state}`] ?? 0) + 1;
+      burstInfo = {
+        round: r,
+        actions: ids.length,
+        enqueueMs: round(enqueueMs),
+        totalMs: round(performance.now() - started),
+        states,
+      };
+      for (const a of final.filter((x) => x.state !== 'succeeded').slice(0, 3))
+        log(`  not succeeded: ${a.type} ${a.state}: ${a.message}`);
+    });
+    bursts.push(burstInfo);
+    log(`burst ${r}: ${JSON.stringify(burstInfo)}`);
+    w.replicas = target;
+
+    // Restore (outside the measured phases): uncordon the drained nodes, recreate their bare pods.
+    const restoreStarted = performance.now();
+    for (const n of drainTargets) await restoreNode(clients, n);
+    const missing: { name: string; node: string }[] = [];
+    for (const n of drainTargets) {
+      const now = new Set(await bulkPodsOn(clients, n));
+      for (const p of before.get(n) ?? []) if (!now.has(p)) missing.push({ name: p, node: n });
+    }
+    // Evicted pods may still be finishing their deletion: wait until each name is free.
+    await waitFor(
+      async () => (await countInNamespace(clients, bulkNamespace)) === bulkCount - missing.length,
+      {
+        timeoutMs: 120_000,
+        intervalMs: 1000,
+        what: 'evicted bare pods to be gone',
+      },
+    ).catch(() => undefined);
+    await forEachLimit(missing, 16, async ({ name, node }) => {
+      await core
+        .createNamespacedPod({ namespace: bulkNamespace, body: bulkPodBody(run, name, node) })
+        .catch(() => undefined);
+    });
+    await waitFor(async () => (await countNotRunning(clients, bulkNamespace)) === 0, {
+      timeoutMs: 180_000,
+      intervalMs: 2000,
+      what: 'recreated bare pods Running',
+    }).catch((err) => log(`restore: ${err instanceof Error ? err.message : err}`));
+    log(
+      `restore ${r}: recreated ${missing.length} bare pods in ${((performance.now() - restoreStarted) / 1000).toFixed(1)} s`,
+    );
+    await sleep(3000);
+
+    const ops = { relabel: 0, add: 0, delete: 0, errors: 0 };
+    await phase('churn', async () => {
+      const end = performance.now() + churnSeconds * 1000;
+      while (performance.now() < end) {
+        const tick = performance.now();
+        const batch = Array.from({ length: Math.max(1, Math.round(churnRate / 4)) }, () => Math.random());
+        await Promise.all(
+          batch.map(async (x) => {
+            const pool = [...w.churnable];
+            const pick = pool[Math.floor(Math.random() * pool.length)];
+            try {
+              if (x < 0.5 && pick) {
+                const type = instanceTypes[Math.floor(Math.random() * instanceTypes.length)]!;
+                await core.patchNode(
+                  {
+                    name: pick,
+                    body: { metadata: { labels: { 'node.kubernetes.io/instance-type': type } } },
+                  },
+                  mergePatch,
+                );
+                ops.relabel++;
+              } else if (x < 0.75) {
+                const instance = w.nextInstance++;
+                const name = `scale-${run}-c${w.churnAdded++}`;
+                w.aws?.add(...makeInstances(1, { offset: instance, spotEvery: 3 }));
+                await core.createNode({
+                  body: nodeBody(run, name, instance, { managed: false, aws: withAws }),
+                });
+                w.churnable.add(name);
+                ops.add++;
+              } else if (pick) {
+                w.churnable.delete(pick);
+                await core.deleteNode({ name: pick });
+                ops.delete++;
+              }
+            } catch {
+              ops.errors++;
+            }
+          }),
+        );
+        await sleep(Math.max(0, 250 - (performance.now() - tick)));
+      }
+    });
+    churns.push({ round: r, ...ops });
+    await sleep(3000);
+  }
+
+  // The control plane's table equals the cluster; peak; optional heap snapshot.
+  const converged = await waitFor(
+    async () => {
+      const expected = expectedNames();
+      const list = await w.cp.admin.listInstances(clusterId);
+      const names = list.instances.map((i) => i.nodeName);
+      return names.length === expected.size && names.every((n) => expected.has(n));
+    },
+    { timeoutMs: 120_000, intervalMs: 1000, what: 'the control plane to equal the cluster' },
+  ).catch(() => false);
+  const finalHeap = heapFromMetrics(await agent.metricsText());
+  // Before the snapshot: writing one costs memory of its own.
+  const peakRssMiB = round(agentMeter.peakMiB());
+  let heapSnapshot: string | undefined;
+  if (snapshotDir) {
+    const beforeFiles = new Set(readdirSync(snapshotDir));
+    process.kill(agent.pid, 'SIGUSR2');
+    heapSnapshot = await waitFor(
+      () => {
+        const f = readdirSync(snapshotDir).find((x) => x.endsWith('.heapsnapshot') && !beforeFiles.has(x));
+        if (!f) return undefined;
+        const size = statSync(join(snapshotDir, f)).size;
+        return size > 0 && size === lastSize(f, size) ? join(snapshotDir, f) : undefined;
+      },
+      { timeoutMs: 300_000, intervalMs: 2000, what: 'the heap snapshot' },
+    );
+    log(`heap snapshot: ${heapSnapshot}`);
+  }
+  agentMeter.stop();
+  await agent.stop();
+  live.agent = undefined;
+
+  // Summaries: this variant's phases only (the reference meters run across variants).
+  const phasesOf = (m: ProcessMeter, name: string) =>
+    m === agentMeter
+      ? m.phases.filter((p) => p.phase === name)
+      : m.phases.slice(firstPhaseIndex[w.referenceMeters.indexOf(m)]).filter((p) => p.phase === name);
+  const rows: (string | number)[][] = [];
+  const processes: Record<string, Record<string, unknown>> = {};
+  for (const m of meters) {
+    processes[m.label] = m === agentMeter ? { peakRssMiB } : {};
+    for (const p of ['idle', 'burst', 'churn']) {
+      const uses = phasesOf(m, p);
+      if (uses.length === 0) continue;
+      const cpu = summarize(uses.map((u) => u.cpuCores));
+      const rssMean = summarize(uses.map((u) => u.rssMeanMiB));
+      const rssMax = summarize(uses.map((u) => u.rssMaxMiB));
+      rows.push([
+        m.label,
+        p,
+        uses.length,
+        rssMean.median,
+        rssMean.min,
+        rssMean.max,
+        rssMax.max,
+        cpu.median,
+        cpu.min,
+        cpu.max,
+      ]);
+      processes[m.label]![p] = {
+        n: uses.length,
+        rssMeanMiB: { median: round(rssMean.median), min: round(rssMean.min), max: round(rssMean.max) },
+        rssMaxMiB: round(rssMax.max),
+        cpuCores: { median: round(cpu.median), min: round(cpu.min), max: round(cpu.max) },
+        seconds: uses.map((u: PhaseUse) => round(u.seconds)),
+      };
+    }
+  }
+  const agentIdle = summarize(phasesOf(agentMeter, 'idle').map((u) => u.rssMeanMiB)).median;
+  const agentIdleCpu = summarize(phasesOf(agentMeter, 'idle').map((u) => u.cpuCores)).median;
+  const ratiosIdle: Record<string, { rss: number; cpuIdle: number }> = {};
+  for (const m of w.referenceMeters) {
+    const idle = phasesOf(m, 'idle');
+    if (idle.length === 0) continue;
+    const rss = summarize(idle.map((u) => u.rssMeanMiB)).median;
+    const cpu = summarize(idle.map((u) => u.cpuCores)).median;
+    ratiosIdle[m.label] = {
+      rss: round(agentIdle / rss),
+      cpuIdle: cpu > 0 ? round(agentIdleCpu / cpu) : Number.NaN,
+    };
+  }
+  return {
+    label: v.label,
+    nodeFlags: flags,
+    agentNamespace: namespace,
+    leaderSeconds: round(leaderSeconds),
+    firstFullReportSeconds: round(firstFullReportSeconds),
+    rssAtLeaderMiB: round(rssAtLeaderMiB),
+    afterSync,
+    heapByPhase,
+    finalHeap,
+    processes,
+    ratiosIdle,
+    peakRssMiB,
+    targetMet: peakRssMiB < 150,
+    bursts,
+    churns,
+    controlPlaneConverged: converged === true,
+    heapSnapshot,
+    rows,
+  };
 }
 
 const sizes = new Map<string, number>();
