@@ -87,6 +87,7 @@ function componentSchemas(): Record<string, JsonObject> {
   add(admin.EnqueueRequest, 'AdminEnqueueRequest');
   add(admin.AdminAction, 'AdminAction');
   add(admin.AdminActionList, 'AdminActionList');
+  add(admin.AdminActionCounts, 'AdminActionCounts');
   add(admin.StatusLogEntry, 'AdminStatusLogEntry');
   add(admin.StatusLog, 'AdminStatusLog');
   add(admin.StoredInstance, 'AdminInstance');
@@ -353,6 +354,13 @@ function adminPaths(): JsonObject {
       post: adminOp('adminRevokeApiKey', 'Revoke an API key (requests with it then get 403)', {
         params: [idParam('API key')],
         ok: 'AdminApiKeyRevoked',
+        errors: notFound,
+      }),
+    },
+    '/admin/v1/clusters/{id}/actions/counts': {
+      get: adminOp('adminCountActions', "How many of the cluster's actions are in each state", {
+        params: cluster,
+        ok: 'AdminActionCounts',
         errors: notFound,
       }),
     },

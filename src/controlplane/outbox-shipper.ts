@@ -7,7 +7,7 @@ import {
 import { describeIssues } from '../contract/wire-envelope.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { OutboxKind, OutboxRow, StateStore, StatusRowBody } from '../store/index.ts';
-import { Backoff, type BackoffOptions } from '../util/backoff.ts';
+import { Backoff, type BackoffOptions, sleep } from '../util/backoff.ts';
 import { errorMessage } from '../util/errors.ts';
 import { type ControlPlaneClient, isMissingRoute } from './client.ts';
 import { errorCode, retryAfterOf } from './errors.ts';
@@ -34,6 +34,13 @@ export interface OutboxShipperOptions {
    * 200; 0 turns the batch route off (per-action route only).
    */
   maxStatusPerBatch?: number;
+  /**
+   * After a status batch that was not full, wait this long before the next one, so that
+   * under a steady stream of results each request (and each local commit marking rows
+   * shipped) carries several. A result arriving while the shipper is idle still goes at once.
+   * Default 20 ms; 0: none.
+   */
+  statusBatchLingerMs?: number;
   /** After a 404/405 from the batch route (an older control plane), try it again after this long. Default 10 min. */
   statusBatchRetryMs?: number;
   /**
@@ -115,6 +122,8 @@ export class OutboxShipper {
   private readonly keyChanged = new Wakeup();
   /** performance.now() before which the batch status route is not tried (it was missing). */
   private batchRouteMissingUntil = Number.NEGATIVE_INFINITY;
+  /** The last shipment was a status batch with room left: linger before the next one. */
+  private lingerNext = false;
 
   constructor(options: OutboxShipperOptions) {
     this.options = options;
@@ -133,6 +142,11 @@ export class OutboxShipper {
     try {
       while (!signal.aborted) {
         const shipped = await this.shipOnce(signal);
+        const lingerMs = this.options.statusBatchLingerMs ?? 20;
+        if (shipped === 'shipped' && this.lingerNext && lingerMs > 0) {
+          this.lingerNext = false;
+          await sleep(lingerMs, signal);
+        }
         if (shipped === 'empty') await this.appended.wait(this.options.idleCheckMs ?? 30_000, signal);
         else if (shipped instanceof Error) {
           const code = errorCode(shipped);
@@ -243,6 +257,7 @@ export class OutboxShipper {
     if (send.length === 0) return true;
     this.counters.requests += 1;
     this.counters.statusBatches += 1;
+    this.lingerNext = run.length < this.maxStatusPerBatch;
     let results: StatusBatchResult[];
     try {
       results = await this.options.client.reportStatuses!(entries, signal);

@@ -179,6 +179,9 @@ function prepareStatements(db: Db) {
          started_at = coalesce(started_at, ?), finished_at = ?, updated_at = ? WHERE id = ?`,
     ),
     maxRowid: db.prepare('SELECT coalesce(max(rowid), 0) AS r FROM agent_actions'),
+    countByState: db.prepare(
+      'SELECT state, count(*) AS n FROM agent_actions WHERE cluster_id = ? GROUP BY state',
+    ),
     clustersAfter: db.prepare('SELECT DISTINCT cluster_id FROM agent_actions WHERE rowid > ?'),
     logOfAction: db.prepare('SELECT * FROM action_status_log WHERE action_id = ? ORDER BY id'),
     logOfCluster: db.prepare('SELECT * FROM action_status_log WHERE cluster_id = ? ORDER BY id'),
@@ -233,6 +236,18 @@ export class ActionsRepo {
       )
       .all(clusterId, ...(options.state ? [options.state] : []), options.limit ?? 10_000) as ActionRow[];
     return rows.map(toRecord);
+  }
+
+  /** Actions of the cluster per state (every state present, 0 when none). */
+  countByState(clusterId: string): Record<StoredActionState, number> {
+    const counts = Object.fromEntries(storedActionStates.map((s) => [s, 0])) as Record<
+      StoredActionState,
+      number
+    >;
+    for (const row of this.stmt.countByState.all(clusterId) as { state: StoredActionState; n: number }[]) {
+      counts[row.state] = row.n;
+    }
+    return counts;
   }
 
   /** Marks undelivered (or no longer leased) actions past expires_at as expired. */

@@ -4,6 +4,7 @@ import { AgentError } from '../util/errors.ts';
 import type { StoredActionState } from './actions-repo.ts';
 import {
   AdminAction,
+  AdminActionCounts,
   AdminActionList,
   ApiKeyCreated,
   ApiKeyRevoked,
@@ -114,6 +115,13 @@ export class ReferenceControlPlaneAdmin {
     const query = options.state ? `?state=${enc(options.state)}` : '';
     return this.request('GET', `/admin/v1/clusters/${enc(clusterId)}/actions${query}`, AdminActionList).then(
       (r) => r.actions,
+    );
+  }
+
+  /** Actions per state (cheap: one GROUP BY; use it to wait for a backlog to drain). */
+  countActions(clusterId: string): Promise<Record<StoredActionState, number>> {
+    return this.request('GET', `/admin/v1/clusters/${enc(clusterId)}/actions/counts`, AdminActionCounts).then(
+      (r) => r.counts as Record<StoredActionState, number>,
     );
   }
 

@@ -54,6 +54,13 @@ function listActions(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
   return ok({ actions: ctx.actions.list(clusterId, state ? { state: state.data } : {}) });
 }
 
+/** Counts per state: what a dashboard (or a benchmark waiting for a backlog) polls. */
+function countActions(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  const clusterId = requireCluster(ctx, input);
+  ctx.actions.expireDue(clusterId);
+  return ok({ counts: ctx.actions.countByState(clusterId) });
+}
+
 function getAction(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
   const id = requireActionId(input);
   const action = ctx.actions.get(id);
@@ -120,6 +127,13 @@ export const adminRoutes: Route[] = [
   },
   { method: 'POST', path: `${cluster}/actions`, auth: 'admin', name: 'enqueue', handle: enqueue },
   { method: 'GET', path: `${cluster}/actions`, auth: 'admin', name: 'list-actions', handle: listActions },
+  {
+    method: 'GET',
+    path: `${cluster}/actions/counts`,
+    auth: 'admin',
+    name: 'count-actions',
+    handle: countActions,
+  },
   {
     method: 'GET',
     path: `${cluster}/status-log`,

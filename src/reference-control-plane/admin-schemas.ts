@@ -78,6 +78,10 @@ export type AdminAction = z.infer<typeof AdminAction>;
 
 export const AdminActionList = z.object({ actions: z.array(AdminAction) });
 
+/** How many of the cluster's actions are in each state (states with none are 0). */
+export const AdminActionCounts = z.object({ counts: z.record(StoredActionState, z.int().min(0)) });
+export type AdminActionCounts = z.infer<typeof AdminActionCounts>;
+
 export const StatusLogEntry = z.object({
   id: z.int(),
   actionId: z.uuid(),

@@ -400,4 +400,31 @@ describe('OutboxShipper', () => {
     }
     expect(cp.received.batchMisses).toBe(3);
   });
+  it.concurrent('under a steady stream of results, status batches linger so one request carries several; an idle shipper sends at once', async ({
+    expect,
+  }) => {
+    const arrivals: number[] = [];
+    const cp = await startControlPlane(
+      () => {
+        arrivals.push(performance.now());
+        return 'accept';
+      },
+      undefined,
+      { batch: true },
+    );
+    const { store } = setup(cp.url, { statusBatchLingerMs: 150, idleCheckMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = performance.now();
+    const expected = [appendRow(store, 'status')];
+    await expect.poll(() => arrivals.length, { timeout: 2000, interval: 5 }).toBe(1);
+    expect(arrivals[0]! - t0).toBeLessThan(100); // idle: no linger before the first
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      expected.push(appendRow(store, 'status'));
+    }
+    await expect.poll(() => cp.received.log.length, { timeout: 5000 }).toBe(expected.length);
+    expect(cp.received.log).toEqual(expected);
+    // 21 rows over ~100+ ms: the first alone, the rest in a few lingering batches.
+    expect(cp.received.requests.length).toBeLessThanOrEqual(4);
+  });
 });

@@ -345,6 +345,27 @@ describe('reference control plane: batch status route (contract 1.1)', () => {
     expect((await admin.getAction(foreign.id)).state).toBe('queued');
   });
 
+  it('admin counts per state follow the batch (every state present)', async () => {
+    const c = await newCluster();
+    const a = await admin.enqueue(c.id, cordon);
+    const b = await admin.enqueue(c.id, cordon);
+    await admin.enqueue(c.id, cordon);
+    await poll(c.key, 0, '&limit=2');
+    await statuses(c.key, [
+      { actionId: a.id, state: 'running' },
+      { actionId: b.id, state: 'failed', message: 'x' },
+    ]);
+    expect(await admin.countActions(c.id)).toEqual({
+      queued: 1,
+      leased: 0,
+      running: 1,
+      succeeded: 0,
+      failed: 1,
+      rejected: 0,
+      expired: 0,
+    });
+  });
+
   it('400s a batch that is not a batch: no reports, too many, or not an object', async () => {
     const c = await newCluster();
     expect((await statuses(c.key, [])).status).toBe(400);

@@ -90,6 +90,8 @@ export class ActionController {
   /** Counters for tests and benchmarks. */
   readonly counters = { reconciles: 0, executions: 0, finished: 0, deleted: 0 };
   private nodeCache: NodeCache | undefined;
+  /** AgentAction names by target (supersededBy looks at one target, not at every action). */
+  private readonly byTarget = new Map<string, Set<string>>();
 
   constructor(options: ActionControllerOptions) {
     this.options = options;
@@ -165,16 +167,22 @@ export class ActionController {
       log,
       onList: (items) => {
         this.actions.clear();
-        for (const item of items) this.actions.set(nameOf(item), item);
+        this.byTarget.clear();
+        for (const item of items) {
+          this.actions.set(nameOf(item), item);
+          this.indexTarget(item);
+        }
         for (const name of sortedByCreation(items)) queue.add(name);
       },
       onEvent: (type, item) => {
         const name = nameOf(item);
         if (type === 'DELETED') {
           this.actions.delete(name);
+          this.byTarget.get(item.spec?.target ?? '')?.delete(name);
           this.finals.delete(name);
         } else {
           this.actions.set(name, item);
+          this.indexTarget(item);
           queue.add(name);
         }
       },
@@ -203,6 +211,28 @@ export class ActionController {
     await queue.stop();
     await Promise.allSettled([policyWatch.stopped, actionWatch.stopped, nodeCacheDone]);
     log.info('action controller stopped');
+  }
+
+  private indexTarget(item: AgentAction): void {
+    const target = item.spec?.target;
+    if (!target) return;
+    let names = this.byTarget.get(target);
+    if (!names) {
+      names = new Set();
+      this.byTarget.set(target, names);
+    }
+    names.add(nameOf(item));
+  }
+
+  /** The AgentActions on the same target as `object` (itself included). */
+  private sameTarget(object: AgentAction): AgentAction[] {
+    const names = object.spec.target ? this.byTarget.get(object.spec.target) : undefined;
+    const out: AgentAction[] = [];
+    for (const name of names ?? []) {
+      const other = this.actions.get(name);
+      if (other) out.push(other);
+    }
+    return out;
   }
 
   private setPolicy(item: Record<string, unknown>): void {
@@ -286,7 +316,7 @@ export class ActionController {
     queue: WorkQueue,
     signal: AbortSignal,
   ) {
-    const newer = resume ? undefined : supersededBy(object, this.actions.values());
+    const newer = resume ? undefined : supersededBy(object, this.sameTarget(object));
     if (newer) {
       await this.finish(object, {
         state: 'rejected',
@@ -357,14 +387,18 @@ export class ActionController {
   ): Promise<Decision> {
     const facts = await resolveFacts(this.options.clients, action, factNeeds(policies), signal);
     const id = object.spec.id;
+    // Only a policy with maxConcurrentDisruptiveActions looks at the count: without one, do
+    // not scan every AgentAction for every action (O(n^2) over a burst of thousands).
     let running = 0;
-    for (const other of this.actions.values()) {
-      if (
-        other.spec.id !== id &&
-        other.status?.phase === 'Running' &&
-        disruptiveActionTypes.has(other.spec.type)
-      ) {
-        running++;
+    if (policies.some((p) => p.spec.maxConcurrentDisruptiveActions !== undefined)) {
+      for (const other of this.actions.values()) {
+        if (
+          other.spec.id !== id &&
+          other.status?.phase === 'Running' &&
+          disruptiveActionTypes.has(other.spec.type)
+        ) {
+          running++;
+        }
       }
     }
     return decide(action, policies, {
@@ -402,7 +436,7 @@ export class ActionController {
       this.actions.set(nameOf(object), object);
       throw err;
     }
-    const { startedAt, settle } = started;
+    const { startedAt, settle, wroteRunning } = started;
     this.counters.executions++;
     const t0 = this.now();
     let result: ActionResult;
@@ -444,6 +478,8 @@ export class ActionController {
       ...(result.reason ? { reason: result.reason } : {}),
       result: { ...result.details, ...(result.reason ? { reason: result.reason } : {}) },
       startedAt,
+      // Quick and never shown Running: no Started Event was sent, and no Succeeded one is.
+      ...(wroteRunning() ? {} : { quiet: true }),
     });
   }
 
@@ -487,7 +523,8 @@ export class ActionController {
     const { record } = final;
     if (!final.journaled) {
       try {
-        this.records.journalFinal(object, record, final.finishedAt);
+        // Awaited: durable (group commit) before anything else happens to this action.
+        await this.records.journalFinal(object, record, final.finishedAt);
         final.journaled = true;
       } catch (err) {
         if (isStateFileError(err) && !final.patched) {

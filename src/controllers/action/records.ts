@@ -26,6 +26,12 @@ export interface FinalRecord {
   reason?: string;
   result?: Record<string, unknown>;
   startedAt?: string;
+  /**
+   * A quick action that succeeded without ever showing status Running: no `Succeeded` Event
+   * on the AgentAction (its Finished condition and the Event the executor put on the target
+   * record it; failures and refusals always get their Warning Event).
+   */
+  quiet?: boolean;
 }
 
 /** Results larger than this are cut in the AgentAction status (the control plane gets all). */
@@ -75,7 +81,7 @@ export class ActionRecords {
   async start(
     object: AgentAction,
     options: { deferStatusMs?: number } = {},
-  ): Promise<{ startedAt: string; settle: () => Promise<void> }> {
+  ): Promise<{ startedAt: string; settle: () => Promise<void>; wroteRunning: () => boolean }> {
     const id = object.spec.id;
     const startedAt = object.status?.startedAt ?? new Date(this.now()).toISOString();
     await this.commits.run(() => {
@@ -106,7 +112,7 @@ export class ActionRecords {
     const deferMs = options.deferStatusMs ?? 0;
     if (deferMs <= 0 || object.status?.phase === 'Running') {
       if (object.status?.phase !== 'Running') await writeRunning();
-      return { startedAt, settle: async () => {} };
+      return { startedAt, settle: async () => {}, wroteRunning: () => true };
     }
     let writing: Promise<void> | undefined;
     const timer = setTimeout(() => {
@@ -119,24 +125,25 @@ export class ActionRecords {
         clearTimeout(timer);
         await writing;
       },
+      wroteRunning: () => writing !== undefined,
     };
   }
 
   /** Journal `finished` + the final report in one transaction, then the status. */
   async finish(object: AgentAction, record: FinalRecord, finishedAt: string): Promise<void> {
-    this.journalFinal(object, record, finishedAt);
+    await this.journalFinal(object, record, finishedAt);
     await this.patchFinalStatus(object, record, finishedAt);
   }
 
   /**
    * Journal `finished` + the final report (control plane) or audit event (local) in ONE
-   * transaction, synchronously: when this returns the outcome is durable; it throws (e.g. a
-   * state file that cannot be written) with nothing recorded. A no-op when the journal
-   * already has the action finished.
+   * transaction (group-committed, see CommitGroup): when the promise resolves the outcome is
+   * durable; it rejects (e.g. a state file that cannot be written) with nothing recorded. A
+   * no-op when the journal already has the action finished.
    */
-  journalFinal(object: AgentAction, record: FinalRecord, finishedAt: string): void {
+  journalFinal(object: AgentAction, record: FinalRecord, finishedAt: string): Promise<void> {
     const id = object.spec.id;
-    this.store.transaction(() => {
+    return this.commits.run(() => {
       this.ensureReceived(object);
       if (this.store.journal.state(id) === 'finished') return;
       if (object.spec.source === 'control-plane') {
@@ -176,6 +183,7 @@ export class ActionRecords {
       if (drain) status.progress = { drain };
     }
     await this.patchStatus(object, status);
+    if (record.quiet && record.state === 'succeeded') return;
     this.event(
       object,
       record.state === 'succeeded' ? 'Normal' : 'Warning',
