@@ -223,15 +223,21 @@ async function main(): Promise<void> {
     },
     ...(args.variant ?? []).map((v) => {
       const eq = v.indexOf('=');
+      const words = split(eq < 0 ? '' : v.slice(eq + 1));
+      // NAME=value words are environment variables (e.g. MALLOC_ARENA_MAX=2), the rest Node flags.
+      const isEnv = (word: string) => /^[A-Z_][A-Z0-9_]*=/.test(word);
       return {
         label: eq < 0 ? v : v.slice(0, eq),
-        nodeFlags: [...baseFlags, ...split(eq < 0 ? '' : v.slice(eq + 1))],
+        nodeFlags: [...baseFlags, ...words.filter((x) => !isEnv(x))],
+        env: Object.fromEntries(
+          words.filter(isEnv).map((x) => [x.slice(0, x.indexOf('=')), x.slice(x.indexOf('=') + 1)]),
+        ),
       };
     }),
   ];
   for (const v of variants)
     log(
-      `agent "${v.label}": node ${v.nodeFlags.join(' ')} dist/cli.js run; env ${JSON.stringify(image.env)}`,
+      `agent "${v.label}": node ${v.nodeFlags.join(' ')} dist/cli.js run; env ${JSON.stringify({ ...image.env, ...v.env })}`,
     );
 
   // 2. The cluster.
@@ -479,7 +485,8 @@ async function main(): Promise<void> {
     console.log('RSS: mean over the phase, MiB; CPU: CPU seconds per wall second (cores)');
     for (const r of results) {
       console.log(
-        `\nagent "${r.label}" (node ${r.nodeFlags.join(' ') || '(no flags)'}), commit ${build.commit.slice(0, 10)}`,
+        `\nagent "${r.label}" (node ${r.nodeFlags.join(' ') || '(no flags)'}` +
+          `${Object.keys(r.env).length ? `, env ${JSON.stringify(r.env)}` : ''}), commit ${build.commit.slice(0, 10)}`,
       );
       printTable([
         [
@@ -573,6 +580,8 @@ async function main(): Promise<void> {
 interface Variant {
   label: string;
   nodeFlags: string[];
+  /** Extra environment of the agent process. */
+  env?: Record<string, string>;
 }
 
 /** What the variants share: the cluster, the control plane, and where the rounds left off. */
@@ -599,6 +608,7 @@ interface World {
 interface VariantResult {
   label: string;
   nodeFlags: string[];
+  env: Record<string, string>;
   agentNamespace: string;
   leaderSeconds: number;
   firstFullReportSeconds: number;
@@ -637,6 +647,7 @@ async function spawnShippedAgent(
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     ...w.env,
+    ...v.env,
     POD_NAME: 'clusteropt-agent-0',
     ...(w.aws
       ? {
@@ -1005,6 +1016,7 @@ async function runVariant(
   return {
     label: v.label,
     nodeFlags: flags,
+    env: v.env ?? {},
     agentNamespace: namespace,
     leaderSeconds: round(leaderSeconds),
     firstFullReportSeconds: round(firstFullReportSeconds),
