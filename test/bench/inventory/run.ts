@@ -1,64 +1,119 @@
 /**
- * Inventory benchmark: `node test/bench/inventory/run.ts [--nodes 5000] [--kubeconfig PATH]
- * [--churn-seconds 180] [--churn-rate 20] [--managed] [--no-aws]
- * [--node-options=--max-semi-space-size=1] [--compile-cache]`.
- * Without --kubeconfig it starts its own test cluster (test/bench/common/kube.ts).
+ * Inventory benchmark: the agent's memory and its time to the first full instance report
+ * at N nodes, measured on the agent process as it ships: `node <Dockerfile ENTRYPOINT
+ * flags> dist/cli.js run` (built with `npm run build`), all of it running (leader election,
+ * action and hibernation controllers, poller, heartbeat, inventory, outbox shipper).
  *
- * Creates N Nodes (parallel batches) carrying AWS providerIDs, instance-type and
- * capacity-type labels, and a realistic status (30 images, addresses, conditions: the
- * size of a real EKS node object, so the trimming is measured, not assumed). By default
- * they are NOT managed by kwok (no kubelet heartbeats for N nodes on a 2-core machine);
- * `--managed` hands them to kwok. A local EC2/STS Query-API server answers DescribeInstances
- * for every node's instance. The reporter runs in a child process with the real outbox and
- * shipper, talking to the reference control plane; this process measures the child:
- * time to the first full report (from the child's start), RSS after sync, RSS after a
- * period of churn (relabel / add / delete nodes), its peak RSS, and checks that the control
- * plane's instances table ends equal to the cluster. Last line: one JSON object.
+ *   npm run build && npm run bench -- inventory -- [--nodes 5000] [--no-aws]
+ *     [--variant NAME=DIR]... [--hours 1] [--churn-rate 200] [--kubeconfig PATH]
+ *     [--heap-snapshot DIR] [--managed]
+ *
+ * `--variant NAME=DIR` (repeatable; default `current=.`) runs the agent built in DIR
+ * (DIR/dist/cli.js, flags from DIR/Dockerfile's ENTRYPOINT) one after the other against the
+ * same nodes, each with a fresh control-plane cluster, so versions compare back to back.
+ *
+ * Per variant: a fresh agent process (fresh state dir, fresh Lease) against the reference
+ * control plane (in this process, behind a small proxy that sees each instances batch):
+ *  - first full report: from spawning the process until the control plane answered 200 to
+ *    the first full snapshot; plus the agent's own milestones from its log;
+ *  - RSS after sync (EC2 facts in the control plane for every node, then 10 s), with the
+ *    heap breakdown from the agent's /metrics;
+ *  - an hour of churn (see `churnPlan`): the changes a busy cluster of N nodes makes to
+ *    its Node objects in `--hours` hours, replayed as fast as `--churn-rate` allows;
+ *  - RSS after churn, peak RSS (VmHWM: the kernel's high-water mark, so no sample is
+ *    missed), and whether the control plane's table equals the cluster at the end.
+ *
+ * EC2 on (default): nodes carry `aws:///<az>/<i-…>` providerIDs, a local EC2/STS Query-API
+ * server answers for every instance (AWS_ENDPOINT_URL_EC2/_STS, static keys, AWS_REGION as
+ * on EKS with IRSA: the SDK is loaded at start). `--no-aws`: a cluster not on AWS
+ * (`gce://…` providerIDs, no AWS environment): the agent never loads the AWS SDK.
+ * Last line: one JSON object.
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { type ChildProcess, spawn } from 'node:child_process';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
+import { CoreV1Api, HttpMethod, RequestContext, type V1Node } from '@kubernetes/client-node';
 import { pino } from 'pino';
+import { type Dispatcher, fetch } from 'undici';
+import { installCrds } from '../../../src/crds/install.ts';
+import { createKubeClients, type KubeClients } from '../../../src/kube/clients.ts';
 import { startReferenceControlPlane } from '../../../src/reference-control-plane/index.ts';
+import { freePort } from '../../cluster/launcher.ts';
 import { AwsQueryServer, instanceIdFor, makeInstances } from '../../integration/aws-query-server.ts';
 import { forEachLimit, useCluster, waitFor } from '../common/kube.ts';
-import type { ChildSample, ChildSettings } from './reporter-child.ts';
 
 const { values: args } = parseArgs({
   options: {
     nodes: { type: 'string', default: '5000' },
     kubeconfig: { type: 'string' },
-    'churn-seconds': { type: 'string', default: '180' },
-    'churn-rate': { type: 'string', default: '20' },
+    variant: { type: 'string', multiple: true },
+    /** Hours of a busy cluster's node churn to replay (see churnPlan). 0: no churn. */
+    hours: { type: 'string', default: '1' },
+    /** Upper bound on churn writes per second (the API server and this process set the real pace). */
+    'churn-rate': { type: 'string', default: '200' },
     managed: { type: 'boolean', default: false },
     'no-aws': { type: 'boolean', default: false },
     concurrency: { type: 'string', default: '32' },
-    /** Extra node flags for the reporter process, e.g. "--max-semi-space-size=1". */
-    'node-options': { type: 'string', default: '' },
-    /** Run the reporter with NODE_COMPILE_CACHE (a warm V8 code cache, as an image could ship). */
-    'compile-cache': { type: 'boolean', default: false },
-    /** Write a heap snapshot of the reporter after sync to this file (for analysis). */
+    /** Write a heap snapshot of each agent after sync into this directory (adds --heapsnapshot-signal). */
     'heap-snapshot': { type: 'string' },
+    /** Keep the agent logs here. */
+    'log-dir': { type: 'string' },
   },
 });
 const nodeCount = Number(args.nodes);
-const churnSeconds = Number(args['churn-seconds']);
+const hours = Number(args.hours);
 const churnRate = Number(args['churn-rate']);
+const aws = !args['no-aws'];
 const MiB = 1024 * 1024;
+const t0 = Date.now();
 const log = (line: string) =>
   process.stderr.write(`[bench +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
-const t0 = Date.now();
+const repoRoot = resolve(import.meta.dirname, '../../..');
 
 const run = Math.random().toString(36).slice(2, 8);
 const benchLabel = 'clusteropt.io/bench-inventory';
 const selector = `${benchLabel}=${run}`;
 const types = ['m5.large', 'c6i.xlarge', 'r6g.2xlarge', 'm7i.4xlarge'];
+const zones = ['us-east-1a', 'us-east-1b', 'us-east-1c'];
+const nodeName = (n: number) => `bench-inv-${run}-${n}`;
 
-function nodeBody(n: number, zone: string): V1Node {
-  const name = `bench-inv-${run}-${n}`;
+/**
+ * What one hour of a busy cluster of `nodes` nodes does to its Node objects (what the
+ * inventory's watch receives), scaled by `hours`:
+ *  - status updates: a kubelet posts its node status every `nodeStatusReportFrequency`
+ *    (5 min) even when nothing changed (heartbeats proper go to Leases, which the agent does
+ *    not watch): 12 per node per hour. They change nothing the reports carry.
+ *  - replacements: 10 % of the nodes per hour (autoscaler scale-up/down, spot
+ *    interruptions, upgrades): as many nodes added as deleted, so the count stays N.
+ *  - relabels and cordons: 10 % of the nodes per hour (instance-type label moves, cordon
+ *    before drain): each one changes a report.
+ * Plus whatever the controller-manager itself writes (unmanaged nodes get NotReady taints).
+ */
+function churnPlan(nodes: number, h: number) {
+  return {
+    statusUpdates: Math.round(nodes * 12 * h),
+    adds: Math.round(nodes * 0.05 * h),
+    deletes: Math.round(nodes * 0.05 * h),
+    relabels: Math.round(nodes * 0.05 * h),
+    cordons: Math.round(nodes * 0.05 * h),
+  };
+}
+
+function nodeBody(n: number): V1Node {
+  const name = nodeName(n);
+  const zone = zones[n % 3]!;
   const ip = `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
   const now = new Date().toISOString();
   return {
@@ -85,7 +140,7 @@ function nodeBody(n: number, zone: string): V1Node {
         'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
       },
     },
-    spec: { providerID: `aws:///${zone}/${instanceIdFor(n)}` },
+    spec: { providerID: aws ? `aws:///${zone}/${instanceIdFor(n)}` : `gce://bench-project/${zone}/${name}` },
     status: {
       capacity: { cpu: '4', memory: '16Gi', pods: '58', 'ephemeral-storage': '80Gi' },
       allocatable: { cpu: '3920m', memory: '15Gi', pods: '58', 'ephemeral-storage': '73Gi' },
@@ -125,276 +180,558 @@ function nodeBody(n: number, zone: string): V1Node {
   };
 }
 
-interface Measured {
-  rssBytes: number;
-  heapUsedBytes: number;
-  retainedHeapBytes: number;
-  rssAfterGcBytes: number;
+/**
+ * One write to the API server without client-node's model (de)serialisation, which would
+ * cost this process more CPU per write than the API server spends: the churn must be paced
+ * by the API server, not by the load generator. Returns the HTTP status.
+ */
+async function rawWrite(
+  clients: KubeClients,
+  method: 'PATCH' | 'POST' | 'DELETE',
+  path: string,
+  body: unknown,
+  contentType = 'application/json',
+): Promise<number> {
+  const url = `${clients.server}${path}`;
+  const ctx = new RequestContext(url, HttpMethod.GET);
+  await clients.auth.applySecurityAuthentication(ctx);
+  const res = await fetch(url, {
+    method,
+    headers: { ...ctx.getHeaders(), 'content-type': contentType },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
+  });
+  await res.arrayBuffer();
+  return res.status;
 }
 
-const mib = (bytes: number) => Number((bytes / MiB).toFixed(1));
+const mib = (bytes: number | undefined) => (bytes === undefined ? null : Number((bytes / MiB).toFixed(1)));
 
-function procStatus(pid: number): { rss: number; hwm: number } {
+function procStatus(pid: number): { rss: number; hwm: number; rssAnon: number; rssFile: number } {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(text)?.[1] ?? 0) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), rssAnon: kb('RssAnon'), rssFile: kb('RssFile') };
+}
+
+/**
+ * How the image runs the agent: the node flags of the Dockerfile's ENTRYPOINT (between node
+ * and cli.js) and its `ENV` lines (NODE_ENV, allocator settings), so the benchmark measures
+ * the process as it ships.
+ */
+function shippedRuntime(dir: string): { nodeFlags: string[]; env: Record<string, string> } {
+  const text = readFileSync(join(dir, 'Dockerfile'), 'utf8');
+  const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(text)?.[1];
+  if (!line) throw new Error(`no ENTRYPOINT [...] in ${dir}/Dockerfile`);
+  const argv = JSON.parse(line) as string[];
+  const cli = argv.findIndex((a) => a.endsWith('/dist/cli.js'));
+  if (cli < 1) throw new Error(`ENTRYPOINT ${line} does not run dist/cli.js`);
+  // The runtime stage only: ENV lines after its FROM.
+  const runtime = text.slice(text.lastIndexOf('\nFROM '));
+  const env: Record<string, string> = {};
+  for (const m of runtime.matchAll(/^ENV\s+(.+)$/gm)) {
+    for (const pair of m[1]!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S+)/g)) {
+      env[pair[1]!] = pair[2]!.replace(/^"|"$/g, '');
+    }
+  }
+  return { nodeFlags: argv.slice(1, cli), env };
+}
+
+/**
+ * Resident memory by kind of mapping (/proc/PID/smaps): file-backed (the node binary, ICU,
+ * native addons), the main malloc arena ([heap]), other anonymous mappings (V8's heap pages,
+ * malloc's thread arenas and large chunks, thread stacks).
+ */
+function residentByKind(pid: number): Record<string, number | null> {
+  const text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  const kinds: Record<string, number> = { file: 0, mallocMainArena: 0, anonymous: 0, stack: 0 };
+  let kind = 'anonymous';
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (head) {
+      const path = head[2] ?? '';
+      kind =
+        path === '[heap]'
+          ? 'mallocMainArena'
+          : path.startsWith('[stack')
+            ? 'stack'
+            : path.startsWith('/')
+              ? 'file'
+              : 'anonymous';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) kinds[kind] = (kinds[kind] ?? 0) + Number(rss[1]) * 1024;
+  }
+  return Object.fromEntries(Object.entries(kinds).map(([k, v]) => [`${k}MiB`, mib(v)]));
+}
+
+/** The /metrics samples of the heap (prom-client's default Node metrics). */
+function heapBreakdown(text: string): Record<string, number | null> {
+  const value = (re: RegExp) => {
+    const m = re.exec(text);
+    return m ? mib(Number(m[1])) : null;
+  };
+  const out: Record<string, number | null> = {
+    heapUsedMiB: value(/^nodejs_heap_size_used_bytes (\S+)/m),
+    heapTotalMiB: value(/^nodejs_heap_size_total_bytes (\S+)/m),
+    externalMiB: value(/^nodejs_external_memory_bytes (\S+)/m),
+  };
+  for (const m of text.matchAll(/^nodejs_heap_space_size_used_bytes\{space="([^"]+)"\} (\S+)/gm)) {
+    out[`used_${m[1]}MiB`] = mib(Number(m[2]));
+  }
+  for (const m of text.matchAll(/^nodejs_heap_space_size_total_bytes\{space="([^"]+)"\} (\S+)/gm)) {
+    out[`total_${m[1]}MiB`] = mib(Number(m[2]));
+  }
+  return out;
+}
+
+interface InstancesSeen {
+  /** ms since the agent was spawned, when the first full snapshot was answered 200. */
+  firstFullAt?: number;
+  firstFullInstances?: number;
+  firstFullWithEc2?: number;
+  batches: number;
+  fullBatches: number;
+}
+
+/**
+ * A reverse proxy in front of the control plane that notes when the first full instances
+ * snapshot was accepted (what the control plane saw, not what the agent believes).
+ */
+async function startInstancesProxy(target: string): Promise<{
+  url: string;
+  watch(spawnedAt: number): InstancesSeen;
+  close(): Promise<void>;
+}> {
+  const upstream = new URL(target);
+  let seen: InstancesSeen = { batches: 0, fullBatches: 0 };
+  let spawnedAt = 0;
+  const server: Server = createServer((req, res) => {
+    const isInstances = req.method === 'POST' && (req.url ?? '').startsWith('/api/v1/agent/instances');
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const out = request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: upstream.host },
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+          answer.on('end', () => {
+            if (!isInstances || answer.statusCode !== 200) return;
+            const current = seen;
+            current.batches += 1;
+            const batch = JSON.parse(body.toString('utf8')) as {
+              full?: boolean;
+              instances?: Array<{ ec2?: unknown }>;
+            };
+            if (!batch.full) return;
+            current.fullBatches += 1;
+            if (current.firstFullAt === undefined) {
+              current.firstFullAt = Date.now() - spawnedAt;
+              current.firstFullInstances = batch.instances?.length ?? 0;
+              current.firstFullWithEc2 = batch.instances?.filter((i) => i.ec2 !== undefined).length ?? 0;
+            }
+          });
+        },
+      );
+      out.on('error', () => {
+        res.writeHead(502);
+        res.end();
+      });
+      out.end(body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    watch(at) {
+      spawnedAt = at;
+      seen = { batches: 0, fullBatches: 0 };
+      return seen;
+    },
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+interface AgentLogLine {
+  level: number;
+  time: string;
+  msg: string;
+  [k: string]: unknown;
 }
 
 async function main(): Promise<void> {
+  const variants = (args.variant?.length ? args.variant : ['current=.']).map((v) => {
+    const [name, dir] = v.split('=') as [string, string | undefined];
+    const root = resolve(repoRoot, dir ?? '.');
+    const cli = join(root, 'dist/cli.js');
+    if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` in ${root}`);
+    return { name, root, cli, ...shippedRuntime(root) };
+  });
+  const uptimeBefore = readFileSync('/proc/loadavg', 'utf8').trim();
   const cluster = await useCluster({
     ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}),
     verbose: true,
   });
   const core = cluster.kc.makeApiClient(CoreV1Api);
+  const churnClients = createKubeClients(cluster.kc);
   const dir = mkdtempSync(join(tmpdir(), 'bench-inventory-'));
-  const aws = args['no-aws'] ? undefined : await new AwsQueryServer({ record: false }).start();
+  const logDir = args['log-dir'] ? resolve(args['log-dir']) : dir;
+  mkdirSync(logDir, { recursive: true });
+  const awsServer = aws ? await new AwsQueryServer().start() : undefined;
   const cp = await startReferenceControlPlane({
     dbPath: join(dir, 'cp.db'),
     logger: pino({ level: 'silent' }),
   });
-  let child: ChildProcess | undefined;
-  const zones = ['us-east-1a', 'us-east-1b', 'us-east-1c'];
+  const proxy = await startInstancesProxy(cp.url);
+  const namespace = `clusteropt-bench-${run}`;
   const live = new Set<number>();
   let nextIndex = 0;
+  let child: ChildProcess | undefined;
+  const results: Record<string, unknown>[] = [];
   try {
-    const created = await cp.admin.createCluster({ name: 'bench-inventory' });
+    await installCrds(cluster.kc);
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
     // 1. Nodes (and their EC2 instances).
     const startCreate = Date.now();
-    const indexes = Array.from({ length: nodeCount }, (_, i) => i);
-    aws?.add(...makeInstances(nodeCount, { spotEvery: 3 }));
+    awsServer?.add(...makeInstances(nodeCount, { spotEvery: 3 }));
     let done = 0;
-    await forEachLimit(indexes, Number(args.concurrency), async (n) => {
-      await core.createNode({ body: nodeBody(n, zones[n % 3]!) });
-      live.add(n);
-      if (++done % 1000 === 0) log(`created ${done}/${nodeCount} nodes`);
-    });
+    await forEachLimit(
+      Array.from({ length: nodeCount }, (_, i) => i),
+      Number(args.concurrency),
+      async (n) => {
+        await core.createNode({ body: nodeBody(n) });
+        live.add(n);
+        if (++done % 1000 === 0) log(`created ${done}/${nodeCount} nodes`);
+      },
+    );
     nextIndex = nodeCount;
     const createSeconds = (Date.now() - startCreate) / 1000;
     log(`created ${nodeCount} nodes in ${createSeconds.toFixed(1)} s`);
+    // Let the controller-manager's first pass over the new nodes (NotReady taints) settle.
+    await new Promise((r) => setTimeout(r, 15_000));
+    const allNodes = async () => (await core.listNode()).items.length;
 
-    // 2. The reporter in its own process.
-    const settings: ChildSettings = {
-      kubeconfig: cluster.kubeconfigPath,
-      labelSelector: selector,
-      stateDir: join(dir, 'agent'),
-      controlPlaneUrl: cp.url,
-      apiKey: created.apiKey,
-      ...(aws ? { awsEndpoint: aws.url } : {}),
-      coalesceMs: 1000,
-      fullSnapshotIntervalMs: 600_000,
-    };
-    const samples: ChildSample[] = [];
-    let firstFull:
-      | {
-          sinceStartMs: number;
-          instances: number;
-          modulesLoadedMs: number;
-          listDoneMs: number;
-          ec2Calls: number;
-          rssBeforeNodes: number;
-        }
-      | undefined;
-    const nodeFlags = args['node-options'].split(/\s+/).filter(Boolean);
-    const compileCacheDir = join(import.meta.dirname, '../../../.cache/node-compile-cache');
-    const spawnedAt = Date.now();
-    child = fork(join(import.meta.dirname, 'reporter-child.ts'), [], {
-      env: {
-        ...process.env,
-        BENCH_CHILD: JSON.stringify(settings),
-        ...(args['compile-cache'] ? { NODE_COMPILE_CACHE: compileCacheDir } : {}),
-      },
-      // --expose-gc only lets the parent ask for a GC at the two measuring points.
-      execArgv: [...process.execArgv, '--expose-gc', ...nodeFlags],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const pid = child.pid!;
-    let peak = 0;
-    const peakTimer = setInterval(() => {
-      try {
-        peak = Math.max(peak, procStatus(pid).hwm);
-      } catch {
-        // exited
-      }
-    }, 250);
-    let measured: Measured | undefined;
-    const measure = async (): Promise<Measured> => {
-      measured = undefined;
-      child!.send('measure');
-      return waitFor(() => measured, { timeoutMs: 30_000, intervalMs: 50, what: 'a memory measurement' });
-    };
-    child.on('message', (msg: { type: string } & Record<string, unknown>) => {
-      if (msg.type === 'measured') measured = msg as unknown as Measured;
-      if (msg.type === 'sample') samples.push(msg as unknown as ChildSample);
-      if (msg.type === 'first-full') firstFull = msg as unknown as NonNullable<typeof firstFull>;
-    });
-    await waitFor(() => firstFull, { timeoutMs: 300_000, what: 'the first full report' });
-    const firstFullWallMs = Date.now() - spawnedAt;
-    const f = firstFull!;
-    log(
-      `first full report: ${f.instances} instances, ${f.sinceStartMs.toFixed(0)} ms after the child started ` +
-        `(${firstFullWallMs} ms wall; modules loaded at ${f.modulesLoadedMs.toFixed(0)} ms, ` +
-        `node list done at ${f.listDoneMs.toFixed(0)} ms, ${f.ec2Calls} DescribeInstances calls before it)`,
-    );
-    const shippedFirst = await waitFor(
-      async () => {
-        const list = await cp.admin.listInstances(created.cluster.id);
-        return list.instances.length === nodeCount ? Date.now() - spawnedAt : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 250, what: 'the control plane to hold every instance' },
-    );
-    log(`control plane holds all ${nodeCount} instances ${shippedFirst} ms after start`);
-    // Let EC2 facts and their deltas settle, then sample.
-    await new Promise((r) => setTimeout(r, 10_000));
-    const afterSync = procStatus(pid);
-    const syncMeasured = await measure();
-    if (args['heap-snapshot']) {
-      let written: string | undefined;
-      const onSnapshot = (msg: { type: string; path?: string }) => {
-        if (msg.type === 'heap-snapshot') written = msg.path;
-      };
-      child.on('message', onSnapshot);
-      child.send(`heap-snapshot:${args['heap-snapshot']}`);
-      await waitFor(() => written, { timeoutMs: 300_000, what: 'the heap snapshot' });
-      child.off('message', onSnapshot);
-      log(`heap snapshot written to ${written}`);
-    }
-    log(
-      `RSS after sync: ${(afterSync.rss / MiB).toFixed(1)} MiB (peak so far ${(Math.max(peak, afterSync.hwm) / MiB).toFixed(1)} MiB)`,
-    );
-
-    // 3. Churn: relabel (half), add (a quarter), delete (a quarter).
-    const churnEnd = Date.now() + churnSeconds * 1000;
-    const ops = { relabel: 0, add: 0, delete: 0, errors: 0 };
-    const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-    let lastLog = Date.now();
-    while (Date.now() < churnEnd) {
-      const tickStart = Date.now();
-      const batch = Array.from({ length: Math.max(1, Math.round(churnRate / 4)) }, () => Math.random());
-      await Promise.all(
-        batch.map(async (r) => {
-          const pick = [...live][Math.floor(Math.random() * live.size)];
-          try {
-            if (r < 0.5 && pick !== undefined) {
-              await core.patchNode(
-                {
-                  name: `bench-inv-${run}-${pick}`,
-                  body: {
-                    metadata: {
-                      labels: {
-                        'node.kubernetes.io/instance-type': types[Math.floor(Math.random() * types.length)]!,
-                      },
-                    },
-                  },
-                },
-                mergePatch,
-              );
-              ops.relabel += 1;
-            } else if (r < 0.75) {
-              const n = nextIndex++;
-              aws?.add(...makeInstances(1, { offset: n, spotEvery: 3 }));
-              await core.createNode({ body: nodeBody(n, zones[n % 3]!) });
-              live.add(n);
-              ops.add += 1;
-            } else if (pick !== undefined) {
-              live.delete(pick);
-              await core.deleteNode({ name: `bench-inv-${run}-${pick}` });
-              ops.delete += 1;
+    for (const variant of variants) {
+      const created = await cp.admin.createCluster({ name: `bench-inventory-${variant.name}` });
+      const keyFile = join(dir, `${variant.name}.key`);
+      writeFileSync(keyFile, `${created.apiKey}\n`, { mode: 0o600 });
+      const stateDir = join(dir, `state-${variant.name}`);
+      const healthPort = await freePort();
+      const heapDir = args['heap-snapshot'] ? resolve(args['heap-snapshot']) : undefined;
+      if (heapDir) mkdirSync(heapDir, { recursive: true });
+      const nodeArgs = [
+        ...variant.nodeFlags,
+        ...(heapDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapDir}`] : []),
+        variant.cli,
+        'run',
+        `--control-plane-url=${proxy.url}`,
+        '--allow-insecure-http',
+        `--api-key-file=${keyFile}`,
+        `--state-dir=${stateDir}`,
+        `--namespace=${namespace}`,
+        `--kubeconfig=${cluster.kubeconfigPath}`,
+        `--listen-health=127.0.0.1:${healthPort}`,
+        '--log-level=info',
+        `--leader-election-lease-name=clusteropt-bench-${variant.name}`,
+      ];
+      const env: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH,
+        HOME: dir,
+        ...variant.env,
+        POD_NAME: `bench-${variant.name}`,
+        // Hermetic AWS: nothing from this machine's files or metadata service.
+        AWS_CONFIG_FILE: join(dir, 'no-aws-config'),
+        AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials'),
+        AWS_EC2_METADATA_DISABLED: 'true',
+        ...(awsServer
+          ? {
+              AWS_REGION: 'us-east-1',
+              AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+              AWS_SECRET_ACCESS_KEY: 'secret',
+              AWS_ENDPOINT_URL_EC2: awsServer.url,
+              AWS_ENDPOINT_URL_STS: awsServer.url,
             }
+          : {}),
+      };
+      const logFile = join(logDir, `agent-${variant.name}.log`);
+      const logStream = createWriteStream(logFile);
+      const loadAtStart = loadavg();
+      const describeBefore = awsServer?.calls('DescribeInstances').length ?? 0;
+      const spawnedAt = Date.now();
+      const seen = proxy.watch(spawnedAt);
+      child = spawn(process.execPath, nodeArgs, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const pid = child.pid!;
+      const lines: AgentLogLine[] = [];
+      let partial = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        logStream.write(chunk);
+        partial += chunk.toString('utf8');
+        let nl = partial.indexOf('\n');
+        while (nl >= 0) {
+          const line = partial.slice(0, nl);
+          partial = partial.slice(nl + 1);
+          nl = partial.indexOf('\n');
+          try {
+            lines.push(JSON.parse(line) as AgentLogLine);
           } catch {
-            ops.errors += 1;
+            // not JSON
           }
-        }),
-      );
-      await new Promise((r) => setTimeout(r, Math.max(0, 250 - (Date.now() - tickStart))));
-      if (Date.now() - lastLog > 30_000) {
-        lastLog = Date.now();
-        const s = samples.at(-1);
-        log(
-          `churn: ${JSON.stringify(ops)}; child RSS ${(procStatus(pid).rss / MiB).toFixed(1)} MiB, seq ${s?.seq}, outbox ${s?.outboxDepth}`,
-        );
-      }
-    }
-    // Quiet period: the last deltas go out; the control plane must then equal the cluster.
-    const expected = new Set([...live].map((n) => `bench-inv-${run}-${n}`));
-    const converged = await waitFor(
-      async () => {
-        const list = await cp.admin.listInstances(created.cluster.id);
-        const names = list.instances.map((i) => i.nodeName);
-        return names.length === expected.size && names.every((n) => expected.has(n)) ? true : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 500, what: 'the control plane to equal the cluster after churn' },
-    ).catch(() => false);
-    await new Promise((r) => setTimeout(r, 3000));
-    const afterChurn = procStatus(pid);
-    const churnMeasured = await measure();
-    peak = Math.max(peak, afterChurn.hwm);
-    clearInterval(peakTimer);
-    const last = samples.at(-1);
-    log(`RSS after churn: ${(afterChurn.rss / MiB).toFixed(1)} MiB, peak ${(peak / MiB).toFixed(1)} MiB`);
+        }
+      });
+      child.stderr!.pipe(logStream);
+      const exited = new Promise<void>((r) => child!.once('exit', () => r()));
+      const alive = () => {
+        if (child!.exitCode !== null || child!.signalCode !== null)
+          throw new Error(
+            `agent ${variant.name} exited (${child!.exitCode ?? child!.signalCode}); see ${logFile}`,
+          );
+      };
+      const metrics = async () => (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
 
+      log(
+        `[${variant.name}] agent started: node ${nodeArgs.slice(0, variant.nodeFlags.length + 1).join(' ')} run`,
+      );
+      await waitFor(
+        () => {
+          alive();
+          return seen.firstFullAt;
+        },
+        { timeoutMs: 300_000, intervalMs: 20, what: 'the first full report' },
+      );
+      const firstLine = lines.find((l) => l.msg === 'first full instance snapshot queued');
+      const leadingLine = lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('leading'));
+      log(
+        `[${variant.name}] first full report accepted ${seen.firstFullAt} ms after spawn: ` +
+          `${seen.firstFullInstances} instances, ${seen.firstFullWithEc2} with EC2 facts`,
+      );
+      // Sync: every node's EC2 facts are in the control plane (EC2 on), then 10 s.
+      const expectedNodes = await allNodes();
+      let ec2CompleteMs: number | null = null;
+      if (awsServer) {
+        await waitFor(
+          async () => {
+            alive();
+            const list = await cp.admin.listInstances(created.cluster.id);
+            return list.instances.length === expectedNodes &&
+              list.instances.every((i) => i.report.ec2 !== undefined)
+              ? true
+              : undefined;
+          },
+          { timeoutMs: 180_000, intervalMs: 500, what: 'EC2 facts for every instance in the control plane' },
+        );
+        ec2CompleteMs = Date.now() - spawnedAt;
+      }
+      await new Promise((r) => setTimeout(r, 10_000));
+      alive();
+      const afterSync = procStatus(pid);
+      const heapAfterSync = heapBreakdown(await metrics());
+      const mappingsAfterSync = residentByKind(pid);
+      log(
+        `[${variant.name}] RSS after sync ${mib(afterSync.rss)} MiB (anon ${mib(afterSync.rssAnon)}, ` +
+          `file ${mib(afterSync.rssFile)}), peak so far ${mib(afterSync.hwm)} MiB; ` +
+          `heap used/total ${heapAfterSync.heapUsedMiB}/${heapAfterSync.heapTotalMiB} MiB, external ` +
+          `${heapAfterSync.externalMiB} MiB; mappings ${JSON.stringify(mappingsAfterSync)}`,
+      );
+      if (heapDir) {
+        child.kill('SIGUSR2');
+        await new Promise((r) => setTimeout(r, 15_000));
+        log(`[${variant.name}] heap snapshot requested into ${heapDir}`);
+      }
+
+      // Churn: the plan's writes, interleaved at random, at most churnRate per second.
+      const plan = churnPlan(nodeCount, hours);
+      const ops: Array<keyof typeof plan> = [];
+      for (const [kind, count] of Object.entries(plan) as Array<[keyof typeof plan, number]>) {
+        for (let i = 0; i < count; i++) ops.push(kind);
+      }
+      for (let i = ops.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [ops[i], ops[j]] = [ops[j]!, ops[i]!];
+      }
+      const doneOps = { statusUpdates: 0, adds: 0, deletes: 0, relabels: 0, cordons: 0, errors: 0 };
+      const liveList = () => [...live];
+      let snapshot = liveList();
+      const pick = () => snapshot[Math.floor(Math.random() * snapshot.length)]!;
+      const churnStart = Date.now();
+      let lastLog = Date.now();
+      let issued = 0;
+      const merge = 'application/merge-patch+json';
+      await forEachLimit(ops, 32, async (kind) => {
+        // Pace: op k may start no earlier than k / churnRate seconds after the start.
+        const k = issued++;
+        const due = churnStart + (k * 1000) / churnRate;
+        if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+        if (k % 500 === 0) snapshot = liveList();
+        let status = -1;
+        try {
+          if (kind === 'statusUpdates') {
+            // What a kubelet's periodic status post changes: the conditions' heartbeat times.
+            const now = new Date().toISOString();
+            status = await rawWrite(
+              churnClients,
+              'PATCH',
+              `/api/v1/nodes/${nodeName(pick())}/status`,
+              {
+                status: {
+                  conditions: ['MemoryPressure', 'DiskPressure', 'PIDPressure'].map((type) => ({
+                    type,
+                    lastHeartbeatTime: now,
+                  })),
+                },
+              },
+              'application/strategic-merge-patch+json',
+            );
+          } else if (kind === 'adds') {
+            const n = nextIndex++;
+            awsServer?.add(...makeInstances(1, { offset: n, spotEvery: 3 }));
+            status = await rawWrite(churnClients, 'POST', '/api/v1/nodes', nodeBody(n));
+            if (status === 201) live.add(n);
+          } else if (kind === 'deletes') {
+            const n = pick();
+            if (live.delete(n))
+              status = await rawWrite(churnClients, 'DELETE', `/api/v1/nodes/${nodeName(n)}`, undefined);
+          } else if (kind === 'relabels') {
+            const type = types[Math.floor(Math.random() * 4)]!;
+            status = await rawWrite(
+              churnClients,
+              'PATCH',
+              `/api/v1/nodes/${nodeName(pick())}`,
+              { metadata: { labels: { 'node.kubernetes.io/instance-type': type } } },
+              merge,
+            );
+          } else {
+            const unschedulable = Math.random() < 0.5;
+            status = await rawWrite(
+              churnClients,
+              'PATCH',
+              `/api/v1/nodes/${nodeName(pick())}`,
+              { spec: { unschedulable } },
+              merge,
+            );
+          }
+        } catch {
+          // Connection errors count as errors; the churn goes on.
+        }
+        // A node picked for a patch may have been deleted meanwhile (404): expected now and then.
+        if (status >= 200 && status < 300) doneOps[kind] += 1;
+        else doneOps.errors += 1;
+        if (Date.now() - lastLog > 30_000) {
+          lastLog = Date.now();
+          alive();
+          log(
+            `[${variant.name}] churn ${k}/${ops.length} (${(k / ((Date.now() - churnStart) / 1000)).toFixed(0)}/s); ` +
+              `agent RSS ${mib(procStatus(pid).rss)} MiB`,
+          );
+        }
+      });
+      const churnSeconds = (Date.now() - churnStart) / 1000;
+      // Quiet period: the last deltas go out; the control plane must then equal the cluster.
+      const expected = new Set((await core.listNode()).items.map((n) => n.metadata?.name ?? ''));
+      const converged = await waitFor(
+        async () => {
+          alive();
+          const list = await cp.admin.listInstances(created.cluster.id);
+          const names = list.instances.map((i) => i.nodeName);
+          return names.length === expected.size && names.every((n) => expected.has(n)) ? true : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 1000, what: 'the control plane to equal the cluster after churn' },
+      ).catch(() => false);
+      await new Promise((r) => setTimeout(r, 10_000));
+      alive();
+      const afterChurn = procStatus(pid);
+      const heapAfterChurn = heapBreakdown(await metrics());
+      const mappingsAfterChurn = residentByKind(pid);
+      const loadAtEnd = loadavg();
+      log(`[${variant.name}] RSS after churn ${mib(afterChurn.rss)} MiB, peak ${mib(afterChurn.hwm)} MiB`);
+      child.kill('SIGTERM');
+      const killTimer = setTimeout(() => child?.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(killTimer);
+      logStream.end();
+      const warnings = lines.filter((l) => l.level >= 40).map((l) => l.msg);
+      results.push({
+        variant: variant.name,
+        nodeFlags: variant.nodeFlags,
+        imageEnv: variant.env,
+        firstFullReportMs: seen.firstFullAt,
+        firstFullInstances: seen.firstFullInstances,
+        firstFullWithEc2: seen.firstFullWithEc2,
+        agentMilestonesMs: {
+          // From the agent's log: pino `time` against the spawn time.
+          leading: leadingLine ? Date.parse(String(leadingLine.time)) - spawnedAt : null,
+          firstSnapshotQueued: firstLine ? Date.parse(String(firstLine.time)) - spawnedAt : null,
+          inventoryListMs: firstLine?.listMs ?? null,
+          inventorySnapshotMs: firstLine?.snapshotMs ?? null,
+        },
+        ec2CompleteMs,
+        describeInstancesCalls: (awsServer?.calls('DescribeInstances').length ?? 0) - describeBefore,
+        rssAfterSyncMiB: mib(afterSync.rss),
+        rssAnonAfterSyncMiB: mib(afterSync.rssAnon),
+        rssFileAfterSyncMiB: mib(afterSync.rssFile),
+        peakAtSyncMiB: mib(afterSync.hwm),
+        heapAfterSync,
+        mappingsAfterSync,
+        churn: {
+          hours,
+          plan,
+          done: doneOps,
+          seconds: Number(churnSeconds.toFixed(1)),
+          writesPerSecond: Number((ops.length / churnSeconds).toFixed(1)),
+        },
+        rssAfterChurnMiB: mib(afterChurn.rss),
+        heapAfterChurn,
+        mappingsAfterChurn,
+        peakRssMiB: mib(afterChurn.hwm),
+        controlPlaneConverged: converged === true,
+        instanceBatches: { total: seen.batches, full: seen.fullBatches },
+        warnings: [...new Set(warnings)].slice(0, 10),
+        loadAverage: {
+          atStart: loadAtStart.map((l) => Number(l.toFixed(2))),
+          atEnd: loadAtEnd.map((l) => Number(l.toFixed(2))),
+        },
+        logFile,
+      });
+      child = undefined;
+    }
     const result = {
       benchmark: 'inventory',
       nodes: nodeCount,
       managedByKwok: args.managed,
-      aws: !args['no-aws'],
+      aws,
       createNodesSeconds: Number(createSeconds.toFixed(1)),
-      firstFullReportMs: Math.round(firstFull!.sinceStartMs),
-      firstFullReportWallMs: firstFullWallMs,
-      firstReportMilestonesMs: {
-        modulesLoaded: Math.round(firstFull!.modulesLoadedMs),
-        nodeListDone: Math.round(firstFull!.listDoneMs),
-        describeCallsBefore: firstFull!.ec2Calls,
-      },
-      nodeFlags,
-      compileCache: args['compile-cache'],
-      controlPlaneHasAllMs: shippedFirst,
-      rssBeforeNodesMiB: mib(firstFull!.rssBeforeNodes),
-      rssAfterSyncMiB: Number((afterSync.rss / MiB).toFixed(1)),
-      heapUsedAfterSyncMiB: mib(syncMeasured.heapUsedBytes),
-      retainedHeapAfterSyncMiB: mib(syncMeasured.retainedHeapBytes),
-      rssAfterSyncAndGcMiB: mib(syncMeasured.rssAfterGcBytes),
-      rssAfterChurnMiB: Number((afterChurn.rss / MiB).toFixed(1)),
-      retainedHeapAfterChurnMiB: mib(churnMeasured.retainedHeapBytes),
-      rssAfterChurnAndGcMiB: mib(churnMeasured.rssAfterGcBytes),
-      peakRssMiB: Number((peak / MiB).toFixed(1)),
-      churnSeconds,
-      churnOps: ops,
-      nodesAtEnd: live.size,
-      controlPlaneConverged: converged === true,
-      batches: last ? { full: last.fullSnapshots, deltas: last.deltas, lastSeq: last.seq - 1 } : null,
-      ignoredEvents: last?.ignoredEvents ?? null,
-      describeInstancesCalls: last?.describeCalls ?? null,
-      awsFailing: last?.failing ?? null,
+      loadavgBefore: uptimeBefore,
+      loadavgAfter: readFileSync('/proc/loadavg', 'utf8').trim(),
+      variants: results,
       targets: { rssMiB: 150, firstReportMs: 10_000 },
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
-    if (child && child.exitCode === null) {
-      child.send('stop');
-      await new Promise((r) => {
-        const timer = setTimeout(() => child?.kill('SIGKILL'), 10_000);
-        child?.once('exit', () => {
-          clearTimeout(timer);
-          r(undefined);
-        });
-      });
-    }
+    if (child && child.exitCode === null) child.kill('SIGKILL');
     log('deleting bench nodes');
     await core
       .deleteCollectionNode({ labelSelector: selector })
       .catch((err) =>
-        log(
-          `deleteCollection failed (${err instanceof Error ? err.message.slice(0, 200) : err}); deleting one by one`,
-        ),
+        log(`deleteCollection failed (${err instanceof Error ? err.message.slice(0, 200) : err})`),
       );
-    const left = (await core.listNode({ labelSelector: selector })).items.map((n) => n.metadata?.name ?? '');
-    await forEachLimit(left, 32, async (name) => {
-      await core.deleteNode({ name }).catch(() => undefined);
-    });
+    await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+    await proxy.close();
     await cp.close();
-    await aws?.close();
+    await awsServer?.close();
     await cluster.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (!args['log-dir']) rmSync(dir, { recursive: true, force: true });
   }
 }
 
