@@ -107,6 +107,22 @@ function sameRecord(a: V1LeaseSpec | undefined, b: V1LeaseSpec | undefined): boo
 
 type Attempt = 'held' | 'other' | 'conflict';
 
+/**
+ * The API error with its causes: undici says only "fetch failed"; the cause says why, e.g.
+ * "certificate is not yet valid" after the wall clock stepped back past the certificate's
+ * notBefore (TLS needs a correct clock, leases do not).
+ */
+function withCause(err: unknown): string {
+  let text = apiErrorMessage(err);
+  let cause = err instanceof Error ? err.cause : undefined;
+  for (let depth = 0; cause instanceof Error && depth < 3; depth++) {
+    const code = (cause as { code?: unknown }).code;
+    text += `: ${cause.message}${typeof code === 'string' && !cause.message.includes(code) ? ` (${code})` : ''}`;
+    cause = cause.cause;
+  }
+  return text;
+}
+
 /** Waits for `promise` to settle, at most `ms`, without leaving a timer behind. */
 async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -179,7 +195,7 @@ export class LeaderElector {
       } catch (err) {
         if (signal.aborted) return false;
         this.options.log?.warn(
-          { err: apiErrorMessage(err), lease: this.leaseRef() },
+          { err: withCause(err), lease: this.leaseRef() },
           'leader election: acquire failed',
         );
       }
@@ -243,7 +259,7 @@ export class LeaderElector {
         } catch (err) {
           if (leadership.signal.aborted) break;
           this.options.log?.warn(
-            { err: apiErrorMessage(err), lease: this.leaseRef() },
+            { err: withCause(err), lease: this.leaseRef() },
             'leader election: renew failed',
           );
         }

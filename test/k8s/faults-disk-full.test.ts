@@ -33,7 +33,6 @@ import {
   openSync,
   readFileSync,
   rmSync,
-  statfsSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
