@@ -45,7 +45,8 @@ export class Ec2InstanceCache {
     this.options = options;
     this.ttlMs = options.ttlMs ?? 5 * 60_000;
     this.notFoundTtlMs = options.notFoundTtlMs ?? 60_000;
-    this.now = options.now ?? Date.now;
+    // Intervals only: monotonic, so a wall-clock step (NTP) cannot stall or rush them.
+    this.now = options.now ?? (() => performance.now());
   }
 
   get(instanceId: string): Ec2Facts | undefined {

@@ -80,7 +80,8 @@ export class AwsEnrichment {
 
   constructor(options: AwsEnrichmentOptions) {
     this.options = options;
-    this.now = options.now ?? Date.now;
+    // Intervals only: monotonic, so a wall-clock step (NTP) cannot stall or rush them.
+    this.now = options.now ?? (() => performance.now());
     this.limiter = new TokenBucket({ capacity: 10, refillPerSecond: 2, ...options.rateLimit });
     this.backoff = new Backoff({ baseMs: 5_000, maxMs: 5 * 60_000, ...options.retry });
     this.cache = new Ec2InstanceCache({

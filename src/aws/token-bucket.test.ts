@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { TokenBucket } from './token-bucket.ts';
 
 describe('TokenBucket', () => {
@@ -13,6 +13,22 @@ describe('TokenBucket', () => {
     expect(bucket.tryTake()).toBe(0);
     now += 60_000; // never more than capacity
     expect(Math.round(bucket.available)).toBe(3);
+  });
+
+  it('a wall-clock step back does not stall it (the default clock is monotonic)', async () => {
+    const realNow = Date.now.bind(Date);
+    let stepMs = 0;
+    const spy = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + stepMs);
+    try {
+      const bucket = new TokenBucket({ capacity: 1, refillPerSecond: 20 });
+      expect(bucket.tryTake()).toBe(0);
+      stepMs = -2 * 3_600_000;
+      await new Promise((r) => setTimeout(r, 120));
+      // On the wall clock 2 h went backwards: -144,000 tokens, a wait of 2 h.
+      expect(bucket.tryTake()).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('take() waits its turn in arrival order and keeps the sustained rate', async () => {

@@ -28,7 +28,8 @@ export class TokenBucket {
     }
     this.capacity = options.capacity;
     this.refillPerMs = options.refillPerSecond / 1000;
-    this.now = options.now ?? Date.now;
+    // Intervals only: monotonic, so a wall-clock step (NTP) cannot stall or rush them.
+    this.now = options.now ?? (() => performance.now());
     this.tokens = options.capacity;
     this.updatedAt = this.now();
   }

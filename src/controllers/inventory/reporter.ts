@@ -97,7 +97,8 @@ export class InventoryReporter {
 
   constructor(options: InventoryReporterOptions) {
     this.options = options;
-    this.now = options.now ?? Date.now;
+    // Intervals only: monotonic, so a wall-clock step (NTP) cannot stall or rush them.
+    this.now = options.now ?? (() => performance.now());
     this.emitting = options.emitting ?? true;
     this.seq = options.firstSeq ?? 0;
   }
