@@ -491,9 +491,10 @@ export class ActionController {
   ): void {
     // At most one status write per action every 2 s: progress is for humans.
     const name = nameOf(object);
-    const last = this.lastProgress.get(name) ?? 0;
-    if (this.now() - last < 2_000) return;
-    this.lastProgress.set(name, this.now());
+    // Monotonic: a wall-clock step back must not silence progress for the size of the step.
+    const last = this.lastProgress.get(name) ?? Number.NEGATIVE_INFINITY;
+    if (performance.now() - last < 2_000) return;
+    this.lastProgress.set(name, performance.now());
     const drain = drainProgressFromCounts(progress.counts);
     this.records
       .patchStatus(object, { phase: 'Running', message: `${progress.phase}`, progress: { drain } })
