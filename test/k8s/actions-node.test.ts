@@ -22,7 +22,7 @@ import {
   setUnschedulable,
   waitForPodsRunning,
 } from '../bench/drain/fixture.ts';
-import { loadTestKubeConfig, uniqueName } from '../support/kube.ts';
+import { loadTestKubeConfig, uniqueName, waitFor } from '../support/kube.ts';
 
 const kc: KubeConfig = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -62,6 +62,13 @@ describe('cordon and uncordon', () => {
     await ctx.events.flush();
     expect(await nodeEvents(nodes.a, cordon.id)).toEqual(['ClusteroptCordon']);
 
+    // kube-controller-manager answers a cordon with its node.kubernetes.io/unschedulable
+    // taint (a write of its own); wait for it, so the version compared below is only ours.
+    await waitFor(
+      async () =>
+        (await read(nodes.a)).spec?.taints?.some((t) => t.key === 'node.kubernetes.io/unschedulable'),
+      { what: "kube-controller-manager's unschedulable taint", timeoutMs: 20_000 },
+    );
     const before = await rv(nodes.a);
     const replay = await cordonNodeExecutor.execute(cordon, actionContext(kc));
     expect(replay).toMatchObject({
@@ -77,7 +84,12 @@ describe('cordon and uncordon', () => {
     node = await read(nodes.a);
     expect(node.spec?.unschedulable).toBeFalsy();
     expect(node.metadata?.annotations?.['clusteropt.io/cordoned-by']).toBeUndefined();
-    const after = node.metadata?.resourceVersion;
+    await waitFor(
+      async () =>
+        !(await read(nodes.a)).spec?.taints?.some((t) => t.key === 'node.kubernetes.io/unschedulable'),
+      { what: "kube-controller-manager's unschedulable taint gone", timeoutMs: 20_000 },
+    );
+    const after = await rv(nodes.a);
     expect(await uncordonNodeExecutor.execute(uncordon, actionContext(kc))).toMatchObject({
       reason: 'already_done',
     });

@@ -85,6 +85,40 @@ describe('agent end to end', () => {
     expect((await core.readNode({ name: nodes[0]! })).spec?.unschedulable).toBe(true);
     const table = kubectl(['get', 'aact', '-n', ns, '--no-headers', `act-${id}`]);
     expect(table).toMatch(new RegExp(`act-${id}\\s+cordon_node\\s+node/${nodes[0]}\\s+Succeeded`));
+    // The control plane heard `running` once (the poller's acknowledgement), then the result.
+    expect((await stack.cp.admin.actionStatusLog(id)).map((e) => e.toState)).toEqual([
+      'queued',
+      'leased',
+      'running',
+      'succeeded',
+    ]);
+    // Quick and never Running: no Started/Succeeded Events on the AgentAction (its Finished
+    // condition says it), the node carries the Event of the change.
+    const eventsOf = async (namespace: string, name: string) =>
+      (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` })).items;
+    await waitFor(async () => (await eventsOf('default', nodes[0]!)).some((e) => e.message?.includes(id)), {
+      what: 'the ClusteroptCordon Event on the node',
+      timeoutMs: 10_000,
+    });
+    expect((await eventsOf(ns, `act-${id}`)).map((e) => e.reason)).toEqual([]);
+    const aact = (await custom.getNamespacedCustomObject({
+      group: 'clusteropt.io',
+      version: 'v1alpha1',
+      namespace: ns,
+      plural: 'agentactions',
+      name: `act-${id}`,
+    })) as { status?: { conditions?: { type: string; reason: string }[] } };
+    expect(aact.status?.conditions).toEqual([
+      expect.objectContaining({ type: 'Finished', reason: 'Succeeded' }),
+    ]);
+    // A failure still gets its Warning Event on the AgentAction.
+    const missing = await stack.enqueue('cordon_node', { nodeName: `${nodes[0]}-missing` });
+    expect((await stack.waitForState(missing, ['succeeded', 'failed', 'rejected'])).state).toBe('failed');
+    await waitFor(
+      async () =>
+        (await eventsOf(ns, `act-${missing}`)).some((e) => e.type === 'Warning' && e.reason === 'Failed'),
+      { what: 'the Failed Warning Event on the AgentAction', timeoutMs: 10_000 },
+    );
     // uncordon restores it
     const undo = await stack.enqueue('uncordon_node', { nodeName: nodes[0] });
     expect((await stack.waitForState(undo, ['succeeded', 'failed', 'rejected'])).state).toBe('succeeded');
