@@ -9,10 +9,11 @@
  * plain `node` under the same settings sees the offset in Date.now() and not in
  * performance.now(); without libfaketime it FAILS with the apt-get line to run.
  *
- * The agents' clock runs a day ahead (see `base`) and steps 0 → +2 h → −2 h → +1 day → 0
+ * The agents' clock runs 3 h ahead (see `base`) and steps 0 → +2 h → −2 h → +1 day → 0
  * from there; at each step a burst of 10 node actions (patch_node step labels on 4 kwok
  * nodes, cordon/uncordon on 2) goes through, two of them with `expiresAt` 30 minutes ahead
- * of the agents' base clock. Decided behaviour (docs/operator.md "Clock steps"): expiresAt
+ * of the agents' base clock, and (except at +1 day) a drain or uncordon of a node of a pool
+ * whose 6 pods are behind a PodDisruptionBudget (minAvailable 5), watched all along. Decided behaviour (docs/operator.md "Clock steps"): expiresAt
  * is a wall-clock instant, so an agent whose clock stepped more than 30 min ahead reports
  * those `expired` (once, never executed); otherwise they run. A HibernationSchedule asleep
  * only in the hours h+2 and h+3 (UTC, h = the agents' hour now) covers a Deployment: the
@@ -48,6 +49,7 @@ import {
   type PlannedAction,
   waitAllTerminal,
 } from '../support/fault-checks.ts';
+import { budgetProblems, createDrainPool, type DrainPool, drainEffects } from '../support/fault-drains.ts';
 import {
   createKwokNodes,
   createNamespace,
@@ -73,18 +75,19 @@ const run = uniqueName('cj');
 const scheduleName = `${run}-sched`;
 const hour = 3_600_000;
 /**
- * The agents' clock runs a day ahead, and the steps are taken from there. The test cluster's
+ * The agents' clock runs 3 h ahead, and the steps are taken from there. The test cluster's
  * certificates are minutes old: a step to before their notBefore breaks every new TLS
  * connection to the API server (as it would in a real cluster whose certificate was rotated
  * within the step) — a different fault, checked separately at the end.
  */
-const base = 24 * hour;
+const base = 3 * hour;
 
 let ns = '';
 let workNs = '';
 let cp: ReferenceControlPlane;
 const agents: AgentProcess[] = [];
 let clusterId = '';
+let pool: DrainPool;
 
 const fakeEnv = {
   LD_PRELOAD: libfaketime,
@@ -138,6 +141,9 @@ beforeAll(async () => {
     },
   });
   await createKwokNodes(kc, allNodes, { managed: false });
+  // Drains behind a budget (minAvailable 5 of 6). timeoutSeconds is the contract's maximum
+  // (1 day): the budget shrinks by the action's age on the agent's clock, 3 h ahead here.
+  pool = await createDrainPool(kc, { prefix: 'cj-pdb', timeoutSeconds: 86_400 });
   cp = await startReferenceControlPlane({
     dbPath: join(dir, 'cp.db'),
     leaseSeconds: 5,
@@ -182,6 +188,7 @@ afterAll(async () => {
     })
     .catch(() => undefined);
   await deleteNodes(kc, allNodes).catch(() => undefined);
+  await pool?.delete().catch(() => undefined);
   if (workNs) await deleteNamespace(kc, workNs).catch(() => undefined);
   if (ns) await deleteNamespace(kc, ns).catch(() => undefined);
   if (process.env.FAULTS_KEEP) console.log(`kept ${dir}`);
@@ -223,9 +230,24 @@ it('steps of +2 h, -2 h and +1 day: one leader, actions once, expiry decided on 
       expectExpired: expiring && offsetMs > 30 * 60_000,
     });
   };
-  const burst = async () => {
-    for (let k = 0; k < 10; k++) await enqueue(k === 3 || k === 7);
-    await waitAllTerminal(cp.admin, clusterId, planned.length, 60_000);
+  let poolTurns = 0;
+  const enqueuePool = async () => {
+    const node = pool.nodes[poolTurns++ % pool.nodes.length]!;
+    const next = pool.next(node);
+    const action = await cp.admin.enqueue(clusterId, { type: next.type, payload: next.payload });
+    planned.push({ id: action.id, type: next.type as PlannedAction['type'], node, step: planned.length });
+  };
+  /**
+   * 10 node actions (2 expiring) and, unless `drain` is false, one drain or uncordon of a pool
+   * node. At +1 day the agent's clock is 27 h ahead: a drain's budget (timeout 1 day minus its
+   * age on that clock) is spent before it starts, so it would fail by design; none is sent then.
+   */
+  const burst = async (drain = true) => {
+    for (let k = 0; k < 10; k++) {
+      await enqueue(k === 3 || k === 7);
+      if (k === 4 && drain) await enqueuePool();
+    }
+    await waitAllTerminal(cp.admin, clusterId, planned.length, 90_000);
   };
 
   // Sample leadership all along: never two leaders; count changes of who leads.
@@ -266,7 +288,7 @@ it('steps of +2 h, -2 h and +1 day: one leader, actions once, expiry decided on 
   });
 
   const timings: Record<string, number> = {};
-  const step = async (label: string, ms: number, wantReplicas?: number) => {
+  const step = async (label: string, ms: number, wantReplicas?: number, drain = true) => {
     offsetMs = ms;
     setOffset(ms);
     const t0 = performance.now();
@@ -280,14 +302,14 @@ it('steps of +2 h, -2 h and +1 day: one leader, actions once, expiry decided on 
     } else {
       await new Promise((r) => setTimeout(r, 1_500)); // the step detector samples every second
     }
-    await burst();
+    await burst(drain);
   };
 
   await step('start', 0);
   expect(await replicas()).toBe(2);
   await step('+2h', 2 * hour, 0);
   await step('-2h', -2 * hour, 2);
-  await step('+1d', 24 * hour);
+  await step('+1d', 24 * hour, undefined, false);
   expect(await replicas(), 'awake a day later (same hour)').toBe(2);
   await step('0', 0);
   expect(both, 'samples with two leaders').toBe(0);
@@ -350,6 +372,12 @@ it('steps of +2 h, -2 h and +1 day: one leader, actions once, expiry decided on 
     maxAlreadyDone: allNodes.length,
   });
   expect(acc.expired.size).toBe(4); // two per burst at +2 h and at +1 day
+  // Drains: each one's effect once, never after its report; the budget held throughout.
+  const reported = new Map((await cp.admin.listActions(clusterId)).map((a) => [a.id, a]));
+  const drains = await drainEffects(kc, pool, planned, reported, { settleMs: 20_000 });
+  expect(drains.problems).toEqual([]);
+  const budget = await pool.budget.stop();
+  expect(budgetProblems(pool, budget)).toEqual([]);
 
   // The journals agree (each replica has its own file; an action is in the one that ran it,
   // or in both after a failover): finished as reported somewhere, never left started.
@@ -378,6 +406,7 @@ it('steps of +2 h, -2 h and +1 day: one leader, actions once, expiry decided on 
   console.log(
     `clock-jump: ${planned.length} actions over steps 0, +2h, -2h, +1d, 0, -2h; expired ${acc.expired.size}; ` +
       `superseded ${acc.superseded.size}; redelivered ${acc.redelivered}; leaders seen ${samples.join(' > ')}; ` +
+      `${drains.drains} drains evicted ${drains.evictions} pods (429s ${drains.tooManyRequests}), budget floor ${budget.floor} (minAvailable ${pool.minAvailable}); ` +
       `schedule asleep ${timings['+2h']} ms after +2h, awake ${timings['-2h']} ms after -2h; ` +
       `standby led ${takeoverMs} ms after the leader was killed (clock 2 h behind); ` +
       `clock before the certificates' notBefore: ${doneWhileBroken} of 6 done meanwhile, all done ${resumedMs} ms after it was right`,
