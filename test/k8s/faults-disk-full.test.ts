@@ -66,6 +66,7 @@ import {
   type PlannedAction,
   waitAllTerminal,
 } from '../support/fault-checks.ts';
+import { budgetProblems, createDrainPool, type DrainPool, drainEffects } from '../support/fault-drains.ts';
 import {
   createKwokNodes,
   createNamespace,
@@ -94,6 +95,8 @@ const cordonNodes = Array.from({ length: 2 }, () => uniqueName('df-c'));
 const allNodes = [...patchNodes, ...cordonNodes];
 
 let ns = '';
+/** Drains behind a budget (6 pods, minAvailable 5), as in every fault test: every 6th action. */
+let drainPool: DrainPool;
 let cp: ReferenceControlPlane;
 let agent: AgentProcess;
 let clusterId = '';
@@ -168,6 +171,7 @@ beforeAll(async () => {
   await createDeployment(kc, pool, pool, 'guarded', { replicas: 1, terminationGracePeriodSeconds: 0 });
   await waitForPodsRunning(kc, pool, drainNode, 1);
   await createPdb(kc, pool, 'guarded', 'guarded', { minAvailable: 1 });
+  drainPool = await createDrainPool(kc, { prefix: 'df-pdb' });
   cp = await startReferenceControlPlane({
     dbPath: join(dir, 'cp.db'),
     leaseSeconds: 5,
@@ -194,6 +198,7 @@ afterAll(async () => {
   await agent?.kill();
   await cp?.close();
   await deleteNodes(kc, allNodes).catch(() => undefined);
+  await drainPool?.delete().catch(() => undefined);
   await deletePool(kc, { namespace: pool, source: drainNode, targets: [] }).catch(() => undefined);
   if (ns) await deleteNamespace(kc, ns).catch(() => undefined);
   for (const m of mounted.reverse()) spawnSync('umount', [m]);
@@ -204,8 +209,16 @@ it('disk full while actions flow: not ready, logged once, nothing run unjournale
   const dbPath = join(agent.stateDir, 'agent.db');
   const planned: PlannedAction[] = [];
   const cordonTurns = new Map<string, number>();
+  let poolTurns = 0;
   const enqueue = async () => {
     const i = planned.length;
+    if (i % 6 === 5) {
+      const node = drainPool.nodes[poolTurns++ % drainPool.nodes.length]!;
+      const next = drainPool.next(node);
+      const action = await cp.admin.enqueue(clusterId, { type: next.type, payload: next.payload });
+      planned.push({ id: action.id, type: next.type as PlannedAction['type'], node, step: i });
+      return;
+    }
     const p = nodeActionPlan(i, patchNodes, cordonNodes, cordonTurns);
     const action = await cp.admin.enqueue(clusterId, { type: p.type, payload: p.payload });
     planned.push({ id: action.id, type: p.type, node: p.node, step: i });
@@ -344,6 +357,11 @@ it('disk full while actions flow: not ready, logged once, nothing run unjournale
   });
   await agent.stop();
   assertJournal(dbPath, planned, acc);
+  const reported = new Map((await cp.admin.listActions(clusterId)).map((a) => [a.id, a]));
+  const drains = await drainEffects(kc, drainPool, planned, reported, { settleMs: 20_000 });
+  expect(drains.problems).toEqual([]);
+  const budget = await drainPool.budget.stop();
+  expect(budgetProblems(drainPool, budget)).toEqual([]);
   {
     const store = journalStates(dbPath);
     expect(store.get(drain.id)).toBe('finished');
@@ -370,7 +388,8 @@ it('disk full while actions flow: not ready, logged once, nothing run unjournale
       `B actions not even received in the journal while full ${heldWhileFull} of ${bActions}; node changes checked against the journal while full ${unjournaledChecks}; ` +
       `executed with the result held in memory (journal write failing) ${resultsHeld}; ` +
       `ready again ${recoveredMs} ms after space returned; redelivered ${acc.redelivered}; resumed and found done ${acc.alreadyDone}; ` +
-      `superseded ${acc.superseded.size}; warn/error lines about the full disk ${fullMentions.length}`,
+      `superseded ${acc.superseded.size}; warn/error lines about the full disk ${fullMentions.length}; ` +
+      `pool: ${drains.drains} drains evicted ${drains.evictions} pods, budget floor ${budget.floor} (minAvailable ${drainPool.minAvailable})`,
   );
 });
 
