@@ -20,6 +20,7 @@ export interface AgentBuild {
   commit: string;
   /** Uncommitted changes under src/ were included (worktree builds only). */
   dirty: boolean;
+  /** 'head': a commit exported on its own (`commit`); 'worktree': the repository's files. */
   source: 'head' | 'worktree';
   buildSeconds: number;
 }
@@ -28,22 +29,29 @@ function git(args: string[]): string {
   return execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).trim();
 }
 
-export function buildAgent(source: 'head' | 'worktree', log: (line: string) => void): AgentBuild {
+/**
+ * `source`: 'worktree', 'head', or any commit-ish (a sha, a tag, `HEAD~3`): that commit is
+ * exported and built on its own.
+ */
+export function buildAgent(source: string, log: (line: string) => void): AgentBuild {
   const started = performance.now();
-  const commit = git(['rev-parse', 'HEAD']);
+  const commit = git([
+    'rev-parse',
+    source === 'worktree' || source === 'head' ? 'HEAD' : `${source}^{commit}`,
+  ]);
   const npmEnv = { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` };
   if (source === 'worktree') {
     const dirty = git(['status', '--porcelain', '--', 'src']).length > 0;
     execFileSync('npm', ['run', '--silent', 'build'], { cwd: repoRoot, stdio: 'inherit', env: npmEnv });
     copyFileSync(join(repoRoot, 'src/contract/openapi.json'), join(repoRoot, 'dist/contract/openapi.json'));
-    const b = {
+    const b: AgentBuild = {
       root: repoRoot,
       cliPath: join(repoRoot, 'dist/cli.js'),
       commit,
       dirty,
-      source,
+      source: 'worktree',
       buildSeconds: (performance.now() - started) / 1000,
-    } as const;
+    };
     log(`built the work tree (HEAD ${commit.slice(0, 10)}${dirty ? ' + uncommitted src changes' : ''})`);
     return b;
   }
@@ -53,7 +61,8 @@ export function buildAgent(source: 'head' | 'worktree', log: (line: string) => v
     [
       'archive',
       '--format=tar',
-      'HEAD',
+      commit,
+      'Dockerfile',
       'package.json',
       'tsconfig.json',
       'tsconfig.build.json',
@@ -68,13 +77,13 @@ export function buildAgent(source: 'head' | 'worktree', log: (line: string) => v
   mkdirSync(join(root, 'dist/contract'), { recursive: true });
   copyFileSync(join(root, 'src/contract/openapi.json'), join(root, 'dist/contract/openapi.json'));
   if (!existsSync(join(root, 'dist/cli.js'))) throw new Error(`build of ${commit} produced no dist/cli.js`);
-  log(`built HEAD ${commit.slice(0, 10)} in ${root}`);
+  log(`built ${commit.slice(0, 10)} in ${root}`);
   return {
     root,
     cliPath: join(root, 'dist/cli.js'),
     commit,
     dirty: false,
-    source,
+    source: 'head',
     buildSeconds: (performance.now() - started) / 1000,
   };
 }
@@ -91,7 +100,8 @@ export interface ImageRuntime {
  * adds no Node flags of its own (it sets only CLUSTEROPT_* and POD_NAME variables; users may add
  * `extraEnv`), so this is what a Helm install runs.
  */
-export function imageRuntime(dockerfile = join(repoRoot, 'Dockerfile')): ImageRuntime {
+export function imageRuntime(build?: AgentBuild): ImageRuntime {
+  const dockerfile = join(build?.root ?? repoRoot, 'Dockerfile');
   const text = readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
   const lines = text.split('\n');
   const lastFrom = lines.findLastIndex((l) => /^\s*FROM\s/i.test(l));

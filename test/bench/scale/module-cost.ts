@@ -15,6 +15,7 @@ import { buildAgent, imageRuntime } from './agent-build.ts';
 const { values: args } = parseArgs({
   args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
   options: {
+    /** head, worktree, or a commit to build. */
     source: { type: 'string', default: 'head' },
     'node-flags': { type: 'string' },
     repeat: { type: 'string', default: '3' },
@@ -49,10 +50,8 @@ process.stdout.write(JSON.stringify(u));`;
   return JSON.parse(out) as NodeJS.MemoryUsage;
 }
 
-const build = buildAgent(args.source === 'worktree' ? 'worktree' : 'head', (l) =>
-  process.stderr.write(`${l}\n`),
-);
-const image = imageRuntime();
+const build = buildAgent(args.source, (l) => process.stderr.write(`${l}\n`));
+const image = imageRuntime(build);
 const flags =
   args['node-flags'] !== undefined ? args['node-flags'].split(/\s+/).filter(Boolean) : image.nodeFlags;
 const MiB = 1024 * 1024;

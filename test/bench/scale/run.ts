@@ -88,6 +88,7 @@ const { values: args } = parseArgs({
     'big-replicas': { type: 'string', default: '2000' },
     'scale-by': { type: 'string', default: '500' },
     aws: { type: 'string', default: 'local' },
+    /** head, worktree, or a commit to build (the Dockerfile's flags and ENV of that commit). */
     source: { type: 'string', default: 'head' },
     /** Replaces the Dockerfile's Node flags (e.g. "--max-semi-space-size=1"); "" for none. */
     'node-flags': { type: 'string' },
@@ -208,9 +209,10 @@ async function main(): Promise<void> {
   );
   const dir = mkdtempSync(join(tmpdir(), 'clusteropt-bench-scale-'));
 
-  // 1. The agent as it ships.
-  const build = buildAgent(args.source === 'worktree' ? 'worktree' : 'head', log);
-  const image = imageRuntime();
+  // 1. The agent as it ships (and any variants).
+  const build = buildAgent(args.source, log);
+  const builds = new Map<string, AgentBuild>([[build.commit, build]]);
+  const image = imageRuntime(build);
   const split = (flags: string) => flags.split(/\s+/).filter(Boolean);
   const baseFlags = [
     ...(args['node-flags'] !== undefined ? split(args['node-flags']) : image.nodeFlags),
@@ -219,25 +221,44 @@ async function main(): Promise<void> {
   const variants: Variant[] = [
     {
       label: args['node-flags'] !== undefined || args['extra-node-flags'] ? 'custom flags' : 'as shipped',
+      build,
       nodeFlags: baseFlags,
+      env: image.env,
     },
     ...(args.variant ?? []).map((v) => {
       const eq = v.indexOf('=');
-      const words = split(eq < 0 ? '' : v.slice(eq + 1));
+      let words = split(eq < 0 ? '' : v.slice(eq + 1));
+      // "@commit" first: that commit built on its own, with its own Dockerfile's flags and ENV.
+      let vBuild = build;
+      let vImage = image;
+      let vBase = baseFlags;
+      if (words[0]?.startsWith('@')) {
+        const commit = words[0].slice(1);
+        words = words.slice(1);
+        const b = buildAgent(commit, log);
+        vBuild = builds.get(b.commit) ?? b;
+        builds.set(vBuild.commit, vBuild);
+        vImage = imageRuntime(vBuild);
+        vBase = vImage.nodeFlags;
+      }
       // NAME=value words are environment variables (e.g. MALLOC_ARENA_MAX=2), the rest Node flags.
       const isEnv = (word: string) => /^[A-Z_][A-Z0-9_]*=/.test(word);
       return {
         label: eq < 0 ? v : v.slice(0, eq),
-        nodeFlags: [...baseFlags, ...words.filter((x) => !isEnv(x))],
-        env: Object.fromEntries(
-          words.filter(isEnv).map((x) => [x.slice(0, x.indexOf('=')), x.slice(x.indexOf('=') + 1)]),
-        ),
+        build: vBuild,
+        nodeFlags: [...vBase, ...words.filter((x) => !isEnv(x))],
+        env: {
+          ...vImage.env,
+          ...Object.fromEntries(
+            words.filter(isEnv).map((x) => [x.slice(0, x.indexOf('=')), x.slice(x.indexOf('=') + 1)]),
+          ),
+        },
       };
     }),
   ];
   for (const v of variants)
     log(
-      `agent "${v.label}": node ${v.nodeFlags.join(' ')} dist/cli.js run; env ${JSON.stringify({ ...image.env, ...v.env })}`,
+      `agent "${v.label}" (${v.build.commit.slice(0, 10)}): node ${v.nodeFlags.join(' ')} dist/cli.js run; env ${JSON.stringify(v.env)}`,
     );
 
   // 2. The cluster.
@@ -453,8 +474,6 @@ async function main(): Promise<void> {
       dir,
       cp: live.cp,
       aws,
-      build,
-      env: image.env,
       managed,
       unmanaged,
       nextInstance: nodeCount,
@@ -486,7 +505,7 @@ async function main(): Promise<void> {
     for (const r of results) {
       console.log(
         `\nagent "${r.label}" (node ${r.nodeFlags.join(' ') || '(no flags)'}` +
-          `${Object.keys(r.env).length ? `, env ${JSON.stringify(r.env)}` : ''}), commit ${build.commit.slice(0, 10)}`,
+          `${Object.keys(r.env).length ? `, env ${JSON.stringify(r.env)}` : ''}), commit ${r.commit.slice(0, 10)}`,
       );
       printTable([
         [
@@ -571,7 +590,8 @@ async function main(): Promise<void> {
         })
         .catch(() => undefined);
     }
-    if (build.source === 'head') rmSync(build.root, { recursive: true, force: true });
+    for (const b of builds.values())
+      if (b.source === 'head') rmSync(b.root, { recursive: true, force: true });
     if (!process.env.SCALE_KEEP) rmSync(dir, { recursive: true, force: true });
     else log(`kept ${dir}`);
   }
@@ -579,9 +599,10 @@ async function main(): Promise<void> {
 
 interface Variant {
   label: string;
+  build: AgentBuild;
   nodeFlags: string[];
-  /** Extra environment of the agent process. */
-  env?: Record<string, string>;
+  /** Environment of the agent process: the image's ENV plus the variant's. */
+  env: Record<string, string>;
 }
 
 /** What the variants share: the cluster, the control plane, and where the rounds left off. */
@@ -591,8 +612,6 @@ interface World {
   dir: string;
   cp: Awaited<ReturnType<typeof spawnControlPlane>>;
   aws: AwsQueryServer | undefined;
-  build: AgentBuild;
-  env: Record<string, string>;
   managed: string[];
   unmanaged: string[];
   nextInstance: number;
@@ -607,6 +626,7 @@ interface World {
 
 interface VariantResult {
   label: string;
+  commit: string;
   nodeFlags: string[];
   env: Record<string, string>;
   agentNamespace: string;
@@ -646,7 +666,6 @@ async function spawnShippedAgent(
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
-    ...w.env,
     ...v.env,
     POD_NAME: 'clusteropt-agent-0',
     ...(w.aws
@@ -669,7 +688,7 @@ async function spawnShippedAgent(
       '--',
       process.execPath,
       ...v.nodeFlags,
-      w.build.cliPath,
+      v.build.cliPath,
       'run',
       `--control-plane-url=${w.cp.url}`,
       '--allow-insecure-http',
@@ -1015,8 +1034,9 @@ async function runVariant(
   }
   return {
     label: v.label,
+    commit: v.build.commit,
     nodeFlags: flags,
-    env: v.env ?? {},
+    env: v.env,
     agentNamespace: namespace,
     leaderSeconds: round(leaderSeconds),
     firstFullReportSeconds: round(firstFullReportSeconds),
