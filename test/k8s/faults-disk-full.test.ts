@@ -161,8 +161,22 @@ function journalStates(path: string): Map<string, string> {
   }
 }
 
+/**
+ * A missing prerequisite (mount not permitted) fails every test of the file with its message:
+ * thrown from beforeAll it would only show as "skipped" in the summary line.
+ */
+let prerequisite: Error | undefined;
+function requirePrerequisites(): void {
+  if (prerequisite) throw prerequisite;
+}
+
 beforeAll(async () => {
-  mountTmpfs(mnt, '24m');
+  try {
+    mountTmpfs(mnt, '24m');
+  } catch (err) {
+    prerequisite = err as Error;
+    return;
+  }
   await installCrds(kc);
   ns = await createNamespace(kc, 'disk-full');
   await createKwokNodes(kc, allNodes, { managed: false });
@@ -206,6 +220,7 @@ afterAll(async () => {
 });
 
 it('disk full while actions flow: not ready, logged once, nothing run unjournaled, recovers by itself; kill -9 while full', async () => {
+  requirePrerequisites();
   const dbPath = join(agent.stateDir, 'agent.db');
   const planned: PlannedAction[] = [];
   const cordonTurns = new Map<string, number>();
@@ -398,6 +413,7 @@ it('disk full while actions flow: not ready, logged once, nothing run unjournale
 });
 
 it('refuses to start on a full or read-only state dir with one clear line naming the path', () => {
+  requirePrerequisites();
   mountTmpfs(smallMnt, '1m');
   const run = (stateDir: string) => {
     const r = spawnSync(
