@@ -96,6 +96,23 @@ const fakeEnv = {
   FAKETIME_DONT_FAKE_MONOTONIC: '1',
 };
 
+/**
+ * libfaketime leaves /dev/shm/faketime_shm_<pid> (and sem.faketime_sem_<pid>) behind when a
+ * process is killed; a later process that gets the same pid then fails to start ("shm_open
+ * failed: File exists", libfaketime's README). The pids of every process this file ran
+ * under libfaketime are collected and their leftovers removed at the end.
+ */
+const fakedPids = new Set<number>();
+function trackPids(): void {
+  for (const a of agents) if (a.child?.pid) fakedPids.add(a.child.pid);
+}
+function removeFaketimeLeftovers(): void {
+  for (const pid of fakedPids) {
+    for (const f of [`/dev/shm/faketime_shm_${pid}`, `/dev/shm/sem.faketime_sem_${pid}`])
+      rmSync(f, { force: true });
+  }
+}
+
 /** Steps the agents' wall clock to `base + ms`: libfaketime reads the file on every clock call. */
 function setOffset(ms: number): void {
   const s = Math.round((base + ms) / 1000);
@@ -184,10 +201,13 @@ beforeAll(async () => {
       }),
     );
   }
+  trackPids();
 });
 
 afterAll(async () => {
+  trackPids();
   for (const a of agents) await a.kill();
+  removeFaketimeLeftovers();
   await cp?.close();
   await custom
     .deleteClusterCustomObject({
@@ -213,6 +233,7 @@ it('libfaketime steps Date.now() of a node child process and leaves performance.
     ['-e', 'console.log(JSON.stringify({ wall: Date.now(), mono: performance.now() }))'],
     { encoding: 'utf8', env: { ...process.env, ...fakeEnv, FAKETIME_TIMESTAMP_FILE: join(dir, 'probe.rc') } },
   );
+  if (r.pid) fakedPids.add(r.pid);
   expect(r.status, r.stderr).toBe(0);
   const { wall, mono } = JSON.parse(r.stdout) as { wall: number; mono: number };
   expect(Math.abs(wall - Date.now() - 2 * hour), 'Date.now() under libfaketime').toBeLessThan(60_000);
@@ -353,8 +374,10 @@ it('steps of +2 h, -2 h and +1 day: one leader, actions once, expiry decided on 
   // When the clock is right again, everything resumes without another restart.
   offsetMs = -base - 2 * hour;
   setOffset(offsetMs);
+  trackPids();
   await standby.kill();
   await standby.start();
+  trackPids();
   const tlsBurstFrom = planned.length;
   for (let k = 0; k < 6; k++) await enqueue();
   await new Promise((r) => setTimeout(r, 6_000));
