@@ -303,14 +303,14 @@ it('disk full while actions flow: not ready, logged once, nothing run unjournale
   // The drain ended while the disk was full: its outcome is in the AgentAction's status (so a
   // restart would adopt it rather than run the drain again) and in memory, not yet journaled
   // or reported.
-  const drainStatus = async () =>
+  const drainStatus = async (id = drain.id) =>
     (
       (await custom.getNamespacedCustomObject({
         group: 'clusteropt.io',
         version: 'v1alpha1',
         plural: 'agentactions',
         namespace: ns,
-        name: agentActionName(drain.id),
+        name: agentActionName(id),
       })) as { status?: { phase?: string; message?: string } }
     ).status;
   await waitFor(async () => (await drainStatus())?.phase === 'Failed', {
@@ -337,17 +337,49 @@ it('disk full while actions flow: not ready, logged once, nothing run unjournale
   expect(await agent.metric('clusteropt_agent_state_writable')).toBe(1);
   await waitAllTerminal(cp.admin, clusterId, planned.length + 1, 90_000);
 
-  // C: full again while actions run; kill -9 while full; space returns; restart.
+  // C: full again while actions run (and a second guarded drain, started before the fill,
+  // ends while full: its outcome is only in its status and in memory); kill -9 while full;
+  // space returns; restart: the outcome is adopted from the status and reported once — the
+  // drain is not run again.
   for (let i = 0; i < 6; i++) await enqueue();
+  const drain2 = await cp.admin.enqueue(clusterId, {
+    type: 'drain_node',
+    payload: { nodeName: drainNode, timeoutSeconds: 8 },
+  });
+  await waitFor(async () => journalStates(dbPath).get(drain2.id) === 'started', {
+    timeoutMs: 30_000,
+    intervalMs: 50,
+    what: 'the second drain started (journal)',
+  });
   filler = fill(mnt);
   const fullAfterC = await untilFull('C');
   for (let i = 0; i < 8; i++) await enqueue();
-  await new Promise((r) => setTimeout(r, 2_000));
+  await waitFor(async () => (await drainStatus(drain2.id))?.phase === 'Failed', {
+    timeoutMs: 30_000,
+    intervalMs: 200,
+    what: 'the second drain ended (status Failed) while the disk is full',
+  });
+  expect(journalStates(dbPath).get(drain2.id), 'second drain not journaled finished when killed').toBe(
+    'started',
+  );
   await agent.kill();
   rmSync(filler);
   await agent.start();
   for (let i = 0; i < 6; i++) await enqueue();
-  await waitAllTerminal(cp.admin, clusterId, planned.length + 1, 90_000);
+  await waitAllTerminal(cp.admin, clusterId, planned.length + 2, 90_000);
+  const drain2Report = (await cp.admin.listActions(clusterId)).find((a) => a.id === drain2.id)!;
+  expect(drain2Report.state).toBe('failed');
+  expect(drain2Report.message).toBe((await drainStatus(drain2.id))?.message);
+  const drainStarts = (
+    await core.listNamespacedEvent({
+      namespace: 'default',
+      fieldSelector: `involvedObject.kind=Node,involvedObject.name=${drainNode},reason=ClusteroptDrainStarted`,
+    })
+  ).items.filter((e) => e.message?.includes(drain2.id));
+  expect(
+    drainStarts.reduce((n, e) => n + (e.count ?? 1), 0),
+    'the second drain ran once (adopted after the restart, not re-run)',
+  ).toBe(1);
 
   // The drain: reported once, as failed with the result it had (not a recovered placeholder),
   // and the budget held: the guarded pod was never evicted.
@@ -359,6 +391,10 @@ it('disk full while actions flow: not ready, logged once, nothing run unjournale
     (e) => e.actionId === drain.id && ['succeeded', 'failed', 'rejected', 'expired'].includes(e.toState),
   );
   expect(drainTerminal.map((e) => e.toState)).toEqual(['failed']);
+  const drain2Terminal = (await cp.admin.clusterStatusLog(clusterId)).filter(
+    (e) => e.actionId === drain2.id && ['succeeded', 'failed', 'rejected', 'expired'].includes(e.toState),
+  );
+  expect(drain2Terminal.map((e) => e.toState)).toEqual(['failed']);
   expect((await podsOnNode(kc, drainNode)).map((p) => p.metadata?.uid)).toEqual(guardedPod);
 
   const acc = await assertExactlyOnce({
@@ -380,6 +416,7 @@ it('disk full while actions flow: not ready, logged once, nothing run unjournale
   {
     const store = journalStates(dbPath);
     expect(store.get(drain.id)).toBe('finished');
+    expect(store.get(drain2.id)).toBe('finished');
   }
 
   // Logged once per state change, not once per row or retry.
