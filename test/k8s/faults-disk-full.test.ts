@@ -442,7 +442,7 @@ it('disk full while actions flow: not ready, logged once, nothing run unjournale
   console.log(
     `disk-full: ${planned.length} actions; full after ${fullAfterB} ms (B) / ${fullAfterC} ms (C) of actions; ` +
       `B actions not even received in the journal while full ${heldWhileFull} of ${bActions}; node changes checked against the journal while full ${unjournaledChecks}; ` +
-      `executed with the result held in memory (journal write failing) ${resultsHeld}; ` +
+      `node actions caught between their node change and their journaled result while full ${resultsHeld}; ` +
       `ready again ${recoveredMs} ms after space returned; redelivered ${acc.redelivered}; resumed and found done ${acc.alreadyDone}; ` +
       `superseded ${acc.superseded.size}; warn/error lines about the full disk ${fullMentions.length}; ` +
       `pool: ${drains.drains} drains evicted ${drains.evictions} pods, budget floor ${budget.floor} (minAvailable ${drainPool.minAvailable})`,
