@@ -156,7 +156,8 @@ it(
     const doneAtKill: number[] = [];
     /** Per kill: actions the journal had started and not finished (what the next run resumes). */
     const interruptedAtKill: string[][] = [];
-    let chargedNotDeleted = 0;
+    /** Budget charges (pod@time in disruptedPods) for pods still running, seen at a kill. */
+    const chargedNotDeleted = new Set<string>();
     for (let k = 0; k < kills; k++) {
       const burst: string[] = [];
       for (let i = k * perBurst; i < (k + 1) * perBurst; i++) {
@@ -186,9 +187,9 @@ it(
         namespace: pool.namespace,
         name: pool.app,
       });
-      for (const name of Object.keys(pdb.status?.disruptedPods ?? {})) {
+      for (const [name, at] of Object.entries(pdb.status?.disruptedPods ?? {})) {
         const pod = await core.readNamespacedPod({ namespace: pool.namespace, name }).catch(() => undefined);
-        if (pod && !pod.metadata?.deletionTimestamp) chargedNotDeleted++;
+        if (pod && !pod.metadata?.deletionTimestamp) chargedNotDeleted.add(`${name}@${String(at)}`);
       }
       await agent.start();
     }
@@ -335,7 +336,7 @@ ${stuck.join('\n')}`);
         `resumed and found already done ${resumedDone}; rejected as superseded by a newer action that ran first ${superseded.size}; ` +
         `drains ${drains.drains}, pods evicted ${drains.evictions}, budget 429s in final runs ${drains.tooManyRequests}, ` +
         `drains that evicted in more than one run ${drains.restartedDrains}; ` +
-        `kills that left the budget charged for a pod not deleted ${chargedNotDeleted}; budget floor ${budget.floor} ` +
+        `budget charged for a pod not deleted, seen at a kill: ${chargedNotDeleted.size}; budget floor ${budget.floor} ` +
         `(minAvailable ${pool.minAvailable}) over ${budget.samples} pod events`,
     );
   },

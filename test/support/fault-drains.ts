@@ -6,7 +6,8 @@
  *
  * The pool: `drainNodes` nodes that the action mix drains and uncordons in turn (drain,
  * uncordon, drain, ... per node) and one spare node that is never drained, so the evicted
- * pods always have somewhere to go even when every drained node is cordoned at once.
+ * pods always have somewhere to go even when every drained node is cordoned at once (the
+ * spare is tainted PreferNoSchedule, so pods use it only then).
  * Pods spread softly over the nodes (so an uncordoned node fills up again), have
  * terminationGracePeriodSeconds 0 (an accepted eviction removes the pod at once) and stay
  * on the pool's nodes (poolPlacement).
@@ -18,6 +19,8 @@ import {
   CoreV1Api,
   type CoreV1Event,
   type KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
   type V1Node,
 } from '@kubernetes/client-node';
 import { drainingTaintKey } from '../../src/actions/marks.ts';
@@ -26,11 +29,14 @@ import {
   createPoolNodes,
   createReadyNamespace,
   deletePool,
+  poolKey,
   poolPlacement,
 } from '../bench/drain/fixture.ts';
 import { uniqueName } from './kube.ts';
 import { type BudgetFloor, type BudgetWatch, watchBudgetFloor } from './pdb-watch.ts';
 import { waitFor } from './wait.ts';
+
+const spareTaintKey = 'clusteropt-test/spare';
 
 export interface DrainPool {
   id: string;
@@ -65,6 +71,23 @@ export async function createDrainPool(kc: KubeConfig, options: DrainPoolOptions)
   const app = 'guarded';
   const timeoutSeconds = options.timeoutSeconds ?? 1_200;
   await Promise.all([createReadyNamespace(kc, id), createPoolNodes(kc, id, [...nodes, spare])]);
+  // The spare is the last resort (PreferNoSchedule, not tolerated): pods land there only
+  // while every drained node is cordoned, so they keep coming back to the nodes the mix
+  // drains instead of piling up where nothing ever moves them.
+  await kc.makeApiClient(CoreV1Api).patchNode(
+    {
+      name: spare,
+      body: {
+        spec: {
+          taints: [
+            { key: poolKey, value: id, effect: 'NoSchedule' },
+            { key: spareTaintKey, value: 'true', effect: 'PreferNoSchedule' },
+          ],
+        },
+      },
+    },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
   await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
     namespace: id,
     body: {
