@@ -175,7 +175,7 @@ it(
           actions.length === total && actions.every((a) => a.state === 'succeeded' || a.state === 'rejected')
         );
       },
-      { timeoutMs: bySize({ ci: 120_000, full: 300_000 }), what: `all ${total} actions finished` },
+      { timeoutMs: bySize({ ci: 200_000, full: 300_000 }), what: `all ${total} actions finished` },
     );
     const actions = await cp.admin.listActions(clusterId);
     // An action the killed leader had received but not yet turned into an AgentAction is
@@ -222,5 +222,5 @@ it(
         `budget floor ${budget.floor} (minAvailable ${pool.minAvailable}) over ${budget.samples} pod events`,
     );
   },
-  bySize({ ci: 240_000, full: 900_000 }),
+  bySize({ ci: 360_000, full: 900_000 }),
 );
