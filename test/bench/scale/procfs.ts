@@ -43,6 +43,19 @@ export function memory(pid: number): { rss: number; hwm: number } | undefined {
   }
 }
 
+/** /proc/PID/smaps_rollup: RSS split into anonymous memory and file-backed pages, MiB. */
+export function rssBreakdown(pid: number): { anonMiB: number; fileMiB: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0) / 1024;
+    const rss = kb('Rss');
+    const anon = kb('Anonymous');
+    return { anonMiB: Math.round(anon * 10) / 10, fileMiB: Math.round((rss - anon) * 10) / 10 };
+  } catch {
+    return undefined;
+  }
+}
+
 export interface PhaseUse {
   phase: string;
   seconds: number;

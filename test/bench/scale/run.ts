@@ -70,7 +70,7 @@ import {
   setUnschedulable,
   unmanagedName,
 } from './fixture.ts';
-import { type PhaseUse, ProcessMeter } from './procfs.ts';
+import { type PhaseUse, ProcessMeter, rssBreakdown } from './procfs.ts';
 
 const { values: args } = parseArgs({
   // `npm run bench -- scale -- --nodes 500` passes the second `--` through: skip it.
@@ -151,6 +151,8 @@ function metricValue(text: string, name: string, labelPart?: string): number | u
 }
 
 interface AgentHeap {
+  anonMiB?: number;
+  fileMiB?: number;
   rssMiB?: number;
   heapUsedMiB?: number;
   heapTotalMiB?: number;
@@ -782,6 +784,7 @@ async function runVariant(
     rssMiB: round(agentMeter.rssMiB()),
     peakMiB: round(agentMeter.peakMiB()),
     ...heapFromMetrics(await agent.metricsText()),
+    ...rssBreakdown(agent.pid),
   };
   log(`agent after sync: ${JSON.stringify(afterSync)}`);
 
@@ -791,7 +794,7 @@ async function runVariant(
     await body();
     for (const m of meters) m.end();
     const a = agentMeter.phases.at(-1)!;
-    const heap = heapFromMetrics(await agent.metricsText());
+    const heap = { ...heapFromMetrics(await agent.metricsText()), ...rssBreakdown(agent.pid) };
     heapByPhase.push({ phase: name, ...heap });
     log(
       `${name}: ${a.seconds.toFixed(1)} s, agent CPU ${a.cpuCores.toFixed(3)} cores, RSS mean ${a.rssMeanMiB.toFixed(1)} / ` +
