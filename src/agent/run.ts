@@ -119,7 +119,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       metrics.stateWritable.set(0);
       log.error(
         { code: state.code, err: state.message, path: store.path },
-        'state file cannot be written: not ready; no new action starts until it can (retrying every second)',
+        'state file cannot be written: not ready; no new action is taken or started until it can (retrying every second)',
       );
     } else {
       metrics.stateWritable.set(1);
@@ -220,7 +220,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       controller.run(signal),
       hibernation.run(signal),
       inventory.run(signal),
-      poll.run(signal),
+      pollWhileWritable(poll, store, signal),
       shipper.run(signal),
       heartbeatLoop(client, clients, store, config, identity, () => inventory.awsAccountId, signal, log),
     ]);
@@ -283,6 +283,38 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       store.close();
     },
   };
+}
+
+/**
+ * Polls only while the state file takes writes: an action taken from the control plane while
+ * the journal cannot record it is not acknowledged and only comes back after its lease (and
+ * its AgentAction is left waiting). While the file fails, the loop is stopped (an in-flight
+ * long poll is cancelled) and it starts again the moment the file is writable.
+ */
+async function pollWhileWritable(poll: PollLoop, store: StateStore, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    const round = new AbortController();
+    const stop = () => round.abort();
+    const off = store.onWriteStateChange((state) => {
+      if (state.kind === 'failing') stop();
+      else resumeWait();
+    });
+    let resumeWait: () => void = () => undefined;
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      if (store.writeState.kind === 'ok') await poll.run(round.signal);
+      if (signal.aborted) return;
+      // Stopped because the file failed: wait until it is writable again (or shutdown).
+      await new Promise<void>((resolve) => {
+        resumeWait = resolve;
+        signal.addEventListener('abort', () => resolve(), { once: true });
+        if (store.writeState.kind === 'ok' || signal.aborted) resolve();
+      });
+    } finally {
+      off();
+      signal.removeEventListener('abort', stop);
+    }
+  }
 }
 
 function both(a: () => void, b: () => void): () => void {

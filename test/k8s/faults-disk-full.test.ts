@@ -324,6 +324,15 @@ it('disk full while actions flow: not ready, logged once, nothing run unjournale
   );
   expect((await readyz(agent)).status, 'still not ready while full').toBe(503);
   const bActions = planned.length - fromB;
+  // Not even taken: the agent does not poll while it cannot journal (no lease runs out,
+  // nothing is redelivered for it).
+  const takenWhileFull = (await cp.admin.listActions(clusterId)).filter(
+    (a) => planned.slice(fromB).some((p) => p.id === a.id) && a.deliveredCount > 0,
+  );
+  expect(
+    takenWhileFull.map((a) => a.id),
+    'actions polled while the disk was full',
+  ).toEqual([]);
   const heldWhileFull = planned.slice(fromB).filter((p) => !journalStates(dbPath).has(p.id)).length;
   // Space returns: recovery without a restart.
   rmSync(filler);
