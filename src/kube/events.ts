@@ -11,6 +11,7 @@ import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.ts';
 import { apiErrorMessage } from './api-errors.ts';
 import type { KubeClients } from './clients.ts';
+import { kubeJson } from './raw.ts';
 
 export interface EventSubject {
   apiVersion: string;
@@ -48,8 +49,27 @@ export class EventRecorder implements EventSink {
   sent = 0;
   failed = 0;
 
-  constructor(clients: KubeClients, options: { log?: Logger; instance?: string; concurrency?: number } = {}) {
+  private readonly send: (event: CoreV1Event) => Promise<unknown>;
+
+  constructor(
+    clients: KubeClients,
+    options: {
+      log?: Logger;
+      instance?: string;
+      concurrency?: number;
+      /** How an event is created (tests); default a raw JSON POST (no model deserialisation). */
+      send?: (event: CoreV1Event) => Promise<unknown>;
+    } = {},
+  ) {
     this.clients = clients;
+    this.send =
+      options.send ??
+      ((event) =>
+        kubeJson(this.clients, {
+          method: 'POST',
+          path: `/api/v1/namespaces/${encodeURIComponent(event.metadata.namespace ?? 'default')}/events`,
+          body: event,
+        }));
     this.log = options.log;
     this.instance = (options.instance ?? process.env.HOSTNAME ?? eventComponent).slice(0, 128);
     this.concurrency = options.concurrency ?? 8;
@@ -136,8 +156,7 @@ export class EventRecorder implements EventSink {
     while (this.active < this.concurrency && this.queue.length > 0) {
       const { event, done } = this.queue.shift()!;
       this.active++;
-      this.clients.core
-        .createNamespacedEvent({ namespace: event.metadata.namespace!, body: event })
+      this.send(event)
         .then(
           () => {
             this.sent++;

@@ -6,6 +6,7 @@ import { PatchStrategy, setHeaderOptions, type V1Node, type V1Taint } from '@kub
 import { AgentError } from '../util/errors.ts';
 import { isConflict, isNotFound } from './api-errors.ts';
 import type { KubeClients } from './clients.ts';
+import { kubeJson } from './raw.ts';
 
 export async function readNodeOrNull(clients: KubeClients, name: string): Promise<V1Node | null> {
   try {
@@ -114,6 +115,13 @@ function patchNodeGuarded(
   resourceVersion: string | undefined,
   change: NodeChange,
 ): Promise<V1Node> {
+  return clients.core.patchNode(
+    { name, body: guardedPatchBody(resourceVersion, change) },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
+
+function guardedPatchBody(resourceVersion: string | undefined, change: NodeChange): Record<string, unknown> {
   const body: Record<string, unknown> = {
     metadata: {
       resourceVersion,
@@ -125,7 +133,7 @@ function patchNodeGuarded(
   if (change.unschedulable !== undefined) spec.unschedulable = change.unschedulable ? true : null;
   if (change.taints !== undefined) spec.taints = change.taints.length ? change.taints.map(taintJson) : null;
   if (Object.keys(spec).length) body.spec = spec;
-  return clients.core.patchNode({ name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  return body;
 }
 
 /**
@@ -148,7 +156,14 @@ export async function patchCachedNode<R>(
   const { change, result } = decide(cached);
   if (!change || isEmptyChange(change)) return undefined;
   try {
-    const node = await patchNodeGuarded(clients, name, resourceVersion, change);
+    // Raw JSON (no model deserialisation): the answer is only used for the node's name and
+    // uid (its Event), and this is the path of every bulk cordon.
+    const node = await kubeJson<V1Node>(clients, {
+      method: 'PATCH',
+      path: `/api/v1/nodes/${encodeURIComponent(name)}`,
+      body: guardedPatchBody(resourceVersion, change),
+      contentType: 'application/merge-patch+json',
+    });
     return { node, changed: true, result };
   } catch (err) {
     if (isConflict(err) || isNotFound(err)) return undefined;
