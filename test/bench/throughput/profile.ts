@@ -16,10 +16,12 @@ import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { startAgent } from '../../../src/agent/run.ts';
 import { AgentConfigSchema } from '../../../src/config/schema.ts';
+import { CommitGroup } from '../../../src/controllers/action/commit-group.ts';
 import { WorkQueue } from '../../../src/controllers/action/work-queue.ts';
 import { ControlPlaneClient } from '../../../src/controlplane/client.ts';
 import { EventRecorder } from '../../../src/kube/events.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
+import { Outbox, StateStore } from '../../../src/store/index.ts';
 import { createNodes, deleteNodes, forEachLimit, useCluster } from '../common/kube.ts';
 import { spawnControlPlane } from '../common/processes.ts';
 import { printJsonLine, printTable } from '../common/stats.ts';
@@ -55,6 +57,9 @@ const counts: Record<string, number> = {
   patchedNode: 0,
   statusPatched: 0,
   shipped: 0,
+  batches: 0,
+  commits: 0,
+  groupPieces: 0,
 };
 function count<T extends object>(proto: T, method: keyof T, name: string, size?: (v: unknown) => number) {
   const original = proto[method] as unknown as (...args: unknown[]) => Promise<unknown>;
@@ -69,6 +74,33 @@ count(CustomObjectsApi.prototype, 'createNamespacedCustomObject', 'created');
 count(CoreV1Api.prototype, 'patchNode', 'patchedNode');
 count(CustomObjectsApi.prototype, 'patchNamespacedCustomObjectStatus', 'statusPatched');
 count(ControlPlaneClient.prototype, 'reportStatus', 'shipped');
+count(ControlPlaneClient.prototype, 'reportStatuses', 'shipped', (v) => (v as unknown[]).length);
+count(ControlPlaneClient.prototype, 'reportStatuses', 'batches');
+// SQLite commits: outermost StateStore transactions (each one fsync with synchronous=FULL),
+// and how many journal writes went through the group commit.
+{
+  const transaction = StateStore.prototype.transaction;
+  let depth = 0;
+  StateStore.prototype.transaction = function <T>(this: StateStore, fn: () => T): T {
+    if (depth === 0) counts.commits = (counts.commits ?? 0) + 1;
+    depth++;
+    try {
+      return transaction.call(this, fn) as T;
+    } finally {
+      depth--;
+    }
+  };
+  const markShipped = Outbox.prototype.markShipped;
+  Outbox.prototype.markShipped = function (this: Outbox, ...args: Parameters<typeof markShipped>) {
+    counts.commits = (counts.commits ?? 0) + 1;
+    return markShipped.apply(this, args);
+  };
+  const run = CommitGroup.prototype.run;
+  CommitGroup.prototype.run = function <T>(this: CommitGroup, fn: () => T): Promise<T> {
+    counts.groupPieces = (counts.groupPieces ?? 0) + 1;
+    return run.call(this, fn) as Promise<T>;
+  };
+}
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'clusteropt-bench-tp-profile-'));
@@ -105,7 +137,7 @@ async function main() {
     });
     for (let s = 1; ; s++) {
       await new Promise((r) => setTimeout(r, t0 + s * 1000 - performance.now()));
-      const terminal = (await cp.admin.listActions(created.cluster.id, { state: 'succeeded' })).length;
+      const terminal = (await cp.admin.countActions(created.cluster.id)).succeeded;
       rows.push([s, ...Object.values(counts), terminal]);
       console.error(rows.at(-1)!.join('\t'));
       if (terminal === n) break;
