@@ -44,13 +44,19 @@ export function memory(pid: number): { rss: number; hwm: number } | undefined {
 }
 
 /** /proc/PID/smaps_rollup: RSS split into anonymous memory and file-backed pages, MiB. */
-export function rssBreakdown(pid: number): { anonMiB: number; fileMiB: number } | undefined {
+export function rssBreakdown(
+  pid: number,
+): { anonMiB: number; fileMiB: number; mallocBrkHeapMiB: number } | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
     const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0) / 1024;
     const rss = kb('Rss');
     const anon = kb('Anonymous');
-    return { anonMiB: Math.round(anon * 10) / 10, fileMiB: Math.round((rss - anon) * 10) / 10 };
+    // glibc's main arena grows with brk: the "[heap]" mapping (other arenas are anonymous mmaps).
+    const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+    const heap = /\[heap\]\n(?:.*\n)*?Rss:\s+(\d+)/.exec(smaps);
+    const r = (x: number) => Math.round(x * 10) / 10;
+    return { anonMiB: r(anon), fileMiB: r(rss - anon), mallocBrkHeapMiB: r(Number(heap?.[1] ?? 0) / 1024) };
   } catch {
     return undefined;
   }

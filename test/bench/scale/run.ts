@@ -153,6 +153,7 @@ function metricValue(text: string, name: string, labelPart?: string): number | u
 interface AgentHeap {
   anonMiB?: number;
   fileMiB?: number;
+  mallocBrkHeapMiB?: number;
   rssMiB?: number;
   heapUsedMiB?: number;
   heapTotalMiB?: number;
