@@ -257,7 +257,6 @@ export class OutboxShipper {
     if (send.length === 0) return true;
     this.counters.requests += 1;
     this.counters.statusBatches += 1;
-    this.lingerNext = run.length < this.maxStatusPerBatch;
     let results: StatusBatchResult[];
     try {
       results = await this.options.client.reportStatuses!(entries, signal);
@@ -296,6 +295,7 @@ export class OutboxShipper {
       this.counters.shippedRows.status += delivered.length;
       this.options.hooks?.shipped?.('status', delivered.length);
     }
+    this.lingerNext = run.length < this.maxStatusPerBatch;
     return true;
   }
 

@@ -412,12 +412,12 @@ describe('OutboxShipper', () => {
       undefined,
       { batch: true },
     );
-    const { store } = setup(cp.url, { statusBatchLingerMs: 150, idleCheckMs: 60_000 });
+    const { store } = setup(cp.url, { statusBatchLingerMs: 600, idleCheckMs: 60_000 });
     await new Promise((r) => setTimeout(r, 100));
     const t0 = performance.now();
     const expected = [appendRow(store, 'status')];
     await expect.poll(() => arrivals.length, { timeout: 2000, interval: 5 }).toBe(1);
-    expect(arrivals[0]! - t0).toBeLessThan(100); // idle: no linger before the first
+    expect(arrivals[0]! - t0).toBeLessThan(450); // idle: no linger (600 ms) before the first
     for (let i = 0; i < 20; i++) {
       await new Promise((r) => setTimeout(r, 5));
       expected.push(appendRow(store, 'status'));
