@@ -95,10 +95,10 @@ const nodeName = (n: number) => `bench-inv-${run}-${n}`;
  *  - status updates: a kubelet posts its node status every `nodeStatusReportFrequency`
  *    (5 min) even when nothing changed (heartbeats proper go to Leases, which the agent does
  *    not watch): 12 per node per hour. They change nothing the reports carry.
- *  - replacements: 10 % of the nodes per hour (autoscaler scale-up/down, spot
+ *  - replacements: 5 % of the nodes per hour (autoscaler scale-up/down, spot
  *    interruptions, upgrades): as many nodes added as deleted, so the count stays N.
- *  - relabels and cordons: 10 % of the nodes per hour (instance-type label moves, cordon
- *    before drain): each one changes a report.
+ *  - relabels and cordons/uncordons: 5 % of the nodes per hour each (instance-type label
+ *    moves, cordon before drain): each one changes a report.
  * Plus whatever the controller-manager itself writes (unmanaged nodes get NotReady taints).
  */
 function churnPlan(nodes: number, h: number) {
