@@ -232,6 +232,24 @@ export async function countInNamespace(clients: KubeClients, namespace: string):
   return res.items.length + (res.metadata?.remainingItemCount ?? 0);
 }
 
+/** Running pods of a namespace (paged; only Running ones are transferred). */
+export async function countRunning(clients: KubeClients, namespace: string): Promise<number> {
+  const { core } = clients;
+  let n = 0;
+  let cont: string | undefined;
+  do {
+    const res = await core.listNamespacedPod({
+      namespace,
+      fieldSelector: 'status.phase=Running',
+      limit: 2000,
+      ...(cont ? { _continue: cont } : {}),
+    });
+    n += res.items.length;
+    cont = res.metadata?._continue;
+  } while (cont);
+  return n;
+}
+
 /** Pods of a namespace that are not Running yet (paged, only those are transferred). */
 export async function countNotRunning(clients: KubeClients, namespace: string): Promise<number> {
   const { core } = clients;
