@@ -143,13 +143,19 @@ export class DrainRun {
       notReadyMarginMs: (tuning.notReadyMarginSeconds ?? 10) * 1000,
       skipWaitForDeleteTimeoutMs: (options.skipWaitForDeleteTimeoutSeconds ?? 0) * 1000,
     });
-    const onAbort = () => {
-      this.internal.abort(ctx.signal.reason);
-      this.wake();
-    };
-    if (ctx.signal.aborted) onAbort();
-    else ctx.signal.addEventListener('abort', onAbort, { once: true });
+    if (ctx.signal.aborted) this.onCallerAbort();
+    else ctx.signal.addEventListener('abort', this.onCallerAbort, { once: true });
   }
+
+  /**
+   * The caller's signal is the leadership term's, which outlives every drain of the term:
+   * stop() takes this listener off again, or each finished drain (its pods, its outcome)
+   * would stay reachable from the signal until leadership ends.
+   */
+  private readonly onCallerAbort = (): void => {
+    this.internal.abort(this.ctx.signal.reason);
+    this.wake();
+  };
 
   /** The caller's signal aborted (shutdown, lost leadership). */
   get aborted(): boolean {
@@ -213,6 +219,7 @@ export class DrainRun {
 
   /** Stops the watches (idempotent). */
   async stop(): Promise<void> {
+    this.ctx.signal.removeEventListener('abort', this.onCallerAbort);
     this.internal.abort();
     await Promise.all(this.watchers);
   }

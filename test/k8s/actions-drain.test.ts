@@ -3,6 +3,7 @@
  * (respected, exhausted, forced), NotReady nodes, abort + resume, replay.
  */
 import { execFile } from 'node:child_process';
+import { getEventListeners } from 'node:events';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -234,12 +235,16 @@ describe('drain with PodDisruptionBudgets', () => {
 
     const watcher = watchBudgetFloor(kc, { namespace: pool.namespace, matchLabels: { app: 'guarded' } });
     await watcher.ready;
+    // The agent passes its leadership term's signal, which outlives the drain.
+    const term = new AbortController();
     const result = await drainNodeExecutor.execute(
       makeAction('drain_node', { nodeName: pool.source, timeoutSeconds: 150 }),
-      actionContext(kc),
+      actionContext(kc, { signal: term.signal }),
     );
     const { floor, samples } = await watcher.stop();
     expect(result.outcome, result.message).toBe('succeeded');
+    // Nothing of the finished drain stays hooked on the term's signal.
+    expect(getEventListeners(term.signal, 'abort')).toHaveLength(0);
     const d = result.details as DrainDetails;
     expect(d.evicted).toHaveLength(6);
     // The budget really was in the way (the API answered 429) and was honoured.
