@@ -52,6 +52,14 @@ import { createKubeClients, type KubeClients } from '../../../src/kube/clients.t
 import { startReferenceControlPlane } from '../../../src/reference-control-plane/index.ts';
 import { freePort } from '../../cluster/launcher.ts';
 import { AwsQueryServer, instanceIdFor, makeInstances } from '../../integration/aws-query-server.ts';
+import {
+  eksInstanceTypes,
+  eksNodeAnnotations,
+  eksNodeIp,
+  eksNodeLabels,
+  eksNodeStatusParts,
+  eksZones,
+} from '../common/eks-node.ts';
 import { forEachLimit, useCluster, waitFor } from '../common/kube.ts';
 
 const { values: args } = parseArgs({
@@ -85,8 +93,7 @@ const repoRoot = resolve(import.meta.dirname, '../../..');
 const run = Math.random().toString(36).slice(2, 8);
 const benchLabel = 'clusteropt.io/bench-inventory';
 const selector = `${benchLabel}=${run}`;
-const types = ['m5.large', 'c6i.xlarge', 'r6g.2xlarge', 'm7i.4xlarge'];
-const zones = ['us-east-1a', 'us-east-1b', 'us-east-1c'];
+
 const nodeName = (n: number) => `bench-inv-${run}-${n}`;
 
 /**
@@ -113,69 +120,25 @@ function churnPlan(nodes: number, h: number) {
 
 function nodeBody(n: number): V1Node {
   const name = nodeName(n);
-  const zone = zones[n % 3]!;
-  const ip = `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+  const zone = eksZones[n % 3]!;
+  const ip = eksNodeIp(n);
   const now = new Date().toISOString();
   return {
     apiVersion: 'v1',
     kind: 'Node',
     metadata: {
       name,
-      labels: {
-        [benchLabel]: run,
-        'kubernetes.io/hostname': name,
-        'kubernetes.io/os': 'linux',
-        'kubernetes.io/arch': 'amd64',
-        'node.kubernetes.io/instance-type': types[n % types.length]!,
-        'topology.kubernetes.io/zone': zone,
-        'topology.kubernetes.io/region': 'us-east-1',
-        'karpenter.sh/capacity-type': n % 3 === 0 ? 'spot' : 'on-demand',
-        'karpenter.sh/nodepool': 'default',
-        'eks.amazonaws.com/nodegroup-image': 'ami-0123456789abcdef0',
-      },
+      labels: { [benchLabel]: run, ...eksNodeLabels(name, n, zone) },
       annotations: {
         ...(args.managed ? { 'kwok.x-k8s.io/node': 'fake' } : {}),
-        'node.alpha.kubernetes.io/ttl': '0',
-        'alpha.kubernetes.io/provided-node-ip': ip,
-        'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
+        ...eksNodeAnnotations(ip),
       },
     },
     spec: { providerID: aws ? `aws:///${zone}/${instanceIdFor(n)}` : `gce://bench-project/${zone}/${name}` },
     status: {
       capacity: { cpu: '4', memory: '16Gi', pods: '58', 'ephemeral-storage': '80Gi' },
       allocatable: { cpu: '3920m', memory: '15Gi', pods: '58', 'ephemeral-storage': '73Gi' },
-      addresses: [
-        { type: 'InternalIP', address: ip },
-        { type: 'InternalDNS', address: `ip-${ip.replace(/\./g, '-')}.ec2.internal` },
-        { type: 'Hostname', address: `ip-${ip.replace(/\./g, '-')}.ec2.internal` },
-      ],
-      conditions: ['MemoryPressure', 'DiskPressure', 'PIDPressure'].map((type) => ({
-        type,
-        status: 'False',
-        lastHeartbeatTime: now as unknown as Date,
-        lastTransitionTime: now as unknown as Date,
-        reason: `KubeletHasNo${type}`,
-        message: `kubelet has no ${type}`,
-      })),
-      images: Array.from({ length: 30 }, (_, i) => ({
-        names: [
-          `123456789012.dkr.ecr.us-east-1.amazonaws.com/team/service-${i}@sha256:${'ab'.repeat(32)}`,
-          `123456789012.dkr.ecr.us-east-1.amazonaws.com/team/service-${i}:v1.${i}.0`,
-        ],
-        sizeBytes: 100_000_000 + i,
-      })),
-      nodeInfo: {
-        architecture: 'amd64',
-        bootID: '00000000-0000-0000-0000-000000000000',
-        containerRuntimeVersion: 'containerd://1.7.27',
-        kernelVersion: '6.1.0',
-        kubeProxyVersion: 'v1.34.4',
-        kubeletVersion: 'v1.34.4',
-        machineID: 'ec2'.padEnd(32, '0'),
-        operatingSystem: 'linux',
-        osImage: 'Amazon Linux 2023',
-        systemUUID: 'ec2'.padEnd(32, '0'),
-      },
+      ...eksNodeStatusParts(ip, now),
     },
   };
 }
@@ -604,7 +567,7 @@ async function main(): Promise<void> {
             if (live.delete(n))
               status = await rawWrite(churnClients, 'DELETE', `/api/v1/nodes/${nodeName(n)}`, undefined);
           } else if (kind === 'relabels') {
-            const type = types[Math.floor(Math.random() * 4)]!;
+            const type = eksInstanceTypes[Math.floor(Math.random() * eksInstanceTypes.length)]!;
             status = await rawWrite(
               churnClients,
               'PATCH',

@@ -20,6 +20,13 @@ import {
 } from '@kubernetes/client-node';
 import type { KubeClients } from '../../../src/kube/clients.ts';
 import { instanceIdFor } from '../../integration/aws-query-server.ts';
+import {
+  eksNodeAnnotations,
+  eksNodeIp,
+  eksNodeLabels,
+  eksNodeStatusParts,
+  eksZones,
+} from '../common/eks-node.ts';
 import { forEachLimit, waitFor } from '../common/kube.ts';
 
 export const benchLabel = 'clusteropt.io/bench-scale';
@@ -27,9 +34,6 @@ export const roleLabel = 'clusteropt.io/bench-scale-role';
 export const bulkNamespace = 'scale-bulk';
 export const appsNamespace = 'scale-apps';
 export const bigDeployment = 'big';
-
-const zones = ['us-east-1a', 'us-east-1b', 'us-east-1c'];
-const types = ['m5.large', 'c6i.xlarge', 'r6g.2xlarge', 'm7i.4xlarge'];
 
 export function managedName(run: string, i: number): string {
   return `scale-${run}-m${i}`;
@@ -49,10 +53,11 @@ export function nodeBody(
   instance: number,
   options: { managed: boolean; aws: boolean },
 ): V1Node {
-  const zone = zones[instance % zones.length]!;
-  const ip = `10.${(instance >> 16) & 255}.${(instance >> 8) & 255}.${instance & 255}`;
-  const now = new Date().toISOString() as unknown as Date;
+  const zone = eksZones[instance % eksZones.length]!;
+  const ip = eksNodeIp(instance);
+  const now = new Date().toISOString();
   const podsCapacity = options.managed ? '256' : '58';
+  const parts = eksNodeStatusParts(ip, now);
   return {
     apiVersion: 'v1',
     kind: 'Node',
@@ -61,21 +66,11 @@ export function nodeBody(
       labels: {
         [benchLabel]: run,
         [roleLabel]: options.managed ? 'managed' : 'unmanaged',
-        'kubernetes.io/hostname': name,
-        'kubernetes.io/os': 'linux',
-        'kubernetes.io/arch': 'amd64',
-        'node.kubernetes.io/instance-type': types[instance % types.length]!,
-        'topology.kubernetes.io/zone': zone,
-        'topology.kubernetes.io/region': 'us-east-1',
-        'karpenter.sh/capacity-type': instance % 3 === 0 ? 'spot' : 'on-demand',
-        'karpenter.sh/nodepool': 'default',
-        'eks.amazonaws.com/nodegroup-image': 'ami-0123456789abcdef0',
+        ...eksNodeLabels(name, instance, zone),
       },
       annotations: {
         ...(options.managed ? { 'kwok.x-k8s.io/node': 'fake' } : {}),
-        'node.alpha.kubernetes.io/ttl': '0',
-        'alpha.kubernetes.io/provided-node-ip': ip,
-        'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
+        ...eksNodeAnnotations(ip),
       },
     },
     spec: options.aws ? { providerID: `aws:///${zone}/${instanceIdFor(instance)}` } : {},
@@ -92,48 +87,20 @@ export function nodeBody(
         pods: podsCapacity,
         'ephemeral-storage': '73Gi',
       },
-      addresses: [
-        { type: 'InternalIP', address: ip },
-        { type: 'InternalDNS', address: `ip-${ip.replace(/\./g, '-')}.ec2.internal` },
-        { type: 'Hostname', address: `ip-${ip.replace(/\./g, '-')}.ec2.internal` },
-      ],
+      addresses: parts.addresses,
       conditions: [
-        ...['MemoryPressure', 'DiskPressure', 'PIDPressure'].map((type) => ({
-          type,
-          status: 'False',
-          lastHeartbeatTime: now,
-          lastTransitionTime: now,
-          reason: `KubeletHasNo${type}`,
-          message: `kubelet has no ${type}`,
-        })),
+        ...parts.conditions,
         {
           type: 'Ready',
           status: 'True',
-          lastHeartbeatTime: now,
-          lastTransitionTime: now,
+          lastHeartbeatTime: now as unknown as Date,
+          lastTransitionTime: now as unknown as Date,
           reason: 'KubeletReady',
           message: 'kubelet is posting ready status',
         },
       ],
-      images: Array.from({ length: 30 }, (_, i) => ({
-        names: [
-          `123456789012.dkr.ecr.us-east-1.amazonaws.com/team/service-${i}@sha256:${'ab'.repeat(32)}`,
-          `123456789012.dkr.ecr.us-east-1.amazonaws.com/team/service-${i}:v1.${i}.0`,
-        ],
-        sizeBytes: 100_000_000 + i,
-      })),
-      nodeInfo: {
-        architecture: 'amd64',
-        bootID: '00000000-0000-0000-0000-000000000000',
-        containerRuntimeVersion: 'containerd://1.7.27',
-        kernelVersion: '6.1.0',
-        kubeProxyVersion: 'v1.34.4',
-        kubeletVersion: 'v1.34.4',
-        machineID: 'ec2'.padEnd(32, '0'),
-        operatingSystem: 'linux',
-        osImage: 'Amazon Linux 2023',
-        systemUUID: 'ec2'.padEnd(32, '0'),
-      },
+      images: parts.images,
+      nodeInfo: parts.nodeInfo,
     },
   };
 }
@@ -307,4 +274,4 @@ export async function bulkPodsOn(clients: KubeClients, nodeName: string): Promis
   return res.items.map((p) => p.metadata?.name ?? '');
 }
 
-export { types as instanceTypes };
+export { eksInstanceTypes as instanceTypes } from '../common/eks-node.ts';
