@@ -217,24 +217,6 @@ export async function countRunning(clients: KubeClients, namespace: string): Pro
   return n;
 }
 
-/** Pods of a namespace that are not Running yet (paged, only those are transferred). */
-export async function countNotRunning(clients: KubeClients, namespace: string): Promise<number> {
-  const { core } = clients;
-  let n = 0;
-  let cont: string | undefined;
-  do {
-    const res = await core.listNamespacedPod({
-      namespace,
-      fieldSelector: 'status.phase!=Running',
-      limit: 1000,
-      ...(cont ? { _continue: cont } : {}),
-    });
-    n += res.items.length;
-    cont = res.metadata?._continue;
-  } while (cont);
-  return n;
-}
-
 export async function setReplicas(clients: KubeClients, replicas: number): Promise<void> {
   const { apps } = clients;
   await apps.patchNamespacedDeploymentScale(
