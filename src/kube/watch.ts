@@ -200,30 +200,49 @@ async function streamWatch<Raw extends KubeObject, T>(
     let buffered = '';
     for await (const chunk of res.body) {
       armSilenceTimer();
-      buffered += decoder.decode(chunk as Uint8Array, { stream: true });
-      let newline = buffered.indexOf('\n');
-      while (newline >= 0) {
-        const line = buffered.slice(0, newline).trim();
-        buffered = buffered.slice(newline + 1);
-        newline = buffered.indexOf('\n');
-        if (line === '') continue;
-        const event = JSON.parse(line) as { type: string; object: Raw & { code?: number; message?: string } };
-        if (event.type === 'ERROR') {
-          if (event.object.code === 410) throw new WatchExpiredError(event.object.message ?? 'expired');
-          throw new Error(`watch error: ${event.object.message ?? JSON.stringify(event.object)}`);
-        }
-        const rv = event.object.metadata?.resourceVersion;
-        if (rv) onVersion(rv);
-        if (event.type === 'BOOKMARK') continue;
-        const object = options.transform ? options.transform(event.object) : (event.object as unknown as T);
-        options.onEvent(event.type as WatchEventType, object);
-      }
+      buffered = deliverLines(
+        options,
+        buffered + decoder.decode(chunk as Uint8Array, { stream: true }),
+        onVersion,
+      );
     }
   } finally {
     clearTimeout(silenceTimer);
     options.signal.removeEventListener('abort', onAbort);
     local.abort();
   }
+}
+
+/**
+ * Delivers every complete line of `text` as a watch event; returns the incomplete rest. A
+ * function of its own so that the parsed events live in its frame only: the suspended
+ * `for await` of streamWatch would otherwise keep the last raw object reachable until the
+ * next chunk arrives.
+ */
+function deliverLines<Raw extends KubeObject, T>(
+  options: ListWatchOptions<Raw, T>,
+  text: string,
+  onVersion: (rv: string) => void,
+): string {
+  let rest = text;
+  let newline = rest.indexOf('\n');
+  while (newline >= 0) {
+    const line = rest.slice(0, newline).trim();
+    rest = rest.slice(newline + 1);
+    newline = rest.indexOf('\n');
+    if (line === '') continue;
+    const event = JSON.parse(line) as { type: string; object: Raw & { code?: number; message?: string } };
+    if (event.type === 'ERROR') {
+      if (event.object.code === 410) throw new WatchExpiredError(event.object.message ?? 'expired');
+      throw new Error(`watch error: ${event.object.message ?? JSON.stringify(event.object)}`);
+    }
+    const rv = event.object.metadata?.resourceVersion;
+    if (rv) onVersion(rv);
+    if (event.type === 'BOOKMARK') continue;
+    const object = options.transform ? options.transform(event.object) : (event.object as unknown as T);
+    options.onEvent(event.type as WatchEventType, object);
+  }
+  return rest;
 }
 
 /**

@@ -86,7 +86,16 @@ describe('listWatch on a real API server', () => {
       expect(rawRefs).toHaveLength(names.length);
       expect(collectedAtList).toBeGreaterThanOrEqual(names.length - pageSize);
 
-      // During the watch nothing of the list stays reachable.
+      // During the watch nothing of the list stays reachable, nor the raw object of the
+      // last watch event (a suspended stream once held it until the next chunk came).
+      await core.patchNode(
+        { name: names[2]!, body: { metadata: { labels: { 'clusteropt.io/probe': 'x' } } } },
+        mergePatch,
+      );
+      await waitFor(() => events.some(([t, n]) => t === 'MODIFIED' && n.name === names[2]), {
+        timeoutMs: 30_000,
+        what: 'a watch event',
+      });
       await nextTurn();
       gc();
       expect(rawRefs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
