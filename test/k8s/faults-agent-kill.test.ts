@@ -40,6 +40,7 @@ import {
 } from '../../src/reference-control-plane/index.ts';
 import { StateStore } from '../../src/store/index.ts';
 import { type AgentProcess, spawnAgent } from '../bench/common/processes.ts';
+import { assertLastActionWins } from '../support/fault-checks.ts';
 import { budgetProblems, createDrainPool, type DrainPool, drainEffects } from '../support/fault-drains.ts';
 import { bySize, faultsSeed, faultsSize, interruptedInJournal, seededRandom } from '../support/faults.ts';
 import {
@@ -295,18 +296,7 @@ ${stuck.join('\n')}`);
     expect(resumedDone).toBeLessThanOrEqual(kills * (allNodes.length + pool.nodes.length));
 
     // Final state: the last action per node.
-    for (const node of patchNodes) {
-      const last = planned.filter((p) => p.node === node).at(-1)!;
-      expect((await core.readNode({ name: node })).metadata?.labels?.['clusteropt.io/step']).toBe(
-        String(last.step),
-      );
-    }
-    for (const node of cordonNodes) {
-      const last = planned.filter((p) => p.node === node).at(-1)!;
-      expect((await core.readNode({ name: node })).spec?.unschedulable === true).toBe(
-        last.type === 'cordon_node',
-      );
-    }
+    await assertLastActionWins(core, planned, { patchNodes, cordonNodes });
 
     // Drains: each one's effect once, never after its report; the budget held throughout.
     const drains = await drainEffects(kc, pool, planned, actions, { settleMs: 20_000 });

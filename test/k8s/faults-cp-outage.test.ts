@@ -35,6 +35,7 @@ import {
   spawnAgent,
   spawnControlPlane,
 } from '../bench/common/processes.ts';
+import { assertLastActionWins } from '../support/fault-checks.ts';
 import { budgetProblems, createDrainPool, type DrainPool, drainEffects } from '../support/fault-drains.ts';
 import { bySize, faultsSize } from '../support/faults.ts';
 import {
@@ -260,18 +261,7 @@ it(
     expect(phaseBRunning).toBeLessThan(phaseB.length / 2);
 
     // Per node, the last action wins (patches: the last step label; cordon: the last type).
-    for (const node of patchNodes) {
-      const last = planned.filter((p) => p.node === node).at(-1)!;
-      expect((await core.readNode({ name: node })).metadata?.labels?.['clusteropt.io/step']).toBe(
-        String(last.step),
-      );
-    }
-    for (const node of cordonNodes) {
-      const last = planned.filter((p) => p.node === node).at(-1)!;
-      expect((await core.readNode({ name: node })).spec?.unschedulable === true).toBe(
-        last.type === 'cordon_node',
-      );
-    }
+    await assertLastActionWins(core, planned, { patchNodes, cordonNodes });
 
     // Drains: each one's effect once, never after its report; the budget held throughout.
     const drains = await drainEffects(kc, pool, planned, new Map(actions.map((a) => [a.id, a])), {

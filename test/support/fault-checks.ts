@@ -44,6 +44,26 @@ export function nodeActionPlan(
 }
 
 /** Node Events that name an action id (`clusteropt action <id>`), summed per id. */
+/** Per node, the last planned action is what the node shows: its step label, or its cordon state. */
+export async function assertLastActionWins(
+  core: CoreV1Api,
+  planned: readonly { node: string; type: string; step: number }[],
+  nodes: { patchNodes: readonly string[]; cordonNodes: readonly string[] },
+): Promise<void> {
+  for (const node of nodes.patchNodes) {
+    const last = planned.filter((p) => p.node === node).at(-1)!;
+    expect((await core.readNode({ name: node })).metadata?.labels?.['clusteropt.io/step']).toBe(
+      String(last.step),
+    );
+  }
+  for (const node of nodes.cordonNodes) {
+    const last = planned.filter((p) => p.node === node).at(-1)!;
+    expect((await core.readNode({ name: node })).spec?.unschedulable === true).toBe(
+      last.type === 'cordon_node',
+    );
+  }
+}
+
 export async function nodeEventsById(core: CoreV1Api, nodes: string[]): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   const list = await core.listNamespacedEvent({ namespace: 'default' });
