@@ -62,6 +62,7 @@ export function createControlPlaneServer(ctx: ControlPlaneContext, options: Http
   ): Promise<RouteResult> {
     const url = new URL(req.url ?? '/', 'http://control-plane.invalid');
     const found = match(req.method ?? 'GET', url.pathname);
+    ctx.requests.received(req.method ?? 'GET', found instanceof HttpError ? undefined : found.route.path);
     if (found instanceof HttpError) throw found;
     const { route, params } = found;
     log.route = route.name;

@@ -10,10 +10,12 @@ import { HeartbeatsRepo } from './heartbeats-repo.ts';
 import { createControlPlaneServer } from './http-server.ts';
 import { InstancesRepo } from './instances-repo.ts';
 import { LongPollHub } from './long-poll.ts';
+import { type RequestCount, RequestCounts } from './request-counts.ts';
 import type { ControlPlaneContext } from './route.ts';
 
 export { AdminRequestError, ReferenceControlPlaneAdmin } from './admin-client.ts';
 export type { AdminAction, FaultRuleInput } from './admin-schemas.ts';
+export { countsBetween, type RequestCount } from './request-counts.ts';
 
 export interface ReferenceControlPlaneOptions {
   /** SQLite file (created if missing). */
@@ -42,6 +44,11 @@ export interface ReferenceControlPlane {
   adminTokenFile: string | undefined;
   /** Admin client bound to this server. */
   admin: ReferenceControlPlaneAdmin;
+  /**
+   * Requests received so far per method and route (cumulative; subtract two snapshots with
+   * countsBetween for a window). In-process only: not part of the HTTP API.
+   */
+  requestCounts(): RequestCount[];
   /** Answers held polls with an empty list, finishes in-flight requests, closes the database. */
   close(): Promise<void>;
 }
@@ -83,6 +90,7 @@ export async function startReferenceControlPlane(
     heartbeats: new HeartbeatsRepo(db),
     hub,
     faults: new FaultInjector(),
+    requests: new RequestCounts(),
     leaseMs: Math.round((options.leaseSeconds ?? 60) * 1000),
     logger,
   };
@@ -127,6 +135,7 @@ export async function startReferenceControlPlane(
     adminToken: admin.token,
     adminTokenFile: admin.file,
     admin: new ReferenceControlPlaneAdmin({ url, adminToken: admin.token }),
+    requestCounts: () => ctx.requests.snapshot(),
     close,
   };
 }

@@ -7,6 +7,7 @@ import type { FaultInjector } from './faults.ts';
 import type { HeartbeatsRepo } from './heartbeats-repo.ts';
 import type { InstancesRepo } from './instances-repo.ts';
 import type { LongPollHub } from './long-poll.ts';
+import type { RequestCounts } from './request-counts.ts';
 
 /** What every handler can use: the database, its repositories and the server's state. */
 export interface ControlPlaneContext {
@@ -17,6 +18,8 @@ export interface ControlPlaneContext {
   heartbeats: HeartbeatsRepo;
   hub: LongPollHub;
   faults: FaultInjector;
+  /** Requests received per method and route (benchmarks read it through the server handle). */
+  requests: RequestCounts;
   leaseMs: number;
   logger: Logger;
 }
