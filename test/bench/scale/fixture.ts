@@ -7,7 +7,8 @@
  *
  * Pods: one "big" Deployment (placed by the scheduler onto the managed nodes) and bare
  * "bulk" pods created with `spec.nodeName` set (no scheduler, no ReplicaSet controller: one
- * API write per pod, plus kwok's status update), spread evenly over the managed nodes. Every
+ * API write per pod, plus one status write by the bench, see bulk-pods.ts), spread evenly
+ * over the managed nodes. Every
  * pod tolerates `not-ready` / `unreachable` forever, so a kwok hiccup under load never makes
  * the taint-eviction controller delete pods mid-benchmark.
  */
@@ -51,7 +52,7 @@ export function nodeBody(
   run: string,
   name: string,
   instance: number,
-  options: { managed: boolean; aws: boolean },
+  options: { managed: boolean; aws: boolean; kwok?: boolean },
 ): V1Node {
   const zone = eksZones[instance % eksZones.length]!;
   const ip = eksNodeIp(instance);
@@ -69,7 +70,8 @@ export function nodeBody(
         ...eksNodeLabels(name, instance, zone),
       },
       annotations: {
-        ...(options.managed ? { 'kwok.x-k8s.io/node': 'fake' } : {}),
+        // A pod-carrying node may be handed to kwok later (bulk-pods.ts): `kwok: false`.
+        ...((options.kwok ?? options.managed) ? { 'kwok.x-k8s.io/node': 'fake' } : {}),
         ...eksNodeAnnotations(ip),
       },
     },

@@ -51,6 +51,7 @@ import { forEachLimit, waitFor } from '../common/kube.ts';
 import { spawnControlPlane } from '../common/processes.ts';
 import { machineNote, printJsonLine, printTable, round, summarize } from '../common/stats.ts';
 import { type AgentBuild, buildAgent, imageRuntime } from './agent-build.ts';
+import { countPodStates, type PlacedNode, placeNodesWithPods } from './bulk-pods.ts';
 import {
   appsNamespace,
   benchLabel,
@@ -59,7 +60,6 @@ import {
   bulkPodBody,
   bulkPodsOn,
   countInNamespace,
-  countRunning,
   createBigDeployment,
   ensureNamespace,
   instanceTypes,
@@ -70,7 +70,7 @@ import {
   setUnschedulable,
   unmanagedName,
 } from './fixture.ts';
-import { type PhaseUse, ProcessMeter, rssBreakdown } from './procfs.ts';
+import { cpuSeconds, type PhaseUse, ProcessMeter, rssBreakdown } from './procfs.ts';
 
 const { values: args } = parseArgs({
   // `npm run bench -- scale -- --nodes 500` passes the second `--` through: skip it.
@@ -107,6 +107,8 @@ const { values: args } = parseArgs({
     variant: { type: 'string', multiple: true, default: [] },
     /** Rounds of each --variant (default: --rounds). */
     'variant-rounds': { type: 'string' },
+    /** Rounds per agent process; each process is a sample of after-sync and peak RSS. */
+    'rounds-per-life': { type: 'string', default: '1' },
   },
 });
 const nodeCount = Number(args.nodes);
@@ -135,6 +137,8 @@ const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 const variantsCount = 1 + (args.variant?.length ?? 0);
 const variantRounds = Number(args['variant-rounds'] ?? rounds);
+const roundsPerLife = Math.max(1, Number(args['rounds-per-life']));
+const spread = (x: { median: number; min: number; max: number }) => `${x.median} [${x.min}-${x.max}]`;
 /** Rounds over all variants: each round cordons a new set of nodes and drains new ones. */
 const totalRounds = rounds + (variantsCount - 1) * variantRounds;
 
@@ -304,65 +308,68 @@ async function main(): Promise<void> {
     await installCrds(kc);
     await Promise.all([ensureNamespace(clients, bulkNamespace), ensureNamespace(clients, appsNamespace)]);
 
-    // 3. Nodes: the managed ones first (kwok makes them Ready); then the unmanaged nodes and
-    // the pods (which go only onto managed nodes) are created side by side.
-    let t = performance.now();
-    await forEachLimit(managed, concurrency, async (name, i) => {
-      await core.createNode({ body: nodeBody(run, name, i, { managed: true, aws: withAws }) });
-    });
-    await waitFor(
-      async () => {
-        const list = await core.listNode({ labelSelector: `${benchLabel}=${run},${roleLabel}=managed` });
-        const ready = list.items.filter((n) =>
-          n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-        ).length;
-        return ready === managedCount;
-      },
-      { timeoutMs: 180_000, intervalMs: 1000, what: `${managedCount} managed nodes Ready` },
-    );
+    // 3. Nodes and pods. The pod-carrying ("managed") nodes each come with their bare pods
+    // already Running (bulk-pods.ts: the bench writes their status, then hands the node to
+    // kwok); the unmanaged nodes are created side by side.
+    const t = performance.now();
     let done = 0;
     const unmanagedNodes = forEachLimit(unmanaged, Math.ceil(concurrency / 4), async (name, n) => {
       await core.createNode({
         body: nodeBody(run, name, managedCount + n, { managed: false, aws: withAws }),
       });
       if (++done % 1000 === 0) log(`created ${done}/${unmanagedCount} unmanaged nodes`);
-    }).then(() => {
-      setup.createNodesSeconds = (performance.now() - t) / 1000;
-      log(`created ${nodeCount} nodes in ${setup.createNodesSeconds.toFixed(1)} s`);
     });
-
-    // 4. Pods: the big Deployment (scheduler) and the bare pods (nodeName set).
-    t = performance.now();
-    await createBigDeployment(clients, run, bigReplicas);
-    const bulkNames = Array.from({ length: bulkCount }, (_, i) => `bulk-${i}`);
-    const bulkNode = (i: number) => managed[i % managedCount]!;
-    let podsDone = 0;
+    const placed: PlacedNode[] = managed.map((name, i) => ({ name, instance: i, pods: [] }));
+    for (let i = 0; i < bulkCount; i++) placed[i % managedCount]!.pods.push([`bulk-${i}`, i]);
+    let nodesPlaced = 0;
     let lastLog = performance.now();
-    await forEachLimit(bulkNames, concurrency, async (name, i) => {
-      await core.createNamespacedPod({ namespace: bulkNamespace, body: bulkPodBody(run, name, bulkNode(i)) });
-      podsDone++;
-      if (performance.now() - lastLog > 15_000) {
+    await placeNodesWithPods(clients, run, placed, {
+      aws: withAws,
+      nodeConcurrency: 3,
+      podConcurrency: Math.ceil(concurrency / 3),
+      onNode: () => {
+        nodesPlaced++;
+        if (performance.now() - lastLog < 15_000) return;
         lastLog = performance.now();
+        const pods = Math.round((nodesPlaced / managedCount) * bulkCount);
         log(
-          `created ${podsDone}/${bulkCount} bare pods (${(podsDone / ((performance.now() - t) / 1000)).toFixed(0)}/s)`,
+          `placed ${nodesPlaced}/${managedCount} pod-carrying nodes, ~${pods} bare pods Running ` +
+            `(${(pods / ((performance.now() - t) / 1000)).toFixed(0)} pods/s)`,
         );
-      }
+      },
     });
-    await unmanagedNodes;
     setup.createPodsSeconds = (performance.now() - t) / 1000;
-    log(`created ${bulkCount} bare pods in ${setup.createPodsSeconds.toFixed(1)} s`);
-    // kwok marks pods Running at ~30-70/s here (its own pace, CPU-bound on 2 cores): waiting for
-    // all 48,000 would take a quarter of an hour, so the agent starts while kwok goes on (the
-    // agent watches no pods; drains evict whatever phase the pods are in). Counted, not waited.
+    log(`created ${bulkCount} bare pods, Running, in ${setup.createPodsSeconds.toFixed(1)} s`);
+    await unmanagedNodes;
+    setup.createNodesSeconds = (performance.now() - t) / 1000;
+    log(`created ${nodeCount} nodes in ${setup.createNodesSeconds.toFixed(1)} s`);
+    // kwok holds a Lease for every pod-carrying node: it heartbeats them like kubelets.
+    await waitFor(
+      async () => {
+        const leases = await clients.coordination.listNamespacedLease({ namespace: 'kube-node-lease' });
+        const held = new Set(leases.items.map((l) => l.metadata?.name));
+        return managed.every((n) => held.has(n));
+      },
+      { timeoutMs: 180_000, intervalMs: 2000, what: `kwok to hold the Leases of ${managedCount} nodes` },
+    );
+
+    // 4. The big Deployment (scheduler, ReplicaSet controller, kwok starts its pods).
+    await createBigDeployment(clients, run, bigReplicas);
     await waitFor(
       async () => {
         const big = await apps.readNamespacedDeployment({ name: bigDeployment, namespace: appsNamespace });
         return (big.status?.availableReplicas ?? 0) === bigReplicas;
       },
-      { timeoutMs: 300_000, intervalMs: 3000, what: `${bigDeployment} available` },
+      { timeoutMs: 600_000, intervalMs: 3000, what: `${bigDeployment} available` },
     );
-    setup.bulkRunningAtAgentStart = await countRunning(clients, bulkNamespace);
-    log(`${bigDeployment} available; ${setup.bulkRunningAtAgentStart}/${bulkCount} bare pods Running so far`);
+    setup.bigAvailableSeconds = (performance.now() - t) / 1000;
+    // What the agent will find: every bare pod Running and Ready, none marked NotReady by the
+    // node lifecycle controller (which would mean a node went unheard during setup).
+    const states = await countPodStates(clients, bulkNamespace);
+    setup.bulkRunningReadyAtAgentStart = states.runningReady;
+    log(`${bigDeployment} available; bare pods: ${JSON.stringify(states)}`);
+    if (states.runningReady !== bulkCount)
+      throw new Error(`only ${states.runningReady}/${bulkCount} bare pods Running and Ready`);
 
     // The unmanaged nodes' first (and only) big change: Ready -> Unknown by the lifecycle controller.
     await waitFor(
@@ -476,6 +483,7 @@ async function main(): Promise<void> {
       unmanaged,
       nextInstance: nodeCount,
       cordonIndex: 0,
+      round: 0,
       drainIndex: 0,
       replicas: bigReplicas,
       churnable: new Set(unmanaged.slice(halfCordons * (totalRounds + 1))),
@@ -486,13 +494,24 @@ async function main(): Promise<void> {
       throw new Error('not enough unmanaged nodes for the cordons');
     if (drainsPerRound * totalRounds > managedCount)
       throw new Error('not enough managed nodes for the drains');
-    const results: VariantResult[] = [];
-    for (const [k, v] of variants.entries()) {
-      results.push(await runVariant(world, v, k, live));
+    // Each agent process (a "life") runs --rounds-per-life rounds; the variants take turns life
+    // by life (A, B, A, B, ...), so machine load and cluster drift fall on all of them alike,
+    // and after-sync and peak RSS get one sample per life.
+    const lives: LifeResult[][] = variants.map(() => []);
+    const left = variants.map((_, i) => (i === 0 ? rounds : variantRounds));
+    for (let k = 0; left.some((n) => n > 0); ) {
+      for (const [i, v] of variants.entries()) {
+        if (left[i]! <= 0) continue;
+        const n = Math.min(roundsPerLife, left[i]!);
+        left[i]! -= n;
+        lives[i]!.push(await runLife(world, v, k++, n, live));
+      }
     }
+    const results = variants.map((v, i) => summarizeVariant(world, v, lives[i]!));
     const endMachine = { ...(await machineNote()), uptime: uptimeLine() };
-    setup.bulkRunningAtEnd = await countRunning(clients, bulkNamespace);
-    log(`machine at the end: ${endMachine.uptime}; ${setup.bulkRunningAtEnd}/${bulkCount} bare pods Running`);
+    const endStates = await countPodStates(clients, bulkNamespace);
+    setup.bulkRunningReadyAtEnd = endStates.runningReady;
+    log(`machine at the end: ${endMachine.uptime}; bare pods ${JSON.stringify(endStates)}`);
 
     // 8. Tables and the JSON line.
     console.log(
@@ -527,8 +546,9 @@ async function main(): Promise<void> {
         ...Object.entries(r.ratiosIdle).map(([k, x]) => [k, x.rss, x.cpuIdle]),
       ]);
       console.log(
-        `agent: RSS after sync ${r.afterSync.rssMiB} MiB, peak (VmHWM) ${r.peakRssMiB} MiB; target < 150 MiB ${r.targetMet ? 'met' : 'MISSED'}; ` +
-          `first full report ${round(r.firstFullReportSeconds)} s after start`,
+        `agent (${r.lives} processes, median [min-max]): RSS after sync ${spread(r.afterSyncRssMiB)} MiB, ` +
+          `peak (VmHWM) ${spread(r.peakRssMiB)} MiB; target < 150 MiB ${r.targetMet ? 'met' : 'MISSED'}; ` +
+          `first full report ${spread(r.firstFullReportSeconds)} s after start`,
       );
     }
     console.log('\npeak RSS (VmHWM) of the reference processes, MiB');
@@ -552,7 +572,11 @@ async function main(): Promise<void> {
         env: image.env,
         logLevel: args['log-level'],
       },
-      setupSeconds: Object.fromEntries(Object.entries(setup).map(([k, v]) => [k, round(v)])),
+      setup: Object.fromEntries(Object.entries(setup).map(([k, v]) => [k, round(v)])),
+      loadAverage1mAtPhaseEnds: (() => {
+        const loads = results.flatMap((r) => r.perLife.flatMap((l) => l.heapByPhase.map((h) => h.load1)));
+        return loads.length ? summarize(loads) : undefined;
+      })(),
       variants: results.map(({ rows: _rows, ...rest }) => rest),
       referencePeakRssMiB: Object.fromEntries(referenceMeters.map((m) => [m.label, round(m.peakMiB())])),
       targetRssMiB: 150,
@@ -577,7 +601,7 @@ async function main(): Promise<void> {
         bulkNamespace,
         appsNamespace,
         'scale-dev',
-        ...variants.map((_, k) => agentNamespace(k)),
+        ...Array.from({ length: livesStarted }, (_, k) => agentNamespace(k)),
       ])
         await core.deleteNamespace({ name: ns }).catch(() => undefined);
       await custom
@@ -616,6 +640,8 @@ interface World {
   nextInstance: number;
   /** Cordon set k = unmanaged[k*half, (k+1)*half); set cordonIndex is cordoned now. */
   cordonIndex: number;
+  /** Rounds run so far, over all lives. */
+  round: number;
   drainIndex: number;
   replicas: number;
   churnable: Set<string>;
@@ -623,26 +649,42 @@ interface World {
   referenceMeters: ProcessMeter[];
 }
 
+interface LifeResult {
+  life: number;
+  label: string;
+  agentNamespace: string;
+  nodeFlags: string[];
+  leaderSeconds: number;
+  firstFullReportSeconds: number;
+  rssAtLeaderMiB: number;
+  afterSync: { rssMiB: number; peakMiB: number } & AgentHeap;
+  heapByPhase: ({ phase: string; load1: number } & AgentHeap)[];
+  finalHeap: AgentHeap;
+  peakRssMiB: number;
+  cpuSecondsTotal: number;
+  agentPhases: PhaseUse[];
+  referencePhases: Record<string, PhaseUse[]>;
+  bursts: Record<string, unknown>[];
+  churns: Record<string, number>[];
+  controlPlaneConverged: boolean;
+  heapSnapshot?: string | undefined;
+}
+
+type Spread = { median: number; min: number; max: number };
+
 interface VariantResult {
   label: string;
   commit: string;
   nodeFlags: string[];
   env: Record<string, string>;
-  agentNamespace: string;
-  leaderSeconds: number;
-  firstFullReportSeconds: number;
-  rssAtLeaderMiB: number;
-  afterSync: { rssMiB: number; peakMiB: number } & AgentHeap;
-  heapByPhase: ({ phase: string } & AgentHeap)[];
-  finalHeap: AgentHeap;
+  lives: number;
+  afterSyncRssMiB: Spread;
+  peakRssMiB: Spread;
+  firstFullReportSeconds: Spread;
   processes: Record<string, Record<string, unknown>>;
   ratiosIdle: Record<string, { rss: number; cpuIdle: number }>;
-  peakRssMiB: number;
   targetMet: boolean;
-  bursts: Record<string, unknown>[];
-  churns: Record<string, number>[];
-  controlPlaneConverged: boolean;
-  heapSnapshot?: string | undefined;
+  perLife: LifeResult[];
   rows: (string | number)[][];
 }
 
@@ -653,6 +695,26 @@ interface AgentRun {
   stop(): Promise<void>;
 }
 
+/** Pods still on each node (all namespaces), and how many of them are terminating. */
+async function podsLeftOn(
+  clients: KubeClients,
+  nodes: readonly string[],
+): Promise<Record<string, { pods: number; terminating: number; notDaemonSet: number }>> {
+  const out: Record<string, { pods: number; terminating: number; notDaemonSet: number }> = {};
+  for (const n of nodes) {
+    const res = await clients.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${n}` });
+    out[n] = {
+      pods: res.items.length,
+      terminating: res.items.filter((p) => p.metadata?.deletionTimestamp).length,
+      notDaemonSet: res.items.filter((p) => !p.metadata?.ownerReferences?.some((o) => o.kind === 'DaemonSet'))
+        .length,
+    };
+  }
+  return out;
+}
+
+/** Agent processes started so far (each has its own namespace). */
+let livesStarted = 0;
 const agentNamespace = (k: number) => (k === 0 ? 'clusteropt-system' : `clusteropt-system-${k}`);
 
 async function spawnShippedAgent(
@@ -715,15 +777,18 @@ async function spawnShippedAgent(
   };
 }
 
-async function runVariant(
+/** One agent process: start, sync, then `roundsInLife` rounds of idle / burst / churn. */
+async function runLife(
   w: World,
   v: Variant,
   k: number,
+  roundsInLife: number,
   live: { agent?: AgentRun },
-): Promise<VariantResult> {
+): Promise<LifeResult> {
   const { clients } = w;
   const { core } = clients;
   const namespace = agentNamespace(k);
+  livesStarted = Math.max(livesStarted, k + 1);
   await ensureNamespace(clients, namespace);
   const created = await w.cp.admin.createCluster({ name: `bench-scale-${k}` });
   const clusterId = created.cluster.id;
@@ -786,14 +851,14 @@ async function runVariant(
   };
   log(`agent after sync: ${JSON.stringify(afterSync)}`);
 
-  const heapByPhase: ({ phase: string } & AgentHeap)[] = [];
+  const heapByPhase: ({ phase: string; load1: number } & AgentHeap)[] = [];
   const phase = async (name: string, body: () => Promise<void>) => {
     for (const m of meters) m.begin(name);
     await body();
     for (const m of meters) m.end();
     const a = agentMeter.phases.at(-1)!;
     const heap = { ...heapFromMetrics(await agent.metricsText()), ...rssBreakdown(agent.pid) };
-    heapByPhase.push({ phase: name, ...heap });
+    heapByPhase.push({ phase: name, load1: round(loadavg()[0]!), ...heap });
     log(
       `${name}: ${a.seconds.toFixed(1)} s, agent CPU ${a.cpuCores.toFixed(3)} cores, RSS mean ${a.rssMeanMiB.toFixed(1)} / ` +
         `max ${a.rssMaxMiB.toFixed(1)} MiB; heapUsed ${heap.heapUsedMiB} MiB, heapTotal ${heap.heapTotalMiB} MiB, ` +
@@ -804,7 +869,8 @@ async function runVariant(
   const bursts: Record<string, unknown>[] = [];
   const churns: Record<string, number>[] = [];
   const firstPhaseIndex = w.referenceMeters.map((m) => m.phases.length);
-  for (let r = 1; r <= (k === 0 ? rounds : variantRounds); r++) {
+  for (let i = 0; i < roundsInLife; i++) {
+    const r = ++w.round;
     await phase('idle', () => sleep(idleSeconds * 1000));
     await sleep(3000);
 
@@ -868,7 +934,13 @@ async function runVariant(
       };
       for (const a of final.filter((x) => x.state !== 'succeeded').slice(0, 3))
         log(`  not succeeded: ${a.type} ${a.state}: ${a.message}`);
+      // The agent's own summaries of the drains, and what is really left on the drained nodes
+      // (a drain is only done when its pods are gone, not when their deletion was accepted).
+      burstInfo.drainMessages = final
+        .filter((a) => a.type === 'drain_node')
+        .map((a) => `${a.state}: ${String(a.message ?? '').slice(0, 240)}`);
     });
+    burstInfo.podsLeftOnDrainedNodes = await podsLeftOn(clients, drainTargets);
     bursts.push(burstInfo);
     log(`burst ${r}: ${JSON.stringify(burstInfo)}`);
     w.replicas = target;
@@ -895,8 +967,23 @@ async function runVariant(
         .createNamespacedPod({ namespace: bulkNamespace, body: bulkPodBody(run, name, node) })
         .catch(() => undefined);
     });
+    // kwok starts the recreated pods (its pod-ready stage): wait, so the next phases start from
+    // a cluster at rest again.
+    await waitFor(
+      async () => {
+        for (const n of drainTargets) {
+          const running = await core.listNamespacedPod({
+            namespace: bulkNamespace,
+            fieldSelector: `spec.nodeName=${n},status.phase=Running`,
+          });
+          if (running.items.length < (before.get(n)?.length ?? 0)) return false;
+        }
+        return true;
+      },
+      { timeoutMs: 180_000, intervalMs: 2000, what: 'recreated bare pods to be Running' },
+    ).catch((err) => log(`restore ${r}: ${err instanceof Error ? err.message : err}`));
     log(
-      `restore ${r}: recreated ${missing.length} bare pods in ${((performance.now() - restoreStarted) / 1000).toFixed(1)} s`,
+      `restore ${r}: recreated ${missing.length} bare pods, Running, in ${((performance.now() - restoreStarted) / 1000).toFixed(1)} s`,
     );
     await sleep(3000);
 
@@ -976,26 +1063,76 @@ async function runVariant(
     log(`heap snapshot: ${heapSnapshot}`);
   }
   agentMeter.stop();
+  const agentCpuAtStop = cpuSeconds(agent.pid) ?? 0;
   await agent.stop();
   live.agent = undefined;
 
-  // Summaries: this variant's phases only (the reference meters run across variants).
-  const phasesOf = (m: ProcessMeter, name: string) =>
-    m === agentMeter
-      ? m.phases.filter((p) => p.phase === name)
-      : m.phases.slice(firstPhaseIndex[w.referenceMeters.indexOf(m)]).filter((p) => p.phase === name);
+  // This life's phases only (the reference meters run across lives).
+  const referencePhases: Record<string, PhaseUse[]> = {};
+  for (const [j, m] of w.referenceMeters.entries())
+    referencePhases[m.label] = m.phases.slice(firstPhaseIndex[j]);
+  return {
+    life: k,
+    label: v.label,
+    agentNamespace: namespace,
+    nodeFlags: flags,
+    leaderSeconds: round(leaderSeconds),
+    firstFullReportSeconds: round(firstFullReportSeconds),
+    rssAtLeaderMiB: round(rssAtLeaderMiB),
+    afterSync,
+    heapByPhase,
+    finalHeap,
+    peakRssMiB,
+    /** CPU seconds over the agent's whole life (start and sync included). */
+    cpuSecondsTotal: round(agentCpuAtStop),
+    agentPhases: agentMeter.phases.map(roundUse),
+    referencePhases: Object.fromEntries(
+      Object.entries(referencePhases).map(([label, uses]) => [label, uses.map(roundUse)]),
+    ),
+    bursts,
+    churns,
+    controlPlaneConverged: converged === true,
+    heapSnapshot,
+  };
+}
+
+function roundUse(u: PhaseUse): PhaseUse {
+  return {
+    ...u,
+    seconds: round(u.seconds),
+    cpuCores: round(u.cpuCores),
+    cpuSeconds: round(u.cpuSeconds),
+    rssMeanMiB: round(u.rssMeanMiB),
+    rssMaxMiB: round(u.rssMaxMiB),
+    rssEndMiB: round(u.rssEndMiB),
+  };
+}
+
+/** A variant over all its lives: per phase median / min / max across rounds, ratios of idle medians. */
+function summarizeVariant(w: World, v: Variant, lives: LifeResult[]): VariantResult {
+  const byLabel = new Map<string, PhaseUse[]>([['agent', lives.flatMap((l) => l.agentPhases)]]);
+  for (const m of w.referenceMeters)
+    byLabel.set(
+      m.label,
+      lives.flatMap((l) => l.referencePhases[m.label] ?? []),
+    );
   const rows: (string | number)[][] = [];
   const processes: Record<string, Record<string, unknown>> = {};
-  for (const m of meters) {
-    processes[m.label] = m === agentMeter ? { peakRssMiB } : {};
+  const mmm = (s: { median: number; min: number; max: number }) => ({
+    median: round(s.median),
+    min: round(s.min),
+    max: round(s.max),
+  });
+  for (const [label, all] of byLabel) {
+    processes[label] = {};
     for (const p of ['idle', 'burst', 'churn']) {
-      const uses = phasesOf(m, p);
+      const uses = all.filter((u) => u.phase === p);
       if (uses.length === 0) continue;
       const cpu = summarize(uses.map((u) => u.cpuCores));
       const rssMean = summarize(uses.map((u) => u.rssMeanMiB));
       const rssMax = summarize(uses.map((u) => u.rssMaxMiB));
       rows.push([
-        m.label,
+        label,
         p,
         uses.length,
         rssMean.median,
@@ -1006,20 +1143,21 @@ async function runVariant(
         cpu.min,
         cpu.max,
       ]);
-      processes[m.label]![p] = {
+      processes[label]![p] = {
         n: uses.length,
-        rssMeanMiB: { median: round(rssMean.median), min: round(rssMean.min), max: round(rssMean.max) },
-        rssMaxMiB: round(rssMax.max),
-        cpuCores: { median: round(cpu.median), min: round(cpu.min), max: round(cpu.max) },
-        seconds: uses.map((u: PhaseUse) => round(u.seconds)),
+        rssMeanMiB: mmm(rssMean),
+        rssMaxMiB: mmm(rssMax),
+        cpuCores: mmm(cpu),
+        seconds: uses.map((u) => u.seconds),
       };
     }
   }
-  const agentIdle = summarize(phasesOf(agentMeter, 'idle').map((u) => u.rssMeanMiB)).median;
-  const agentIdleCpu = summarize(phasesOf(agentMeter, 'idle').map((u) => u.cpuCores)).median;
+  const idleOf = (label: string) => (byLabel.get(label) ?? []).filter((u) => u.phase === 'idle');
+  const agentIdle = summarize(idleOf('agent').map((u) => u.rssMeanMiB)).median;
+  const agentIdleCpu = summarize(idleOf('agent').map((u) => u.cpuCores)).median;
   const ratiosIdle: Record<string, { rss: number; cpuIdle: number }> = {};
   for (const m of w.referenceMeters) {
-    const idle = phasesOf(m, 'idle');
+    const idle = idleOf(m.label);
     if (idle.length === 0) continue;
     const rss = summarize(idle.map((u) => u.rssMeanMiB)).median;
     const cpu = summarize(idle.map((u) => u.cpuCores)).median;
@@ -1028,26 +1166,20 @@ async function runVariant(
       cpuIdle: cpu > 0 ? round(agentIdleCpu / cpu) : Number.NaN,
     };
   }
+  const peak = summarize(lives.map((l) => l.peakRssMiB));
   return {
     label: v.label,
     commit: v.build.commit,
-    nodeFlags: flags,
+    nodeFlags: v.nodeFlags,
     env: v.env,
-    agentNamespace: namespace,
-    leaderSeconds: round(leaderSeconds),
-    firstFullReportSeconds: round(firstFullReportSeconds),
-    rssAtLeaderMiB: round(rssAtLeaderMiB),
-    afterSync,
-    heapByPhase,
-    finalHeap,
+    lives: lives.length,
+    afterSyncRssMiB: mmm(summarize(lives.map((l) => l.afterSync.rssMiB))),
+    peakRssMiB: mmm(peak),
+    firstFullReportSeconds: mmm(summarize(lives.map((l) => l.firstFullReportSeconds))),
     processes,
     ratiosIdle,
-    peakRssMiB,
-    targetMet: peakRssMiB < 150,
-    bursts,
-    churns,
-    controlPlaneConverged: converged === true,
-    heapSnapshot,
+    targetMet: peak.max < 150,
+    perLife: lives,
     rows,
   };
 }
