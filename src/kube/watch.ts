@@ -1,7 +1,8 @@
 /**
  * The one list+watch helper: list a collection (paginated), then watch it from the list's
  * resourceVersion, resuming from the last seen version when the server closes the stream and
- * relisting when the version is too old (410) or the watch fails. Objects are the API's raw
+ * relisting when the version is too old (410) or the watch fails; on request it also retries a
+ * first list that fails for a retryable reason (`retryFirstList`). Objects are the API's raw
  * JSON (timestamps are strings), or what the caller's `transform` makes of each: it runs on
  * every item as each list page arrives and on every watch event's object, so a caller that
  * keeps a few fields of a large collection (the node inventory) never holds more than one
@@ -46,12 +47,23 @@ export interface ListWatchOptions<Raw extends KubeObject, T = Raw> {
   /** Reconnect when the stream is silent this long (bookmarks keep healthy watches chatty). */
   inactivityMs?: number;
   pageSize?: number;
+  /**
+   * true (the leader's long-lived watches): a first list that fails with a retryable error
+   * (5xx, 429, network; the API server busy right after an election or down for a while) is
+   * tried again with the relists' backoff until it succeeds or the signal aborts, logged once
+   * per change of error. A non-retryable one (403 from RBAC, 404 for a missing CRD …) still
+   * rejects `ready`: trying again would not help, and the caller says so.
+   * false (default; a drain's watches): any failure of the first list rejects `ready`, so a
+   * caller with a budget never waits on a failing list.
+   */
+  retryFirstList?: boolean;
 }
 
 export interface ListWatch {
   /**
-   * Resolves after the first list was delivered; rejects if that first list fails, or with
-   * the signal's reason if the signal aborts before it was delivered.
+   * Resolves after the first list was delivered; rejects if that first list fails (with
+   * `retryFirstList`: fails with a non-retryable error), or with the signal's reason if the
+   * signal aborts before it was delivered.
    */
   ready: Promise<void>;
   /** Resolves when the loop has stopped (after the signal aborted). */
@@ -71,6 +83,11 @@ export class KubeRequestError extends AgentError {
 }
 
 class WatchExpiredError extends Error {}
+
+/** The agent's errors say whether they are; anything else here is the network (or a cut-off body). */
+function isRetryable(err: unknown): boolean {
+  return err instanceof AgentError ? err.retryable : true;
+}
 
 /** A raw authenticated request through the pooled dispatcher. */
 async function rawFetch(
@@ -287,6 +304,9 @@ export function listWatch<Raw extends KubeObject, T>(options: ListWatchOptions<R
   const loop = async () => {
     let first = true;
     let version: string | undefined;
+    // First-list failures so far, and the last one logged (a warning per new error, not per try).
+    let failedStarts = 0;
+    let loggedStartError: string | undefined;
     try {
       while (!signal.aborted) {
         try {
@@ -294,6 +314,7 @@ export function listWatch<Raw extends KubeObject, T>(options: ListWatchOptions<R
             version = await relist(options);
             if (first) {
               first = false;
+              if (failedStarts > 0) options.log?.info({ path, failedStarts }, 'listed after failed attempts');
               resolveReady();
             }
           }
@@ -304,9 +325,19 @@ export function listWatch<Raw extends KubeObject, T>(options: ListWatchOptions<R
         } catch (err) {
           if (signal.aborted) break;
           if (first) {
-            rejectReady(err);
-            first = false;
-            return;
+            if (!options.retryFirstList || !isRetryable(err)) {
+              rejectReady(err);
+              first = false;
+              return;
+            }
+            failedStarts++;
+            const message = errorMessage(err);
+            if (message !== loggedStartError) {
+              options.log?.warn({ path, err: message }, 'list failed; retrying');
+              loggedStartError = message;
+            }
+            await sleep(backoff.next(), signal).catch(() => undefined);
+            continue;
           }
           const expired = err instanceof WatchExpiredError;
           // Any failure other than a clean end: relist, since events may have been missed.

@@ -2,14 +2,19 @@
  * The list+watch helper (src/kube/watch.ts) against the real API server: the per-item
  * transform runs on every list page as it arrives and on every watch event, raw objects are
  * not kept (neither while the list goes on, nor by the helper during the watch that
- * follows), and `ready` settles when the signal aborts during the first list.
+ * follows), `ready` settles when the signal aborts during the first list, and with
+ * `retryFirstList` a first list that cannot reach the server is retried while one the server
+ * refuses (403) is not.
  */
+import { connect, createServer, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKubeClients } from '../../src/kube/clients.ts';
-import { type KubeObject, listWatch, type WatchEventType } from '../../src/kube/watch.ts';
+import { type KubeObject, KubeRequestError, listWatch, type WatchEventType } from '../../src/kube/watch.ts';
 import { createKwokNodes, deleteNodes, loadTestKubeConfig, uniqueName, waitFor } from '../support/kube.ts';
 
 const kc = loadTestKubeConfig();
@@ -33,6 +38,59 @@ const small = (raw: RawNode): Small => ({
   name: raw.metadata?.name ?? '',
   colour: raw.metadata?.labels?.['clusteropt.io/colour'],
 });
+
+/**
+ * A TCP proxy to the test API server (TLS passes through) that cuts the first `drop`
+ * connections at once: an API server that cannot be reached for a while.
+ */
+async function droppingProxy(drop: number) {
+  const upstream = new URL(kc.getCurrentCluster()!.server);
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    if (++connections <= drop) {
+      socket.destroy();
+      return;
+    }
+    const out = connect(Number(upstream.port), upstream.hostname);
+    sockets.add(out);
+    out.on('close', () => sockets.delete(out));
+    socket.pipe(out).pipe(socket);
+    socket.on('error', () => out.destroy());
+    out.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const copy = new KubeConfig();
+  const port = (server.address() as { port: number }).port;
+  copy.loadFromOptions({
+    clusters: kc.getClusters().map((c) => ({ ...c, server: `https://127.0.0.1:${port}` })),
+    users: kc.getUsers(),
+    contexts: kc.getContexts(),
+    currentContext: kc.getCurrentContext(),
+  });
+  return {
+    clients: createKubeClients(copy),
+    connections: () => connections,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** A logger whose lines are kept (parsed) for the test to read. */
+function capturingLogger() {
+  const lines: Array<{ level: number; msg: string }> = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { log: pino({ level: 'debug' }, stream), lines };
+}
 
 /** Lets pending I/O callbacks and timers run, so WeakRefs created earlier can be cleared. */
 const nextTurn = () => new Promise((r) => setTimeout(r, 20));
@@ -199,5 +257,104 @@ describe('listWatch on a real API server', () => {
     ]);
     expect(settled).toBe('already stopped');
     await lw.stopped;
+  });
+
+  it('retryFirstList: a first list that cannot reach the server is tried again until it can, warned once', async () => {
+    const proxy = await droppingProxy(3);
+    const { log, lines } = capturingLogger();
+    const abort = new AbortController();
+    let listed: Small[] | undefined;
+    const lw = listWatch<RawNode, Small>({
+      clients: proxy.clients,
+      path: '/api/v1/nodes',
+      query: { labelSelector: selector },
+      signal: abort.signal,
+      log,
+      retryFirstList: true,
+      transform: small,
+      onList: (items) => {
+        listed = items;
+      },
+      onEvent: () => {},
+    });
+    try {
+      await lw.ready;
+      expect(proxy.connections()).toBeGreaterThan(3);
+      expect(listed?.map((n) => n.name)).toContain(names[2]);
+      const warned = lines.filter((l) => l.msg === 'list failed; retrying');
+      expect(warned).toHaveLength(1);
+      expect(lines.some((l) => l.msg === 'listed after failed attempts')).toBe(true);
+    } finally {
+      abort.abort();
+      await lw.stopped;
+      await proxy.close();
+      await proxy.clients.close();
+    }
+  });
+
+  it('without retryFirstList (a drain), the same failing first list rejects ready at once', async () => {
+    const proxy = await droppingProxy(1_000);
+    const abort = new AbortController();
+    const lw = listWatch<RawNode>({
+      clients: proxy.clients,
+      path: '/api/v1/nodes',
+      query: { labelSelector: selector },
+      signal: abort.signal,
+      onList: () => {},
+      onEvent: () => {},
+    });
+    try {
+      const settled = await Promise.race([
+        lw.ready.then(
+          () => 'resolved',
+          () => 'rejected',
+        ),
+        new Promise((r) => setTimeout(() => r('still pending'), 10_000)),
+      ]);
+      expect(settled).toBe('rejected');
+      expect(proxy.connections()).toBeLessThanOrEqual(2);
+      await lw.stopped;
+    } finally {
+      abort.abort();
+      await proxy.close();
+      await proxy.clients.close();
+    }
+  });
+
+  it('retryFirstList: a refusal (403 Forbidden) is not retried, ready rejects with it', async () => {
+    // No credentials: the API server takes the request as system:anonymous, who may not list nodes.
+    const anonymous = new KubeConfig();
+    const cluster = kc.getCurrentCluster()!;
+    anonymous.loadFromOptions({
+      clusters: [cluster],
+      users: [{ name: 'anonymous' }],
+      contexts: [{ name: 'anonymous', cluster: cluster.name, user: 'anonymous' }],
+      currentContext: 'anonymous',
+    });
+    const anonClients = createKubeClients(anonymous);
+    const abort = new AbortController();
+    const lw = listWatch<RawNode>({
+      clients: anonClients,
+      path: '/api/v1/nodes',
+      signal: abort.signal,
+      retryFirstList: true,
+      onList: () => {},
+      onEvent: () => {},
+    });
+    try {
+      const settled = await Promise.race([
+        lw.ready.then(
+          () => 'resolved',
+          (err: unknown) => err,
+        ),
+        new Promise((r) => setTimeout(() => r('still pending'), 10_000)),
+      ]);
+      expect(settled).toBeInstanceOf(KubeRequestError);
+      expect((settled as KubeRequestError).statusCode).toBe(403);
+      await lw.stopped;
+    } finally {
+      abort.abort();
+      await anonClients.close();
+    }
   });
 });
