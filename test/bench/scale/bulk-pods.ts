@@ -5,22 +5,25 @@
  * Why: kwok starts pods (its pod-ready stage: one status patch each, 4 workers) at only
  * ~30-70/s on this 2-core machine, so 48,000 pods took 12-25 minutes, and every deletion a
  * drain caused waited behind that backlog (kwok's queue is first come, first served), so the
- * drains ran into their budgets. Instead, per pod-carrying node:
+ * drains ran into their budgets. Instead, per pod-carrying node, a kubelet handover:
  *
- *   1. the node is created with a real node's status (Ready) but without kwok's annotation,
- *      so kwok ignores it and its pods for now;
- *   2. its pods are created (spec.nodeName set) and the bench writes each pod's status the
+ *   1. the bench creates the node's Lease (kube-node-lease/<node>) as its holder, then the
+ *      node (a real node's status, Ready, kwok's annotation). kwok sees the node but cannot
+ *      take the Lease, and a kwok that does not hold a node's Lease leaves the node and its
+ *      pods alone (its "read only" mode);
+ *   2. the bench creates the node's pods (spec.nodeName set) and writes each pod's status the
  *      way a kubelet does (Running, the five conditions True, container status, hostIP,
- *      podIP), one status write per pod, as kwok or a kubelet would;
- *   3. the node gets kwok's annotation: kwok takes it over (Lease, heartbeats) and syncs its
- *      pods, which already have a podIP, so its pod-ready stage does not match them
- *      (`.status.podIP DoesNotExist`) and kwok has no work queued for them.
+ *      podIP): one status write per pod, as kwok or a kubelet would do;
+ *   3. the bench gives the Lease up (no holder). kwok takes it at its next try (every
+ *      ~10 s), manages the node from then on (Lease, heartbeats) and syncs its pods, which
+ *      already have a podIP, so its pod-ready stage (`.status.podIP DoesNotExist`) does not
+ *      match them and kwok has no work queued for them.
  *
  * From then on kwok is these pods' kubelet in every way that matters to a drain: an eviction
  * sets deletionTimestamp, kwok's pod-delete stage clears finalizers and deletes the pod
- * (grace 0), and the pod is gone. Steps 1-3 take a few seconds per node, well inside the
- * node lifecycle controller's grace period, so no node is ever marked NotReady (checked:
- * setup counts Running + Ready pods).
+ * (grace 0), and the pod is gone. The node's Lease is renewed all along (by the bench, then
+ * by kwok), so the node lifecycle controller never marks the node NotReady (checked: setup
+ * counts Running + Ready pods).
  */
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import type { KubeClients } from '../../../src/kube/clients.ts';
@@ -93,9 +96,8 @@ export async function placeNodesWithPods(
 ): Promise<void> {
   const { core } = clients;
   await forEachLimit(nodes, options.nodeConcurrency, async (n) => {
-    await core.createNode({
-      body: nodeBody(run, n.name, n.instance, { managed: true, aws: options.aws, kwok: false }),
-    });
+    await holdLease(clients, n.name);
+    await core.createNode({ body: nodeBody(run, n.name, n.instance, { managed: true, aws: options.aws }) });
     const hostIP = eksNodeIp(n.instance);
     await forEachLimit(n.pods, options.podConcurrency, async ([podName, index]) => {
       const pod = await core.createNamespacedPod({
@@ -111,17 +113,51 @@ export async function placeNodesWithPods(
         mergePatch,
       );
     });
-    await adoptByKwok(clients, n.name);
+    await releaseLease(clients, n.name);
     options.onNode?.();
   });
 }
 
-/** Hands a node to kwok (its --manage-nodes-with-annotation-selector). */
-export async function adoptByKwok(clients: KubeClients, name: string): Promise<void> {
-  await clients.core.patchNode(
-    { name, body: { metadata: { annotations: { 'kwok.x-k8s.io/node': 'fake' } } } },
+const benchHolder = 'clusteropt-bench-scale';
+/** metav1.MicroTime's format (RFC 3339 with six fractional digits). */
+const microTime = () => new Date().toISOString().replace('Z', '000Z');
+const leaseNamespace = 'kube-node-lease';
+
+/** Step 1: the node's Lease, held by the bench (as a kubelet holds its node's). */
+async function holdLease(clients: KubeClients, node: string): Promise<void> {
+  await clients.coordination.createNamespacedLease({
+    namespace: leaseNamespace,
+    body: {
+      metadata: { name: node, namespace: leaseNamespace },
+      spec: {
+        holderIdentity: benchHolder,
+        leaseDurationSeconds: 40,
+        renewTime: microTime() as unknown as Date,
+      },
+    },
+  });
+}
+
+/** Step 3: no holder, freshly renewed: kwok takes it over at its next try. */
+async function releaseLease(clients: KubeClients, node: string): Promise<void> {
+  await clients.coordination.patchNamespacedLease(
+    {
+      name: node,
+      namespace: leaseNamespace,
+      body: { spec: { holderIdentity: null, renewTime: microTime() } },
+    },
     mergePatch,
   );
+}
+
+/** Nodes whose Lease kwok holds now (it took them over from the bench). */
+export async function nodesHeldByKwok(clients: KubeClients, nodes: readonly string[]): Promise<number> {
+  const leases = await clients.coordination.listNamespacedLease({ namespace: leaseNamespace });
+  const byName = new Map(leases.items.map((l) => [l.metadata?.name, l.spec?.holderIdentity]));
+  return nodes.filter((n) => {
+    const holder = byName.get(n);
+    return holder !== undefined && holder !== null && holder !== benchHolder;
+  }).length;
 }
 
 /** Pods of a namespace by state (paged list; one pass). */

@@ -52,7 +52,7 @@ export function nodeBody(
   run: string,
   name: string,
   instance: number,
-  options: { managed: boolean; aws: boolean; kwok?: boolean },
+  options: { managed: boolean; aws: boolean },
 ): V1Node {
   const zone = eksZones[instance % eksZones.length]!;
   const ip = eksNodeIp(instance);
@@ -70,8 +70,7 @@ export function nodeBody(
         ...eksNodeLabels(name, instance, zone),
       },
       annotations: {
-        // A pod-carrying node may be handed to kwok later (bulk-pods.ts): `kwok: false`.
-        ...((options.kwok ?? options.managed) ? { 'kwok.x-k8s.io/node': 'fake' } : {}),
+        ...(options.managed ? { 'kwok.x-k8s.io/node': 'fake' } : {}),
         ...eksNodeAnnotations(ip),
       },
     },

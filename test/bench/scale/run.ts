@@ -51,7 +51,7 @@ import { forEachLimit, waitFor } from '../common/kube.ts';
 import { spawnControlPlane } from '../common/processes.ts';
 import { machineNote, printJsonLine, printTable, round, summarize } from '../common/stats.ts';
 import { type AgentBuild, buildAgent, imageRuntime } from './agent-build.ts';
-import { countPodStates, type PlacedNode, placeNodesWithPods } from './bulk-pods.ts';
+import { countPodStates, nodesHeldByKwok, type PlacedNode, placeNodesWithPods } from './bulk-pods.ts';
 import {
   appsNamespace,
   benchLabel,
@@ -344,14 +344,11 @@ async function main(): Promise<void> {
     setup.createNodesSeconds = (performance.now() - t) / 1000;
     log(`created ${nodeCount} nodes in ${setup.createNodesSeconds.toFixed(1)} s`);
     // kwok holds a Lease for every pod-carrying node: it heartbeats them like kubelets.
-    await waitFor(
-      async () => {
-        const leases = await clients.coordination.listNamespacedLease({ namespace: 'kube-node-lease' });
-        const held = new Set(leases.items.map((l) => l.metadata?.name));
-        return managed.every((n) => held.has(n));
-      },
-      { timeoutMs: 180_000, intervalMs: 2000, what: `kwok to hold the Leases of ${managedCount} nodes` },
-    );
+    await waitFor(async () => (await nodesHeldByKwok(clients, managed)) === managedCount, {
+      timeoutMs: 180_000,
+      intervalMs: 2000,
+      what: `kwok to hold the Leases of ${managedCount} nodes`,
+    });
 
     // 4. The big Deployment (scheduler, ReplicaSet controller, kwok starts its pods).
     await createBigDeployment(clients, run, bigReplicas);
