@@ -21,6 +21,7 @@ import { createInventory } from '../controllers/inventory/index.ts';
 import { ApiKeySource, ControlPlaneClient, OutboxShipper, PollLoop } from '../controlplane/index.ts';
 import { createKubeClients, type KubeClients } from '../kube/clients.ts';
 import { EventRecorder } from '../kube/events.ts';
+import { NodeCache } from '../kube/node-cache.ts';
 import { createHealthServer, recencyCheck } from '../observability/health.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { type AgentMetrics, createMetrics } from '../observability/metrics.ts';
@@ -167,6 +168,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   const leaderWork = async (signal: AbortSignal) => {
     metrics.leader.set(1);
     log.info({ identity }, 'leading: polling, executing and shipping');
+    // The leader's one list+watch of all Nodes: the executors' copies and the inventory's.
+    const nodes = new NodeCache(clients, { log: log.child({ component: 'node-cache' }) });
     const controller = new ActionController({
       clients,
       namespace,
@@ -177,6 +180,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       finishedTtlMs: config.actionTtlSeconds * 1000,
       drainTuning: { concurrency: config.drainConcurrency },
       dryRun: config.dryRun,
+      nodes,
       extraExecutors: { sync_hibernation_schedule: syncHibernationScheduleExecutor(clients) },
     });
     // Schedules run from the cluster alone: no control plane needed, audit events wait in the outbox.
@@ -190,7 +194,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       clockJumps,
     });
     const inventory = createInventory({
-      clients,
+      nodes,
       outbox: store.outbox,
       logger: log,
       fullSnapshotIntervalMs: config.inventoryResyncSeconds * 1000,
@@ -217,6 +221,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       wakeOn: (wake) => both(apiKey.onChange(wake), onWritable(wake)),
     });
     await Promise.allSettled([
+      nodes.run(signal),
       controller.run(signal),
       hibernation.run(signal),
       inventory.run(signal),

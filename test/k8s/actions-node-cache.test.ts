@@ -213,23 +213,55 @@ describe('cordon and uncordon from a node cache', () => {
 });
 
 describe('NodeCache', () => {
-  it('lists, follows changes and deletions, and keeps only the trimmed fields', async () => {
+  it('lists, follows changes and deletions, keeps only the trimmed fields, and tells its listeners', async () => {
     const cache = new NodeCache(createKubeClients(kc));
+    const heard: string[] = [];
+    const off = cache.subscribe({
+      changed: (node, previous) =>
+        heard.push(
+          `${previous ? 'changed' : 'added'} ${node.metadata?.name} ${previous?.metadata?.resourceVersion ?? '-'}`,
+        ),
+      deleted: (node) => heard.push(`deleted ${node.metadata?.name}`),
+    });
     const abort = new AbortController();
     const running = cache.run(abort.signal);
+    const extra = `${id}-e`;
     try {
       expect(cache.get(nodes.a)).toBeUndefined(); // not synced yet: the executors read
-      const copy = await waitFor(() => cache.get(nodes.a), { what: 'first list', timeoutMs: 20_000 });
-      expect(Object.keys(copy.metadata ?? {}).sort()).toEqual(['name', 'resourceVersion', 'uid']);
-      expect(copy.spec?.providerID).toBe(providerId(nodes.a));
+      await cache.ready;
+      const copy = cache.get(nodes.a);
+      expect(Object.keys(copy?.metadata ?? {}).sort()).toEqual(['name', 'resourceVersion', 'uid']);
+      expect(copy?.spec?.providerID).toBe(providerId(nodes.a));
+      // The first list is heard node by node, as additions.
+      expect(heard).toContain(`added ${nodes.a} -`);
+      expect([...cache.values()]).toContain(copy);
+
+      // kube-controller-manager follows a cordon with its unschedulable taint (one more
+      // version), so wait for the state, not for one version.
       await core.patchNode({ name: nodes.a, body: { spec: { unschedulable: true } } }, merge);
-      const rv = (await read(nodes.a)).metadata?.resourceVersion;
-      await waitFor(() => cache.get(nodes.a)?.metadata?.resourceVersion === rv, { what: 'watch event' });
-      expect(cache.get(nodes.a)?.spec?.unschedulable).toBe(true);
+      await waitFor(() => cache.get(nodes.a)?.spec?.unschedulable === true, { what: 'watch event' });
+      // A listener gets the copy it replaces, for the inventory's "did the report change".
+      expect(heard).toContain(`changed ${nodes.a} ${copy?.metadata?.resourceVersion}`);
       await core.patchNode({ name: nodes.a, body: { spec: { unschedulable: null } } }, merge);
+
+      await core.createNode({ body: kwokNode(extra, { managed: false }) });
+      await waitFor(() => cache.get(extra), { what: 'the new node' });
+      await core.deleteNode({ name: extra });
+      await waitFor(() => heard.includes(`deleted ${extra}`), { what: 'the deletion heard' });
+      expect(cache.get(extra)).toBeUndefined();
+      off();
+      const heardBefore = heard.length;
+      await core.patchNode({ name: nodes.a, body: { metadata: { labels: { probe: 'x' } } } }, merge);
+      const rv = Number((await read(nodes.a)).metadata?.resourceVersion);
+      // etcd revisions: a test against the real server may compare them.
+      await waitFor(() => Number(cache.get(nodes.a)?.metadata?.resourceVersion) >= rv, {
+        what: 'watch event',
+      });
+      expect(heard.length).toBe(heardBefore);
     } finally {
       abort.abort();
       await running;
+      await core.deleteNode({ name: extra }).catch(() => undefined);
     }
     expect(cache.get(nodes.a)).toBeUndefined();
   });

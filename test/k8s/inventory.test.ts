@@ -20,6 +20,7 @@ import {
 } from '../../src/controllers/inventory/index.ts';
 import { ControlPlaneClient, OutboxShipper } from '../../src/controlplane/index.ts';
 import { createKubeClients } from '../../src/kube/clients.ts';
+import { NodeCache } from '../../src/kube/node-cache.ts';
 import {
   type ReferenceControlPlane,
   startReferenceControlPlane,
@@ -76,11 +77,12 @@ async function startHarness(options: {
       return store.outbox.fullSnapshotRequired;
     },
   };
+  // The agent's wiring: the reporter reads a NodeCache that its owner runs.
+  const nodes = new NodeCache(createKubeClients(kc), { log: silent, labelSelector: options.selector });
   const inventory = createInventory({
-    clients: createKubeClients(kc),
+    nodes,
     outbox,
     logger: silent,
-    labelSelector: options.selector,
     coalesceMs: options.coalesceMs ?? 250,
     fullSnapshotIntervalMs: options.fullSnapshotIntervalMs ?? 3_600_000,
     initialEc2WaitMs: 10_000,
@@ -99,7 +101,11 @@ async function startHarness(options: {
   });
   const controller = new AbortController();
   const shipper = new OutboxShipper({ store, client, logger: silent, backoff: { baseMs: 50, maxMs: 500 } });
-  const running = Promise.all([inventory.run(controller.signal), shipper.run(controller.signal)]);
+  const running = Promise.all([
+    nodes.run(controller.signal),
+    inventory.run(controller.signal),
+    shipper.run(controller.signal),
+  ]);
   return {
     dir,
     store,
@@ -497,13 +503,10 @@ describe('inventory reporter lifecycle', () => {
     const store = StateStore.open({ path: join(dir, 'agent.db') });
     try {
       for (const delayMs of [0, 5, 50]) {
-        const inventory = createInventory({
-          clients: createKubeClients(kc),
-          outbox: store.outbox,
-          aws: false,
-        });
+        const nodes = new NodeCache(createKubeClients(kc));
+        const inventory = createInventory({ nodes, outbox: store.outbox, aws: false });
         const controller = new AbortController();
-        const running = inventory.run(controller.signal);
+        const running = Promise.all([nodes.run(controller.signal), inventory.run(controller.signal)]);
         await new Promise((r) => setTimeout(r, delayMs));
         controller.abort();
         const started = Date.now();

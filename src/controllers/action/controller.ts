@@ -21,12 +21,11 @@ import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { type EventSink, eventScope } from '../../kube/events.ts';
-import { NodeCache } from '../../kube/node-cache.ts';
+import type { NodeLookup } from '../../kube/node-cache.ts';
 import { listWatch } from '../../kube/watch.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { AgentMetrics } from '../../observability/metrics.ts';
 import { isStateFileError, type StateStore } from '../../store/index.ts';
-import { Backoff, sleep } from '../../util/backoff.ts';
 import { errorMessage } from '../../util/errors.ts';
 import { type Decision, decide, type PolicyInput } from '../policy/decide.ts';
 import { factNeeds, resolveFacts } from './facts.ts';
@@ -59,11 +58,12 @@ export interface ActionControllerOptions {
   waitRecheckMs?: number;
   drainTuning?: DrainTuning;
   /**
-   * Keep a watch-fed, trimmed copy of the Nodes so cordon/uncordon skip the GET of their node
-   * (a write guarded by the copy's resourceVersion; a stale copy falls back to the read).
-   * Default true.
+   * The leader's watch-fed, trimmed copies of the Nodes (its NodeCache, shared with the
+   * inventory and run by the caller), so cordon/uncordon skip the GET of their node (a write
+   * guarded by the copy's resourceVersion; a stale copy falls back to the read). Absent: they
+   * always read.
    */
-  nodeCache?: boolean;
+  nodes?: NodeLookup;
   /** Agent-wide dry run (`--dry-run`): acts like an AgentPolicy with dryRun: true. */
   dryRun?: boolean;
   extraExecutors?: Partial<Record<ActionType, ExtraExecutor>>;
@@ -89,7 +89,6 @@ export class ActionController {
   private readonly finals = new Map<string, FinalEntry>();
   /** Counters for tests and benchmarks. */
   readonly counters = { reconciles: 0, executions: 0, finished: 0, deleted: 0 };
-  private nodeCache: NodeCache | undefined;
   /** AgentAction names by target (supersededBy looks at one target, not at every action). */
   private readonly byTarget = new Map<string, Set<string>>();
 
@@ -105,30 +104,33 @@ export class ActionController {
   }
 
   /**
-   * Runs until `signal` aborts. If the first list of policies or actions fails (API server
-   * busy right after an election), it stops its watches and tries again with backoff rather
-   * than leaving this leadership term without a controller.
+   * Runs until `signal` aborts. A first list of policies or actions that fails for a
+   * retryable reason (API server busy right after an election) is retried by listWatch, so
+   * the term is not left without a controller; one that cannot succeed by retrying (403 from
+   * RBAC, 404 without the CRDs) is logged as an error and ends the controller for this term.
    */
   async run(signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff({ baseMs: 1_000, maxMs: 30_000 });
-    while (!signal.aborted) {
-      const attempt = new AbortController();
-      const stop = () => attempt.abort(signal.reason);
-      signal.addEventListener('abort', stop, { once: true });
-      try {
-        await this.runOnce(attempt.signal);
-        return;
-      } catch (err) {
-        attempt.abort(err);
-        this.options.log.warn({ err: errorMessage(err) }, 'action controller could not start; retrying');
-        await sleep(backoff.next(), signal).catch(() => undefined);
-      } finally {
-        signal.removeEventListener('abort', stop);
+    if (signal.aborted) return;
+    const started = new AbortController();
+    const stop = () => started.abort(signal.reason);
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      await this.runStarted(started);
+    } catch (err) {
+      if (!signal.aborted) {
+        this.options.log.error(
+          { err: errorMessage(err) },
+          'action controller cannot start (not retryable); no actions run in this leadership term',
+        );
       }
+    } finally {
+      signal.removeEventListener('abort', stop);
     }
   }
 
-  private async runOnce(signal: AbortSignal): Promise<void> {
+  /** `started` aborts with the caller's signal, or here when a first list failed for good. */
+  private async runStarted(started: AbortController): Promise<void> {
+    const signal = started.signal;
     const { clients, namespace, log } = this.options;
     const queue = new WorkQueue({
       concurrency: this.options.concurrency ?? 16,
@@ -148,6 +150,7 @@ export class ActionController {
       path: `/apis/${apiGroup}/${apiVersionName}/${agentPolicyPlural}`,
       signal,
       log,
+      retryFirstList: true,
       onList: (items) => {
         this.policies.clear();
         for (const item of items) this.setPolicy(item);
@@ -165,6 +168,7 @@ export class ActionController {
       path: `/apis/${apiGroup}/${apiVersionName}/namespaces/${namespace}/${agentActionPlural}`,
       signal,
       log,
+      retryFirstList: true,
       onList: (items) => {
         this.actions.clear();
         this.byTarget.clear();
@@ -187,17 +191,15 @@ export class ActionController {
         }
       },
     });
-    // Not awaited: until its first list the executors read their nodes.
-    const nodeCache = this.options.nodeCache === false ? undefined : new NodeCache(clients, { log });
-    const nodeCacheDone = nodeCache?.run(signal);
-    this.nodeCache = nodeCache;
     // Policies first: an action must never be checked against a partial policy set.
     try {
       await policyWatch.ready;
       await actionWatch.ready;
     } catch (err) {
+      // The other watch too, if only one of the two failed.
+      started.abort(err);
       await queue.stop();
-      // The node cache stops with the attempt's signal, which run() aborts on this throw.
+      await Promise.allSettled([policyWatch.stopped, actionWatch.stopped]);
       throw err;
     }
     log.info({ namespace }, 'action controller started');
@@ -209,7 +211,7 @@ export class ActionController {
     });
     clearInterval(gc);
     await queue.stop();
-    await Promise.allSettled([policyWatch.stopped, actionWatch.stopped, nodeCacheDone]);
+    await Promise.allSettled([policyWatch.stopped, actionWatch.stopped]);
     log.info('action controller stopped');
   }
 
@@ -451,7 +453,7 @@ export class ActionController {
             now: this.now,
             // The executor's flush() waits for this action's Events only.
             events: eventScope(this.options.events),
-            ...(this.nodeCache ? { nodes: this.nodeCache } : {}),
+            ...(this.options.nodes ? { nodes: this.options.nodes } : {}),
             limits: {
               allowForce: decision.drain.allowForce,
               ...(decision.drain.maxGracePeriodSeconds === undefined

@@ -7,7 +7,6 @@ import type { AwsClientOptions } from '../../aws/clients.ts';
 import { AwsEnrichment, type AwsEnrichmentOptions } from '../../aws/enrichment.ts';
 import { type AwsAuditNotice, AwsFailureReport } from '../../aws/failure-report.ts';
 import type { AuditEvent } from '../../contract/reports.ts';
-import type { KubeClients } from '../../kube/clients.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { AppendResult } from '../../store/index.ts';
 import { type InstanceOutbox, InventoryReporter, type InventoryReporterOptions } from './reporter.ts';
@@ -28,9 +27,8 @@ export interface InventoryOutbox extends InstanceOutbox {
   appendAudit(event: AuditEvent): AppendResult;
 }
 
-export interface InventoryOptions
-  extends Omit<InventoryReporterOptions, 'outbox' | 'ec2' | 'clients' | 'logger'> {
-  clients: KubeClients;
+/** `nodes` is the leader's NodeCache, run by the caller (see InventoryReporterOptions). */
+export interface InventoryOptions extends Omit<InventoryReporterOptions, 'outbox' | 'ec2' | 'logger'> {
   /** StateStore['outbox']. */
   outbox: InventoryOutbox;
   logger?: Logger;
@@ -46,7 +44,7 @@ export interface Inventory {
   enrichment: AwsEnrichment | undefined;
   /** The AWS account (STS GetCallerIdentity) for the heartbeat, once known. */
   readonly awsAccountId: string | undefined;
-  /** Runs the reporter and the enrichment until `signal` aborts. */
+  /** Runs the reporter and the enrichment until `signal` aborts (not the node cache: its owner does). */
   run(signal: AbortSignal): Promise<void>;
 }
 
@@ -63,7 +61,7 @@ export function auditEventOf(notice: AwsAuditNotice, now = new Date()): AuditEve
 }
 
 export function createInventory(options: InventoryOptions): Inventory {
-  const { aws, clients, outbox, logger, ...reporterOptions } = options;
+  const { aws, outbox, logger, ...reporterOptions } = options;
   const log = logger?.child({ component: 'inventory' });
   let enrichment: AwsEnrichment | undefined;
   if (aws !== false) {
@@ -81,7 +79,6 @@ export function createInventory(options: InventoryOptions): Inventory {
   }
   const reporter = new InventoryReporter({
     ...reporterOptions,
-    clients,
     outbox,
     ...(enrichment ? { ec2: enrichment } : {}),
     ...(log ? { logger: log } : {}),

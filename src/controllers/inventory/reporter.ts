@@ -1,24 +1,24 @@
 /**
- * The inventory reporter: list+watch Nodes (trimmed), map each to an InstanceReport, and
- * queue batches into the outbox: a full snapshot first, then deltas of what changed,
+ * The inventory reporter: follow the Nodes (the leader's one node watch, NodeCache), map each
+ * to an InstanceReport, and queue batches into the outbox: a full snapshot first, then deltas of what changed,
  * coalesced over `coalesceMs`, with `seq` going up by one per batch. A full snapshot again
  * every `fullSnapshotIntervalMs`, when emitting is switched on (leadership), and when the
  * outbox says one is required (the control plane answered `resync`, or instance rows were
  * compacted away). Changes that do not alter a report (heartbeats, other labels) queue
  * nothing.
  */
+import type { V1Node } from '@kubernetes/client-node';
 import { regionFromZone } from '../../aws/clients.ts';
 import type { Ec2Facts } from '../../aws/ec2-facts.ts';
 import type { InstanceReport, InstancesBatch } from '../../contract/reports.ts';
-import type { KubeClients } from '../../kube/clients.ts';
-import { listWatch } from '../../kube/watch.ts';
+import type { NodeCache, NodeListener } from '../../kube/node-cache.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { AppendResult } from '../../store/index.ts';
-import { Backoff, sleep } from '../../util/backoff.ts';
+import { sleep } from '../../util/backoff.ts';
 import { errorMessage } from '../../util/errors.ts';
 import { diffInstances, isEmptyDelta } from './instance-delta.ts';
 import { parseAwsProviderId, toInstance, withEc2 } from './to-instance.ts';
-import { type RawNode, sameTrimmedNode, type TrimmedNode, trimNode } from './trim-node.ts';
+import { type RawNode, sameTrimmedNode, trimNode } from './trim-node.ts';
 
 /** The slice of the outbox the reporter uses (StateStore['outbox'] fits). */
 export interface InstanceOutbox {
@@ -40,12 +40,14 @@ export interface InventoryHooks {
 }
 
 export interface InventoryReporterOptions {
-  clients: KubeClients;
+  /**
+   * The nodes, shared with the action controller; whoever created it runs it (the reporter
+   * only reads and listens). Its label selector, if any, is the inventory's.
+   */
+  nodes: NodeCache;
   outbox: InstanceOutbox;
   ec2?: Ec2Source;
   logger?: Logger;
-  /** Only nodes matching this label selector (tests, or sharded inventories). */
-  labelSelector?: string;
   /** Changes within this window go into one delta. Default 1 s. */
   coalesceMs?: number;
   /** Interval between periodic full snapshots. Default 10 min. */
@@ -58,9 +60,6 @@ export interface InventoryReporterOptions {
   firstSeq?: number;
   hooks?: InventoryHooks;
   now?: () => number;
-  /** Passed to the list+watch helper. */
-  pageSize?: number;
-  watchInactivityMs?: number;
 }
 
 export interface InventoryStats {
@@ -79,7 +78,8 @@ export interface InventoryStats {
 export class InventoryReporter {
   private readonly options: InventoryReporterOptions;
   private readonly now: () => number;
-  private readonly nodes = new Map<string, TrimmedNode>();
+  /** The one stored copy of each node (the reporter keeps none of its own). */
+  private readonly nodes: NodeCache;
   /** What the receiver holds, as far as the queued batches go. */
   private sent = new Map<string, InstanceReport>();
   private readonly dirty = new Set<string>();
@@ -93,10 +93,10 @@ export class InventoryReporter {
   private firstSnapshotMs: number | undefined;
   private firstListMs: number | undefined;
   private appendFailing: string | undefined;
-  private watchStopped: Promise<void> | undefined;
 
   constructor(options: InventoryReporterOptions) {
     this.options = options;
+    this.nodes = options.nodes;
     // Intervals only: monotonic, so a wall-clock step (NTP) cannot stall or rush them.
     this.now = options.now ?? (() => performance.now());
     this.emitting = options.emitting ?? true;
@@ -129,12 +129,16 @@ export class InventoryReporter {
     this.fullNeeded = true;
   }
 
-  /** Runs until `signal` aborts. */
+  /**
+   * Runs until `signal` aborts, or until the node cache's first list failed for good (it
+   * logged why; the error is thrown here).
+   */
   async run(signal: AbortSignal): Promise<void> {
     this.startedAt = this.now();
     const offEc2 = this.options.ec2?.onChanged((ids) => this.markInstancesDirty(ids));
+    const offNodes = this.nodes.subscribe(this.listener);
     try {
-      await this.startWatch(signal);
+      await untilAborted(this.nodes.ready, signal);
       this.firstListMs = this.now() - this.startedAt;
       await this.waitForEc2(signal);
       const coalesceMs = this.options.coalesceMs ?? 1000;
@@ -146,8 +150,7 @@ export class InventoryReporter {
       if (!signal.aborted) throw err;
     } finally {
       offEc2?.();
-      // Resolve only once the watch's connection is closed too.
-      await this.watchStopped;
+      offNodes();
     }
   }
 
@@ -179,37 +182,6 @@ export class InventoryReporter {
     }
   }
 
-  private async startWatch(signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff({ baseMs: 500, maxMs: 30_000 });
-    // listWatch keeps itself alive after its first list; a failing first list ends it, so
-    // retry here until one succeeds. Nodes are trimmed as each list page (and each watch
-    // event) arrives, so the raw Node objects never accumulate.
-    for (;;) {
-      const handle = listWatch<RawNode, TrimmedNode>({
-        clients: this.options.clients,
-        path: '/api/v1/nodes',
-        ...(this.options.labelSelector ? { query: { labelSelector: this.options.labelSelector } } : {}),
-        transform: trimNode,
-        onList: (nodes) => this.onList(nodes),
-        onEvent: (type, node) => (type === 'DELETED' ? this.onDeleted(node) : this.store(node)),
-        signal,
-        ...(this.options.logger ? { log: this.options.logger } : {}),
-        ...(this.options.pageSize ? { pageSize: this.options.pageSize } : {}),
-        ...(this.options.watchInactivityMs ? { inactivityMs: this.options.watchInactivityMs } : {}),
-      });
-      this.watchStopped = handle.stopped;
-      try {
-        // Rejects on a failed first list, and with the signal's reason on an abort during it.
-        await handle.ready;
-        return;
-      } catch (err) {
-        if (signal.aborted) throw signal.reason;
-        this.options.logger?.warn({ err: errorMessage(err) }, 'listing nodes failed; retrying');
-        await sleep(backoff.next(), signal);
-      }
-    }
-  }
-
   private async waitForEc2(signal: AbortSignal): Promise<void> {
     const ec2 = this.options.ec2;
     if (!ec2) return;
@@ -221,49 +193,37 @@ export class InventoryReporter {
     ]);
   }
 
-  private onList(nodes: TrimmedNode[]): void {
-    const seen = new Set<string>();
-    for (const node of nodes) {
-      seen.add(node.name);
-      this.store(node);
-    }
-    for (const name of this.nodes.keys()) {
-      if (!seen.has(name)) {
-        this.nodes.delete(name);
-        this.dirty.add(name);
-        this.instanceIdsChanged = true;
+  /**
+   * The cache's changes (a relist's too, node by node): a change the report does not carry
+   * (heartbeats, other labels) is counted and dropped, any other marks the node dirty.
+   */
+  private readonly listener: NodeListener = {
+    changed: (node, previous) => {
+      const after = trimNode(node as RawNode);
+      const before = previous === undefined ? undefined : trimNode(previous as RawNode);
+      if (before !== undefined && sameTrimmedNode(before, after)) {
+        this.counters.ignoredEvents += 1;
+        return;
       }
-    }
-  }
+      this.dirty.add(after.name);
+      if (before?.providerId !== after.providerId) this.instanceIdsChanged = true;
+    },
+    deleted: (node) => {
+      this.dirty.add(node.metadata?.name ?? '');
+      this.instanceIdsChanged = true;
+    },
+  };
 
-  private onDeleted(node: TrimmedNode): void {
-    const name = node.name;
-    if (!this.nodes.has(name)) return;
-    this.nodes.delete(name);
-    this.dirty.add(name);
-    this.instanceIdsChanged = true;
-  }
-
-  private store(node: TrimmedNode): void {
-    const before = this.nodes.get(node.name);
-    this.nodes.set(node.name, node);
-    if (before !== undefined && sameTrimmedNode(before, node)) {
-      this.counters.ignoredEvents += 1;
-      return;
-    }
-    this.dirty.add(node.name);
-    if (before?.providerId !== node.providerId) this.instanceIdsChanged = true;
-  }
-
-  private report(node: TrimmedNode): InstanceReport {
-    const base = toInstance(node);
+  /** The report of a cached node (trimmed to the inventory's view on the way). */
+  private report(node: V1Node): InstanceReport {
+    const base = toInstance(trimNode(node as RawNode));
     const ec2 = this.options.ec2;
     return ec2 && base.instanceId ? withEc2(base, ec2.get(base.instanceId)) : base;
   }
 
   private queueFull(): void {
     const current = new Map<string, InstanceReport>();
-    for (const [name, node] of this.nodes) current.set(name, this.report(node));
+    for (const node of this.nodes.values()) current.set(node.metadata?.name ?? '', this.report(node));
     const batch: InstancesBatch = {
       seq: this.seq,
       full: true,
@@ -337,7 +297,7 @@ export class InventoryReporter {
     const ids = new Set<string>();
     let zone: string | undefined;
     for (const node of this.nodes.values()) {
-      const aws = parseAwsProviderId(node.providerId);
+      const aws = parseAwsProviderId(node.spec?.providerID);
       if (aws?.instanceId) ids.add(aws.instanceId);
       zone ??= aws?.zone;
     }
@@ -347,8 +307,18 @@ export class InventoryReporter {
   private markInstancesDirty(instanceIds: string[]): void {
     const changed = new Set(instanceIds);
     for (const node of this.nodes.values()) {
-      const id = parseAwsProviderId(node.providerId)?.instanceId;
-      if (id !== undefined && changed.has(id)) this.dirty.add(node.name);
+      const id = parseAwsProviderId(node.spec?.providerID)?.instanceId;
+      if (id !== undefined && changed.has(id)) this.dirty.add(node.metadata?.name ?? '');
     }
   }
+}
+
+/** `promise`, or the signal's reason as soon as it aborts. */
+function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
