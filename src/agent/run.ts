@@ -209,9 +209,18 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       waitSeconds: config.pollWaitSeconds,
       logger: log.child({ component: 'poller' }),
       wakeOn: (wake) => both(apiKey.onChange(wake), onWritable(wake)),
-      onActions: async (raw) => {
+      onActions: async (raw, { clockSkewMs }) => {
         metrics.pollRequestsTotal.inc();
-        await acceptEnvelopes(raw, { clients, namespace, store, log });
+        await acceptEnvelopes(raw, { clients, namespace, store, log, clockSkewMs });
+      },
+      onClockSkew: (skewMs) => {
+        metrics.controlPlaneClockSkewSeconds.set(skewMs / 1000);
+        if (skewMs !== 0) {
+          log.warn(
+            { clockSkewMs: skewMs },
+            "the agent's clock differs from the control plane's: action times are translated to the agent's clock",
+          );
+        }
       },
     });
     const shipper = new OutboxShipper({

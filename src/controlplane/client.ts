@@ -19,6 +19,7 @@ import {
 import { describeIssues } from '../contract/wire-envelope.ts';
 import { parseRetryAfter } from '../util/backoff.ts';
 import type { ApiKeyProvider } from './api-key-source.ts';
+import { clockSkewMs } from './clock-skew.ts';
 import {
   ControlPlaneError,
   CpBadResponseError,
@@ -76,6 +77,16 @@ interface CallOptions<T> {
   allowEmpty: boolean;
   timeoutMs: number;
   signal: AbortSignal | undefined;
+  /** Gets the response headers and the wall-clock time they arrived (before the body). */
+  onHeaders?: (headers: Dispatcher.ResponseData['headers'], receivedAtMs: number) => void;
+}
+
+/** What one long poll returned. */
+export interface PolledActions {
+  /** Raw envelopes, validated one by one by the caller. */
+  actions: unknown[];
+  /** Agent clock minus the control plane's, from the response's Date header (clock-skew.ts). */
+  clockSkewMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -165,8 +176,9 @@ export class ControlPlaneClient {
    * Long-poll for actions. Returns the raw envelopes; the caller validates each with
    * parseEnvelope (so one bad action is rejected by id, not the whole batch).
    */
-  async pollActions(waitSeconds: number, signal?: AbortSignal): Promise<unknown[]> {
+  async pollActions(waitSeconds: number, signal?: AbortSignal): Promise<PolledActions> {
     const wait = Math.max(0, Math.floor(waitSeconds));
+    let skew = 0;
     const res = await this.call({
       method: 'GET',
       route: 'GET /api/v1/agent/actions',
@@ -175,8 +187,11 @@ export class ControlPlaneClient {
       allowEmpty: false,
       timeoutMs: wait * 1000 + this.longPollMarginMs,
       signal,
+      onHeaders: (headers, receivedAtMs) => {
+        skew = clockSkewMs(headers.date, receivedAtMs);
+      },
     });
-    return res.actions;
+    return { actions: res.actions, clockSkewMs: skew };
   }
 
   /** POST a status report. 409 → CP_CONFLICT, 404 → CP_NOT_FOUND (delivered-but-refused). */
@@ -319,6 +334,7 @@ export class ControlPlaneClient {
       throw this.transportError(err, route, options.signal, deadline);
     }
 
+    options.onHeaders?.(res.headers, Date.now());
     const status = res.statusCode;
     const ok = status >= 200 && status < 300;
     let raw: Buffer;

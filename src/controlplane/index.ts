@@ -1,6 +1,11 @@
 /** The agent's control-plane client: HTTP client, long-poll loop, outbox shipper. See docs/outbox.md. */
 export { type ApiKeyProvider, ApiKeySource } from './api-key-source.ts';
-export { ControlPlaneClient, type ControlPlaneClientOptions, type SendInstancesResult } from './client.ts';
+export {
+  ControlPlaneClient,
+  type ControlPlaneClientOptions,
+  type PolledActions,
+  type SendInstancesResult,
+} from './client.ts';
 export {
   ApiKeyUnavailableError,
   ControlPlaneError,

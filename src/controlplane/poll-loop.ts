@@ -8,8 +8,11 @@ import { Wakeup } from './wakeup.ts';
 
 export interface PollLoopOptions {
   client: Pick<ControlPlaneClient, 'pollActions'>;
-  /** Gets every non-empty batch of raw envelopes; awaited before the next poll. */
-  onActions: (actions: unknown[]) => void | Promise<void>;
+  /**
+   * Gets every non-empty batch of raw envelopes, with the clock skew measured on the response
+   * that delivered them; awaited before the next poll.
+   */
+  onActions: (actions: unknown[], meta: { clockSkewMs: number }) => void | Promise<void>;
   /** Long-poll wait sent to the server. Default 20 s. */
   waitSeconds?: number;
   /**
@@ -31,6 +34,11 @@ export interface PollLoopOptions {
    * Default 30 s … 5 min. A change of the key file wakes the loop at once.
    */
   unauthorizedBackoff?: { minMs: number; maxMs: number };
+  /**
+   * Called with the first clock skew measured and whenever a response measures a different
+   * one (agent clock minus the control plane's, ms; 0 when negligible): metrics and a log.
+   */
+  onClockSkew?: (skewMs: number) => void;
   /** Subscribe to something that should end a backoff early (e.g. ApiKeySource.onChange). */
   wakeOn?: (wake: () => void) => () => void;
   logger?: Logger;
@@ -56,6 +64,8 @@ export class PollLoop {
   private readonly unauthorizedBackoff: Backoff;
   private readonly failures: FailureStateLog;
   private readonly wakeup = new Wakeup();
+  /** Last measured; undefined until the first response, so the first one is always reported. */
+  private clockSkewMs: number | undefined;
 
   constructor(options: PollLoopOptions) {
     this.options = options;
@@ -92,12 +102,16 @@ export class PollLoop {
         this.counters.requests += 1;
         let delayMs: number;
         try {
-          const actions = await this.options.client.pollActions(waitSeconds, signal);
+          const { actions, clockSkewMs } = await this.options.client.pollActions(waitSeconds, signal);
           this.counters.successes += 1;
+          if (clockSkewMs !== this.clockSkewMs) {
+            this.clockSkewMs = clockSkewMs;
+            this.options.onClockSkew?.(clockSkewMs);
+          }
           if (actions.length > 0) {
             this.counters.actionsReceived += actions.length;
             try {
-              await this.options.onActions(actions);
+              await this.options.onActions(actions, { clockSkewMs });
             } catch (err) {
               if (signal.aborted) break;
               // Leased actions not acknowledged are redelivered by the control plane.

@@ -29,6 +29,12 @@ export const AgentActionSpec = z
     expiresAt: Timestamp.optional().describe('After this the action is not started; it ends Expired.'),
     deadline: Timestamp.optional().describe('Hard end of the whole action, including retries and waits.'),
     source: ActionSource.describe('control-plane: received by the poller; local: applied in the cluster.'),
+    clockSkewMs: z
+      .int()
+      .optional()
+      .describe(
+        "Agent clock minus the control plane's when the action was received (HTTP Date header; absent when under 2 s). createdAt, expiresAt and deadline are shifted by it before they are compared with the agent's clock.",
+      ),
     target: z
       .string()
       .max(512)
@@ -129,7 +135,12 @@ export function describeActionTarget(action: Action): string {
 }
 
 /** The AgentAction object the poller (source control-plane) or a test creates for an action. */
-export function agentActionFor(action: Action, namespace: string, source: ActionSource): AgentAction {
+export function agentActionFor(
+  action: Action,
+  namespace: string,
+  source: ActionSource,
+  clockSkewMs = 0,
+): AgentAction {
   const spec: AgentActionSpec = {
     id: action.id,
     type: action.type,
@@ -140,6 +151,7 @@ export function agentActionFor(action: Action, namespace: string, source: Action
   };
   if (action.expiresAt !== undefined) spec.expiresAt = action.expiresAt;
   if (action.deadline !== undefined) spec.deadline = action.deadline;
+  if (clockSkewMs !== 0) spec.clockSkewMs = clockSkewMs;
   return {
     apiVersion,
     kind: agentActionKind,

@@ -37,6 +37,8 @@ export interface AgentMetrics {
   stateWriteErrorsTotal: Counter<'code'>;
   /** Wall-clock steps (NTP) seen by the agent, by direction (forward, backward). */
   clockJumpsTotal: Counter<'direction'>;
+  /** Agent clock minus the control plane's, from the last poll's Date header; 0 when under 2 s. */
+  controlPlaneClockSkewSeconds: Gauge;
 }
 
 export interface MetricsOptions {
@@ -130,6 +132,11 @@ export function createMetrics(options: MetricsOptions = {}): AgentMetrics {
       name: `${metricPrefix}clock_jumps_total`,
       help: 'Wall-clock steps (NTP, manual) detected against the monotonic clock, by direction.',
       labelNames: ['direction'],
+      registers,
+    }),
+    controlPlaneClockSkewSeconds: new Gauge({
+      name: `${metricPrefix}controlplane_clock_skew_seconds`,
+      help: "Agent wall clock minus the control plane's, measured from the last poll response's Date header (0 when under 2 s). Action instants are translated by it.",
       registers,
     }),
   };

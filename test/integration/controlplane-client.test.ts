@@ -138,8 +138,8 @@ describe('ControlPlaneClient requests', () => {
   it('polls with the bearer key, wait parameter, gzip accepted, under the base path', async () => {
     const srv = await startServer((_req, res) => json(res, 200, { actions: [envelope] }));
     const { path, key } = keyFile();
-    const actions = await client(`${srv.url}/prefix`, path).pollActions(7);
-    expect(actions).toEqual([envelope]);
+    const polled = await client(`${srv.url}/prefix`, path).pollActions(7);
+    expect(polled).toEqual({ actions: [envelope], clockSkewMs: 0 }); // same machine: no skew
     expect(srv.seen[0]).toEqual({
       method: 'GET',
       url: '/prefix/api/v1/agent/actions?wait=7',
@@ -212,7 +212,18 @@ describe('ControlPlaneClient requests', () => {
       });
       res.end(body);
     });
-    expect(await client(srv.url, keyFile().path).pollActions(0)).toHaveLength(2);
+    expect((await client(srv.url, keyFile().path).pollActions(0)).actions).toHaveLength(2);
+  });
+
+  it("measures the agent's clock skew from the poll response's Date header", async () => {
+    // A control plane whose clock is 3 h behind this machine's: the agent is 3 h ahead.
+    const behind = 3 * 3_600_000;
+    const srv = await startServer((_req, res) => {
+      res.setHeader('date', new Date(Date.now() - behind).toUTCString());
+      json(res, 200, { actions: [envelope] });
+    });
+    const { clockSkewMs } = await client(srv.url, keyFile().path).pollActions(0);
+    expect(Math.abs(clockSkewMs - behind)).toBeLessThanOrEqual(1_000);
   });
 
   it('caps the decompressed size too (gzip bomb)', async () => {
@@ -512,7 +523,9 @@ describe('TLS and proxy', () => {
     const { path } = keyFile();
     const noCa = await caught(client(srv.url, path, { allowInsecureHttp: false }).pollActions(0));
     expect(noCa.code).toBe('CP_TLS');
-    expect(await client(srv.url, path, { allowInsecureHttp: false, caFile: ca }).pollActions(0)).toEqual([]);
+    expect(
+      (await client(srv.url, path, { allowInsecureHttp: false, caFile: ca }).pollActions(0)).actions,
+    ).toEqual([]);
   });
 
   it('goes through HTTPS_PROXY with CONNECT, and not for NO_PROXY hosts', async () => {
@@ -537,13 +550,13 @@ describe('TLS and proxy', () => {
       caFile: ca,
       env: { HTTPS_PROXY: `http://127.0.0.1:${proxyPort}` },
     });
-    expect(await proxied.pollActions(0)).toEqual([]);
+    expect((await proxied.pollActions(0)).actions).toEqual([]);
     expect(connects).toEqual([`127.0.0.1:${srv.port}`]);
     const direct = client(srv.url, path, {
       caFile: ca,
       env: { HTTPS_PROXY: `http://127.0.0.1:${proxyPort}`, NO_PROXY: '127.0.0.1' },
     });
-    expect(await direct.pollActions(0)).toEqual([]);
+    expect((await direct.pollActions(0)).actions).toEqual([]);
     expect(connects).toHaveLength(1);
     expect(srv.hits()).toBe(2);
   });

@@ -54,7 +54,7 @@ describe('OutboxShipper with the reference control plane', () => {
       });
       ids.push(id);
     }
-    const leased = await client.pollActions(0);
+    const leased = (await client.pollActions(0)).actions;
     expect(leased).toHaveLength(100);
     // What the agent queues: the acknowledgement, then (for most) the result behind it.
     for (const [i, id] of ids.slice(0, 100).entries()) {

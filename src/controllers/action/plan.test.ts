@@ -52,6 +52,32 @@ describe('planStep', () => {
     );
   });
 
+  it("translates the control plane's instants by spec.clockSkewMs before judging them", () => {
+    // The agent's clock (now) is 2 h ahead of the control plane's: an action created a minute
+    // ago there, expiring in 30 minutes there, must not look 2 h old and expired here.
+    const twoHours = 2 * 3_600_000;
+    const cpNow = now - twoHours;
+    const ahead = spec({
+      type: 'drain_node',
+      payload: { nodeName: 'node-a', timeoutSeconds: 300, deadline: new Date(cpNow + 600_000).toISOString() },
+      createdAt: new Date(cpNow - 60_000).toISOString(),
+      expiresAt: new Date(cpNow + 30 * 60_000).toISOString(),
+      deadline: new Date(cpNow + 45 * 60_000).toISOString(),
+    });
+    expect(planStep(input({ object: { spec: ahead } })).kind).toBe('expire'); // uncorrected
+    const step = planStep(input({ object: { spec: { ...ahead, clockSkewMs: twoHours } } }));
+    expect(step.kind).toBe('evaluate');
+    if (step.kind !== 'evaluate' || step.action.type !== 'drain_node') throw new Error('not a drain');
+    // What the executor gets is on the agent's clock: the drain's age is a minute, not 2 h.
+    expect(Date.parse(step.action.createdAt)).toBe(now - 60_000);
+    expect(Date.parse(step.action.expiresAt!)).toBe(now + 30 * 60_000);
+    expect(Date.parse(step.action.deadline!)).toBe(now + 45 * 60_000);
+    expect(Date.parse(step.action.payload.deadline!)).toBe(now + 600_000);
+    // And it still expires when the control plane's own expiry has passed.
+    const late = { ...ahead, expiresAt: new Date(cpNow - 1_000).toISOString(), clockSkewMs: twoHours };
+    expect(planStep(input({ object: { spec: late } })).kind).toBe('expire');
+  });
+
   it('resumes an interrupted idempotent action even past its expiry, fails a non-idempotent one', () => {
     const expired = spec({ expiresAt: '2026-11-24T11:00:00Z' });
     expect(planStep(input({ object: { spec: expired }, journal: 'started' }))).toMatchObject({

@@ -14,6 +14,7 @@
  */
 import { type Action, parseEnvelope } from '../../contract/envelope.ts';
 import type { ActionState } from '../../contract/reports.ts';
+import { onAgentClock } from '../../controlplane/clock-skew.ts';
 import type { ActionPhase, AgentAction } from '../../crds/agent-action.ts';
 import { terminalPhases } from '../../crds/agent-action.ts';
 import type { JournalState } from '../../store/journal.ts';
@@ -78,13 +79,18 @@ export function planStep(input: PlanInput): Step {
     return { kind: 'repair-status', state: input.journalFinalState ?? 'failed' };
   }
 
+  // The action as the executor sees it: the control plane's instants translated to this
+  // agent's clock (spec.clockSkewMs), so the expiry below and a drain's budget compare like
+  // with like. An agent clock hours ahead would otherwise expire actions early and give
+  // drains no time at all (a forced drain then deletes its pods at once).
+  const skew = object.spec.clockSkewMs ?? 0;
   const parsed = parseEnvelope({
     id: object.spec.id,
     type: object.spec.type,
-    payload: object.spec.payload,
-    createdAt: object.spec.createdAt,
-    ...(object.spec.expiresAt === undefined ? {} : { expiresAt: object.spec.expiresAt }),
-    ...(object.spec.deadline === undefined ? {} : { deadline: object.spec.deadline }),
+    payload: payloadOnAgentClock(object.spec.payload, skew),
+    createdAt: onAgentClock(object.spec.createdAt, skew),
+    ...(object.spec.expiresAt === undefined ? {} : { expiresAt: onAgentClock(object.spec.expiresAt, skew) }),
+    ...(object.spec.deadline === undefined ? {} : { deadline: onAgentClock(object.spec.deadline, skew) }),
   });
   if (!parsed.ok) return { kind: 'reject', reason: parsed.reason };
 
@@ -105,6 +111,13 @@ export function planStep(input: PlanInput): Step {
     return { kind: 'expire', message: `deadline ${parsed.action.deadline} passed before it could start` };
   }
   return { kind: 'evaluate', action: parsed.action, resume: false };
+}
+
+/** A payload `deadline` (drain_node, delete_node) is a control-plane instant too. */
+function payloadOnAgentClock(payload: Record<string, unknown>, skewMs: number): Record<string, unknown> {
+  const deadline = payload.deadline;
+  if (skewMs === 0 || typeof deadline !== 'string') return payload;
+  return { ...payload, deadline: onAgentClock(deadline, skewMs) };
 }
 
 /**

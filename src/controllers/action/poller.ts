@@ -37,6 +37,11 @@ export interface AcceptOptions {
   now?: () => number;
   /** Targets whose AgentActions are created at once (one target is always in order). Default 8. */
   concurrency?: number;
+  /**
+   * Agent clock minus the control plane's, measured on the poll response that delivered this
+   * batch (controlplane/clock-skew.ts); kept in each AgentAction's spec. Default 0.
+   */
+  clockSkewMs?: number;
 }
 
 /**
@@ -124,7 +129,7 @@ async function acceptOne(
   const { store } = options;
   // The same id twice in one batch: the first one got here already.
   if (store.journal.state(action.id) !== 'new') return 'duplicates';
-  const body = agentActionFor(action, options.namespace, 'control-plane');
+  const body = agentActionFor(action, options.namespace, 'control-plane', options.clockSkewMs);
   const bytes = Buffer.byteLength(JSON.stringify(body));
   if (bytes > maxAgentActionBytes) {
     const reason = `action too large: its AgentAction would be ${bytes} bytes; the API server stores at most ${maxAgentActionBytes}`;
