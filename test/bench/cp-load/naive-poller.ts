@@ -6,8 +6,9 @@
  *
  * - every 5 s (fixed schedule): GET /api/v1/agent/actions?wait=0 (answered at once);
  * - each action: merge-patch the node's spec.unschedulable, then one final status report on
- *   the per-action route (no `running` report: the baseline sends less than the agent);
- * - one audit-events batch per tick that had actions (one event per action);
+ *   the per-action route (no `running` report: the baseline sends less than the agent; and,
+ *   like the agent, no audit event: those are for actions that did not come from the control
+ *   plane, which learns of its own actions from the status reports);
  * - the inventory: list the nodes each tick and POST one instances delta when a report
  *   changed (full snapshot first), mapped with the agent's own trimNode/toInstance;
  * - a heartbeat every 60 s.
@@ -15,9 +16,8 @@
  * It runs in the benchmark's process; the control plane sees it over real HTTP through the
  * agent's own ControlPlaneClient.
  */
-import { randomUUID } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { AuditEvent, InstanceReport } from '../../../src/contract/reports.ts';
+import type { InstanceReport } from '../../../src/contract/reports.ts';
 import { WireEnvelope } from '../../../src/contract/wire-envelope.ts';
 import { toInstance } from '../../../src/controllers/inventory/to-instance.ts';
 import { type RawNode, trimNode } from '../../../src/controllers/inventory/trim-node.ts';
@@ -79,7 +79,6 @@ export class NaivePoller {
         signal,
       );
     }
-    const events: AuditEvent[] = [];
     for (const raw of (await client.pollActions(0, signal)).actions) {
       const action = WireEnvelope.parse(raw);
       const nodeName = (action.payload as { nodeName: string }).nodeName;
@@ -94,17 +93,8 @@ export class NaivePoller {
         { state: 'succeeded', message, startedAt, finishedAt: new Date().toISOString() },
         signal,
       );
-      events.push({
-        id: randomUUID(),
-        timestamp: new Date().toISOString(),
-        event: 'action.succeeded',
-        resource: `node/${nodeName}`,
-        actionId: action.id,
-        message,
-      });
       this.counters.actions += 1;
     }
-    if (events.length > 0) await client.sendEvents(events, signal);
     await this.sendInventoryChanges(signal);
   }
 
