@@ -5,7 +5,9 @@
  * clock: a step must not make two leaders, drop leadership, or keep a dead leader's Lease
  * alive for the size of the step.
  */
+import { Writable } from 'node:stream';
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LeaderElector } from './leader-election.ts';
 
@@ -131,4 +133,48 @@ describe('LeaderElector and wall-clock steps', () => {
       await Promise.allSettled([runA, runB]);
     }
   }, 20_000);
+});
+
+describe('LeaderElector logging', () => {
+  it('logs an unreachable API server once per outage while campaigning, not once per retry', async () => {
+    const leases = new FakeLeases();
+    const lines: { level: number; msg: string }[] = [];
+    const log = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk, _enc, done) {
+          lines.push(JSON.parse(String(chunk)));
+          done();
+        },
+      }),
+    );
+    leases.cutOff.add('a');
+    const a = new LeaderElector({
+      coordination: leases.api('a'),
+      namespace: 'ns',
+      name: 'lease',
+      identity: 'a',
+      leaseDurationSeconds: 1.2,
+      renewDeadlineSeconds: 0.8,
+      retryPeriodSeconds: 0.05,
+      onStartedLeading: () => undefined,
+      onStoppedLeading: () => undefined,
+      releaseOnCancel: false,
+      log,
+    });
+    const root = new AbortController();
+    const run = a.run(root.signal);
+    try {
+      await sleep(600); // ~10 failed attempts
+      leases.cutOff.delete('a');
+      while (!a.isLeader()) await sleep(10);
+    } finally {
+      root.abort();
+      await run;
+    }
+    const failing = lines.filter((l) => l.msg.startsWith('leader election: acquiring the Lease failing'));
+    expect(failing, 'one warning for the whole outage').toHaveLength(1);
+    expect(failing[0]!.msg).toMatch(/connection refused/);
+    expect(lines.filter((l) => l.msg === 'leader election: acquiring the Lease recovered')).toHaveLength(1);
+  });
 });

@@ -29,6 +29,7 @@ import {
   type V1LeaseSpec,
   V1MicroTime,
 } from '@kubernetes/client-node';
+import { FailureStateLog } from '../controlplane/failure-state-log.ts';
 import { apiErrorMessage, isConflict, isNotFound } from '../kube/api-errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { sleep } from '../util/backoff.ts';
@@ -147,6 +148,7 @@ export class LeaderElector {
   private lastWriteAt = 0;
   private readonly wall: () => number;
   private readonly mono: () => number;
+  private readonly acquireFailures: FailureStateLog;
 
   constructor(options: LeaderElectionOptions) {
     this.options = options;
@@ -159,6 +161,7 @@ export class LeaderElector {
     if (this.renewDeadlineMs >= this.leaseMs)
       throw new Error('renewDeadline must be less than leaseDuration');
     if (this.retryMs >= this.renewDeadlineMs) throw new Error('retryPeriod must be less than renewDeadline');
+    this.acquireFailures = new FailureStateLog(this.leaseLog(), 'leader election: acquiring the Lease');
   }
 
   isLeader(): boolean {
@@ -189,17 +192,18 @@ export class LeaderElector {
   /** Tries every retryPeriod (plus up to 20% jitter, so replicas spread out) until it holds the Lease. */
   private async acquire(signal: AbortSignal): Promise<boolean> {
     while (!signal.aborted) {
+      const retryInMs = this.retryMs * (1 + Math.random() * 0.2);
       try {
         const timeout = AbortSignal.any([signal, AbortSignal.timeout(this.renewDeadlineMs)]);
-        if ((await this.tryAcquireOrRenew(timeout)) === 'held') return true;
+        const attempt = await this.tryAcquireOrRenew(timeout);
+        this.acquireFailures.succeeded();
+        if (attempt === 'held') return true;
       } catch (err) {
         if (signal.aborted) return false;
-        this.options.log?.warn(
-          { err: withCause(err), lease: this.leaseRef() },
-          'leader election: acquire failed',
-        );
+        // Once per outage, not once a second while the API server is down.
+        this.acquireFailures.failed(withCause(err), retryInMs);
       }
-      await sleep(this.retryMs * (1 + Math.random() * 0.2), signal).catch(() => undefined);
+      await sleep(retryInMs, signal).catch(() => undefined);
     }
     return false;
   }
@@ -215,6 +219,7 @@ export class LeaderElector {
       leadership.abort(new Error(`leadership lost: ${reason}`));
     };
     this.leading = true;
+    const renewFailures = new FailureStateLog(this.leaseLog(), 'leader election: renewing the Lease');
     let lastRenew = this.lastWriteAt;
     let deadline = setTimeout(
       () => stop('renew deadline passed'),
@@ -245,6 +250,7 @@ export class LeaderElector {
             AbortSignal.any([leadership.signal, AbortSignal.timeout(Math.max(Math.ceil(remaining), 1))]),
           );
           if (leadership.signal.aborted) break;
+          renewFailures.succeeded();
           if (attempt === 'held') {
             lastRenew = this.lastWriteAt;
             clearTimeout(deadline);
@@ -258,10 +264,7 @@ export class LeaderElector {
           // 'conflict': someone wrote the Lease between our read and write; retry until the deadline.
         } catch (err) {
           if (leadership.signal.aborted) break;
-          this.options.log?.warn(
-            { err: withCause(err), lease: this.leaseRef() },
-            'leader election: renew failed',
-          );
+          renewFailures.failed(withCause(err), this.retryMs);
         }
       }
     } finally {
@@ -420,5 +423,9 @@ export class LeaderElector {
 
   private leaseRef(): string {
     return `${this.options.namespace}/${this.options.name}`;
+  }
+
+  private leaseLog(): Logger | undefined {
+    return this.options.log?.child({ lease: this.leaseRef() });
   }
 }
