@@ -20,7 +20,6 @@ import type { V1Node, V1NodeStatus, V1Taint } from '@kubernetes/client-node';
 import { cordonedByAnnotation } from '../actions/marks.ts';
 import { keptLabelKeys } from '../controllers/inventory/trim-node.ts';
 import type { Logger } from '../observability/logger.ts';
-import { errorMessage } from '../util/errors.ts';
 import type { KubeClients } from './clients.ts';
 import { listWatch } from './watch.ts';
 
@@ -102,8 +101,8 @@ export class NodeCache implements NodeLookup {
   private resolveReady!: () => void;
   private rejectReady!: (err: unknown) => void;
   /**
-   * Resolves after the first list; rejects when that list failed for good (a non-retryable
-   * error: logged here) or `run`'s signal aborted first.
+   * Resolves after the first list; rejects only when `run`'s signal aborted first (listWatch
+   * keeps trying a failing first list, refusals included, and logs it).
    */
   readonly ready: Promise<void>;
 
@@ -140,8 +139,9 @@ export class NodeCache implements NodeLookup {
 
   /**
    * Lists and watches until `signal` aborts; once per instance (one per leadership term).
-   * A first list failing for a retryable reason is retried inside listWatch; until a list
-   * succeeded, `get` answers undefined (the executors then read the node).
+   * A failing first list is retried inside listWatch (a refusal such as a 403 with a backoff up
+   * to 30 s, logged as an error); until a list succeeded, `get` answers undefined (the executors then
+   * read the node).
    */
   async run(signal: AbortSignal): Promise<void> {
     const { log, labelSelector, pageSize, inactivityMs } = this.options;
@@ -173,10 +173,7 @@ export class NodeCache implements NodeLookup {
       await watch.ready;
       this.resolveReady();
     } catch (err) {
-      this.rejectReady(err);
-      if (!signal.aborted) {
-        log?.error({ err: errorMessage(err) }, 'node cache: cannot list nodes (not retryable); not watching');
-      }
+      this.rejectReady(err); // aborted before the first list
     }
     try {
       await watch.stopped;

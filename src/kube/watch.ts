@@ -48,11 +48,14 @@ export interface ListWatchOptions<Raw extends KubeObject, T = Raw> {
   inactivityMs?: number;
   pageSize?: number;
   /**
-   * true (the leader's long-lived watches): a first list that fails with a retryable error
-   * (5xx, 429, network; the API server busy right after an election or down for a while) is
-   * tried again with the relists' backoff until it succeeds or the signal aborts, logged once
-   * per change of error. A non-retryable one (403 from RBAC, 404 for a missing CRD …) still
-   * rejects `ready`: trying again would not help, and the caller says so.
+   * true (the leader's long-lived watches): the first list is tried until it succeeds or the
+   * signal aborts, so `ready` only rejects on abort. A retryable failure (5xx, 429, network;
+   * the API server busy right after an election or down for a while) is tried again with the
+   * relists' backoff and logged as a warning; a refusal (403 from RBAC, 404 for a CRD not
+   * installed yet …) may need a human, so it is logged as an error and tried with a slower
+   * backoff (1 s doubling to 30 s: a CRD applied just after the agent started is picked up
+   * quickly) — the agent then recovers by itself once RBAC or the CRD is fixed, with no
+   * restart. Each is logged once per change of error, not per try.
    * false (default; a drain's watches): any failure of the first list rejects `ready`, so a
    * caller with a budget never waits on a failing list.
    */
@@ -61,9 +64,8 @@ export interface ListWatchOptions<Raw extends KubeObject, T = Raw> {
 
 export interface ListWatch {
   /**
-   * Resolves after the first list was delivered; rejects if that first list fails (with
-   * `retryFirstList`: fails with a non-retryable error), or with the signal's reason if the
-   * signal aborts before it was delivered.
+   * Resolves after the first list was delivered; rejects if that first list fails (never with
+   * `retryFirstList`), or with the signal's reason if the signal aborts before it was delivered.
    */
   ready: Promise<void>;
   /** Resolves when the loop has stopped (after the signal aborted). */
@@ -298,6 +300,7 @@ export function listWatch<Raw extends KubeObject, T>(options: ListWatchOptions<R
   // A caller that only awaits `stopped` must not see an unhandled rejection.
   ready.catch(() => undefined);
   const backoff = new Backoff({ baseMs: 200, maxMs: 5_000 });
+  const refusedBackoff = new Backoff({ baseMs: 1_000, maxMs: 30_000 });
   const path = options.path;
   const signal = options.signal;
 
@@ -325,18 +328,25 @@ export function listWatch<Raw extends KubeObject, T>(options: ListWatchOptions<R
         } catch (err) {
           if (signal.aborted) break;
           if (first) {
-            if (!options.retryFirstList || !isRetryable(err)) {
+            if (!options.retryFirstList) {
               rejectReady(err);
               first = false;
               return;
             }
             failedStarts++;
+            const retryable = isRetryable(err);
+            const retryInMs = retryable ? backoff.next() : refusedBackoff.next();
             const message = errorMessage(err);
             if (message !== loggedStartError) {
-              options.log?.warn({ path, err: message }, 'list failed; retrying');
+              if (retryable) options.log?.warn({ path, err: message }, 'list failed; retrying');
+              else
+                options.log?.error(
+                  { path, err: message, retryInMs },
+                  'list refused (RBAC? CRD not installed?); retrying until it is allowed',
+                );
               loggedStartError = message;
             }
-            await sleep(backoff.next(), signal).catch(() => undefined);
+            await sleep(retryInMs, signal).catch(() => undefined);
             continue;
           }
           const expired = err instanceof WatchExpiredError;

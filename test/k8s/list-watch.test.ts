@@ -3,18 +3,25 @@
  * transform runs on every list page as it arrives and on every watch event, raw objects are
  * not kept (neither while the list goes on, nor by the helper during the watch that
  * follows), `ready` settles when the signal aborts during the first list, and with
- * `retryFirstList` a first list that cannot reach the server is retried while one the server
- * refuses (403) is not.
+ * `retryFirstList` a first list that cannot reach the server is retried with backoff, one the
+ * server refuses (403, 404) is logged once as an error and tried again more slowly, and a
+ * watch of a CRD installed after it started begins by itself.
  */
 import { connect, createServer, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKubeClients } from '../../src/kube/clients.ts';
-import { type KubeObject, KubeRequestError, listWatch, type WatchEventType } from '../../src/kube/watch.ts';
+import { type KubeObject, listWatch, type WatchEventType } from '../../src/kube/watch.ts';
 import { createKwokNodes, deleteNodes, loadTestKubeConfig, uniqueName, waitFor } from '../support/kube.ts';
 
 const kc = loadTestKubeConfig();
@@ -321,7 +328,7 @@ describe('listWatch on a real API server', () => {
     }
   });
 
-  it('retryFirstList: a refusal (403 Forbidden) is not retried, ready rejects with it', async () => {
+  it('retryFirstList: a refusal (403 Forbidden) does not end it: logged once as an error, still trying', async () => {
     // No credentials: the API server takes the request as system:anonymous, who may not list nodes.
     const anonymous = new KubeConfig();
     const cluster = kc.getCurrentCluster()!;
@@ -332,11 +339,13 @@ describe('listWatch on a real API server', () => {
       currentContext: 'anonymous',
     });
     const anonClients = createKubeClients(anonymous);
+    const { log, lines } = capturingLogger();
     const abort = new AbortController();
     const lw = listWatch<RawNode>({
       clients: anonClients,
       path: '/api/v1/nodes',
       signal: abort.signal,
+      log,
       retryFirstList: true,
       onList: () => {},
       onEvent: () => {},
@@ -347,14 +356,74 @@ describe('listWatch on a real API server', () => {
           () => 'resolved',
           (err: unknown) => err,
         ),
-        new Promise((r) => setTimeout(() => r('still pending'), 10_000)),
+        new Promise((r) => setTimeout(() => r('still pending'), 5_000)),
       ]);
-      expect(settled).toBeInstanceOf(KubeRequestError);
-      expect((settled as KubeRequestError).statusCode).toBe(403);
+      expect(settled).toBe('still pending');
+      const refused = lines.filter((l) => l.msg.startsWith('list refused'));
+      expect(refused, 'one error line, not one per try').toHaveLength(1);
+      expect(refused[0]!.level).toBe(50);
+      expect(JSON.stringify(refused[0])).toMatch(/403/);
+      abort.abort();
+      await expect(lw.ready).rejects.toBeDefined(); // aborted before a first list
       await lw.stopped;
     } finally {
       abort.abort();
       await anonClients.close();
+    }
+  });
+
+  it('retryFirstList: a 404 (CRD not installed yet) starts by itself once the CRD exists', async () => {
+    const group = `${run}.lw.example.com`;
+    const path = `/apis/${group}/v1/widgets`;
+    const { log, lines } = capturingLogger();
+    const abort = new AbortController();
+    let listed: unknown[] | undefined;
+    const lw = listWatch<KubeObject>({
+      clients,
+      path,
+      signal: abort.signal,
+      log,
+      retryFirstList: true,
+      onList: (items) => {
+        listed = items;
+      },
+      onEvent: () => {},
+    });
+    const ext = kc.makeApiClient(ApiextensionsV1Api);
+    const crdName = `widgets.${group}`;
+    try {
+      await waitFor(async () => lines.some((l) => l.msg.startsWith('list refused')), {
+        timeoutMs: 10_000,
+        what: 'the 404 logged',
+      });
+      await ext.createCustomResourceDefinition({
+        body: {
+          metadata: { name: crdName },
+          spec: {
+            group,
+            scope: 'Cluster',
+            names: { plural: 'widgets', singular: 'widget', kind: 'Widget' },
+            versions: [
+              {
+                name: 'v1',
+                served: true,
+                storage: true,
+                schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } },
+              },
+            ],
+          },
+        },
+      });
+      const t0 = performance.now();
+      await lw.ready;
+      // The refused backoff tops out at 30 s; it started at 1 s, so this is seconds.
+      expect(performance.now() - t0).toBeLessThan(20_000);
+      expect(listed).toEqual([]);
+      expect(lines.some((l) => l.msg === 'listed after failed attempts')).toBe(true);
+    } finally {
+      abort.abort();
+      await lw.stopped;
+      await ext.deleteCustomResourceDefinition({ name: crdName }).catch(() => undefined);
     }
   });
 });

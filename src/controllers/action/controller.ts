@@ -104,10 +104,10 @@ export class ActionController {
   }
 
   /**
-   * Runs until `signal` aborts. A first list of policies or actions that fails for a
-   * retryable reason (API server busy right after an election) is retried by listWatch, so
-   * the term is not left without a controller; one that cannot succeed by retrying (403 from
-   * RBAC, 404 without the CRDs) is logged as an error and ends the controller for this term.
+   * Runs until `signal` aborts. A failing first list of policies or actions is retried by
+   * listWatch (the API server busy right after an election: with backoff; a refusal such as
+   * 403 from RBAC or 404 without the CRDs: logged as an error, backoff up to 30 s), so the term is
+   * never left without a controller and fixing RBAC or installing the CRDs is enough.
    */
   async run(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
@@ -120,7 +120,7 @@ export class ActionController {
       if (!signal.aborted) {
         this.options.log.error(
           { err: errorMessage(err) },
-          'action controller cannot start (not retryable); no actions run in this leadership term',
+          'action controller cannot start; no actions run in this leadership term',
         );
       }
     } finally {

@@ -19,7 +19,7 @@ import type { KubeClients } from '../../kube/clients.ts';
 import type { EventSink } from '../../kube/events.ts';
 import { type KubeObject, listWatch } from '../../kube/watch.ts';
 import type { Logger } from '../../observability/logger.ts';
-import { Backoff, sleep } from '../../util/backoff.ts';
+import { Backoff } from '../../util/backoff.ts';
 import { errorMessage } from '../../util/errors.ts';
 import type { Labels } from '../policy/label-selector.ts';
 import { parsePolicies } from '../policy/parse-policies.ts';
@@ -231,8 +231,9 @@ export class HibernationController {
   }
 
   /**
-   * A list+watch that keeps retrying its first list (the CRD may not be installed yet, the
-   * API server may be starting): `ready` resolves once a list got through.
+   * A list+watch that keeps trying its first list (the CRD may not be installed yet, the API
+   * server may be starting; listWatch's retryFirstList): `ready` resolves once a list got
+   * through, or when the signal aborts first.
    */
   private watch<T extends KubeObject>(
     path: string,
@@ -242,38 +243,16 @@ export class HibernationController {
       onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', item: T) => void;
     },
   ): { ready: Promise<void>; stopped: Promise<void> } {
-    let resolveReady!: () => void;
-    const ready = new Promise<void>((resolve) => {
-      resolveReady = resolve;
+    const lw = listWatch<T>({
+      clients: this.options.clients,
+      path,
+      signal,
+      log: this.options.log,
+      retryFirstList: true,
+      ...handlers,
     });
-    const stopped = (async () => {
-      const backoff = new Backoff({ baseMs: 500, maxMs: 30_000 });
-      while (!signal.aborted) {
-        const lw = listWatch<T>({
-          clients: this.options.clients,
-          path,
-          signal,
-          log: this.options.log,
-          ...handlers,
-        });
-        try {
-          await lw.ready;
-          resolveReady();
-          await lw.stopped;
-          return;
-        } catch (err) {
-          // `ready` rejects with the signal's reason when aborted during the first list.
-          if (signal.aborted) break;
-          this.options.log.warn(
-            { path, err: errorMessage(err) },
-            'hibernation controller cannot list yet; retrying',
-          );
-          await sleep(backoff.next(), signal).catch(() => undefined);
-        }
-      }
-      resolveReady();
-    })();
-    return { ready, stopped };
+    // With retryFirstList, `ready` rejects only when the signal aborted first.
+    return { ready: lw.ready.catch(() => undefined), stopped: lw.stopped };
   }
 
   private forget(name: string): void {
