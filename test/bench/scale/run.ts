@@ -5,7 +5,8 @@
  *     [--idle-seconds 30] [--churn-seconds 30] [--churn-rate 20] [--cordons 200] [--drains 3]
  *     [--big-replicas 2000] [--scale-by 500] [--aws local|off] [--source head|worktree]
  *     [--node-flags "..."] [--extra-node-flags "..."] [--no-reference] [--heap-snapshot DIR]
- *     [--kubeconfig PATH]
+ *     [--kubeconfig PATH] [--variant "label=flags ENV=value"] [--variant-rounds N]
+ *     [--rounds-per-life 1]
  *
  * The agent runs as it ships: `node <flags of the Dockerfile's ENTRYPOINT> dist/cli.js run`
  * with the image's ENV (NODE_ENV=production), built from the committed HEAD (`--source head`,
@@ -14,12 +15,15 @@
  * reference control plane as a child process over HTTP. Without --kubeconfig a test cluster
  * of its own is started (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok).
  *
- * The cluster (test/bench/scale/fixture.ts): `--managed-nodes` kwok-managed nodes carry every
- * pod (a big Deployment placed by the scheduler, the rest bare pods with nodeName set); the
- * other nodes are unmanaged with a real node's status (the node lifecycle controller marks
- * them Unknown and taints them unreachable; no pod is on them, so none is evicted).
+ * The cluster (fixture.ts, bulk-pods.ts): `--managed-nodes` kwok-managed nodes carry every pod
+ * (a big Deployment placed by the scheduler, the rest bare pods with nodeName set, which the
+ * bench starts Running itself before kwok takes their node over); the other nodes are
+ * unmanaged with a real node's status (the node lifecycle controller marks them Unknown and
+ * taints them unreachable; no pod is on them, so none is evicted).
  *
- * Phases, each repeated `--rounds` times, measured from /proc (RSS, utime+stime):
+ * Each round is one agent process (start, sync, then the phases; `--rounds-per-life` for
+ * more); variants take turns with the default agent round by round. Phases, measured from
+ * /proc (RSS, utime+stime):
  *   idle   nothing asked of the agent (kwok heartbeats, lease renewals, long polls)
  *   burst  enqueued at once on the control plane: cordon of cordons/2 nodes, uncordon of the
  *          cordons/2 of the round before, `--drains` drains of pod-carrying nodes (force; ~200
@@ -28,7 +32,8 @@
  * Between burst and churn the bench restores the drained nodes (uncordon, recreate their bare
  * pods) outside the measured phases. The same is measured for reference processes over the
  * same cluster: `kubectl get nodes -w`, `kubectl get pods -A -w`, kube-scheduler (caches
- * every node and pod), kube-controller-manager. Prints tables and one JSON line last.
+ * every node and pod), kube-controller-manager, kube-apiserver, etcd, kwok. Prints tables and
+ * one JSON line last.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import {
