@@ -99,6 +99,25 @@ function capturingLogger() {
   return { log: pino({ level: 'debug' }, stream), lines };
 }
 
+/** What `promise` settled with within `ms`: 'resolved', its rejection reason, or 'still pending'. */
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const pending = new Promise((r) => {
+    timer = setTimeout(() => r('still pending'), ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => 'resolved',
+        (err: unknown) => err,
+      ),
+      pending,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Lets pending I/O callbacks and timers run, so WeakRefs created earlier can be cleared. */
 const nextTurn = () => new Promise((r) => setTimeout(r, 20));
 
@@ -233,13 +252,7 @@ describe('listWatch on a real API server', () => {
       },
       onEvent: () => {},
     });
-    const settled = await Promise.race([
-      lw.ready.then(
-        () => 'resolved',
-        (err: unknown) => err,
-      ),
-      new Promise((r) => setTimeout(() => r('still pending'), 10_000)),
-    ]);
+    const settled = await settleWithin(lw.ready, 10_000);
     expect(settled).toBe(reason);
     expect(listed).toBe(false);
     await lw.stopped;
@@ -255,14 +268,8 @@ describe('listWatch on a real API server', () => {
       onList: () => {},
       onEvent: () => {},
     });
-    const settled = await Promise.race([
-      lw.ready.then(
-        () => 'resolved',
-        (err: unknown) => (err instanceof Error ? err.message : String(err)),
-      ),
-      new Promise((r) => setTimeout(() => r('still pending'), 10_000)),
-    ]);
-    expect(settled).toBe('already stopped');
+    const settled = await settleWithin(lw.ready, 10_000);
+    expect(settled instanceof Error ? settled.message : settled).toBe('already stopped');
     await lw.stopped;
   });
 
@@ -311,14 +318,8 @@ describe('listWatch on a real API server', () => {
       onEvent: () => {},
     });
     try {
-      const settled = await Promise.race([
-        lw.ready.then(
-          () => 'resolved',
-          () => 'rejected',
-        ),
-        new Promise((r) => setTimeout(() => r('still pending'), 10_000)),
-      ]);
-      expect(settled).toBe('rejected');
+      const settled = await settleWithin(lw.ready, 10_000);
+      expect(settled).toBeInstanceOf(Error);
       expect(proxy.connections()).toBeLessThanOrEqual(2);
       await lw.stopped;
     } finally {
@@ -351,14 +352,7 @@ describe('listWatch on a real API server', () => {
       onEvent: () => {},
     });
     try {
-      const settled = await Promise.race([
-        lw.ready.then(
-          () => 'resolved',
-          (err: unknown) => err,
-        ),
-        new Promise((r) => setTimeout(() => r('still pending'), 5_000)),
-      ]);
-      expect(settled).toBe('still pending');
+      expect(await settleWithin(lw.ready, 5_000)).toBe('still pending');
       const refused = lines.filter((l) => l.msg.startsWith('list refused'));
       expect(refused, 'one error line, not one per try').toHaveLength(1);
       expect(refused[0]!.level).toBe(50);
