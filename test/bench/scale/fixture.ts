@@ -193,31 +193,6 @@ export async function ensureNamespace(
   );
 }
 
-/** Items in a namespace without listing them: a list with limit=1 says how many remain. */
-export async function countInNamespace(clients: KubeClients, namespace: string): Promise<number> {
-  const { core } = clients;
-  const res = await core.listNamespacedPod({ namespace, limit: 1 });
-  return res.items.length + (res.metadata?.remainingItemCount ?? 0);
-}
-
-/** Running pods of a namespace (paged; only Running ones are transferred). */
-export async function countRunning(clients: KubeClients, namespace: string): Promise<number> {
-  const { core } = clients;
-  let n = 0;
-  let cont: string | undefined;
-  do {
-    const res = await core.listNamespacedPod({
-      namespace,
-      fieldSelector: 'status.phase=Running',
-      limit: 2000,
-      ...(cont ? { _continue: cont } : {}),
-    });
-    n += res.items.length;
-    cont = res.metadata?._continue;
-  } while (cont);
-  return n;
-}
-
 export async function setReplicas(clients: KubeClients, replicas: number): Promise<void> {
   const { apps } = clients;
   await apps.patchNamespacedDeploymentScale(

@@ -64,7 +64,6 @@ import {
   bulkNamespace,
   bulkPodBody,
   bulkPodsOn,
-  countInNamespace,
   createBigDeployment,
   ensureNamespace,
   instanceTypes,
@@ -955,37 +954,42 @@ async function runLife(
       const now = new Set(await bulkPodsOn(clients, n));
       for (const p of before.get(n) ?? []) if (!now.has(p)) missing.push({ name: p, node: n });
     }
-    // Evicted pods may still be finishing their deletion: wait until each name is free.
-    await waitFor(
-      async () => (await countInNamespace(clients, bulkNamespace)) === bulkCount - missing.length,
-      {
-        timeoutMs: 120_000,
-        intervalMs: 1000,
-        what: 'evicted bare pods to be gone',
-      },
-    ).catch(() => undefined);
+    // New names: kwok deletes by name (no UID precondition), and a pod-delete job of its left
+    // over from the evicted pod deleted a new pod of the same name (the 11:00 run lost 287 of
+    // round 1's recreated pods that way).
+    let recreateErrors = 0;
     await forEachLimit(missing, 16, async ({ name, node }) => {
       await core
-        .createNamespacedPod({ namespace: bulkNamespace, body: bulkPodBody(run, name, node) })
-        .catch(() => undefined);
+        .createNamespacedPod({ namespace: bulkNamespace, body: bulkPodBody(run, `${name}-r${r}`, node) })
+        .catch(() => recreateErrors++);
     });
     // kwok starts the recreated pods (its pod-ready stage): wait, so the next phases start from
     // a cluster at rest again.
-    await waitFor(
+    const running = await waitFor(
       async () => {
         for (const n of drainTargets) {
-          const running = await core.listNamespacedPod({
+          const started = await core.listNamespacedPod({
             namespace: bulkNamespace,
             fieldSelector: `spec.nodeName=${n},status.phase=Running`,
           });
-          if (running.items.length < (before.get(n)?.length ?? 0)) return false;
+          if (started.items.length < (before.get(n)?.length ?? 0)) return false;
         }
         return true;
       },
       { timeoutMs: 180_000, intervalMs: 2000, what: 'recreated bare pods to be Running' },
-    ).catch((err) => log(`restore ${r}: ${err instanceof Error ? err.message : err}`));
+    ).catch((err) => {
+      log(`restore ${r}: ${err instanceof Error ? err.message : err}`);
+      return false;
+    });
+    const restoreSeconds = (performance.now() - restoreStarted) / 1000;
+    burstInfo.restore = {
+      recreated: missing.length,
+      errors: recreateErrors,
+      allRunning: running,
+      seconds: round(restoreSeconds),
+    };
     log(
-      `restore ${r}: recreated ${missing.length} bare pods, Running, in ${((performance.now() - restoreStarted) / 1000).toFixed(1)} s`,
+      `restore ${r}: recreated ${missing.length} bare pods in ${restoreSeconds.toFixed(1)} s, ${running ? 'all' : 'NOT all'} Running`,
     );
     await sleep(3000);
 
