@@ -75,12 +75,7 @@ import {
   unmanagedName,
 } from './fixture.ts';
 import { cpuSeconds, type PhaseUse, ProcessMeter, rssBreakdown } from './procfs.ts';
-import {
-  type AgentHeap,
-  type LifeResult,
-  roundUse,
-  summarizeVariant,
-} from './summary.ts';
+import { type AgentHeap, type LifeResult, roundUse, summarizeVariant } from './summary.ts';
 
 const { values: args } = parseArgs({
   // `npm run bench -- scale -- --nodes 500` passes the second `--` through: skip it.
