@@ -248,8 +248,13 @@ function report(phases: Phase[]) {
       actionsPerMinute: perMinute(p, (w) => w.actions),
     };
   });
+  // Without the agent in the run (--subjects naive) there is nothing to compare with.
   const agentMedian = (phase: string) =>
     rows.find((r) => r.p.subject === 'agent' && r.p.phase === phase)?.total.median;
+  const ratioToAgent = (r: (typeof rows)[number]) => {
+    const agent = agentMedian(r.p.phase);
+    return agent === undefined ? undefined : ratio(r.total.median, agent);
+  };
 
   console.log(`\ncontrol-plane requests per minute, ${windowCount} windows of ${windowSeconds} s each`);
   printTable([
@@ -274,7 +279,7 @@ function report(phases: Phase[]) {
       r.total.median,
       r.total.min,
       r.total.max,
-      ratio(r.total.median, agentMedian(r.p.phase) ?? Number.NaN),
+      ratioToAgent(r),
       r.p.actionsPerSecond ? r.actionsPerMinute.median : undefined,
       r.p.actionsPerSecond ? r.gross.median : undefined,
       r.p.actionsPerSecond ? r.net.median : undefined,
@@ -301,7 +306,7 @@ function report(phases: Phase[]) {
       max: round(r.total.max),
       n: r.total.n,
     },
-    ratioToAgent: ratio(r.total.median, agentMedian(r.p.phase) ?? Number.NaN),
+    ratioToAgent: ratioToAgent(r),
     routesPerMinute: r.routes,
     actionsPerMinute: r.p.actionsPerSecond ? round(r.actionsPerMinute.median) : 0,
     requestsPerAction: r.p.actionsPerSecond ? round(r.gross.median) : undefined,
