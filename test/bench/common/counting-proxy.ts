@@ -10,7 +10,8 @@ export type RouteName = 'poll' | 'status' | 'heartbeat' | 'instances' | 'events'
 
 export function routeOf(method: string, path: string): RouteName {
   if (method === 'GET' && path.startsWith('/api/v1/agent/actions')) return 'poll';
-  if (method === 'POST' && /^\/api\/v1\/agent\/actions\/[^/]+\/status/.test(path)) return 'status';
+  // Both status routes: per action (…/actions/{id}/status) and the batch (…/actions/status).
+  if (method === 'POST' && /^\/api\/v1\/agent\/actions\/([^/]+\/)?status/.test(path)) return 'status';
   if (path.startsWith('/api/v1/agent/heartbeat')) return 'heartbeat';
   if (path.startsWith('/api/v1/agent/instances')) return 'instances';
   if (path.startsWith('/api/v1/agent/events')) return 'events';

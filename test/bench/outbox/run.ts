@@ -1,8 +1,7 @@
 /**
- * Outbox benchmark: what buffering and replaying results costs, and how chatty the agent is.
+ * Outbox benchmark: what buffering and replaying results costs.
  *
  *   node test/bench/outbox/run.ts [--append-n 3000] [--size-n 100000] [--replay-n 5000] [--wan-delay-ms 20]
- *        [--idle-seconds 60] [--busy-seconds 60] [--busy-rate 2] [--skip-requests] [--kubeconfig PATH]
  *
  * 1. Append rate: status rows appended one transaction each (what the agent does; the store
  *    runs synchronous=FULL, an fsync per commit), the same with NORMAL for comparison, one
@@ -11,17 +10,14 @@
  * 2. Size on disk of --size-n buffered status rows (database + WAL after a checkpoint),
  *    bytes per row, and the same extrapolated to 1,000,000 rows (linear: the table and its
  *    indexes grow linearly), unless --size-n is 1,000,000 itself.
- * 3. Replay rate over real HTTP: the OutboxShipper ships --replay-n final status rows (one
- *    request each: the route is per action), 4x as many audit events (batched, 100 per
- *    request), and an outage backlog of running+final pairs (the running reports of
- *    finished actions are superseded, not sent) to the reference control plane running as
- *    a child process; final reports one at a time vs up to 8 at once, also with a simulated
- *    WAN round trip (--wan-delay-ms, default 20, added by a proxy).
- * 4. Requests per minute an idle agent makes (long-poll with the default wait of 25 s +
- *    heartbeat every 60 s), and a busy one (--busy-rate cordon/uncordon actions per second),
- *    counted server side by a counting proxy in front of the control plane. Needs a cluster
- *    (the agent needs the API server): its own test cluster unless --kubeconfig is given;
- *    --skip-requests skips this part.
+ * 3. Replay rate over real HTTP: the OutboxShipper ships final status rows through the
+ *    batch status route (contract 1.1, the default) and through the per-action route (8 in
+ *    flight, or one by one), 4x --replay-n audit events (batched, 100 per request), and an
+ *    outage backlog of running+final pairs (the running reports of finished actions are
+ *    superseded, not sent) to the reference control plane running as a child process; the
+ *    final reports also over a simulated WAN round trip (--wan-delay-ms, default 20, added
+ *    by a proxy).
+ * Requests per minute of an idle and a busy agent: `npm run bench -- cp-load`.
  * Prints tables and one JSON line.
  */
 import { randomUUID } from 'node:crypto';
@@ -35,8 +31,8 @@ import { ActionsRepo } from '../../../src/reference-control-plane/actions-repo.t
 import { openDatabase } from '../../../src/reference-control-plane/db.ts';
 import { StateStore } from '../../../src/store/index.ts';
 import { startCountingProxy } from '../common/counting-proxy.ts';
-import { createNodes, deleteNodes, useCluster, waitFor } from '../common/kube.ts';
-import { spawnAgent, spawnControlPlane } from '../common/processes.ts';
+import { waitFor } from '../common/kube.ts';
+import { spawnControlPlane } from '../common/processes.ts';
 import { machineNote, printJsonLine, printTable, round } from '../common/stats.ts';
 
 const { values } = parseArgs({
@@ -45,17 +41,13 @@ const { values } = parseArgs({
     'size-n': { type: 'string', default: '100000' },
     'replay-n': { type: 'string', default: '5000' },
     'wan-delay-ms': { type: 'string', default: '20' },
-    'idle-seconds': { type: 'string', default: '60' },
-    'busy-seconds': { type: 'string', default: '60' },
-    'busy-rate': { type: 'string', default: '2' },
-    'skip-requests': { type: 'boolean', default: false },
-    kubeconfig: { type: 'string' },
   },
 });
 const appendN = Number(values['append-n']);
 const sizeN = Number(values['size-n']);
 const replayN = Number(values['replay-n']);
 const wanDelayMs = Number(values['wan-delay-ms']);
+const wanRows = Math.min(500, replayN / 2);
 
 const dir = mkdtempSync(join(tmpdir(), 'clusteropt-bench-outbox-'));
 const now = () => new Date().toISOString();
@@ -162,7 +154,8 @@ async function replayRates() {
   try {
     const repo = new ActionsRepo(cpDb);
     cpDb.transaction(() => {
-      for (let i = 0; i < replayN * 3; i++) {
+      // Final reports (replayN), the outage backlog (replayN), three WAN runs (wanRows each).
+      for (let i = 0; i < replayN * 2 + 3 * wanRows; i++) {
         const r = repo.enqueue({
           clusterId: created.cluster.id,
           type: 'cordon_node',
@@ -183,16 +176,18 @@ async function replayRates() {
   const ship = async (
     name: string,
     fill: (store: StateStore) => void,
-    options: { client?: ControlPlaneClient; maxParallelStatus?: number } = {},
+    options: { client?: ControlPlaneClient; maxParallelStatus?: number; maxStatusPerBatch?: number } = {},
   ) => {
     const store = StateStore.open({ path: join(dir, `replay-${name.replace(/\W+/g, '-')}.db`) });
     fill(store);
     const rows = store.stats().depth;
+    if (rows === 0) throw new Error(`${name}: nothing to ship (too few actions enqueued)`);
     const shipper = new OutboxShipper({
       store,
       client: options.client ?? client,
       idleCheckMs: 100,
       ...(options.maxParallelStatus === undefined ? {} : { maxParallelStatus: options.maxParallelStatus }),
+      ...(options.maxStatusPerBatch === undefined ? {} : { maxStatusPerBatch: options.maxStatusPerBatch }),
     });
     const controller = new AbortController();
     const t = performance.now();
@@ -210,41 +205,36 @@ async function replayRates() {
     results[name] = { rows, requests: shipper.counters.requests, seconds, rowsPerSecond: rows / seconds };
     store.close();
   };
-  await ship(
-    'final status reports, one at a time',
-    (store) => {
-      store.transaction(() => {
-        for (const id of ids.slice(0, replayN / 2)) store.outbox.appendStatus(id, finalReport());
-      });
-    },
-    { maxParallelStatus: 1 },
-  );
-  await ship('final status reports, up to 8 at once (default)', (store) => {
+  // Final reports by route: the batch route (contract 1.1, what the agent uses when the
+  // control plane has it) and the per-action route (an older control plane), 8 distinct
+  // actions in flight (its default) or strictly one by one.
+  const perAction = { maxStatusPerBatch: 0 };
+  const finals = (from: number, to: number) => (store: StateStore) => {
     store.transaction(() => {
-      for (const id of ids.slice(replayN / 2, replayN)) store.outbox.appendStatus(id, finalReport());
+      for (const id of ids.slice(from, to)) store.outbox.appendStatus(id, finalReport());
     });
+  };
+  const q = replayN / 4;
+  await ship('final reports, batch route (default)', finals(0, 2 * q));
+  await ship('final reports, per-action route, 8 in flight', finals(2 * q, 3 * q), perAction);
+  await ship('final reports, per-action route, one by one', finals(3 * q, 4 * q), {
+    ...perAction,
+    maxParallelStatus: 1,
   });
-  // The same over a simulated WAN round trip, where one-at-a-time is bound by latency.
-  const wanRows = Math.min(500, replayN / 2);
+  // The same over a simulated WAN round trip, where the per-action route is bound by latency.
+  const wanFrom = replayN * 2;
+  await ship(`+${wanDelayMs} ms per request (WAN), batch route`, finals(wanFrom, wanFrom + wanRows), {
+    client: wanClient,
+  });
   await ship(
-    `+${wanDelayMs} ms per request (WAN), one at a time`,
-    (store) => {
-      store.transaction(() => {
-        for (const id of ids.slice(replayN * 2, replayN * 2 + wanRows))
-          store.outbox.appendStatus(id, finalReport());
-      });
-    },
-    { client: wanClient, maxParallelStatus: 1 },
+    `+${wanDelayMs} ms per request (WAN), per-action route, 8 in flight`,
+    finals(wanFrom + wanRows, wanFrom + 2 * wanRows),
+    { client: wanClient, ...perAction },
   );
   await ship(
-    `+${wanDelayMs} ms per request (WAN), up to 8 at once`,
-    (store) => {
-      store.transaction(() => {
-        for (const id of ids.slice(replayN * 2 + wanRows, replayN * 2 + 2 * wanRows))
-          store.outbox.appendStatus(id, finalReport());
-      });
-    },
-    { client: wanClient },
+    `+${wanDelayMs} ms per request (WAN), per-action route, one by one`,
+    finals(wanFrom + 2 * wanRows, wanFrom + 3 * wanRows),
+    { client: wanClient, ...perAction, maxParallelStatus: 1 },
   );
   await ship('audit events (100 per request)', (store) => {
     store.transaction(() => {
@@ -277,79 +267,6 @@ async function replayRates() {
   return results;
 }
 
-async function requestsPerMinute() {
-  const idleSeconds = Number(values['idle-seconds']);
-  const busySeconds = Number(values['busy-seconds']);
-  const busyRate = Number(values['busy-rate']);
-  const cluster = await useCluster({
-    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
-    verbose: true,
-  });
-  const { installCrds } = await import('../../../src/crds/install.ts');
-  const { CoreV1Api } = await import('@kubernetes/client-node');
-  await installCrds(cluster.kc);
-  const core = cluster.kc.makeApiClient(CoreV1Api);
-  const ns = `bench-outbox-${process.pid}`;
-  await core.createNamespace({ body: { metadata: { name: ns } } });
-  const node = `bench-outbox-${process.pid}`;
-  await createNodes(cluster.kc, [node], { managed: false });
-  const cpDir = join(dir, 'requests');
-  const { mkdirSync } = await import('node:fs');
-  mkdirSync(cpDir, { recursive: true });
-  const cp = await spawnControlPlane({ dir: cpDir });
-  const proxy = await startCountingProxy(cp.url);
-  const created = await cp.admin.createCluster({ name: 'bench-requests' });
-  const keyFile = join(cpDir, 'api-key');
-  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
-  // Default poll wait (25 s) and heartbeat interval (60 s): what an installed agent does.
-  const agent = await spawnAgent({
-    name: 'agent',
-    dir: cpDir,
-    controlPlaneUrl: proxy.url,
-    apiKeyFile: keyFile,
-    namespace: ns,
-    kubeconfig: cluster.kubeconfigPath,
-  });
-  try {
-    // Let start-up traffic (first heartbeat, first poll) pass, then count.
-    await waitFor(async () => (await cp.admin.lastHeartbeat(created.cluster.id)) !== undefined, {
-      timeoutMs: 60_000,
-      what: 'first heartbeat',
-    });
-    await new Promise((r) => setTimeout(r, 2_000));
-    proxy.reset();
-    await new Promise((r) => setTimeout(r, idleSeconds * 1000));
-    const idle = { ...proxy.counts, total: proxy.total(), perMinute: proxy.total() / (idleSeconds / 60) };
-    proxy.reset();
-    let actions = 0;
-    const t = performance.now();
-    while (performance.now() - t < busySeconds * 1000) {
-      await cp.admin.enqueue(created.cluster.id, {
-        type: actions % 2 === 0 ? 'cordon_node' : 'uncordon_node',
-        payload: { nodeName: node },
-      });
-      actions++;
-      const next = t + (actions * 1000) / busyRate;
-      await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
-    }
-    const busy = {
-      ...proxy.counts,
-      total: proxy.total(),
-      perMinute: proxy.total() / (busySeconds / 60),
-      actions,
-      requestsPerAction: (proxy.total() - idle.perMinute * (busySeconds / 60)) / actions,
-    };
-    return { idleSeconds, busySeconds, busyRate, idle, busy };
-  } finally {
-    await agent.stop();
-    await proxy.close();
-    await cp.stop();
-    await deleteNodes(cluster.kc, [node]);
-    await core.deleteNamespace({ name: ns }).catch(() => undefined);
-    await cluster.stop();
-  }
-}
-
 async function main() {
   try {
     const append = appendRates();
@@ -378,34 +295,6 @@ async function main() {
       ['', 'rows', 'requests', 'seconds', 'rows/s'],
       ...Object.entries(replay).map(([k, v]) => [k, v.rows, v.requests, v.seconds, v.rowsPerSecond]),
     ]);
-    const requests = values['skip-requests'] ? undefined : await requestsPerMinute();
-    if (requests) {
-      console.log(`\n4. agent requests to the control plane (counted server side)`);
-      printTable([
-        ['', 'seconds', 'poll', 'status', 'heartbeat', 'instances', 'events', 'per minute'],
-        [
-          'idle',
-          requests.idleSeconds,
-          requests.idle.poll,
-          requests.idle.status,
-          requests.idle.heartbeat,
-          requests.idle.instances,
-          requests.idle.events,
-          requests.idle.perMinute,
-        ],
-        [
-          `busy (${requests.busyRate} actions/s)`,
-          requests.busySeconds,
-          requests.busy.poll,
-          requests.busy.status,
-          requests.busy.heartbeat,
-          requests.busy.instances,
-          requests.busy.events,
-          requests.busy.perMinute,
-        ],
-      ]);
-      console.log(`busy: ${round(requests.busy.requestsPerAction)} requests per action beyond the idle rate`);
-    }
     printJsonLine('outbox', {
       append: Object.fromEntries(
         Object.entries(append).map(([k, v]) => [
@@ -426,7 +315,6 @@ async function main() {
           { ...v, seconds: round(v.seconds), rowsPerSecond: round(v.rowsPerSecond) },
         ]),
       ),
-      requests,
       machine: await machineNote(),
     });
   } finally {
