@@ -256,7 +256,14 @@ export async function drainNode(
   details.retries = outcome.retries;
   details.durationsMs.evict = outcome.evictMs;
   details.durationsMs.force = outcome.forceMs;
-  const counts = `${outcome.evicted.length} evicted, ${outcome.forceDeleted.length} force-deleted, ${outcome.stuck.length} stuck on a NotReady node, ${details.skipped.length} skipped`;
+  // evicted/forceDeleted hold only pods that are gone; a pod whose eviction or deletion was
+  // accepted but that no kubelet has finished yet is in `remaining` (reason terminating), and
+  // must be counted too, or the summary says "0 evicted" about pods the drain did delete.
+  const terminating = outcome.remaining.filter((r) => r.reason === 'terminating').length;
+  const counts =
+    `${outcome.evicted.length} evicted, ${outcome.forceDeleted.length} force-deleted, ` +
+    (terminating > 0 ? `${terminating} deleted but still terminating, ` : '') +
+    `${outcome.stuck.length} stuck on a NotReady node, ${details.skipped.length} skipped`;
 
   if (outcome.rejected.length > 0 || outcome.remaining.length > 0) {
     details.blocked = [...outcome.rejected, ...outcome.remaining];

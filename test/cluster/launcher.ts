@@ -29,6 +29,8 @@ export interface StartOptions {
   detached?: boolean;
   /** Print progress lines to stderr. */
   verbose?: boolean;
+  /** Extra kube-controller-manager flags (e.g. a longer --node-monitor-grace-period). */
+  controllerManagerFlags?: string[];
 }
 
 export interface TestCluster {
@@ -283,6 +285,7 @@ export async function startTestCluster(options: StartOptions = {}): Promise<Test
     '--concurrent-deployment-syncs=10',
     '--concurrent-replicaset-syncs=10',
     '--v=1',
+    ...(options.controllerManagerFlags ?? []),
   ];
   const schedConfig = join(stateDir, 'scheduler.yaml');
   writeFileSync(

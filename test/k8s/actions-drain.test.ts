@@ -378,6 +378,91 @@ describe('drain of a NotReady node', () => {
   });
 });
 
+describe('drain of a Ready node whose kubelet never finishes pods', () => {
+  let pool: Pool | undefined;
+  afterAll(async () => {
+    if (!pool) return;
+    const pods = await core.listNamespacedPod({ namespace: pool.namespace });
+    await Promise.all(
+      pods.items.map((p) =>
+        core
+          .deleteNamespacedPod({ name: p.metadata!.name!, namespace: pool!.namespace, gracePeriodSeconds: 0 })
+          .catch(() => undefined),
+      ),
+    );
+    await deletePool(kc, pool);
+  }, 120_000);
+
+  it('counts pods deleted but still terminating in its summary, not as "0 evicted"', async () => {
+    const id = uniqueName('terminating');
+    pool = { id, namespace: id, source: `${id}-slow`, targets: [] };
+    await createReadyNamespace(kc, id);
+    await createPoolNodes(kc, id, [pool.source], { managed: false });
+    // Ready as far as the API server knows (so not "stuck on a NotReady node"), but nothing
+    // runs there: accepted deletions stay terminating.
+    // (Retried: kube-controller-manager updates a new node too, so a replace can meet a 409.)
+    await waitFor(
+      async () =>
+        core
+          .replaceNodeStatus({
+            name: pool!.source,
+            body: {
+              ...(await core.readNode({ name: pool!.source })),
+              status: {
+                conditions: [
+                  {
+                    type: 'Ready',
+                    status: 'True',
+                    reason: 'KubeletReady',
+                    message: 'test',
+                    lastHeartbeatTime: new Date(),
+                    lastTransitionTime: new Date(),
+                  },
+                ],
+              },
+            },
+          })
+          .then(
+            () => true,
+            () => false,
+          ),
+      { timeoutMs: 20_000, what: 'the node marked Ready' },
+    );
+    for (const name of ['a', 'b', 'c']) {
+      await core.createNamespacedPod({
+        namespace: id,
+        body: {
+          metadata: { name },
+          spec: {
+            nodeName: pool.source,
+            terminationGracePeriodSeconds: 30,
+            containers: [{ name: 'app', image: 'registry.invalid/app:1' }],
+            ...poolPlacement(id),
+          },
+        },
+      });
+    }
+    const result = await drainNodeExecutor.execute(
+      makeAction('drain_node', {
+        nodeName: pool.source,
+        timeoutSeconds: 2,
+        gracePeriodSeconds: 1,
+        force: true,
+      }),
+      actionContext(kc),
+    );
+    expect(result.outcome).toBe('failed');
+    const d = result.details as DrainDetails;
+    expect(d.evicted).toEqual([]);
+    expect(d.forceDeleted).toEqual([]);
+    expect(d.blocked.map((b) => b.name).sort()).toEqual(['a', 'b', 'c']);
+    expect(d.blocked.every((b) => b.reason === 'terminating')).toBe(true);
+    expect(result.message).toContain('0 evicted, 0 force-deleted, 3 deleted but still terminating');
+    const left = await podsOnNode(kc, pool.source);
+    expect(left.every((p) => p.metadata?.deletionTimestamp)).toBe(true);
+  }, 120_000);
+});
+
 describe('drain interrupted (lost leadership) and resumed', () => {
   let pool: Pool;
   afterAll(async () => {

@@ -57,7 +57,17 @@ let agentNs = '';
 let appNs = '';
 
 beforeAll(async () => {
-  cluster = await startTestCluster({ stateDir: join(dir, 'cluster') });
+  // node-monitor-grace-period above the longest outage: with the default 50 s, a 60 s outage
+  // makes kube-controller-manager mark the node Unknown and its pods NotReady as soon as it
+  // sees the API server again (kwok's heartbeats could not land meanwhile), and policy/v1
+  // eviction admits unready pods while the budget's status is still satisfied — so the
+  // resumed drain took the pods the budget had held, by Kubernetes' rules, not the agent's
+  // (seen in a full-size run; docs/faults.md). This test is about the agent, so the node
+  // stays Ready through the outage here.
+  cluster = await startTestCluster({
+    stateDir: join(dir, 'cluster'),
+    controllerManagerFlags: [`--node-monitor-grace-period=${Math.ceil(outageMs / 1000) + 60}s`],
+  });
   kc = new KubeConfig();
   kc.loadFromFile(cluster.kubeconfigPath);
   await installCrds(kc);
@@ -181,7 +191,13 @@ it(
     const backAt = Date.now();
 
     // The budget held up to here (the drain is still blocked by it).
-    expect(await webPodsOn(source)).toBe(left);
+    const stillThere = await webPodsOn(source);
+    expect(stillThere).toBe(left);
+    // And a few seconds later, once the agent leads again and its drain is retrying: still
+    // held (the budget watch below lost its connection during the outage too; these two
+    // reads of the pods are what cover the moments after the return).
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(await webPodsOn(source), 'pods on the node 5 s after the API server returned').toBe(left);
     const budget = await budgetWatch.stop();
     expect(budget.violations).toEqual([]);
     expect(budget.armed).toBe(true);
@@ -264,10 +280,10 @@ it(
     expect(agent.store.journal.entry(drain.id)?.finalState).toBe('succeeded');
     expect(agent.store.journal.interruptedActions()).toHaveLength(0);
     console.log(
-      `apiserver-outage: ${left}/${replicas} pods held by the budget when the API server stopped; ` +
+      `apiserver-outage: ${left}/${replicas} pods held by the budget when the API server stopped, ${stillThere} still there when it returned; ` +
         `down ${backAt - outageStartedAt} ms (incl. restart); agent stepped down during it: ${steppedDown}; ` +
         `AgentAction created after the outage done in ${localPickupMs} ms; drain ended ${drainEndedMs} ms after the API server returned; ` +
-        `budget floor ${budget.floor} (minAvailable ${minAvailable}; Ready-only floor ${budget.readyFloor}) over ${budget.samples} pod events while it existed`,
+        `budget floor ${budget.floor} (minAvailable ${minAvailable}; Ready-only floor ${budget.readyFloor}; removed while NotReady ${budget.unreadyRemovals}) over ${budget.samples} pod events while it existed`,
     );
   },
   bySize({ ci: 180_000, full: 300_000 }),
