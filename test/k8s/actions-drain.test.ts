@@ -322,41 +322,48 @@ describe('drain with PodDisruptionBudgets', () => {
   });
 });
 
+/** Bare pods bound to `node` (no controller: a drain needs force for them). */
+async function createBarePods(namespace: string, node: string, names: string[], graceSeconds: number) {
+  for (const name of names) {
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name },
+        spec: {
+          nodeName: node,
+          terminationGracePeriodSeconds: graceSeconds,
+          containers: [{ name: 'app', image: 'registry.invalid/app:1' }],
+          ...poolPlacement(namespace),
+        },
+      },
+    });
+  }
+}
+
+/** Nothing runs the pods of an unmanaged node: finish them by hand before the namespace goes. */
+async function deleteUnrunPool(pool: Pool | undefined) {
+  if (!pool) return;
+  const pods = await core.listNamespacedPod({ namespace: pool.namespace });
+  await Promise.all(
+    pods.items.map((p) =>
+      core
+        .deleteNamespacedPod({ name: p.metadata!.name!, namespace: pool.namespace, gracePeriodSeconds: 0 })
+        .catch(() => undefined),
+    ),
+  );
+  await deletePool(kc, pool);
+}
+
 describe('drain of a NotReady node', () => {
   let pool: Pool | undefined;
-  afterAll(async () => {
-    if (!pool) return;
-    // Nothing runs these pods: finish them by hand before the namespace goes.
-    const pods = await core.listNamespacedPod({ namespace: pool.namespace });
-    await Promise.all(
-      pods.items.map((p) =>
-        core
-          .deleteNamespacedPod({ name: p.metadata!.name!, namespace: pool!.namespace, gracePeriodSeconds: 0 })
-          .catch(() => undefined),
-      ),
-    );
-    await deletePool(kc, pool);
-  }, 120_000);
+  afterAll(() => deleteUnrunPool(pool), 120_000);
 
   it('does not wait forever for pods stuck terminating, and reports them', async () => {
     const id = uniqueName('notready');
     pool = { id, namespace: id, source: `${id}-dead`, targets: [] };
     await createReadyNamespace(kc, id);
     await createPoolNodes(kc, id, [pool.source], { managed: false });
-    for (const name of ['a', 'b', 'c']) {
-      await core.createNamespacedPod({
-        namespace: id,
-        body: {
-          metadata: { name },
-          spec: {
-            nodeName: pool.source,
-            terminationGracePeriodSeconds: 2,
-            containers: [{ name: 'app', image: 'registry.invalid/app:1' }],
-            ...poolPlacement(id),
-          },
-        },
-      });
-    }
+    await createBarePods(id, pool.source, ['a', 'b', 'c'], 2);
     const started = performance.now();
     const result = await drainNodeExecutor.execute(
       makeAction('drain_node', { nodeName: pool.source, timeoutSeconds: 120, force: true }),
@@ -380,18 +387,7 @@ describe('drain of a NotReady node', () => {
 
 describe('drain of a Ready node whose kubelet never finishes pods', () => {
   let pool: Pool | undefined;
-  afterAll(async () => {
-    if (!pool) return;
-    const pods = await core.listNamespacedPod({ namespace: pool.namespace });
-    await Promise.all(
-      pods.items.map((p) =>
-        core
-          .deleteNamespacedPod({ name: p.metadata!.name!, namespace: pool!.namespace, gracePeriodSeconds: 0 })
-          .catch(() => undefined),
-      ),
-    );
-    await deletePool(kc, pool);
-  }, 120_000);
+  afterAll(() => deleteUnrunPool(pool), 120_000);
 
   it('counts pods deleted but still terminating in its summary, not as "0 evicted"', async () => {
     const id = uniqueName('terminating');
@@ -428,20 +424,7 @@ describe('drain of a Ready node whose kubelet never finishes pods', () => {
           ),
       { timeoutMs: 20_000, what: 'the node marked Ready' },
     );
-    for (const name of ['a', 'b', 'c']) {
-      await core.createNamespacedPod({
-        namespace: id,
-        body: {
-          metadata: { name },
-          spec: {
-            nodeName: pool.source,
-            terminationGracePeriodSeconds: 30,
-            containers: [{ name: 'app', image: 'registry.invalid/app:1' }],
-            ...poolPlacement(id),
-          },
-        },
-      });
-    }
+    await createBarePods(id, pool.source, ['a', 'b', 'c'], 30);
     const result = await drainNodeExecutor.execute(
       makeAction('drain_node', {
         nodeName: pool.source,

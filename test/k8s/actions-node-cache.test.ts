@@ -146,7 +146,10 @@ describe('cordon and uncordon from a node cache', () => {
       outcome: 'succeeded',
       details: { cordon: 'added', changed: true },
     });
-    expect(reads()).toBe(1);
+    // At least one fresh read; a second when kube-controller-manager updated the node (its
+    // unschedulable taint follows the hand uncordon) between that read and the write.
+    let seen = reads();
+    expect(seen).toBeGreaterThanOrEqual(1);
     expect((await read(nodes.c)).metadata?.annotations?.[mark]).toBe(again.id);
 
     // And the replay of an action that did happen still reports already_done, from a fresh read.
@@ -155,7 +158,8 @@ describe('cordon and uncordon from a node cache', () => {
       reason: 'already_done',
       details: { cordon: 'kept-agent' },
     });
-    expect(reads()).toBe(2);
+    expect(reads()).toBeGreaterThan(seen);
+    seen = reads();
     // Uncordon with a copy that says "not cordoned" (stale): read, and undone.
     const staleCopy = await cache.take(nodes.c);
     staleCopy.spec = {};
@@ -163,7 +167,7 @@ describe('cordon and uncordon from a node cache', () => {
     expect(
       await uncordonNodeExecutor.execute(makeAction('uncordon_node', { nodeName: nodes.c }), ctx),
     ).toMatchObject({ details: { cordon: 'removed', changed: true } });
-    expect(reads()).toBe(3);
+    expect(reads()).toBeGreaterThan(seen);
     expect((await read(nodes.c)).spec?.unschedulable).toBeFalsy();
   });
 

@@ -283,7 +283,7 @@ it(
       `apiserver-outage: ${left}/${replicas} pods held by the budget when the API server stopped, ${stillThere} still there when it returned; ` +
         `down ${backAt - outageStartedAt} ms (incl. restart); agent stepped down during it: ${steppedDown}; ` +
         `AgentAction created after the outage done in ${localPickupMs} ms; drain ended ${drainEndedMs} ms after the API server returned; ` +
-        `budget floor ${budget.floor} (minAvailable ${minAvailable}; Ready-only floor ${budget.readyFloor}; removed while NotReady ${budget.unreadyRemovals}) over ${budget.samples} pod events while it existed`,
+        `budget floor ${budget.floor} (minAvailable ${minAvailable}; Ready-only floor ${budget.readyFloor}) over ${budget.samples} pod events while it existed`,
     );
   },
   bySize({ ci: 180_000, full: 300_000 }),

@@ -9,11 +9,7 @@
  * stopped heartbeating NotReady, e.g. after a long API server outage), which budgets do not
  * govern and the agent cannot cause; what the agent can do — evict or delete — is what the
  * count measures. The Ready-only count (the disruption controller's own view) is recorded
- * beside it as `readyFloor`. A pod removed (evicted or deleted) while NotReady is counted
- * apart in `unreadyRemovals` and excused from the floor: policy/v1 eviction admits an
- * unhealthy pod whenever the budget's status is satisfied, since it does not count towards
- * healthy (kubectl drain takes it just the same); the removal of a Ready pod below
- * minAvailable is what a violation is.
+ * beside it as `readyFloor`.
  *
  * Shared by the drain tests (test/k8s/actions-drain.test.ts) and the fault suite
  * (test/k8s/faults-*.test.ts, agent-failover). No vitest imports.
@@ -44,8 +40,6 @@ export interface BudgetFloor {
   violations: { at: string; healthy: number }[];
   /** Available pods at the moment of the last sample. */
   last: number;
-  /** Counted pods removed while NotReady (excused from the floor, see above). */
-  unreadyRemovals: number;
 }
 
 export interface BudgetWatch {
@@ -69,7 +63,6 @@ export function watchBudgetFloor(kc: KubeConfig, options: BudgetWatchOptions): B
     armed: false,
     violations: [],
     last: 0,
-    unreadyRemovals: 0,
   };
   const sample = () => {
     let healthy = 0;
@@ -78,7 +71,6 @@ export function watchBudgetFloor(kc: KubeConfig, options: BudgetWatchOptions): B
       if (p.counted) healthy++;
       if (p.ready) ready++;
     }
-    healthy += seen.unreadyRemovals;
     seen.floor = Math.min(seen.floor, healthy);
     seen.readyFloor = Math.min(seen.readyFloor, ready);
     seen.samples++;
@@ -91,7 +83,6 @@ export function watchBudgetFloor(kc: KubeConfig, options: BudgetWatchOptions): B
     const terminating = p.deletionTimestampMs !== undefined;
     const before = listed ? undefined : pods.get(p.uid);
     const ready = p.ready && !terminating;
-    if (terminating && before?.counted && !before.ready) seen.unreadyRemovals++;
     pods.set(p.uid, { ready, counted: !terminating && (p.ready || (before?.counted ?? false)) });
   };
   const labelSelector = Object.entries(options.matchLabels)
@@ -117,11 +108,8 @@ export function watchBudgetFloor(kc: KubeConfig, options: BudgetWatchOptions): B
     },
     onEvent: (type, obj) => {
       const uid = podFacts(obj).uid;
-      if (type === 'DELETED') {
-        const before = pods.get(uid);
-        if (before?.counted && !before.ready) seen.unreadyRemovals++;
-        pods.delete(uid);
-      } else update(obj, false);
+      if (type === 'DELETED') pods.delete(uid);
+      else update(obj, false);
       sample();
     },
   });
