@@ -111,26 +111,6 @@ export class ActionController {
    */
   async run(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
-    const started = new AbortController();
-    const stop = () => started.abort(signal.reason);
-    signal.addEventListener('abort', stop, { once: true });
-    try {
-      await this.runStarted(started);
-    } catch (err) {
-      if (!signal.aborted) {
-        this.options.log.error(
-          { err: errorMessage(err) },
-          'action controller cannot start; no actions run in this leadership term',
-        );
-      }
-    } finally {
-      signal.removeEventListener('abort', stop);
-    }
-  }
-
-  /** `started` aborts with the caller's signal, or here when a first list failed for good. */
-  private async runStarted(started: AbortController): Promise<void> {
-    const signal = started.signal;
     const { clients, namespace, log } = this.options;
     const queue = new WorkQueue({
       concurrency: this.options.concurrency ?? 16,
@@ -195,12 +175,11 @@ export class ActionController {
     try {
       await policyWatch.ready;
       await actionWatch.ready;
-    } catch (err) {
-      // The other watch too, if only one of the two failed.
-      started.abort(err);
+    } catch {
+      // With retryFirstList, `ready` rejects only when the signal aborted first.
       await queue.stop();
       await Promise.allSettled([policyWatch.stopped, actionWatch.stopped]);
-      throw err;
+      return;
     }
     log.info({ namespace }, 'action controller started');
     const gc = setInterval(() => this.collectGarbage(signal), 60_000);

@@ -129,10 +129,7 @@ export class InventoryReporter {
     this.fullNeeded = true;
   }
 
-  /**
-   * Runs until `signal` aborts, or until the node cache's first list failed for good (it
-   * logged why; the error is thrown here).
-   */
+  /** Runs until `signal` aborts (the node cache retries a failing first list itself). */
   async run(signal: AbortSignal): Promise<void> {
     this.startedAt = this.now();
     const offEc2 = this.options.ec2?.onChanged((ids) => this.markInstancesDirty(ids));
@@ -186,11 +183,7 @@ export class InventoryReporter {
     const ec2 = this.options.ec2;
     if (!ec2) return;
     this.publishWantedIds();
-    const wait = this.options.initialEc2WaitMs ?? 3000;
-    await Promise.race([
-      ec2.settled(wait),
-      new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
-    ]);
+    await untilAborted(ec2.settled(this.options.initialEc2WaitMs ?? 3000), signal);
   }
 
   /**
