@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { V1Node } from '@kubernetes/client-node';
 import { z } from 'zod';
+import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from '../contract/marks.ts';
 import { type NodeChange, updateNode } from '../kube/nodes.ts';
 import { listPodsOnNode, type PodFacts } from '../kube/pods.ts';
 import { lookupPodOwners, type OwnerInfo, ownerKey } from '../kube/workloads.ts';
@@ -13,7 +14,6 @@ import {
   planDrain,
 } from './drain-plan.ts';
 import { type DrainPodReport, DrainRun, type DrainRunOutcome } from './drain-run.ts';
-import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from './marks.ts';
 import { NodeTarget } from './node-identity.ts';
 import { loadTargetNode, nodeSubject } from './target-node.ts';
 import {

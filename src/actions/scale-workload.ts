@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isDoNotDisrupt } from '../contract/marks.ts';
 import { apiErrorMessage, isConflict } from '../kube/api-errors.ts';
 import {
   apiVersionOf,
@@ -10,7 +11,6 @@ import {
   UnsupportedKindError,
   WorkloadNotFoundError,
 } from '../kube/scale.ts';
-import { isDoNotDisrupt } from './marks.ts';
 import {
   type ActionContext,
   type ActionExecutor,

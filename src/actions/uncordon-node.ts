@@ -1,6 +1,6 @@
 import type { V1Node } from '@kubernetes/client-node';
+import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from '../contract/marks.ts';
 import { type NodeChange, patchCachedNode, updateNode } from '../kube/nodes.ts';
-import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from './marks.ts';
 import { NodeTarget } from './node-identity.ts';
 import { cachedTargetNode, loadTargetNode, nodeSubject } from './target-node.ts';
 import {

@@ -17,7 +17,7 @@
  * checked against a fresh read first.
  */
 import type { V1Node, V1NodeStatus, V1Taint } from '@kubernetes/client-node';
-import { cordonedByAnnotation } from '../actions/marks.ts';
+import { cordonedByAnnotation } from '../contract/marks.ts';
 import { keptLabelKeys } from '../controllers/inventory/trim-node.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { KubeClients } from './clients.ts';

@@ -3,7 +3,7 @@
  * read the facts and apply the patches). docs/hibernation.md "Sleep and wake" is the rule
  * book; each branch below is one row of its tables.
  */
-import { doNotDisruptAnnotation, isDoNotDisrupt } from '../../actions/marks.ts';
+import { doNotDisruptAnnotation, isDoNotDisrupt } from '../../contract/marks.ts';
 import type { PolicyInput } from '../policy/decide.ts';
 import { type Labels, selectorMatches } from '../policy/label-selector.ts';
 import {
