@@ -1,8 +1,8 @@
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from '../contract/marks.ts';
+import { NodeTarget } from '../contract/node-identity.ts';
 import type { NodeChange } from '../kube/nodes.ts';
 import { patchCachedNode, updateNode } from '../kube/nodes.ts';
-import { NodeTarget } from './node-identity.ts';
 import { cachedTargetNode, loadTargetNode, nodeSubject } from './target-node.ts';
 import {
   type ActionContext,

@@ -1,7 +1,7 @@
+import { nodeIdentityMismatch } from '../contract/node-identity.ts';
 import { isNotFound } from '../kube/api-errors.ts';
 import { readNodeOrNull } from '../kube/nodes.ts';
 import { DrainNodePayload, drainNodeOrAbort } from './drain-node.ts';
-import { nodeIdentityMismatch } from './node-identity.ts';
 import { nodeSubject } from './target-node.ts';
 import {
   type ActionContext,

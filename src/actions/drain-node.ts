@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { V1Node } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from '../contract/marks.ts';
+import { NodeTarget } from '../contract/node-identity.ts';
 import { type NodeChange, updateNode } from '../kube/nodes.ts';
 import { listPodsOnNode, type PodFacts } from '../kube/pods.ts';
 import { lookupPodOwners, type OwnerInfo, ownerKey } from '../kube/workloads.ts';
@@ -14,7 +15,6 @@ import {
   planDrain,
 } from './drain-plan.ts';
 import { type DrainPodReport, DrainRun, type DrainRunOutcome } from './drain-run.ts';
-import { NodeTarget } from './node-identity.ts';
 import { loadTargetNode, nodeSubject } from './target-node.ts';
 import {
   ActionAbortedError,

@@ -1,8 +1,8 @@
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { agentOwnedAnnotations, agentOwnedTaintKeys } from '../contract/marks.ts';
+import { NodeTarget } from '../contract/node-identity.ts';
 import { type NodeChange, sameTaint, updateNode } from '../kube/nodes.ts';
-import { NodeTarget } from './node-identity.ts';
 import { loadTargetNode, nodeSubject } from './target-node.ts';
 import {
   type ActionContext,

@@ -1,7 +1,7 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from '../contract/marks.ts';
+import { NodeTarget } from '../contract/node-identity.ts';
 import { type NodeChange, patchCachedNode, updateNode } from '../kube/nodes.ts';
-import { NodeTarget } from './node-identity.ts';
 import { cachedTargetNode, loadTargetNode, nodeSubject } from './target-node.ts';
 import {
   type ActionContext,
