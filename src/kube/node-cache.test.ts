@@ -2,11 +2,11 @@ import { createServer, type Server } from 'node:http';
 import { ApiException, KubeConfig, type V1Node } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { planCordon } from '../actions/cordon-node.ts';
-import { trimNode as inventoryTrim } from '../controllers/inventory/trim-node.ts';
 import { isConflict } from './api-errors.ts';
 import { createKubeClients } from './clients.ts';
 import { trimNode } from './node-cache.ts';
 import { patchCachedNode } from './nodes.ts';
+import { trimNode as inventoryTrim } from './trim-node.ts';
 
 const full = {
   metadata: {

@@ -12,13 +12,13 @@ import { regionFromZone } from '../../aws/clients.ts';
 import type { Ec2Facts } from '../../aws/ec2-facts.ts';
 import type { InstanceReport, InstancesBatch } from '../../contract/reports.ts';
 import type { NodeCache, NodeListener } from '../../kube/node-cache.ts';
+import { type RawNode, sameTrimmedNode, trimNode } from '../../kube/trim-node.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { AppendResult } from '../../store/index.ts';
 import { sleep } from '../../util/backoff.ts';
 import { errorMessage } from '../../util/errors.ts';
 import { diffInstances, isEmptyDelta } from './instance-delta.ts';
 import { parseAwsProviderId, toInstance, withEc2 } from './to-instance.ts';
-import { type RawNode, sameTrimmedNode, trimNode } from './trim-node.ts';
 
 /** The slice of the outbox the reporter uses (StateStore['outbox'] fits). */
 export interface InstanceOutbox {
