@@ -1,6 +1,5 @@
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from '../contract/marks.ts';
-import { NodeTarget } from '../contract/node-identity.ts';
 import type { NodeChange } from '../kube/nodes.ts';
 import { patchCachedNode, updateNode } from '../kube/nodes.ts';
 import { cachedTargetNode, loadTargetNode, nodeSubject } from './target-node.ts';
@@ -11,9 +10,6 @@ import {
   succeeded,
   throwIfAborted,
 } from './types.ts';
-
-/** cordon_node: mark the node unschedulable (spec.unschedulable=true). */
-export const CordonNodePayload = NodeTarget;
 
 /**
  * What a cordon found and did:

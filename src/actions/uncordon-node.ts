@@ -1,6 +1,5 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from '../contract/marks.ts';
-import { NodeTarget } from '../contract/node-identity.ts';
 import { type NodeChange, patchCachedNode, updateNode } from '../kube/nodes.ts';
 import { cachedTargetNode, loadTargetNode, nodeSubject } from './target-node.ts';
 import {
@@ -10,9 +9,6 @@ import {
   succeeded,
   throwIfAborted,
 } from './types.ts';
-
-/** uncordon_node: undo what the agent's cordon or drain added, nothing else. */
-export const UncordonNodePayload = NodeTarget;
 
 /**
  * - 'removed': the agent had cordoned it; now schedulable again;

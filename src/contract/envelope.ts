@@ -1,11 +1,13 @@
 import { z } from 'zod';
-import { CordonNodePayload } from '../actions/cordon-node.ts';
-import { DeleteNodePayload } from '../actions/delete-node.ts';
-import { DrainNodePayload } from '../actions/drain-node.ts';
-import { PatchNodePayload } from '../actions/patch-node.ts';
-import { ScaleWorkloadPayload } from '../actions/scale-workload.ts';
 import { SyncHibernationSchedulePayload } from '../actions/sync-hibernation-schedule.ts';
-import { UncordonNodePayload } from '../actions/uncordon-node.ts';
+import {
+  CordonNodePayload,
+  DeleteNodePayload,
+  DrainNodePayload,
+  PatchNodePayload,
+  ScaleWorkloadPayload,
+  UncordonNodePayload,
+} from './payloads.ts';
 import { describeIssues, WireEnvelope } from './wire-envelope.ts';
 
 // Defined in wire-envelope.ts (no action modules needed); re-exported for existing imports.

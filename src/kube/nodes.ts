@@ -181,6 +181,3 @@ function taintJson(t: V1Taint): Record<string, unknown> {
   }
   return out;
 }
-
-export const sameTaint = (a: Pick<V1Taint, 'key' | 'effect'>, b: Pick<V1Taint, 'key' | 'effect'>): boolean =>
-  a.key === b.key && a.effect === b.effect;
