@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { matrixToString, normalizeMatrix } from '../controllers/hibernation/matrix.ts';
 import {
   type HibernationScheduleSpec,
   HibernationWindows,
@@ -9,6 +8,7 @@ import {
   requireMatrixOrWindows,
   TimeZoneName,
 } from '../controllers/hibernation/spec.ts';
+import { matrixToString, normalizeMatrix } from '../crds/hibernation-matrix.ts';
 
 /**
  * sync_hibernation_schedule: create or update the HibernationSchedule `name` (cluster-scoped).

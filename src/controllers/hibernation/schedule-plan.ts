@@ -6,7 +6,7 @@
  * asleep, so nothing this schedule put to sleep stays asleep by accident.
  */
 import { describeIssues } from '../../contract/envelope.ts';
-import { compileWindows, describeMatrix, normalizeMatrix } from './matrix.ts';
+import { compileWindows, describeMatrix, normalizeMatrix } from '../../crds/hibernation-matrix.ts';
 import { type Evaluation, evaluate } from './schedule.ts';
 import {
   type HibernationPhase,

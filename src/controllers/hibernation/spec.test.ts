@@ -5,7 +5,7 @@ import {
   SyncHibernationSchedulePayload,
   specFromSyncPayload,
 } from '../../actions/sync-hibernation-schedule.ts';
-import { normalizeMatrix, SLOTS_PER_WEEK } from './matrix.ts';
+import { normalizeMatrix, SLOTS_PER_WEEK } from '../../crds/hibernation-matrix.ts';
 import {
   HibernationSchedule,
   HibernationScheduleSpec,

@@ -10,8 +10,8 @@
  * fields anyway, and a controller reading a CR written for a newer CRD should not fail on them.
  */
 import { z } from 'zod';
+import { checkWindows, SLOTS_PER_WEEK, WEEKDAYS } from '../../crds/hibernation-matrix.ts';
 import { ianaTimeZonePattern, isIanaTimeZone } from '../../util/wall-clock.ts';
-import { checkWindows, SLOTS_PER_WEEK, WEEKDAYS } from './matrix.ts';
 
 export const hibernationScheduleGroup = 'clusteropt.io';
 export const hibernationScheduleVersion = 'v1alpha1';
