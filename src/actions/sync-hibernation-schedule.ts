@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { matrixToString, normalizeMatrix } from '../crds/hibernation-matrix.ts';
 import {
   type HibernationScheduleSpec,
   HibernationWindows,
@@ -7,8 +8,7 @@ import {
   MatrixString,
   requireMatrixOrWindows,
   TimeZoneName,
-} from '../controllers/hibernation/spec.ts';
-import { matrixToString, normalizeMatrix } from '../crds/hibernation-matrix.ts';
+} from '../crds/hibernation-schedule.ts';
 
 /**
  * sync_hibernation_schedule: create or update the HibernationSchedule `name` (cluster-scoped).

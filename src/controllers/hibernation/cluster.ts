@@ -5,9 +5,9 @@
  * on, so a concurrent change fails with 409 rather than being overwritten.
  */
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { HibernationKind, LabelSelector } from '../../crds/hibernation-schedule.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { getJson, KubeRequestError, listAll } from '../../kube/watch.ts';
-import type { HibernationKind, LabelSelector } from './spec.ts';
 import type { HpaFacts, WorkloadFacts } from './workload-plan.ts';
 
 export const kindApis: Record<HibernationKind, { apiVersion: string; plural: string }> = {

@@ -15,6 +15,13 @@ import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { AuditEvent } from '../../contract/reports.ts';
 import { agentPolicyPlural } from '../../crds/agent-policy.ts';
 import { apiGroup, apiVersionName } from '../../crds/common.ts';
+import {
+  type HibernationScheduleStatus,
+  hibernationScheduleApiVersion,
+  hibernationScheduleKind,
+  hibernationSchedulePlural,
+  HibernationScheduleStatus as StatusSchema,
+} from '../../crds/hibernation-schedule.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { EventSink } from '../../kube/events.ts';
 import { type KubeObject, listWatch } from '../../kube/watch.ts';
@@ -39,13 +46,6 @@ import {
   type StatusInput,
   sameStatus,
 } from './schedule-plan.ts';
-import {
-  type HibernationScheduleStatus,
-  hibernationScheduleApiVersion,
-  hibernationScheduleKind,
-  hibernationSchedulePlural,
-  HibernationScheduleStatus as StatusSchema,
-} from './spec.ts';
 import { covers, type WorkloadFacts } from './workload-plan.ts';
 
 export interface HibernationControllerOptions {

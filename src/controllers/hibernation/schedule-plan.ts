@@ -7,13 +7,13 @@
  */
 import { describeIssues } from '../../contract/envelope.ts';
 import { compileWindows, describeMatrix, normalizeMatrix } from '../../crds/hibernation-matrix.ts';
-import { type Evaluation, evaluate } from './schedule.ts';
 import {
   type HibernationPhase,
   HibernationSchedule,
   type HibernationScheduleSpec,
   type HibernationScheduleStatus,
-} from './spec.ts';
+} from '../../crds/hibernation-schedule.ts';
+import { type Evaluation, evaluate } from './schedule.ts';
 
 export type ReconcilePlan =
   /** The spec cannot be used: report it; nothing is kept asleep by a schedule the agent cannot read. */

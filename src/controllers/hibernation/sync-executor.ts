@@ -11,9 +11,6 @@ import {
 } from '../../actions/sync-hibernation-schedule.ts';
 import { ActionAbortedError, type ActionResult, failed, succeeded } from '../../actions/types.ts';
 import type { Action } from '../../contract/envelope.ts';
-import { apiErrorMessage, isConflict, isNotFound, statusCode } from '../../kube/api-errors.ts';
-import type { KubeClients } from '../../kube/clients.ts';
-import { canonicalJson } from './schedule-plan.ts';
 import {
   HibernationScheduleSpec,
   hibernationScheduleApiVersion,
@@ -21,7 +18,10 @@ import {
   hibernationScheduleKind,
   hibernationSchedulePlural,
   hibernationScheduleVersion,
-} from './spec.ts';
+} from '../../crds/hibernation-schedule.ts';
+import { apiErrorMessage, isConflict, isNotFound, statusCode } from '../../kube/api-errors.ts';
+import type { KubeClients } from '../../kube/clients.ts';
+import { canonicalJson } from './schedule-plan.ts';
 
 /** On the schedule: the id of the action that last created or changed it. */
 export const syncedByAnnotation = 'clusteropt.io/synced-by-action';

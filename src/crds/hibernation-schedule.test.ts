@@ -1,17 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import {
-  SyncHibernationSchedulePayload,
-  specFromSyncPayload,
-} from '../../actions/sync-hibernation-schedule.ts';
-import { normalizeMatrix, SLOTS_PER_WEEK } from '../../crds/hibernation-matrix.ts';
+import { SyncHibernationSchedulePayload, specFromSyncPayload } from '../actions/sync-hibernation-schedule.ts';
+import { normalizeMatrix, SLOTS_PER_WEEK } from './hibernation-matrix.ts';
 import {
   HibernationSchedule,
   HibernationScheduleSpec,
   HibernationScheduleStatus,
   hibernationScheduleApiVersion,
-} from './spec.ts';
+} from './hibernation-schedule.ts';
 
 const weeknights = [{ days: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'], from: '19:00', to: '07:00' }];
 const base = { timezone: 'Europe/Berlin', namespaceSelector: { matchLabels: { env: 'dev' } } };
