@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { SyncHibernationSchedulePayload } from '../actions/sync-hibernation-schedule.ts';
 import {
   CordonNodePayload,
   DeleteNodePayload,
@@ -8,6 +7,7 @@ import {
   ScaleWorkloadPayload,
   UncordonNodePayload,
 } from './payloads.ts';
+import { SyncHibernationSchedulePayload } from './sync-hibernation-schedule.ts';
 import { describeIssues, WireEnvelope } from './wire-envelope.ts';
 
 // Defined in wire-envelope.ts (no action modules needed); re-exported for existing imports.

@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { SyncHibernationSchedulePayload, specFromSyncPayload } from '../actions/sync-hibernation-schedule.ts';
+import {
+  SyncHibernationSchedulePayload,
+  specFromSyncPayload,
+} from '../contract/sync-hibernation-schedule.ts';
 import { normalizeMatrix, SLOTS_PER_WEEK } from './hibernation-matrix.ts';
 import {
   HibernationSchedule,

@@ -5,12 +5,13 @@
  * with the object's resourceVersion, so a concurrent edit is re-read instead of overwritten;
  * status (the controller's) and metadata (labels, annotations) are kept.
  */
+
+import { ActionAbortedError, type ActionResult, failed, succeeded } from '../../actions/types.ts';
+import type { Action } from '../../contract/envelope.ts';
 import {
   type SyncHibernationSchedulePayload,
   specFromSyncPayload,
-} from '../../actions/sync-hibernation-schedule.ts';
-import { ActionAbortedError, type ActionResult, failed, succeeded } from '../../actions/types.ts';
-import type { Action } from '../../contract/envelope.ts';
+} from '../../contract/sync-hibernation-schedule.ts';
 import {
   HibernationScheduleSpec,
   hibernationScheduleApiVersion,
