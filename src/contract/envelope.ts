@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ActionType } from '../crds/agent-action.ts';
 import {
   CordonNodePayload,
   DeleteNodePayload,
@@ -13,7 +14,7 @@ import { describeIssues, WireEnvelope } from './wire-envelope.ts';
 // Defined in wire-envelope.ts (no action modules needed); re-exported for existing imports.
 export { describeIssues, WireEnvelope } from './wire-envelope.ts';
 
-/** Every action type the agent knows, with its payload schema. The one list to extend. */
+/** Every action type the agent knows (crds/agent-action.ts ActionType), with its payload schema. */
 export const actionPayloads = {
   cordon_node: CordonNodePayload,
   uncordon_node: UncordonNodePayload,
@@ -22,10 +23,9 @@ export const actionPayloads = {
   patch_node: PatchNodePayload,
   delete_node: DeleteNodePayload,
   sync_hibernation_schedule: SyncHibernationSchedulePayload,
-} as const;
+} as const satisfies Record<ActionType, z.ZodType>;
 
-export type ActionType = keyof typeof actionPayloads;
-export const ActionType = z.enum(Object.keys(actionPayloads) as [ActionType, ...ActionType[]]);
+export { ActionType };
 
 /** Action types that take capacity away (policy counts them against disruption limits). */
 export const disruptiveActionTypes: ReadonlySet<ActionType> = new Set([

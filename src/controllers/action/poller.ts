@@ -15,13 +15,9 @@
  * - already in the journal: a redelivery; nothing to do (its reports are in the outbox).
  */
 import { randomUUID } from 'node:crypto';
+import { agentActionFor, describeActionTarget } from '../../contract/action-object.ts';
 import { type Action, parseEnvelope } from '../../contract/envelope.ts';
-import {
-  agentActionFor,
-  agentActionName,
-  agentActionPlural,
-  describeActionTarget,
-} from '../../crds/agent-action.ts';
+import { agentActionName, agentActionPlural } from '../../crds/agent-action.ts';
 import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { apiErrorMessage, statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
