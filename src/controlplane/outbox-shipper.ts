@@ -8,9 +8,9 @@ import { describeIssues } from '../contract/wire-envelope.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { OutboxKind, OutboxRow, StateStore, StatusRowBody } from '../store/index.ts';
 import { Backoff, type BackoffOptions, sleep } from '../util/backoff.ts';
-import { errorMessage } from '../util/errors.ts';
+import { errorCode, errorMessage } from '../util/errors.ts';
 import { type ControlPlaneClient, isMissingRoute } from './client.ts';
-import { errorCode, retryAfterOf } from './errors.ts';
+import { retryAfterOf } from './errors.ts';
 import { FailureStateLog } from './failure-state-log.ts';
 import { Wakeup } from './wakeup.ts';
 

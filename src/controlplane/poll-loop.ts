@@ -1,8 +1,8 @@
 import type { Logger } from '../observability/logger.ts';
 import { Backoff, type BackoffOptions, sleep } from '../util/backoff.ts';
-import { AgentError, errorMessage } from '../util/errors.ts';
+import { AgentError, errorCode, errorMessage } from '../util/errors.ts';
 import type { ControlPlaneClient } from './client.ts';
-import { errorCode, retryAfterOf } from './errors.ts';
+import { retryAfterOf } from './errors.ts';
 import { FailureStateLog } from './failure-state-log.ts';
 import { Wakeup } from './wakeup.ts';
 
