@@ -5,13 +5,13 @@ import {
   type StatusBatchResult,
 } from '../contract/reports.ts';
 import { describeIssues } from '../contract/wire-envelope.ts';
+import { FailureStateLog } from '../observability/failure-state-log.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { OutboxKind, OutboxRow, StateStore, StatusRowBody } from '../store/index.ts';
 import { Backoff, type BackoffOptions, sleep } from '../util/backoff.ts';
 import { errorCode, errorMessage } from '../util/errors.ts';
 import { type ControlPlaneClient, isMissingRoute } from './client.ts';
 import { retryAfterOf } from './errors.ts';
-import { FailureStateLog } from './failure-state-log.ts';
 import { Wakeup } from './wakeup.ts';
 
 export interface OutboxShipperHooks {

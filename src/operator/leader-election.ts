@@ -29,8 +29,8 @@ import {
   type V1LeaseSpec,
   V1MicroTime,
 } from '@kubernetes/client-node';
-import { FailureStateLog } from '../controlplane/failure-state-log.ts';
 import { apiErrorMessage, isConflict, isNotFound } from '../kube/api-errors.ts';
+import { FailureStateLog } from '../observability/failure-state-log.ts';
 import type { Logger } from '../observability/logger.ts';
 import { sleep } from '../util/backoff.ts';
 import { errorMessage } from '../util/errors.ts';
