@@ -28,11 +28,11 @@ import type { AgentMetrics } from '../../observability/metrics.ts';
 import { isStateFileError, type StateStore } from '../../store/index.ts';
 import { errorMessage } from '../../util/errors.ts';
 import { type Decision, decide, type PolicyInput } from '../policy/decide.ts';
+import { WorkQueue } from '../runtime/work-queue.ts';
 import { factNeeds, resolveFacts } from './facts.ts';
 import { planStep, supersededBy } from './plan.ts';
 import { drainProgressFromCounts } from './progress.ts';
 import { ActionRecords, type FinalRecord } from './records.ts';
-import { WorkQueue } from './work-queue.ts';
 
 /** Runs an action type this module has no executor for (sync_hibernation_schedule). */
 export type ExtraExecutor = (action: Action, signal: AbortSignal) => Promise<ActionResult>;

@@ -17,7 +17,7 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { startAgent } from '../../../src/agent/run.ts';
 import { AgentConfigSchema } from '../../../src/config/schema.ts';
 import { CommitGroup } from '../../../src/controllers/action/commit-group.ts';
-import { WorkQueue } from '../../../src/controllers/action/work-queue.ts';
+import { WorkQueue } from '../../../src/controllers/runtime/work-queue.ts';
 import { ControlPlaneClient } from '../../../src/controlplane/client.ts';
 import { EventRecorder } from '../../../src/kube/events.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
