@@ -22,8 +22,8 @@ import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { apiErrorMessage, statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { Logger } from '../../observability/logger.ts';
+import { commitGroupFor } from '../../store/commit-group.ts';
 import type { StateStore } from '../../store/index.ts';
-import { commitGroupFor } from './commit-group.ts';
 
 export interface AcceptOptions {
   clients: KubeClients;

@@ -14,8 +14,8 @@ import { type AgentAction, type AgentActionStatus, agentActionPlural } from '../
 import { apiGroup, apiVersion, apiVersionName } from '../../crds/common.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { EventSink, EventType } from '../../kube/events.ts';
+import { type CommitGroup, commitGroupFor } from '../../store/commit-group.ts';
 import type { StateStore } from '../../store/index.ts';
-import { type CommitGroup, commitGroupFor } from './commit-group.ts';
 import { stateToPhase } from './plan.ts';
 import { drainProgressFromResult } from './progress.ts';
 
