@@ -12,7 +12,7 @@ import {
 
 /**
  * sync_hibernation_schedule: create or update the HibernationSchedule `name` (cluster-scoped).
- * The fields are the CR's spec (src/controllers/hibernation/spec.ts), except that the matrix
+ * The fields are the CR's spec (src/crds/hibernation-schedule.ts), except that the matrix
  * may also be the control plane's 168 booleans (`hibernation_schedules.schedule_matrix`,
  * Monday 00:00 first, true = asleep), and namespaceSelector may be left out: the seed's
  * schedules have no selectors (one matrix per cluster), so absent means the whole cluster,

@@ -35,7 +35,7 @@ export interface AcceptOptions {
   concurrency?: number;
   /**
    * Agent clock minus the control plane's, measured on the poll response that delivered this
-   * batch (controlplane/clock-skew.ts); kept in each AgentAction's spec. Default 0.
+   * batch (util/clock-skew.ts); kept in each AgentAction's spec. Default 0.
    */
   clockSkewMs?: number;
 }

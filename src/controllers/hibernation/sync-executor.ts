@@ -1,6 +1,6 @@
 /**
  * The sync_hibernation_schedule executor: creates or updates the HibernationSchedule the
- * control plane names (payload: src/actions/sync-hibernation-schedule.ts). Idempotent: the
+ * control plane names (payload: src/contract/sync-hibernation-schedule.ts). Idempotent: the
  * same payload twice is one change and then "already up to date". An update replaces the spec
  * with the object's resourceVersion, so a concurrent edit is re-read instead of overwritten;
  * status (the controller's) and metadata (labels, annotations) are kept.
