@@ -1,10 +1,10 @@
 import { z } from 'zod';
+import { LabelSelector } from '../crds/common.ts';
 import { matrixToString, normalizeMatrix } from '../crds/hibernation-matrix.ts';
 import {
   type HibernationScheduleSpec,
   HibernationWindows,
   hibernationTargetFields,
-  LabelSelector,
   MatrixString,
   requireMatrixOrWindows,
   TimeZoneName,

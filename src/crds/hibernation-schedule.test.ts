@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { apiVersion } from './common.ts';
 import {
   HibernationSchedule,
   HibernationScheduleSpec,
   HibernationScheduleStatus,
-  hibernationScheduleApiVersion,
 } from './hibernation-schedule.ts';
 
 const weeknights = [{ days: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'], from: '19:00', to: '07:00' }];
@@ -135,7 +135,7 @@ describe('JSON Schema (the CRD is generated from it)', () => {
 
   it('parses a whole object as the API server returns it', () => {
     const object = {
-      apiVersion: hibernationScheduleApiVersion,
+      apiVersion: apiVersion,
       kind: 'HibernationSchedule',
       metadata: { name: 'office-hours', generation: 3, labels: { team: 'a' } },
       spec: { ...base, windows: weeknights },

@@ -11,19 +11,11 @@
  */
 import { z } from 'zod';
 import { ianaTimeZonePattern, isIanaTimeZone } from '../util/wall-clock.ts';
+import { apiVersion, Conditions, cel, LabelSelector, ObjectMeta, Timestamp } from './common.ts';
 import { checkWindows, SLOTS_PER_WEEK, WEEKDAYS } from './hibernation-matrix.ts';
 
-export const hibernationScheduleGroup = 'clusteropt.io';
-export const hibernationScheduleVersion = 'v1alpha1';
-export const hibernationScheduleApiVersion = `${hibernationScheduleGroup}/${hibernationScheduleVersion}`;
 export const hibernationScheduleKind = 'HibernationSchedule';
 export const hibernationSchedulePlural = 'hibernationschedules';
-
-function cel(rule: string, message: string) {
-  return { 'x-kubernetes-validations': [{ rule, message }] };
-}
-
-const Timestamp = z.iso.datetime({ offset: true });
 
 export const TimeZoneName = z
   .string()
@@ -59,7 +51,12 @@ export const HibernationWindow = z
       .regex(/^([01]\d|2[0-3]):00$|^24:00$/, `${wholeHourMessage} (00:00 to 24:00)`)
       .describe('Local end, HH:00 or 24:00; earlier than from means overnight, ending the next day.'),
   })
-  .meta(cel('self.from != self.to', 'an empty window: from equals to (a whole day is 00:00 to 24:00)'))
+  .meta(
+    cel({
+      rule: 'self.from != self.to',
+      message: 'an empty window: from equals to (a whole day is 00:00 to 24:00)',
+    }),
+  )
   .describe('Asleep on each of days from `from` to `to`, local time.');
 export type HibernationWindow = z.infer<typeof HibernationWindow>;
 
@@ -97,7 +94,10 @@ export const HibernationWindows = z
     }
   })
   .meta(
-    cel(windowsOverlapRule, 'windows must not overlap (windows that only touch, 07:00 and 07:00, are fine)'),
+    cel({
+      rule: windowsOverlapRule,
+      message: 'windows must not overlap (windows that only touch, 07:00 and 07:00, are fine)',
+    }),
   );
 
 /**
@@ -114,32 +114,6 @@ export const MatrixString = z
     `must be ${SLOTS_PER_WEEK} digits 0 (awake) or 1 (asleep), Monday 00:00 first`,
   );
 
-/** metav1.LabelSelector: both parts ANDed; `{}` matches everything. */
-export const LabelSelector = z.object({
-  matchLabels: z.record(z.string().min(1).max(317), z.string().max(63)).optional(),
-  matchExpressions: z
-    .array(
-      z
-        .object({
-          key: z.string().min(1).max(317),
-          operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
-          values: z.array(z.string().max(63)).max(64).optional(),
-        })
-        .refine((r) => (r.operator === 'In' || r.operator === 'NotIn') === (r.values?.length ?? 0) > 0, {
-          message: 'operators In and NotIn need at least one value; Exists and DoesNotExist take none',
-        })
-        .meta(
-          cel(
-            "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",
-            'operators In and NotIn need at least one value; Exists and DoesNotExist take none',
-          ),
-        ),
-    )
-    .max(32)
-    .optional(),
-});
-export type LabelSelector = z.infer<typeof LabelSelector>;
-
 export const HibernationKind = z.enum(['Deployment', 'StatefulSet', 'CronJob']);
 export type HibernationKind = z.infer<typeof HibernationKind>;
 
@@ -154,10 +128,10 @@ export const HibernationExclusion = z
     message: 'an exclusion needs at least one of namespace, kind, name',
   })
   .meta(
-    cel(
-      'has(self.__namespace__) || has(self.kind) || has(self.name)',
-      'an exclusion needs at least one of namespace, kind, name',
-    ),
+    cel({
+      rule: 'has(self.__namespace__) || has(self.kind) || has(self.name)',
+      message: 'an exclusion needs at least one of namespace, kind, name',
+    }),
   );
 export type HibernationExclusion = z.infer<typeof HibernationExclusion>;
 
@@ -215,7 +189,12 @@ export const HibernationScheduleSpec = z
     ...hibernationTargetFields,
   })
   .superRefine(requireMatrixOrWindows)
-  .meta(cel('has(self.matrix) != has(self.windows)', 'exactly one of matrix or windows is required'));
+  .meta(
+    cel({
+      rule: 'has(self.matrix) != has(self.windows)',
+      message: 'exactly one of matrix or windows is required',
+    }),
+  );
 export type HibernationScheduleSpec = z.infer<typeof HibernationScheduleSpec>;
 
 /** Awake/Asleep as applied; Suspended: spec.suspended; Error: the spec or the last pass failed. */
@@ -223,20 +202,6 @@ export const HibernationPhase = z.enum(['Awake', 'Asleep', 'Suspended', 'Error']
 export type HibernationPhase = z.infer<typeof HibernationPhase>;
 
 const Count = z.int().min(0).max(1_000_000);
-
-/** metav1.Condition. */
-export const HibernationCondition = z.object({
-  type: z.string().min(1).max(316),
-  status: z.enum(['True', 'False', 'Unknown']),
-  observedGeneration: z.int().min(0).optional(),
-  lastTransitionTime: Timestamp,
-  reason: z
-    .string()
-    .min(1)
-    .max(1024)
-    .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/),
-  message: z.string().max(32_768),
-});
 
 export const HibernationScheduleStatus = z.object({
   state: HibernationPhase.optional().describe('The state last applied to the workloads.'),
@@ -253,24 +218,15 @@ export const HibernationScheduleStatus = z.object({
     })
     .optional(),
   lastError: z.string().max(32_768).optional(),
-  conditions: z
-    .array(HibernationCondition)
-    .max(16)
-    .optional()
-    .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+  conditions: Conditions.optional(),
 });
 export type HibernationScheduleStatus = z.infer<typeof HibernationScheduleStatus>;
 
 /** A HibernationSchedule as read from the API server. */
 export const HibernationSchedule = z.object({
-  apiVersion: z.literal(hibernationScheduleApiVersion),
+  apiVersion: z.literal(apiVersion),
   kind: z.literal(hibernationScheduleKind),
-  metadata: z.looseObject({
-    name: z.string().optional(),
-    uid: z.string().optional(),
-    resourceVersion: z.string().optional(),
-    generation: z.int().optional(),
-  }),
+  metadata: ObjectMeta,
   spec: HibernationScheduleSpec,
   status: HibernationScheduleStatus.optional(),
 });

@@ -4,8 +4,10 @@
  * passes need; writes are JSON merge patches carrying the resourceVersion they were planned
  * on, so a concurrent change fails with 409 rather than being overwritten.
  */
+
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { HibernationKind, LabelSelector } from '../../crds/hibernation-schedule.ts';
+import type { LabelSelector } from '../../crds/common.ts';
+import type { HibernationKind } from '../../crds/hibernation-schedule.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { getJson, KubeRequestError, listAll } from '../../kube/watch.ts';
 import type { HpaFacts, WorkloadFacts } from './workload-plan.ts';

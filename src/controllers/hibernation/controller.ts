@@ -10,14 +10,14 @@
  * the clock and tz database are local, so it needs no control plane and a fresh instance
  * (restart, new leader) continues where the last one stopped.
  */
+
 import { randomUUID } from 'node:crypto';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { AuditEvent } from '../../contract/reports.ts';
 import { agentPolicyPlural } from '../../crds/agent-policy.ts';
-import { apiGroup, apiVersionName } from '../../crds/common.ts';
+import { apiGroup, apiVersion, apiVersionName } from '../../crds/common.ts';
 import {
   type HibernationScheduleStatus,
-  hibernationScheduleApiVersion,
   hibernationScheduleKind,
   hibernationSchedulePlural,
   HibernationScheduleStatus as StatusSchema,
@@ -589,7 +589,7 @@ export class HibernationController {
   ): void {
     this.options.events.emit(
       {
-        apiVersion: hibernationScheduleApiVersion,
+        apiVersion: apiVersion,
         kind: hibernationScheduleKind,
         name: nameOf(object),
         ...(object.metadata?.uid ? { uid: object.metadata.uid } : {}),

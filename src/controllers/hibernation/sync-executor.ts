@@ -12,13 +12,11 @@ import {
   type SyncHibernationSchedulePayload,
   specFromSyncPayload,
 } from '../../contract/sync-hibernation-schedule.ts';
+import { apiGroup, apiVersion, apiVersionName } from '../../crds/common.ts';
 import {
   HibernationScheduleSpec,
-  hibernationScheduleApiVersion,
-  hibernationScheduleGroup,
   hibernationScheduleKind,
   hibernationSchedulePlural,
-  hibernationScheduleVersion,
 } from '../../crds/hibernation-schedule.ts';
 import { apiErrorMessage, isConflict, isNotFound, statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
@@ -28,8 +26,8 @@ import { canonicalJson } from './schedule-plan.ts';
 export const syncedByAnnotation = 'clusteropt.io/synced-by-action';
 
 const api = {
-  group: hibernationScheduleGroup,
-  version: hibernationScheduleVersion,
+  group: apiGroup,
+  version: apiVersionName,
   plural: hibernationSchedulePlural,
 };
 
@@ -87,7 +85,7 @@ export async function syncSchedule(
         const created = (await clients.custom.createClusterCustomObject({
           ...api,
           body: {
-            apiVersion: hibernationScheduleApiVersion,
+            apiVersion: apiVersion,
             kind: hibernationScheduleKind,
             metadata: { name, annotations: { [syncedByAnnotation]: actionId } },
             spec,
