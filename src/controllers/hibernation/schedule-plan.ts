@@ -5,6 +5,7 @@
  * retry); wake passes are cheap (they list by label) and run on every reconcile that is not
  * asleep, so nothing this schedule put to sleep stays asleep by accident.
  */
+
 import { describeIssues } from '../../contract/envelope.ts';
 import { compileWindows, describeMatrix, normalizeMatrix } from '../../crds/hibernation-matrix.ts';
 import {
@@ -13,6 +14,7 @@ import {
   type HibernationScheduleSpec,
   type HibernationScheduleStatus,
 } from '../../crds/hibernation-schedule.ts';
+import { canonicalJson } from '../../util/canonical-json.ts';
 import { type Evaluation, evaluate } from './schedule.ts';
 
 export type ReconcilePlan =
@@ -129,22 +131,4 @@ export function nextStatus(
 /** True when writing `next` would change nothing visible. */
 export function sameStatus(a: HibernationScheduleStatus | undefined, b: HibernationScheduleStatus): boolean {
   return canonicalJson(a ?? {}) === canonicalJson(b);
-}
-
-/** JSON with object keys sorted and undefined members dropped: equal values, equal strings. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(canonical(value));
-}
-
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>)
-        .filter(([, v]) => v !== undefined)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([k, v]) => [k, canonical(v)]),
-    );
-  }
-  return value;
 }

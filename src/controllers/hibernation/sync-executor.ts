@@ -20,7 +20,7 @@ import {
 } from '../../crds/hibernation-schedule.ts';
 import { apiErrorMessage, isConflict, isNotFound, statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
-import { canonicalJson } from './schedule-plan.ts';
+import { canonicalJson } from '../../util/canonical-json.ts';
 
 /** On the schedule: the id of the action that last created or changed it. */
 export const syncedByAnnotation = 'clusteropt.io/synced-by-action';
