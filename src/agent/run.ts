@@ -11,12 +11,12 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { syncHibernationScheduleExecutor } from '../actions/sync-hibernation-schedule.ts';
 import { configUsage, loadConfig } from '../config/load.ts';
 import type { AgentConfig } from '../config/schema.ts';
 import { ActionController } from '../controllers/action/controller.ts';
 import { acceptEnvelopes } from '../controllers/action/poller.ts';
 import { HibernationController } from '../controllers/hibernation/controller.ts';
-import { syncHibernationScheduleExecutor } from '../controllers/hibernation/sync-executor.ts';
 import { createInventory } from '../controllers/inventory/index.ts';
 import { ApiKeySource, ControlPlaneClient, OutboxShipper, PollLoop } from '../controlplane/index.ts';
 import { createKubeClients, type KubeClients } from '../kube/clients.ts';

@@ -6,24 +6,22 @@
  * status (the controller's) and metadata (labels, annotations) are kept.
  */
 
-import { ActionAbortedError, type ActionResult, failed, succeeded } from '../../actions/types.ts';
-import type { Action } from '../../contract/envelope.ts';
+import type { Action } from '../contract/envelope.ts';
+import { syncedByAnnotation } from '../contract/marks.ts';
 import {
   type SyncHibernationSchedulePayload,
   specFromSyncPayload,
-} from '../../contract/sync-hibernation-schedule.ts';
-import { apiGroup, apiVersion, apiVersionName } from '../../crds/common.ts';
+} from '../contract/sync-hibernation-schedule.ts';
+import { apiGroup, apiVersion, apiVersionName } from '../crds/common.ts';
 import {
   HibernationScheduleSpec,
   hibernationScheduleKind,
   hibernationSchedulePlural,
-} from '../../crds/hibernation-schedule.ts';
-import { apiErrorMessage, isConflict, isNotFound, statusCode } from '../../kube/api-errors.ts';
-import type { KubeClients } from '../../kube/clients.ts';
-import { canonicalJson } from '../../util/canonical-json.ts';
-
-/** On the schedule: the id of the action that last created or changed it. */
-export const syncedByAnnotation = 'clusteropt.io/synced-by-action';
+} from '../crds/hibernation-schedule.ts';
+import { apiErrorMessage, isConflict, isNotFound, statusCode } from '../kube/api-errors.ts';
+import type { KubeClients } from '../kube/clients.ts';
+import { canonicalJson } from '../util/canonical-json.ts';
+import { ActionAbortedError, type ActionResult, failed, succeeded } from './types.ts';
 
 const api = {
   group: apiGroup,
