@@ -1,6 +1,5 @@
 /**
  * Action type -> executor, and `runAction`, the one entry point the action controller calls.
- * sync_hibernation_schedule is executed by the hibernation module; it registers there.
  */
 import type { Action, ActionType } from '../contract/envelope.ts';
 import { apiErrorMessage, statusCode } from '../kube/api-errors.ts';
@@ -10,6 +9,7 @@ import { deleteNodeExecutor } from './delete-node.ts';
 import { drainNodeExecutor } from './drain-node.ts';
 import { patchNodeExecutor } from './patch-node.ts';
 import { scaleWorkloadExecutor } from './scale-workload.ts';
+import { syncHibernationScheduleExecutor } from './sync-hibernation-schedule.ts';
 import {
   ActionAbortedError,
   type ActionContext,
@@ -20,7 +20,7 @@ import {
 } from './types.ts';
 import { uncordonNodeExecutor } from './uncordon-node.ts';
 
-type Registry = { [T in ActionType]?: ActionExecutor<T> };
+type Registry = { [T in ActionType]: ActionExecutor<T> };
 
 export const executors: Registry = {
   cordon_node: cordonNodeExecutor,
@@ -29,6 +29,7 @@ export const executors: Registry = {
   scale_workload: scaleWorkloadExecutor,
   patch_node: patchNodeExecutor,
   delete_node: deleteNodeExecutor,
+  sync_hibernation_schedule: syncHibernationScheduleExecutor,
 };
 
 export function executorFor<T extends ActionType>(type: T): ActionExecutor<T> | undefined {

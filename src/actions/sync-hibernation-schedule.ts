@@ -6,7 +6,6 @@
  * status (the controller's) and metadata (labels, annotations) are kept.
  */
 
-import type { Action } from '../contract/envelope.ts';
 import { syncedByAnnotation } from '../contract/marks.ts';
 import {
   type SyncHibernationSchedulePayload,
@@ -21,7 +20,7 @@ import {
 import { apiErrorMessage, isConflict, isNotFound, statusCode } from '../kube/api-errors.ts';
 import type { KubeClients } from '../kube/clients.ts';
 import { canonicalJson } from '../util/canonical-json.ts';
-import { ActionAbortedError, type ActionResult, failed, succeeded } from './types.ts';
+import { ActionAbortedError, type ActionExecutor, type ActionResult, failed, succeeded } from './types.ts';
 
 const api = {
   group: apiGroup,
@@ -39,26 +38,11 @@ interface StoredSchedule {
   spec?: unknown;
 }
 
-/** Builds the executor the action controller calls for sync_hibernation_schedule (extraExecutors). */
-export function syncHibernationScheduleExecutor(clients: KubeClients) {
-  return async (action: Action, signal: AbortSignal): Promise<ActionResult> => {
-    if (action.type !== 'sync_hibernation_schedule') {
-      return failed('api_error', `sync_hibernation_schedule executor got ${action.type}`, {});
-    }
-    try {
-      return await syncSchedule(clients, action.id, action.payload, signal);
-    } catch (err) {
-      if (err instanceof ActionAbortedError || signal.aborted) throw err;
-      const code = statusCode(err);
-      return failed(
-        'api_error',
-        `sync_hibernation_schedule ${action.payload.name} failed: ${apiErrorMessage(err)}`,
-        { name: action.payload.name, status: code },
-        code === undefined || code >= 500 || code === 429,
-      );
-    }
-  };
-}
+export const syncHibernationScheduleExecutor: ActionExecutor<'sync_hibernation_schedule'> = {
+  type: 'sync_hibernation_schedule',
+  idempotent: true,
+  execute: (action, ctx) => syncSchedule(ctx.kube, action.id, action.payload, ctx.signal),
+};
 
 export async function syncSchedule(
   clients: KubeClients,

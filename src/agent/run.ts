@@ -11,7 +11,6 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { syncHibernationScheduleExecutor } from '../actions/sync-hibernation-schedule.ts';
 import { configUsage, loadConfig } from '../config/load.ts';
 import type { AgentConfig } from '../config/schema.ts';
 import { ActionController } from '../controllers/action/controller.ts';
@@ -181,7 +180,6 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       drainTuning: { concurrency: config.drainConcurrency },
       dryRun: config.dryRun,
       nodes,
-      extraExecutors: { sync_hibernation_schedule: syncHibernationScheduleExecutor(clients) },
     });
     // Schedules run from the cluster alone: no control plane needed, audit events wait in the outbox.
     const hibernation = new HibernationController({

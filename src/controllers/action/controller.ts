@@ -38,7 +38,6 @@ import { drainProgressFromCounts } from './progress.ts';
 import { ActionRecords, type FinalRecord } from './records.ts';
 
 /** Runs an action type this module has no executor for (sync_hibernation_schedule). */
-export type ExtraExecutor = (action: Action, signal: AbortSignal) => Promise<ActionResult>;
 
 export interface ActionControllerOptions {
   clients: KubeClients;
@@ -69,7 +68,6 @@ export interface ActionControllerOptions {
   nodes?: NodeLookup;
   /** Agent-wide dry run (`--dry-run`): acts like an AgentPolicy with dryRun: true. */
   dryRun?: boolean;
-  extraExecutors?: Partial<Record<ActionType, ExtraExecutor>>;
 }
 
 export class ActionController {
@@ -373,9 +371,7 @@ export class ActionController {
     this.actions.set(nameOf(object), { ...object, status: { ...object.status, phase: 'Running' } });
     // Idempotent executors: status Running only if still running after a moment (see
     // ActionRecords.start); quick actions then cost two API writes less.
-    const idempotent =
-      this.options.extraExecutors?.[action.type] !== undefined ||
-      executorFor(action.type)?.idempotent === true;
+    const idempotent = executorFor(action.type)?.idempotent === true;
     let started: Awaited<ReturnType<ActionRecords['start']>>;
     try {
       started = await this.records.start(object, {
@@ -392,26 +388,23 @@ export class ActionController {
     const t0 = this.now();
     let result: ActionResult;
     try {
-      const extra = this.options.extraExecutors?.[action.type];
-      result = extra
-        ? await extra(action, signal)
-        : await runAction(action, {
-            kube: clients,
-            log: log.child({ actionId: action.id, type: action.type }),
-            signal,
-            now: this.now,
-            // The executor's flush() waits for this action's Events only.
-            events: eventScope(this.options.events),
-            ...(this.options.nodes ? { nodes: this.options.nodes } : {}),
-            limits: {
-              allowForce: decision.drain.allowForce,
-              ...(decision.drain.maxGracePeriodSeconds === undefined
-                ? {}
-                : { maxGracePeriodSeconds: decision.drain.maxGracePeriodSeconds }),
-            },
-            ...(this.options.drainTuning ? { drainTuning: this.options.drainTuning } : {}),
-            onProgress: (progress) => this.reportProgress(object, progress),
-          });
+      result = await runAction(action, {
+        kube: clients,
+        log: log.child({ actionId: action.id, type: action.type }),
+        signal,
+        now: this.now,
+        // The executor's flush() waits for this action's Events only.
+        events: eventScope(this.options.events),
+        ...(this.options.nodes ? { nodes: this.options.nodes } : {}),
+        limits: {
+          allowForce: decision.drain.allowForce,
+          ...(decision.drain.maxGracePeriodSeconds === undefined
+            ? {}
+            : { maxGracePeriodSeconds: decision.drain.maxGracePeriodSeconds }),
+        },
+        ...(this.options.drainTuning ? { drainTuning: this.options.drainTuning } : {}),
+        onProgress: (progress) => this.reportProgress(object, progress),
+      });
     } catch (err) {
       if (err instanceof ActionAbortedError || signal.aborted) {
         // Not finished: the journal says started; whoever leads next resumes it.
