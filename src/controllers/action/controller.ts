@@ -35,7 +35,8 @@ import { WorkQueue } from '../runtime/work-queue.ts';
 import { factNeeds, resolveFacts } from './facts.ts';
 import { planStep, supersededBy } from './plan.ts';
 import { drainProgressFromCounts } from './progress.ts';
-import { ActionRecords, type FinalRecord } from './records.ts';
+import { ActionRecords } from './records.ts';
+import type { FinalRecord } from './status.ts';
 
 /** Runs an action type this module has no executor for (sync_hibernation_schedule). */
 
