@@ -19,7 +19,6 @@ import { isNodeReady } from '../kube/nodes.ts';
 import { deletePod, evictPod, nodePodsQuery, type PodFacts, podFacts } from '../kube/pods.ts';
 import { listWatch } from '../kube/watch.ts';
 import { Backoff } from '../util/backoff.ts';
-import { errorMessage } from '../util/errors.ts';
 import { evictionGraceSeconds, forcedDeleteGraceSeconds, isMirrorPod } from './drain-plan.ts';
 import { type DoneReason, DrainTracker } from './drain-tracker.ts';
 import type { ActionContext } from './types.ts';
@@ -402,7 +401,7 @@ export class DrainRun {
           );
         },
       )
-      .catch((err: unknown) => this.ctx.log.error({ err: errorMessage(err) }, 'drain bookkeeping failed'))
+      .catch((err: unknown) => this.ctx.log.error({ err }, 'drain bookkeeping failed'))
       .finally(() => {
         this.inFlight--;
         this.wake();

@@ -66,10 +66,7 @@ export async function runAction(action: Action, ctx: ActionContext): Promise<Act
     const code = statusCode(err);
     const retryable =
       err instanceof AgentError ? err.retryable : code === undefined || code >= 500 || code === 429;
-    ctx.log.warn(
-      { actionId: action.id, type: action.type, err: apiErrorMessage(err) },
-      'action failed unexpectedly',
-    );
+    ctx.log.warn({ actionId: action.id, type: action.type, err }, 'action failed unexpectedly');
     return failed('api_error', `${action.type} failed: ${apiErrorMessage(err)}`, { status: code }, retryable);
   }
 }

@@ -46,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
   const log = createLogger({ level: loaded.config.logLevel });
   for (const w of loaded.warnings) log.warn(w);
   const agent = await startAgent(loaded.config, log).catch((err: unknown) => {
+    // The message only: a start failure is the user's to fix (a setting, the state file), not a stack trace.
     log.fatal({ err: errorMessage(err), code: (err as { code?: string }).code }, 'agent cannot start');
     return undefined;
   });
@@ -275,7 +276,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   clients.version
     .getCode()
     .then(() => kubeReachable.markSuccess())
-    .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'Kubernetes API not reachable yet'));
+    .catch((err: unknown) => log.warn({ err }, 'Kubernetes API not reachable yet'));
 
   return {
     identity: elector?.identity ?? identity,
@@ -362,7 +363,7 @@ async function heartbeatLoop(
       );
     } catch (err) {
       if (signal.aborted) return;
-      log.debug({ err: errorMessage(err) }, 'heartbeat failed');
+      log.debug({ err }, 'heartbeat failed');
     }
     await sleep(config.heartbeatIntervalSeconds * 1000, signal).catch(() => undefined);
   }

@@ -267,7 +267,7 @@ export class OutboxShipper {
       if (!isMissingRoute(err)) throw err;
       this.batchRouteMissingUntil = performance.now() + (this.options.statusBatchRetryMs ?? 600_000);
       this.options.logger?.info(
-        { err: errorMessage(err) },
+        { err },
         'control plane has no batch status route (contract < 1.1); sending one report per request',
       );
       return false;

@@ -353,7 +353,7 @@ export function listWatch<Raw extends KubeObject, T>(options: ListWatchOptions<R
           // Any failure other than a clean end: relist, since events may have been missed.
           version = undefined;
           if (!expired) {
-            options.log?.debug({ path, err: errorMessage(err) }, 'watch failed; relisting');
+            options.log?.debug({ path, err }, 'watch failed; relisting');
             await sleep(backoff.next(), signal).catch(() => undefined);
           }
         }

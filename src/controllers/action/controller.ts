@@ -9,7 +9,7 @@
  */
 import { executorFor, runAction } from '../../actions/registry.ts';
 import { ActionAbortedError, type ActionResult, type DrainTuning } from '../../actions/types.ts';
-import { type Action, type ActionType, disruptiveActionTypes } from '../../contract/envelope.ts';
+import { type Action, disruptiveActionTypes } from '../../contract/envelope.ts';
 import {
   type AgentAction,
   agentActionPlural,
@@ -116,9 +116,8 @@ export class ActionController {
       onError: (name, err) => {
         // A state file that cannot be written (disk full) is logged once by the agent, not
         // once per action and retry.
-        if (isStateFileError(err))
-          log.debug({ action: name, err: errorMessage(err) }, 'reconcile failed; retrying');
-        else log.warn({ action: name, err: errorMessage(err) }, 'reconcile failed; retrying');
+        if (isStateFileError(err)) log.debug({ action: name, err }, 'reconcile failed; retrying');
+        else log.warn({ action: name, err }, 'reconcile failed; retrying');
         queue.addAfter(name, 2_000);
       },
     });
@@ -443,7 +442,7 @@ export class ActionController {
     const drain = drainProgressFromCounts(progress.counts);
     this.records
       .patchStatus(object, { phase: 'Running', message: `${progress.phase}`, progress: { drain } })
-      .catch((err: unknown) => this.options.log.debug({ err: errorMessage(err) }, 'progress update failed'));
+      .catch((err: unknown) => this.options.log.debug({ err }, 'progress update failed'));
   }
 
   private async finish(object: AgentAction, record: FinalRecord): Promise<void> {
@@ -516,8 +515,7 @@ export class ActionController {
         });
         this.counters.deleted++;
       } catch (err) {
-        if (statusCode(err) !== 404)
-          this.options.log.warn({ action: name, err: errorMessage(err) }, 'GC failed');
+        if (statusCode(err) !== 404) this.options.log.warn({ action: name, err }, 'GC failed');
       }
     }
   }

@@ -27,7 +27,6 @@ import type { EventSink } from '../../kube/events.ts';
 import type { KubeObject } from '../../kube/watch.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { Backoff } from '../../util/backoff.ts';
-import { errorMessage } from '../../util/errors.ts';
 import type { Labels } from '../policy/label-selector.ts';
 import { combinePolicies, type ParsedPolicy, parsePolicy } from '../policy/parse-policies.ts';
 import { nameOf, watchIntoCache } from '../runtime/object-cache.ts';
@@ -558,7 +557,7 @@ export class HibernationController {
         },
       });
     } catch (err) {
-      this.options.log.warn({ err: errorMessage(err) }, 'could not queue the hibernation audit event');
+      this.options.log.warn({ err }, 'could not queue the hibernation audit event');
     }
   }
 }
