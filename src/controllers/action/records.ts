@@ -7,13 +7,14 @@
  * Actions from the control plane are reported as status reports; actions an admin applied
  * (source: local) are unknown to the control plane and are reported as audit events.
  */
+
 import { randomUUID } from 'node:crypto';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { ActionState, StatusReport } from '../../contract/reports.ts';
 import { type AgentAction, type AgentActionStatus, agentActionPlural } from '../../crds/agent-action.ts';
 import { apiGroup, apiVersion, apiVersionName } from '../../crds/common.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { EventSink, EventType } from '../../kube/events.ts';
+import { mergePatch } from '../../kube/merge-patch.ts';
 import { type CommitGroup, commitGroupFor } from '../../store/commit-group.ts';
 import type { StateStore } from '../../store/index.ts';
 import { type FinalRecord, finalStatus, runningStatus } from './status.ts';
@@ -186,7 +187,7 @@ export class ActionRecords {
         name: object.metadata.name ?? '',
         body: { status: { ...status, observedGeneration: object.metadata.generation } },
       },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      mergePatch,
     );
   }
 

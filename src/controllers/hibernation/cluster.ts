@@ -5,10 +5,10 @@
  * on, so a concurrent change fails with 409 rather than being overwritten.
  */
 
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { LabelSelector } from '../../crds/common.ts';
 import type { HibernationKind } from '../../crds/hibernation-schedule.ts';
 import type { KubeClients } from '../../kube/clients.ts';
+import { mergePatch } from '../../kube/merge-patch.ts';
 import { getJson, KubeRequestError, listAll } from '../../kube/watch.ts';
 import type { HpaFacts, WorkloadFacts } from './workload-plan.ts';
 
@@ -132,7 +132,6 @@ export async function patchWorkload(
   body: Record<string, unknown>,
 ): Promise<void> {
   const args = { name: ref.name, namespace: ref.namespace, body };
-  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   switch (ref.kind) {
     case 'Deployment':
       await clients.apps.patchNamespacedDeployment(args, mergePatch);

@@ -12,7 +12,6 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { AuditEvent } from '../../contract/reports.ts';
 import { agentPolicyPlural } from '../../crds/agent-policy.ts';
 import { apiGroup, apiVersion, apiVersionName } from '../../crds/common.ts';
@@ -24,6 +23,7 @@ import {
 } from '../../crds/hibernation-schedule.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { EventSink } from '../../kube/events.ts';
+import { mergePatch } from '../../kube/merge-patch.ts';
 import type { KubeObject } from '../../kube/watch.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { Backoff } from '../../util/backoff.ts';
@@ -419,7 +419,7 @@ export class HibernationController {
         name,
         body: { status: body },
       },
-      mergePatchHeader(),
+      mergePatch,
     )) as ScheduleObject;
     this.counters.statusWrites++;
     // The watch brings the same object soon; until then a reconcile must not see the old status.
@@ -595,8 +595,4 @@ function describeFailures(failed: PassOutcome['failed']): string | undefined {
   if (failed.length === 0) return undefined;
   const shown = failed.slice(0, 5).map((f) => `${f.key}: ${f.message}`);
   return `${failed.length} workload(s) could not be changed (retrying): ${shown.join('; ')}${failed.length > 5 ? '; …' : ''}`;
-}
-
-function mergePatchHeader() {
-  return setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 }
