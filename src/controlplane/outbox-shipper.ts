@@ -10,9 +10,9 @@ import type { Logger } from '../observability/logger.ts';
 import type { OutboxKind, OutboxRow, StateStore, StatusRowBody } from '../store/index.ts';
 import { Backoff, type BackoffOptions, sleep } from '../util/backoff.ts';
 import { errorCode, errorMessage } from '../util/errors.ts';
+import { Wakeup } from '../util/wakeup.ts';
 import { type ControlPlaneClient, isMissingRoute } from './client.ts';
 import { retryAfterOf } from './errors.ts';
-import { Wakeup } from './wakeup.ts';
 
 export interface OutboxShipperHooks {
   shipped?(kind: OutboxKind, rows: number): void;

@@ -2,9 +2,9 @@ import { FailureStateLog } from '../observability/failure-state-log.ts';
 import type { Logger } from '../observability/logger.ts';
 import { Backoff, type BackoffOptions, sleep } from '../util/backoff.ts';
 import { AgentError, errorCode, errorMessage } from '../util/errors.ts';
+import { Wakeup } from '../util/wakeup.ts';
 import type { ControlPlaneClient } from './client.ts';
 import { retryAfterOf } from './errors.ts';
-import { Wakeup } from './wakeup.ts';
 
 export interface PollLoopOptions {
   client: Pick<ControlPlaneClient, 'pollActions'>;

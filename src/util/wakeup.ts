@@ -1,4 +1,4 @@
-import { sleep } from '../util/backoff.ts';
+import { sleep } from './backoff.ts';
 
 /**
  * A sleep that can be cut short from elsewhere in the process (an outbox append, an API
