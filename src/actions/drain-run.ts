@@ -4,6 +4,7 @@
  * pods (one watch for the whole drain) and the node's readiness. Decisions stay in
  * drain-plan.ts (which pods, grace periods, budget) and drain-tracker.ts (when a pod is done).
  */
+
 import { performance } from 'node:perf_hooks';
 import {
   apiErrorMessage,
@@ -19,6 +20,7 @@ import { isNodeReady } from '../kube/nodes.ts';
 import { deletePod, evictPod, nodePodsQuery, type PodFacts, podFacts } from '../kube/pods.ts';
 import { listWatch } from '../kube/watch.ts';
 import { Backoff } from '../util/backoff.ts';
+import { Wakeup } from '../util/wakeup.ts';
 import { evictionGraceSeconds, forcedDeleteGraceSeconds, isMirrorPod } from './drain-plan.ts';
 import { type DoneReason, DrainTracker } from './drain-tracker.ts';
 import type { ActionContext } from './types.ts';
@@ -106,8 +108,7 @@ export class DrainRun {
   private readonly retryMaxMs: number;
   private readonly forcedMarginMs: number;
 
-  private woken = false;
-  private wakeResolve: (() => void) | undefined;
+  private readonly wakeup = new Wakeup();
   private inFlight = 0;
   private knownUids = new Set<string>();
   private planned = false;
@@ -575,24 +576,14 @@ export class DrainRun {
   }
 
   private wake(): void {
-    this.woken = true;
-    this.wakeResolve?.();
+    this.wakeup.wake();
   }
 
   private async sleepUntilWoken(ms: number): Promise<void> {
-    if (this.woken || this.halted) {
-      this.woken = false;
+    if (this.halted) {
+      this.wakeup.clear();
       return;
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wakeResolve = done;
-    });
-    this.wakeResolve = undefined;
-    this.woken = false;
+    await this.wakeup.wait(ms);
   }
 }
