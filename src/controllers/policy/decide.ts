@@ -7,10 +7,12 @@
  *   combine to the tightest (smallest max grace period, force only if every policy allows);
  * - when facts a rule needs are missing, the rule fails closed (refuse or wait).
  */
+
 import { type Action, disruptiveActionTypes } from '../../contract/envelope.ts';
 import type { AgentPolicySpec, MaintenanceWindow } from '../../crds/agent-policy.ts';
+import { isIanaTimeZone } from '../../util/wall-clock.ts';
 import { describeSelector, type Labels, selectorMatches } from './label-selector.ts';
-import { isInsideWindow, isValidTimeZone, nextWindowStart } from './maintenance-window.ts';
+import { isInsideWindow, nextWindowStart } from './maintenance-window.ts';
 
 /** A policy as decide needs it: its name (cluster-scoped, unique) and spec. */
 export interface PolicyInput {
@@ -163,7 +165,7 @@ function refusals(action: Action, name: string, spec: AgentPolicySpec, target: T
 function windowsWait(name: string, windows: readonly MaintenanceWindow[], now: Date): Wait | undefined {
   if (windows.some((w) => isInsideWindow(w, now))) return undefined;
   const starts = windows.map((w) => nextWindowStart(w, now)).filter((d): d is Date => d !== undefined);
-  const bad = windows.filter((w) => !isValidTimeZone(w.timezone ?? 'UTC')).map((w) => w.timezone);
+  const bad = windows.filter((w) => !isIanaTimeZone(w.timezone ?? 'UTC')).map((w) => w.timezone);
   const retryAt = starts.length ? new Date(Math.min(...starts.map((d) => d.getTime()))) : undefined;
   const message =
     `AgentPolicy ${name}: outside maintenance windows` +

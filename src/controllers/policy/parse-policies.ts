@@ -4,10 +4,11 @@
  * cannot express and keeps going past a bad object, returning it separately so the caller
  * can fail closed (hold every action while a policy is invalid) and report why.
  */
+
 import { describeIssues } from '../../contract/envelope.ts';
 import { AgentPolicy } from '../../crds/agent-policy.ts';
+import { isIanaTimeZone } from '../../util/wall-clock.ts';
 import type { PolicyInput } from './decide.ts';
-import { isValidTimeZone } from './maintenance-window.ts';
 
 export interface ParsedPolicies {
   policies: PolicyInput[];
@@ -38,7 +39,7 @@ export function parsePolicy(item: unknown): ParsedPolicy {
   };
   const badZones = (parsed.data.spec.maintenanceWindows ?? [])
     .map((w) => w.timezone)
-    .filter((tz) => !isValidTimeZone(tz));
+    .filter((tz) => !isIanaTimeZone(tz));
   // Still usable: decide keeps such a window closed and says why.
   if (badZones.length) out.warning = `unknown time zone ${badZones.join(', ')} (window stays closed)`;
   return out;
