@@ -12,9 +12,9 @@ import {
   isMultiplePdbError,
   isNamespaceTerminating,
   isNotFound,
+  isRetryableKubeError,
   isTooManyRequests,
   retryAfterMs,
-  statusCode,
 } from '../kube/api-errors.ts';
 import { isNodeReady } from '../kube/nodes.ts';
 import { deletePod, evictPod, nodePodsQuery, type PodFacts, podFacts } from '../kube/pods.ts';
@@ -91,12 +91,6 @@ const report = (
   uid: pod.uid,
   ...extra,
 });
-
-/** Errors worth retrying within the budget besides PDB refusals: the server or network hiccuped. */
-function isTransient(err: unknown): boolean {
-  const code = statusCode(err);
-  return code === undefined || code >= 500 || code === 408;
-}
 
 export class DrainRun {
   private readonly ctx: ActionContext;
@@ -376,7 +370,7 @@ export class DrainRun {
           // The namespace is being deleted: its controller removes the pod; wait for it.
           if (isNamespaceTerminating(err)) return this.accepted(item, undefined);
           const message = apiErrorMessage(err);
-          if (isTooManyRequests(err) || isMultiplePdbError(err) || isTransient(err)) {
+          if (isTooManyRequests(err) || isMultiplePdbError(err) || isRetryableKubeError(err)) {
             if (isTooManyRequests(err)) this.out.retries.tooManyRequests++;
             else if (isMultiplePdbError(err)) this.out.retries.multiplePdb++;
             else this.out.retries.transient++;

@@ -2,7 +2,7 @@
  * Action type -> executor, and `runAction`, the one entry point the action controller calls.
  */
 import type { Action, ActionType } from '../contract/envelope.ts';
-import { apiErrorMessage, statusCode } from '../kube/api-errors.ts';
+import { apiErrorMessage, isRetryableKubeError, statusCode } from '../kube/api-errors.ts';
 import { AgentError } from '../util/errors.ts';
 import { cordonNodeExecutor } from './cordon-node.ts';
 import { deleteNodeExecutor } from './delete-node.ts';
@@ -48,7 +48,7 @@ const knownReasons = new Set<string>([
  * Runs an action's executor. Always resolves to a result, except when `ctx.signal` aborted:
  * then it rejects with ActionAbortedError (the action is unfinished, not failed).
  * Unexpected errors become `failed` with reason `api_error` (or the AgentError's own code
- * when it is a known reason); 5xx, 429 and network errors are marked retryable.
+ * when it is a known reason); isRetryableKubeError says whether trying later may help.
  */
 export async function runAction(action: Action, ctx: ActionContext): Promise<ActionResult> {
   const executor = executorFor(action.type);
@@ -64,8 +64,7 @@ export async function runAction(action: Action, ctx: ActionContext): Promise<Act
       return failed(err.code as ResultReason, err.message, {}, err.retryable);
     }
     const code = statusCode(err);
-    const retryable =
-      err instanceof AgentError ? err.retryable : code === undefined || code >= 500 || code === 429;
+    const retryable = isRetryableKubeError(err);
     ctx.log.warn({ actionId: action.id, type: action.type, err }, 'action failed unexpectedly');
     return failed('api_error', `${action.type} failed: ${apiErrorMessage(err)}`, { status: code }, retryable);
   }

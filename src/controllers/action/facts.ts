@@ -10,7 +10,7 @@ import { isNotFound } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { isNodeReady } from '../../kube/nodes.ts';
 import { nodePodsQuery, podFacts } from '../../kube/pods.ts';
-import { getJson, KubeRequestError, listAll } from '../../kube/watch.ts';
+import { getJson, listAll } from '../../kube/watch.ts';
 import type { PolicyInput, PodFacts as PolicyPodFacts, TargetFacts } from '../policy/decide.ts';
 
 export interface FactNeeds {
@@ -98,7 +98,7 @@ export async function resolveFacts(
         const obj = await getJson<RawObject>(clients, path, {}, signal);
         target.workloadLabels = obj.metadata?.labels ?? {};
       } catch (err) {
-        if (!(err instanceof KubeRequestError && err.statusCode === 404)) throw err;
+        if (!isNotFound(err)) throw err;
         target.workloadLabels = {};
       }
     }

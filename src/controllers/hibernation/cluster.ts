@@ -7,9 +7,10 @@
 
 import type { LabelSelector } from '../../crds/common.ts';
 import type { HibernationKind } from '../../crds/hibernation-schedule.ts';
+import { isNotFound } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { mergePatch } from '../../kube/merge-patch.ts';
-import { getJson, KubeRequestError, listAll } from '../../kube/watch.ts';
+import { getJson, listAll } from '../../kube/watch.ts';
 import type { HpaFacts, WorkloadFacts } from './workload-plan.ts';
 
 export const kindApis: Record<HibernationKind, { apiVersion: string; plural: string }> = {
@@ -120,7 +121,7 @@ export async function readWorkload(
   try {
     return workloadFacts(ref.kind, await getJson<RawWorkload>(clients, path, {}, signal));
   } catch (err) {
-    if (err instanceof KubeRequestError && err.statusCode === 404) return undefined;
+    if (isNotFound(err)) return undefined;
     throw err;
   }
 }
