@@ -10,6 +10,7 @@
 
 import { type Action, disruptiveActionTypes } from '../../contract/envelope.ts';
 import type { AgentPolicySpec, MaintenanceWindow } from '../../crds/agent-policy.ts';
+import type { PodFacts } from '../../kube/pods.ts';
 import { isIanaTimeZone } from '../../util/wall-clock.ts';
 import { describeSelector, type Labels, selectorMatches } from './label-selector.ts';
 import { isInsideWindow, nextWindowStart } from './maintenance-window.ts';
@@ -20,13 +21,6 @@ export interface PolicyInput {
   spec: AgentPolicySpec;
 }
 
-/** A pod a drain would evict (DaemonSet and mirror pods already left out by the caller). */
-export interface PodFacts {
-  namespace: string;
-  name: string;
-  labels: Labels;
-}
-
 /** What the caller knows about the action's target. Leave out what does not apply. */
 export interface TargetFacts {
   /** Labels of the target node (node actions). */
@@ -35,8 +29,8 @@ export interface TargetFacts {
   namespace?: string;
   /** Labels of the target workload object, e.g. the Deployment (scale_workload). */
   workloadLabels?: Labels;
-  /** Pods a drain or delete_node would evict. */
-  pods?: readonly PodFacts[];
+  /** Pods a drain or delete_node would evict (DaemonSet and mirror pods left out by the caller). */
+  pods?: readonly Pick<PodFacts, 'namespace' | 'name' | 'labels'>[];
 }
 
 export interface PolicyContext {
