@@ -72,7 +72,7 @@ async function startControlPlane(
       if (batch && !options.batch) {
         received.batchMisses++;
         res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code: 'route_not_found', message: 'no such route' } }));
+        res.end(JSON.stringify({ error: { code: 'ROUTE_NOT_FOUND', message: 'no such route' } }));
         return;
       }
       const reports = batch ? (body.reports as { actionId: string; state: string }[]) : [];
