@@ -48,7 +48,6 @@ import {
   type ReferenceControlPlane,
   startReferenceControlPlane,
 } from '../../src/reference-control-plane/index.ts';
-import { type AgentProcess, cliPath, spawnAgent } from '../bench/common/processes.ts';
 import {
   createDeployment,
   createPdb,
@@ -57,7 +56,7 @@ import {
   deletePool,
   podsOnNode,
   waitForPodsRunning,
-} from '../bench/drain/fixture.ts';
+} from '../support/drain-fixture.ts';
 import {
   assertExactlyOnce,
   assertJournal,
@@ -77,6 +76,7 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { type AgentProcess, cliPath, spawnAgent } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);

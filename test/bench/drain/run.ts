@@ -19,7 +19,13 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs, promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { type DrainDetails, drainNodeExecutor } from '../../../src/actions/drain-node.ts';
-import { actionContext, createHundredTenPodNode, deletePool, makeAction, podsOnNode } from './fixture.ts';
+import {
+  actionContext,
+  createHundredTenPodNode,
+  deletePool,
+  makeAction,
+  podsOnNode,
+} from '../../support/drain-fixture.ts';
 
 const run = promisify(execFile);
 
