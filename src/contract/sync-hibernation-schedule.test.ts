@@ -31,6 +31,36 @@ describe('SyncHibernationSchedulePayload', () => {
     );
   });
 
+  it('takes schedule_matrix as 0/1 integers too (a JSONB array), alone or mixed with booleans', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom<boolean | 0 | 1>(true, false, 0, 1), {
+          minLength: SLOTS_PER_WEEK,
+          maxLength: SLOTS_PER_WEEK,
+        }),
+        (matrix) => {
+          const spec = specFromSyncPayload(
+            SyncHibernationSchedulePayload.parse({ name: 'n', ...base, matrix }),
+          );
+          expect(normalizeMatrix(spec.matrix!)).toEqual(matrix.map((slot) => slot === true || slot === 1));
+        },
+      ),
+      { numRuns: 50 },
+    );
+    const ints = Array.from({ length: SLOTS_PER_WEEK }, (_, i) => (i < 7 ? 1 : 0));
+    expect(
+      specFromSyncPayload(SyncHibernationSchedulePayload.parse({ name: 'n', ...base, matrix: ints })).matrix,
+    ).toBe(`${'1'.repeat(7)}${'0'.repeat(SLOTS_PER_WEEK - 7)}`);
+    for (const bad of [2, -1, 0.5, '1', null]) {
+      const matrix = [...ints];
+      matrix[3] = bad as never;
+      expect(
+        SyncHibernationSchedulePayload.safeParse({ name: 'n', ...base, matrix }).success,
+        String(bad),
+      ).toBe(false);
+    }
+  });
+
   it('converts to JSON Schema for the OpenAPI contract', () => {
     for (const io of ['input', 'output'] as const) {
       const json = z.toJSONSchema(SyncHibernationSchedulePayload, { io });
