@@ -432,16 +432,12 @@ describe('helm install on the real node', () => {
         },
         { what: 'reports waiting in the outbox' },
       );
+      const oldUid = (await core.readNamespacedPod({ namespace, name: leader })).metadata?.uid;
       await core.deleteNamespacedPod({ namespace, name: leader });
       await waitFor(
         async () => {
           const p = await core.readNamespacedPod({ namespace, name: leader }).catch(() => undefined);
-          return (
-            p &&
-            p.metadata?.uid !== undefined &&
-            !p.metadata.deletionTimestamp &&
-            p.status?.phase === 'Running'
-          );
+          return p && p.metadata?.uid !== oldUid && p.status?.phase === 'Running';
         },
         { timeoutMs: 120_000, what: `${leader} recreated` },
       );
