@@ -1,15 +1,15 @@
 /**
  * Inventory benchmark: the agent's memory and its time to the first full instance report
  * at N nodes, measured on the agent process as it ships: `node <Dockerfile ENTRYPOINT
- * flags> dist/cli.js run` (built with `npm run build`), all of it running (leader election,
+ * flags> dist/cli.mjs run` (the bundle, `npm run bundle`), all of it running (leader election,
  * action and hibernation controllers, poller, heartbeat, inventory, outbox shipper).
  *
- *   npm run build && npm run bench -- inventory -- [--nodes 5000] [--no-aws]
+ *   npm run bundle && npm run bench -- inventory -- [--nodes 5000] [--no-aws]
  *     [--variant NAME=DIR]... [--hours 1] [--churn-rate 200] [--kubeconfig PATH]
  *     [--heap-snapshot DIR] [--managed]
  *
  * `--variant NAME=DIR` (repeatable; default `current=.`) runs the agent built in DIR
- * (DIR/dist/cli.js, flags from DIR/Dockerfile's ENTRYPOINT) one after the other against the
+ * (DIR/Dockerfile's ENTRYPOINT script under DIR, its flags and ENV) one after the other against the
  * same nodes, each with a fresh control-plane cluster, so versions compare back to back.
  *
  * Per variant: a fresh agent process (fresh state dir, fresh Lease) against the reference
@@ -52,6 +52,7 @@ import { createKubeClients, type KubeClients } from '../../../src/kube/clients.t
 import { startReferenceControlPlane } from '../../../src/reference-control-plane/index.ts';
 import { freePort } from '../../cluster/launcher.ts';
 import { AwsQueryServer, instanceIdFor, makeInstances } from '../../integration/aws-query-server.ts';
+import { imageRuntime, scriptIn } from '../common/agent-image.ts';
 import {
   eksInstanceTypes,
   eksNodeAnnotations,
@@ -174,29 +175,6 @@ function procStatus(pid: number): { rss: number; hwm: number; rssAnon: number; r
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(text)?.[1] ?? 0) * 1024;
   return { rss: kb('VmRSS'), hwm: kb('VmHWM'), rssAnon: kb('RssAnon'), rssFile: kb('RssFile') };
-}
-
-/**
- * How the image runs the agent: the node flags of the Dockerfile's ENTRYPOINT (between node
- * and cli.js) and its `ENV` lines (NODE_ENV, allocator settings), so the benchmark measures
- * the process as it ships.
- */
-function shippedRuntime(dir: string): { nodeFlags: string[]; env: Record<string, string> } {
-  const text = readFileSync(join(dir, 'Dockerfile'), 'utf8');
-  const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(text)?.[1];
-  if (!line) throw new Error(`no ENTRYPOINT [...] in ${dir}/Dockerfile`);
-  const argv = JSON.parse(line) as string[];
-  const cli = argv.findIndex((a) => a.endsWith('/dist/cli.js'));
-  if (cli < 1) throw new Error(`ENTRYPOINT ${line} does not run dist/cli.js`);
-  // The runtime stage only: ENV lines after its FROM.
-  const runtime = text.slice(text.lastIndexOf('\nFROM '));
-  const env: Record<string, string> = {};
-  for (const m of runtime.matchAll(/^ENV\s+(.+)$/gm)) {
-    for (const pair of m[1]!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S+)/g)) {
-      env[pair[1]!] = pair[2]!.replace(/^"|"$/g, '');
-    }
-  }
-  return { nodeFlags: argv.slice(1, cli), env };
 }
 
 /**
@@ -339,9 +317,10 @@ async function main(): Promise<void> {
   const variants = (args.variant?.length ? args.variant : ['current=.']).map((v) => {
     const [name, dir] = v.split('=') as [string, string | undefined];
     const root = resolve(repoRoot, dir ?? '.');
-    const cli = join(root, 'dist/cli.js');
-    if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` in ${root}`);
-    return { name, root, cli, ...shippedRuntime(root) };
+    const image = imageRuntime(root);
+    const cli = scriptIn(root, image);
+    if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run bundle\` in ${root}`);
+    return { name, root, cli, nodeFlags: image.nodeFlags, env: image.env };
   });
   const uptimeBefore = readFileSync('/proc/loadavg', 'utf8').trim();
   const cluster = await useCluster({
