@@ -24,7 +24,7 @@
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { filterSourceMap, type SourceMapV3 } from './source-map-filter.ts';
@@ -63,7 +63,12 @@ export async function bundleAgent(
     legalComments: 'linked',
     metafile: true,
     external: ['better-sqlite3'],
-    define: { CLUSTEROPT_AGENT_VERSION: JSON.stringify(pkg.version) },
+    define: {
+      CLUSTEROPT_AGENT_VERSION: JSON.stringify(pkg.version),
+      // A module's own `if (import.meta.main)` script mode (src/contract/openapi.ts) must not run
+      // because the bundle is the main module: cli.ts dispatches.
+      'import.meta.main': 'false',
+    },
     // CommonJS dependencies inside an ES module still call require() for Node built-ins.
     banner: {
       js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);",
@@ -73,7 +78,9 @@ export async function bundleAgent(
   if (options.metafile) writeFileSync(options.metafile, JSON.stringify(result.metafile));
   const mapPath = `${cliPath}.map`;
   const map = JSON.parse(readFileSync(mapPath, 'utf8')) as SourceMapV3;
-  writeFileSync(mapPath, JSON.stringify(filterSourceMap(map, (source) => source.startsWith('../src/'))));
+  const srcDir = join(sourceRoot, 'src') + sep;
+  const inSrc = (source: string) => resolve(outdir, source).startsWith(srcDir);
+  writeFileSync(mapPath, JSON.stringify(filterSourceMap(map, inSrc)));
   cpSync(join(sourceRoot, 'src/contract/openapi.json'), join(outdir, 'openapi.json'));
   copyBetterSqlite3(sourceRoot, outdir);
   return {

@@ -71,10 +71,12 @@ export function filterSourceMap(map: SourceMapV3, keep: (source: string) => bool
   let outLine = 0;
   let outColumn = 0;
   let outName = 0;
+  // Whether the last segment written ends a mapping. It carries over lines: a mapping's range
+  // continues onto the next lines (for Node's findEntry) until a segment ends it.
+  let lastWasUnmapped = true;
   const lines = map.mappings.split(';').map((line) => {
     let genColumn = 0;
     let outGenColumn = 0;
-    let lastWasUnmapped = true;
     const segments: string[] = [];
     for (const text of line.split(',')) {
       if (!text) continue;

@@ -34,17 +34,23 @@ export function imageRuntime(root = repoRoot): ImageRuntime {
   const lines = text.split('\n');
   const stage = lines.slice(lines.findLastIndex((l) => /^\s*FROM\s/i.test(l)));
   const env: Record<string, string> = {};
+  const buildArgs: Record<string, string> = {};
+  // ENV values may use the stage's ARGs (their defaults: no --build-arg here).
+  const expand = (v: string) =>
+    v.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, k: string) => buildArgs[k] ?? '');
   let entrypoint: string[] | undefined;
   for (const line of stage) {
+    const argMatch = /^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?/i.exec(line);
+    if (argMatch) buildArgs[argMatch[1]!] = argMatch[2] ?? '';
     const envMatch = /^\s*ENV\s+(.*)$/i.exec(line);
     if (envMatch) {
       const body = envMatch[1]!.trim();
       const pairs = [...body.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("([^"]*)"|'([^']*)'|(\S*))/g)];
       if (pairs.length > 0) {
-        for (const p of pairs) env[p[1]!] = p[3] ?? p[4] ?? p[5] ?? '';
+        for (const p of pairs) env[p[1]!] = expand(p[3] ?? p[4] ?? p[5] ?? '');
       } else {
         const [key, ...rest] = body.split(/\s+/);
-        if (key) env[key] = rest.join(' ');
+        if (key) env[key] = expand(rest.join(' '));
       }
     }
     const entry = /^\s*ENTRYPOINT\s+(\[.*\])\s*$/i.exec(line);
