@@ -1,6 +1,6 @@
 /**
- * Keeps only some sources' mappings in a source map (v3): used by scripts/bundle.ts to ship
- * the mappings of src/ and drop those of node_modules/.
+ * Keeps only some sources' mappings in a source map (v3, without sourcesContent): used by
+ * scripts/bundle.ts to ship the mappings of src/ and drop those of node_modules/.
  *
  * Why: with --enable-source-maps, Node parses a map's mappings into one small array per
  * segment the first time a stack trace is formatted, and keeps them. The agent bundle's full
@@ -14,7 +14,6 @@ export interface SourceMapV3 {
   names: string[];
   mappings: string;
   sourceRoot?: string;
-  sourcesContent?: (string | null)[];
   file?: string;
 }
 
@@ -130,6 +129,5 @@ export function filterSourceMap(map: SourceMapV3, keep: (source: string) => bool
     }
     return segments.join(',');
   });
-  const { sourcesContent: _dropped, ...rest } = map;
-  return { ...rest, sources, names, mappings: lines.join(';') };
+  return { ...map, sources, names, mappings: lines.join(';') };
 }
