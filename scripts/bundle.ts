@@ -44,14 +44,41 @@ export async function bundleAgent(
 ): Promise<BundleResult> {
   const sourceRoot = options.sourceRoot ?? root;
   const outdir = options.outdir ?? join(sourceRoot, 'dist');
-  const pkg = JSON.parse(readFileSync(join(sourceRoot, 'package.json'), 'utf8')) as { version: string };
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
   const cliPath = join(outdir, 'cli.mjs');
+  await bundleModule({ sourceRoot, entry: join(sourceRoot, 'src/cli.ts'), outfile: cliPath, ...options });
+  cpSync(join(sourceRoot, 'src/contract/openapi.json'), join(outdir, 'openapi.json'));
+  copyBetterSqlite3(sourceRoot, outdir);
+  return {
+    outdir,
+    cliPath,
+    bytes: readFileSync(cliPath).length,
+    mapBytes: readFileSync(`${cliPath}.map`).length,
+  };
+}
+
+/**
+ * One module bundled as the agent is: `entry` is a file, or the text of a module whose
+ * imports resolve from `sourceRoot` (test/bench/scale/module-cost.ts bundles parts of the
+ * agent this way to weigh them).
+ */
+export async function bundleModule(options: {
+  sourceRoot: string;
+  entry: string | { contents: string };
+  outfile: string;
+  metafile?: string;
+}): Promise<void> {
+  const { sourceRoot, entry, outfile } = options;
+  const pkg = JSON.parse(readFileSync(join(sourceRoot, 'package.json'), 'utf8')) as { version: string };
   const result = await build({
     absWorkingDir: sourceRoot,
-    entryPoints: [join(sourceRoot, 'src/cli.ts')],
-    outfile: cliPath,
+    ...(typeof entry === 'string'
+      ? { entryPoints: [entry] }
+      : {
+          stdin: { contents: entry.contents, resolveDir: sourceRoot, sourcefile: 'entry.ts', loader: 'ts' },
+        }),
+    outfile,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -76,19 +103,11 @@ export async function bundleAgent(
     logLevel: 'warning',
   });
   if (options.metafile) writeFileSync(options.metafile, JSON.stringify(result.metafile));
-  const mapPath = `${cliPath}.map`;
+  const mapPath = `${outfile}.map`;
   const map = JSON.parse(readFileSync(mapPath, 'utf8')) as SourceMapV3;
   const srcDir = join(sourceRoot, 'src') + sep;
-  const inSrc = (source: string) => resolve(outdir, source).startsWith(srcDir);
+  const inSrc = (source: string) => resolve(dirname(outfile), source).startsWith(srcDir);
   writeFileSync(mapPath, JSON.stringify(filterSourceMap(map, inSrc)));
-  cpSync(join(sourceRoot, 'src/contract/openapi.json'), join(outdir, 'openapi.json'));
-  copyBetterSqlite3(sourceRoot, outdir);
-  return {
-    outdir,
-    cliPath,
-    bytes: readFileSync(cliPath).length,
-    mapBytes: readFileSync(`${cliPath}.map`).length,
-  };
 }
 
 /**
