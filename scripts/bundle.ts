@@ -2,8 +2,8 @@
  * `npm run bundle`: the agent CLI as one minified ES module, what the image ships.
  *
  *   dist/cli.mjs              src/cli.ts and every dependency it reaches, minified
- *   dist/cli.mjs.map          its source map: mappings of src/ only (source-map-filter.ts says
- *                             why); with --enable-source-maps stack traces name src/ lines
+ *   dist/cli.mjs.map          its source map: src/ lines only (source-map-filter.ts says why);
+ *                             with --enable-source-maps stack traces name src/ files and lines
  *   dist/cli.mjs.LEGAL.txt    the dependencies' licence comments, moved out of the code
  *   dist/openapi.json         the committed contract, for `openapi --check` (the image's smoke test)
  *   dist/node_modules/better-sqlite3/   the one dependency left outside: its JavaScript and
@@ -107,7 +107,7 @@ export async function bundleModule(options: {
   const map = JSON.parse(readFileSync(mapPath, 'utf8')) as SourceMapV3;
   const srcDir = join(sourceRoot, 'src') + sep;
   const inSrc = (source: string) => resolve(dirname(outfile), source).startsWith(srcDir);
-  writeFileSync(mapPath, JSON.stringify(filterSourceMap(map, inSrc)));
+  writeFileSync(mapPath, JSON.stringify(filterSourceMap(map, inSrc, { linesOnly: true })));
 }
 
 /**

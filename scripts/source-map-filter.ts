@@ -1,11 +1,13 @@
 /**
- * Keeps only some sources' mappings in a source map (v3, without sourcesContent): used by
- * scripts/bundle.ts to ship the mappings of src/ and drop those of node_modules/.
+ * Shrinks a source map (v3, without sourcesContent) to what stack traces need: used by
+ * scripts/bundle.ts to ship the mappings of src/ only, one per original line.
  *
  * Why: with --enable-source-maps, Node parses a map's mappings into one small array per
- * segment the first time a stack trace is formatted, and keeps them. The agent bundle's full
- * map (~880,000 segments) then costs ~90 MiB of heap and ~1 s of CPU; its src/ part
- * (~55,000 segments) ~6 MiB. Frames inside dependencies show bundle positions instead.
+ * segment the first time a stack trace is formatted (something reads an error's `stack`
+ * early in every run), and keeps them. The agent bundle's full map (~880,000 segments) then
+ * costs ~90 MiB of heap and ~1 s of CPU; its src/ part (~55,000 segments) ~6 MiB; one
+ * segment per src/ line (~14,000) ~1.5 MiB. Frames inside dependencies show bundle
+ * positions instead, and src/ frames the line with the column of its first mapped token.
  */
 
 export interface SourceMapV3 {
@@ -54,9 +56,15 @@ function encodeValue(n: number): string {
 /**
  * A map with only the segments whose source passes `keep`; `sources` and `names` hold only
  * what those segments use. A dropped segment becomes a column-only (unmapped) segment, so
- * the kept mapping before it on the same line does not stretch over the dropped code.
+ * the kept mapping before it does not stretch over the dropped code. With `linesOnly`, a
+ * segment that maps to the same source line as the mapped segment before it is dropped too
+ * (a lookup between them still finds that line), and names are left out.
  */
-export function filterSourceMap(map: SourceMapV3, keep: (source: string) => boolean): SourceMapV3 {
+export function filterSourceMap(
+  map: SourceMapV3,
+  keep: (source: string) => boolean,
+  options: { linesOnly?: boolean } = {},
+): SourceMapV3 {
   const sources: string[] = [];
   const sourceIndex = new Map<number, number>();
   const names: string[] = [];
@@ -93,6 +101,14 @@ export function filterSourceMap(map: SourceMapV3, keep: (source: string) => bool
         }
         kept = keep(map.sources[inSource]!);
       }
+      if (
+        kept &&
+        options.linesOnly &&
+        !lastWasUnmapped &&
+        sourceIndex.get(inSource) === outSource &&
+        inLine === outLine
+      )
+        continue;
       if (!kept) {
         // One unmapped segment ends the mapping before it; more in a row add nothing.
         if (lastWasUnmapped) continue;
@@ -115,7 +131,7 @@ export function filterSourceMap(map: SourceMapV3, keep: (source: string) => bool
       outSource = s;
       outLine = inLine;
       outColumn = inColumn;
-      if (name !== undefined) {
+      if (name !== undefined && !options.linesOnly) {
         let n = nameIndex.get(name);
         if (n === undefined) {
           n = names.push(map.names[name]!) - 1;

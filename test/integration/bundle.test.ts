@@ -75,7 +75,7 @@ it('ships the mappings of src/ only', () => {
 });
 
 it('filterSourceMap keeps the kept sources exactly and ends dropped ranges', () => {
-  // Line 0: a (src) at 0, b (dep) at 10, a again at 20 with a name; line 1: b only, then a.
+  // Line 0: a:3 (src) at 0 and at 5, b (dep) at 10, a:5 at 20 with a name; line 1: b, then a.
   const full: SourceMapV3 = {
     version: 3,
     sources: ['../src/a.ts', '../node_modules/b/index.js'],
@@ -98,7 +98,7 @@ it('filterSourceMap keeps the kept sources exactly and ends dropped ranges', () 
       .join('');
   // Absolute: [col, src, line, col(, name)] → deltas by hand.
   full.mappings = [
-    [vlq([0, 0, 3, 4]), vlq([10, 1, 7, 0, 0]), vlq([10, -1, -5, 2, 1])].join(','),
+    [vlq([0, 0, 3, 4]), vlq([5, 0, 0, 5]), vlq([5, 1, 7, -5, 0]), vlq([10, -1, -5, 2, 1])].join(','),
     [vlq([0, 1, 5, 0]), vlq([8, -1, 2, 0])].join(','),
   ].join(';');
   const kept = filterSourceMap(full, (s) => s.startsWith('../src/'));
@@ -118,6 +118,24 @@ it('filterSourceMap keeps the kept sources exactly and ends dropped ranges', () 
     [1, 9],
   ] as const) {
     expect(a.findEntry(line, col)).toEqual(b.findEntry(line, col));
+  }
+  // One segment per source line (a:3 at 5 goes), the same lines are found, names are left out.
+  const linesOnly = filterSourceMap(full, (s) => s.startsWith('../src/'), { linesOnly: true });
+  const segments = (m: SourceMapV3) => m.mappings.split(/[;,]/).filter(Boolean).length;
+  expect(segments(linesOnly)).toBe(segments(kept) - 1);
+  expect(linesOnly.names).toEqual([]);
+  const lines = read(linesOnly);
+  for (const [line, col] of [
+    [0, 0],
+    [0, 7],
+    [0, 20],
+    [1, 9],
+  ] as const) {
+    const want = b.findEntry(line, col) as { originalSource: string; originalLine: number };
+    expect(lines.findEntry(line, col)).toMatchObject({
+      originalSource: want.originalSource,
+      originalLine: want.originalLine,
+    });
   }
   // Inside the dropped dependency code: no position from a.ts stretched over it.
   for (const [line, col] of [
