@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { filterSourceMap, type SourceMapV3 } from '../../scripts/source-map-filter.ts';
-import { repoRoot, type ShippedAgent, shippedAgent } from '../bench/common/agent-image.ts';
+import { repoRoot, type ShippedAgent, shippedAgent } from '../support/agent-image.ts';
 
 let image: ShippedAgent;
 let dir: string;

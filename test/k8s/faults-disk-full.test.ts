@@ -48,7 +48,7 @@ import {
   type ReferenceControlPlane,
   startReferenceControlPlane,
 } from '../../src/reference-control-plane/index.ts';
-import { shippedAgent } from '../bench/common/agent-image.ts';
+import { shippedAgent } from '../support/agent-image.ts';
 import {
   createDeployment,
   createPdb,

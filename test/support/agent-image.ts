@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 
-export const repoRoot = join(import.meta.dirname, '../../..');
+export const repoRoot = join(import.meta.dirname, '../..');
 
 /** Where the image keeps the bundle (the runtime stage's `COPY … ./dist`, WORKDIR /app). */
 const imageDist = '/app/dist/';
