@@ -3,16 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { normalizeMatrix, SLOTS_PER_WEEK } from '../crds/hibernation-matrix.ts';
 import { HibernationScheduleSpec } from '../crds/hibernation-schedule.ts';
+import { base, messages, weeknights } from '../crds/hibernation-test-fixtures.ts';
 import { SyncHibernationSchedulePayload, specFromSyncPayload } from './sync-hibernation-schedule.ts';
-
-const weeknights = [{ days: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'], from: '19:00', to: '07:00' }];
-const base = { timezone: 'Europe/Berlin', namespaceSelector: { matchLabels: { env: 'dev' } } };
-
-/** The issue messages of a failed parse, or [] when it succeeds. */
-function messages(schema: z.ZodType, input: unknown): string[] {
-  const result = schema.safeParse(input);
-  return result.success ? [] : result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-}
 
 describe('SyncHibernationSchedulePayload', () => {
   it('takes the control plane matrix as booleans and writes the spec string', () => {
