@@ -10,8 +10,8 @@ import { isNotFound } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { isNodeReady } from '../../kube/nodes.ts';
 import { nodePodsQuery, podFacts } from '../../kube/pods.ts';
-import { getJson, KubeRequestError, listAll, listPages } from '../../kube/watch.ts';
-import type { PolicyInput, PodFacts as PolicyPodFacts, TargetFacts } from '../policy/decide.ts';
+import { getJson, listAll, listPages } from '../../kube/watch.ts';
+import type { PolicyInput, TargetFacts } from '../policy/decide.ts';
 
 export interface FactNeeds {
   nodeLabels: boolean;
@@ -77,17 +77,9 @@ export async function resolveFacts(
       nodePodsQuery(nodeName),
       signal,
     );
-    const pods: PolicyPodFacts[] = [];
-    for (const raw of items) {
-      const facts = podFacts(raw);
-      if (isMirrorPod(facts) || isTerminal(facts) || facts.controller?.kind === 'DaemonSet') continue;
-      pods.push({
-        namespace: facts.namespace,
-        name: facts.name,
-        labels: (raw as RawObject).metadata?.labels ?? {},
-      });
-    }
-    target.pods = pods;
+    target.pods = items
+      .map(podFacts)
+      .filter((pod) => !(isMirrorPod(pod) || isTerminal(pod) || pod.controller?.kind === 'DaemonSet'));
   }
   if (action.type === 'scale_workload') {
     target.namespace = action.payload.namespace;
@@ -98,7 +90,7 @@ export async function resolveFacts(
         const obj = await getJson<RawObject>(clients, path, {}, signal);
         target.workloadLabels = obj.metadata?.labels ?? {};
       } catch (err) {
-        if (!(err instanceof KubeRequestError && err.statusCode === 404)) throw err;
+        if (!isNotFound(err)) throw err;
         target.workloadLabels = {};
       }
     }
