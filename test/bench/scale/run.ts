@@ -5,7 +5,7 @@
  *     [--idle-seconds 30] [--churn-seconds 30] [--churn-rate 20] [--cordons 200] [--drains 3]
  *     [--big-replicas 2000] [--scale-by 500] [--aws local|off] [--source head|worktree]
  *     [--node-flags "..."] [--extra-node-flags "..."] [--no-reference] [--heap-snapshot DIR]
- *     [--kubeconfig PATH] [--variant "label=flags ENV=value"] [--variant-rounds N]
+ *     [--kubeconfig PATH] [--variant "label=[@commit] flags ENV=value unset:X"] [--variant-rounds N]
  *     [--rounds-per-life 1]
  *
  * The agent runs as it ships: `node <flags of the Dockerfile's ENTRYPOINT> dist/cli.mjs run`
@@ -239,16 +239,19 @@ async function main(): Promise<void> {
         vImage = imageRuntime(vBuild);
         vBase = vImage.nodeFlags;
       }
-      // NAME=value words are environment variables (e.g. MALLOC_ARENA_MAX=2), the rest Node flags.
+      // NAME=value words are environment variables (e.g. MALLOC_ARENA_MAX=2), `unset:X` takes
+      // the image's variable or Node flag X away, the rest are Node flags.
       const isEnv = (word: string) => /^[A-Z_][A-Z0-9_]*=/.test(word);
+      const unset = new Set(words.filter((x) => x.startsWith('unset:')).map((x) => x.slice('unset:'.length)));
+      const added = words.filter((x) => !x.startsWith('unset:'));
       return {
         label: eq < 0 ? v : v.slice(0, eq),
         build: vBuild,
-        nodeFlags: [...vBase, ...words.filter((x) => !isEnv(x))],
+        nodeFlags: [...vBase.filter((f) => !unset.has(f)), ...added.filter((x) => !isEnv(x))],
         env: {
-          ...vImage.env,
+          ...Object.fromEntries(Object.entries(vImage.env).filter(([k]) => !unset.has(k))),
           ...Object.fromEntries(
-            words.filter(isEnv).map((x) => [x.slice(0, x.indexOf('=')), x.slice(x.indexOf('=') + 1)]),
+            added.filter(isEnv).map((x) => [x.slice(0, x.indexOf('=')), x.slice(x.indexOf('=') + 1)]),
           ),
         },
       };
