@@ -52,6 +52,7 @@ import { parseArgs } from 'node:util';
 import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { createKubeClients, type KubeClients } from '../../../src/kube/clients.ts';
 import { AwsQueryServer, makeInstances } from '../../integration/aws-query-server.ts';
+import { withVariantWords } from '../common/agent-image.ts';
 import { forEachLimit, waitFor } from '../common/kube.ts';
 import { spawnControlPlane } from '../common/processes.ts';
 import { machineNote, printJsonLine, printTable, round, summarize } from '../common/stats.ts';
@@ -239,21 +240,10 @@ async function main(): Promise<void> {
         vImage = imageRuntime(vBuild);
         vBase = vImage.nodeFlags;
       }
-      // NAME=value words are environment variables (e.g. MALLOC_ARENA_MAX=2), `unset:X` takes
-      // the image's variable or Node flag X away, the rest are Node flags.
-      const isEnv = (word: string) => /^[A-Z_][A-Z0-9_]*=/.test(word);
-      const unset = new Set(words.filter((x) => x.startsWith('unset:')).map((x) => x.slice('unset:'.length)));
-      const added = words.filter((x) => !x.startsWith('unset:'));
       return {
         label: eq < 0 ? v : v.slice(0, eq),
         build: vBuild,
-        nodeFlags: [...vBase.filter((f) => !unset.has(f)), ...added.filter((x) => !isEnv(x))],
-        env: {
-          ...Object.fromEntries(Object.entries(vImage.env).filter(([k]) => !unset.has(k))),
-          ...Object.fromEntries(
-            added.filter(isEnv).map((x) => [x.slice(0, x.indexOf('=')), x.slice(x.indexOf('=') + 1)]),
-          ),
-        },
+        ...withVariantWords({ nodeFlags: vBase, env: vImage.env }, words),
       };
     }),
   ];
