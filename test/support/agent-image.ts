@@ -62,6 +62,29 @@ export function imageRuntime(root = repoRoot): ImageRuntime {
   return { nodeFlags: entrypoint.slice(1, script), env, script: entrypoint[script]! };
 }
 
+/**
+ * A benchmark variant of the image's runtime: `NAME=value` words set environment variables
+ * (malloc settings, ...), `unset:X` takes the image's variable or Node flag X away, and the
+ * other words are Node flags added after the image's.
+ */
+export function withVariantWords(
+  runtime: Pick<ImageRuntime, 'nodeFlags' | 'env'>,
+  words: readonly string[],
+): { nodeFlags: string[]; env: Record<string, string> } {
+  const isEnv = (word: string) => /^[A-Z_][A-Z0-9_]*=/.test(word);
+  const unset = new Set(words.filter((w) => w.startsWith('unset:')).map((w) => w.slice('unset:'.length)));
+  const added = words.filter((w) => !w.startsWith('unset:'));
+  return {
+    nodeFlags: [...runtime.nodeFlags.filter((f) => !unset.has(f)), ...added.filter((w) => !isEnv(w))],
+    env: {
+      ...Object.fromEntries(Object.entries(runtime.env).filter(([k]) => !unset.has(k))),
+      ...Object.fromEntries(
+        added.filter(isEnv).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
+      ),
+    },
+  };
+}
+
 /** The image's script in a local copy of /app (`appRoot` holds dist/ as the image does). */
 export function scriptIn(appRoot: string, runtime: ImageRuntime): string {
   if (!runtime.script.startsWith('/app/'))
