@@ -18,6 +18,7 @@ import { acceptEnvelopes } from '../controllers/action/poller.ts';
 import { HibernationController } from '../controllers/hibernation/controller.ts';
 import { syncHibernationScheduleExecutor } from '../controllers/hibernation/sync-executor.ts';
 import { createInventory } from '../controllers/inventory/index.ts';
+import { pollRoute } from '../controlplane/client.ts';
 import { ApiKeySource, ControlPlaneClient, OutboxShipper, PollLoop } from '../controlplane/index.ts';
 import { createKubeClients, type KubeClients } from '../kube/clients.ts';
 import { EventRecorder } from '../kube/events.ts';
@@ -158,6 +159,11 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     allowInsecureHttp: config.allowInsecureHttp,
     ...(config.caFile ? { caFile: config.caFile } : {}),
     userAgent: `clusteropt-agent/${agentVersion}`,
+    observe: ({ route, outcome, durationMs }) => {
+      metrics.controlPlaneRequestsTotal.inc({ route, outcome });
+      metrics.controlPlaneRequestDurationSeconds.observe({ route }, durationMs / 1000);
+      if (route === pollRoute && outcome !== '2xx') metrics.pollErrorsTotal.inc({ code: outcome });
+    },
   });
   const events = new EventRecorder(clients, { log });
   const namespace = config.namespace;
