@@ -27,10 +27,11 @@ import type { Logger } from '../../observability/logger.ts';
 import type { AgentMetrics } from '../../observability/metrics.ts';
 import { isStateFileError, type StateStore } from '../../store/index.ts';
 import { errorMessage } from '../../util/errors.ts';
-import { type Decision, decide, type PolicyInput } from '../policy/decide.ts';
+import { type Decision, decide, type PolicyInput, pausedBy } from '../policy/decide.ts';
+import { DrainOverrun } from './drain-overrun.ts';
 import { factNeeds, resolveFacts } from './facts.ts';
 import { planStep, supersededBy } from './plan.ts';
-import { drainProgressFromCounts } from './progress.ts';
+import { drainProgressFromCounts, evictionCounts } from './progress.ts';
 import { ActionRecords, type FinalRecord } from './records.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -66,6 +67,8 @@ export interface ActionControllerOptions {
   nodes?: NodeLookup;
   /** Agent-wide dry run (`--dry-run`): acts like an AgentPolicy with dryRun: true. */
   dryRun?: boolean;
+  /** Told the AgentPolicy that pauses the agent whenever it changes (undefined: not paused). */
+  onPauseChange?: (policy: string | undefined) => void;
   extraExecutors?: Partial<Record<ActionType, ExtraExecutor>>;
 }
 
@@ -91,6 +94,8 @@ export class ActionController {
   readonly counters = { reconciles: 0, executions: 0, finished: 0, deleted: 0 };
   /** AgentAction names by target (supersededBy looks at one target, not at every action). */
   private readonly byTarget = new Map<string, Set<string>>();
+  private readonly drains = new DrainOverrun();
+  private pausedBy: string | undefined;
 
   constructor(options: ActionControllerOptions) {
     this.options = options;
@@ -134,11 +139,13 @@ export class ActionController {
       onList: (items) => {
         this.policies.clear();
         for (const item of items) this.setPolicy(item);
+        this.notePause();
         for (const name of this.actions.keys()) queue.add(name);
       },
       onEvent: (type, item) => {
         if (type === 'DELETED') this.policies.delete(nameOf(item));
         else this.setPolicy(item);
+        this.notePause();
         // A changed policy may release waiting actions.
         for (const [name, obj] of this.actions) if (!isTerminal(obj)) queue.add(name);
       },
@@ -184,11 +191,18 @@ export class ActionController {
     log.info({ namespace }, 'action controller started');
     const gc = setInterval(() => this.collectGarbage(signal), 60_000);
     gc.unref();
+    const overrun = setInterval(
+      () => this.options.metrics?.drainBudgetOverrunSeconds.set(this.drains.overrunSeconds()),
+      5_000,
+    );
+    overrun.unref();
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       else signal.addEventListener('abort', () => resolve(), { once: true });
     });
     clearInterval(gc);
+    clearInterval(overrun);
+    this.options.metrics?.drainBudgetOverrunSeconds.set(0);
     await queue.stop();
     await Promise.allSettled([policyWatch.stopped, actionWatch.stopped]);
     log.info('action controller stopped');
@@ -225,6 +239,19 @@ export class ActionController {
         ? { input: { metadata: { name }, spec: parsed.data } }
         : { invalid: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') },
     );
+  }
+
+  /** Tells the agent (metrics, Lease status) when the pause starts or ends. */
+  private notePause(): void {
+    const inputs = [...this.policies.values()].flatMap((p) => (p.input ? [p.input] : []));
+    const now = pausedBy(inputs)?.metadata.name;
+    if (now === this.pausedBy) return;
+    this.pausedBy = now;
+    this.options.log.warn(
+      now ? { policy: now } : {},
+      now ? 'paused: no action starts until resumed' : 'resumed: actions start again',
+    );
+    this.options.onPauseChange?.(now);
   }
 
   private async reconcile(name: string, queue: WorkQueue, signal: AbortSignal): Promise<void> {
@@ -420,6 +447,8 @@ export class ActionController {
     const { startedAt, settle, wroteRunning } = started;
     this.counters.executions++;
     const t0 = this.now();
+    metrics?.actionsRunning.inc({ type: action.type });
+    const untrackDrain = this.drains.track(action, t0);
     let result: ActionResult;
     try {
       const extra = this.options.extraExecutors?.[action.type];
@@ -450,6 +479,12 @@ export class ActionController {
         return;
       }
       result = { outcome: 'failed', message: `${action.type} failed: ${errorMessage(err)}`, details: {} };
+    } finally {
+      metrics?.actionsRunning.dec({ type: action.type });
+      untrackDrain();
+    }
+    for (const [outcome, n] of Object.entries(evictionCounts(result.details))) {
+      if (n > 0) metrics?.evictionsTotal.inc({ outcome }, n);
     }
     metrics?.actionDurationSeconds.observe({ type: action.type }, (this.now() - t0) / 1000);
     await settle();
