@@ -24,13 +24,13 @@ fi
 modver() { # module version as required by a wrapper go.mod
   (cd "$here/go/$1" && go list -m -f '{{.Version}}' "$2")
 }
-build() { # <wrapper> <out-dir> <binary> <package> [ldflags]
-  local wrapper=$1 out=$2 bin=$3 pkg=$4 ldflags=${5:-}
+build() { # <wrapper> <out-dir> <binary> <package> [ldflags] [build tags]
+  local wrapper=$1 out=$2 bin=$3 pkg=$4 ldflags=${5:-} tags=${6:-}
   if [ -x "$out/$bin" ]; then return 0; fi
   mkdir -p "$out"
   echo "building $bin ($pkg) into $out" >&2
   local t0=$SECONDS
-  (cd "$here/go/$wrapper" && go build -ldflags "-s -w $ldflags" -o "$out/$bin.tmp" "$pkg")
+  (cd "$here/go/$wrapper" && go build -tags "$tags" -ldflags "-s -w $ldflags" -o "$out/$bin.tmp" "$pkg")
   mv "$out/$bin.tmp" "$out/$bin"
   echo "built $bin in $((SECONDS - t0))s" >&2
 }
@@ -58,9 +58,11 @@ build kwok "$cache/kwok-$kwok" kwokctl sigs.k8s.io/kwok/cmd/kwokctl "$kwokld"
 build helm "$cache/helm-$helm" helm helm.sh/helm/v3/cmd/helm \
   "-X helm.sh/helm/v3/internal/version.version=$helm"
 # Prometheus 3.M.P is published as Go module v0.3MM.P; promtool reports the release version.
+# remove_all_sd leaves out the service-discovery plugins (cloud SDKs) that rule tests never use:
+# about half the compile time (229 vs 494 CPU-seconds from a cold Go cache).
 promrel=$(echo "$prom" | sed -E 's/^v0\.([0-9])([0-9]{2})\.([0-9]+)$/\1.\2.\3/; s/\.0([0-9])\./.\1./')
 build prometheus "$cache/prometheus-$prom" promtool github.com/prometheus/prometheus/cmd/promtool \
-  "-X github.com/prometheus/common/version.Version=$promrel"
+  "-X github.com/prometheus/common/version.Version=$promrel" remove_all_sd
 
 # One folder of links, named by the set of versions, so tools find every binary in one place.
 set_dir="$cache/set-k8s$k8s-etcd$etcd-kwok$kwok-helm$helm-prom$prom"
