@@ -1,6 +1,5 @@
-# syntax=docker/dockerfile:1
-#
-# clusteropt-agent image. Two stages:
+# clusteropt-agent image. Build it with `npm run image` (scripts/image/build.sh), or with
+# BuildKit directly: `DOCKER_BUILDKIT=1 docker build --build-arg VERSION=... .` Two stages:
 #  build   - Node 24 on Debian bookworm: `npm ci` (compiles better-sqlite3 for this Node when
 #            no prebuilt binary matches), TypeScript compiled to dist/ with tsconfig.build.json,
 #            dev dependencies pruned, smoke test of the result.
@@ -11,6 +10,11 @@
 # points at dist/cli.js.
 # Pin the bases by digest for production builds, e.g.
 #   --build-arg NODE_IMAGE=node:24.21.0-bookworm-slim@sha256:...
+# No `# syntax=` line: BuildKit would pull that frontend image from a registry; the built-in
+# frontend (Docker 20.10+) has everything used here, secret mounts included.
+# A TLS-inspecting proxy between the build and the npm registry: give its CA bundle as the
+# build secret `npm_ca` (`--secret id=npm_ca,src=/etc/ssl/certs/ca-certificates.crt`). It is
+# mounted for `npm ci` alone and never written to a layer of either stage.
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 
@@ -21,7 +25,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN --mount=type=secret,id=npm_ca,required=false \
+    if [ -s /run/secrets/npm_ca ]; then \
+      export NPM_CONFIG_CAFILE=/run/secrets/npm_ca NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; \
+    fi \
+ && npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY manifests/crds ./manifests/crds
@@ -34,9 +42,16 @@ RUN npm run build \
  && node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()"
 
 FROM ${RUNTIME_IMAGE}
+# package.json's version and the git commit; scripts/image/build.sh passes both.
+ARG VERSION=0.0.0-dev
+ARG REVISION=unknown
 LABEL org.opencontainers.image.title="clusteropt-agent" \
       org.opencontainers.image.description="In-cluster agent of the clusteropt cost-optimisation platform" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
+# `clusteropt-agent --version` and the clusteropt_agent_build_info metric report it.
+ENV CLUSTEROPT_BUILD_REVISION=${REVISION}
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules

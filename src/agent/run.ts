@@ -32,7 +32,7 @@ import { StateStore } from '../store/index.ts';
 import { sleep } from '../util/backoff.ts';
 import { ClockJumpDetector } from '../util/clock-jump.ts';
 import { errorMessage } from '../util/errors.ts';
-import { agentVersion } from './version.ts';
+import { agentVersion, buildRevision } from './version.ts';
 
 export async function main(argv: string[]): Promise<number> {
   let loaded: ReturnType<typeof loadConfig>;
@@ -82,7 +82,7 @@ function loadKubeConfig(config: AgentConfig): KubeConfig {
 
 /** Starts every part of the agent; used by `main` and by tests that run the agent in-process. */
 export async function startAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
-  const metrics = createMetrics({ version: agentVersion });
+  const metrics = createMetrics({ version: agentVersion, revision: buildRevision });
   const store = StateStore.open({ path: join(config.stateDir, 'agent.db') });
   const interrupted = store.journal.interruptedActions();
   if (interrupted.length > 0) {

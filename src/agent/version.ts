@@ -11,3 +11,14 @@ export const agentVersion: string = (() => {
     return '0.0.0';
   }
 })();
+
+/**
+ * The source revision the running build was made from: the image bakes it in as
+ * CLUSTEROPT_BUILD_REVISION (the Dockerfile's REVISION build argument); "unknown" elsewhere.
+ */
+export const buildRevision: string = process.env.CLUSTEROPT_BUILD_REVISION || 'unknown';
+
+/** One line for `clusteropt-agent --version`. */
+export function versionLine(): string {
+  return `clusteropt-agent ${agentVersion} (revision ${buildRevision}, node ${process.version})`;
+}
