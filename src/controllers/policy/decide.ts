@@ -88,16 +88,21 @@ export const restrictiveness: Record<Decision['decision'], number> = {
 type Refusal = Extract<Decision, { decision: 'refuse' }>;
 type Wait = Extract<Decision, { decision: 'wait' }>;
 
-const nodeActionTypes: ReadonlySet<Action['type']> = new Set([
+export const nodeActionTypes: ReadonlySet<Action['type']> = new Set([
   'cordon_node',
   'uncordon_node',
   'drain_node',
   'delete_node',
   'patch_node',
 ]);
-const evictingActionTypes: ReadonlySet<Action['type']> = new Set(['drain_node', 'delete_node']);
+export const evictingActionTypes: ReadonlySet<Action['type']> = new Set(['drain_node', 'delete_node']);
 
-function refusals(action: Action, name: string, spec: AgentPolicySpec, target: TargetFacts): Refusal[] {
+export function refusals(
+  action: Action,
+  name: string,
+  spec: AgentPolicySpec,
+  target: TargetFacts,
+): Refusal[] {
   const out: Refusal[] = [];
   const refuse = (rule: RefuseRule, message: string) =>
     out.push({ decision: 'refuse', policy: name, rule, message: `AgentPolicy ${name}: ${message}` });
@@ -179,7 +184,7 @@ function windowsWait(name: string, windows: readonly MaintenanceWindow[], now: D
   };
 }
 
-function waits(action: Action, name: string, spec: AgentPolicySpec, context: PolicyContext): Wait[] {
+export function waits(action: Action, name: string, spec: AgentPolicySpec, context: PolicyContext): Wait[] {
   const out: Wait[] = [];
   if (spec.approval === 'required' && !context.approved) {
     out.push({
