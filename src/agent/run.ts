@@ -17,6 +17,7 @@ import { ActionController } from '../controllers/action/controller.ts';
 import { acceptEnvelopes } from '../controllers/action/poller.ts';
 import { HibernationController } from '../controllers/hibernation/controller.ts';
 import { syncHibernationScheduleExecutor } from '../controllers/hibernation/sync-executor.ts';
+import { planSyncSchedule } from '../controllers/hibernation/sync-plan.ts';
 import { createInventory } from '../controllers/inventory/index.ts';
 import { pollRoute } from '../controlplane/client.ts';
 import { ApiKeySource, ControlPlaneClient, OutboxShipper, PollLoop } from '../controlplane/index.ts';
@@ -209,6 +210,12 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
         metrics.paused.set(policy ? 1 : 0);
       },
       extraExecutors: { sync_hibernation_schedule: syncHibernationScheduleExecutor(clients) },
+      extraPlanners: {
+        sync_hibernation_schedule: (action, signal) =>
+          action.type === 'sync_hibernation_schedule'
+            ? planSyncSchedule(clients, action, namespace, signal)
+            : Promise.reject(new Error(`no hibernation plan for ${action.type}`)),
+      },
     });
     // Schedules run from the cluster alone: no control plane needed, audit events wait in the outbox.
     const hibernation = new HibernationController({

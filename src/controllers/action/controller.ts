@@ -7,10 +7,12 @@
  * One path for every action: the poller turns control-plane actions into AgentActions
  * (source control-plane); admins apply AgentActions themselves (source local).
  */
+import { planDryRun } from '../../actions/dry-run.ts';
 import { executorFor, runAction } from '../../actions/registry.ts';
 import { ActionAbortedError, type ActionResult, type DrainTuning } from '../../actions/types.ts';
 import { type Action, type ActionType, disruptiveActionTypes } from '../../contract/envelope.ts';
 import {
+  type ActionPlan,
   type AgentAction,
   agentActionPlural,
   approvedAnnotation,
@@ -70,7 +72,12 @@ export interface ActionControllerOptions {
   /** Told the AgentPolicy that pauses the agent whenever it changes (undefined: not paused). */
   onPauseChange?: (policy: string | undefined) => void;
   extraExecutors?: Partial<Record<ActionType, ExtraExecutor>>;
+  /** Dry-run planners for the types whose executor is an extra one (sync_hibernation_schedule). */
+  extraPlanners?: Partial<Record<ActionType, ExtraPlanner>>;
 }
+
+/** Plans an action this module has no planner for, reading only (dry run). */
+export type ExtraPlanner = (action: Action, signal: AbortSignal) => Promise<ActionPlan>;
 
 interface PolicyEntry {
   input?: PolicyInput;
@@ -359,14 +366,20 @@ export class ActionController {
           result: { policy: decision.policy, rule: decision.rule },
         });
         return;
-      case 'dryRun':
+      case 'dryRun': {
+        // Rejected, not succeeded: nothing was done, and a control plane that read
+        // "succeeded" would act on a change that never happened (docs/policy.md "Dry run").
+        const plan = await this.dryRunPlan(action, signal);
+        const first = plan.summary.split('\n')[0] ?? '';
         await this.finish(object, {
           state: 'rejected',
-          message: `dry run (AgentPolicy ${decision.policies.join(', ')}): would run ${action.type} on ${object.spec.target}; nothing was changed`,
+          message: `dry run (AgentPolicy ${decision.policies.join(', ')}), nothing was changed: ${first}`,
           reason: `AgentPolicy/${decision.policies[0]}:dryRun`,
-          result: { dryRun: true, policies: decision.policies, rule: 'dryRun' },
+          result: { dryRun: true, policies: decision.policies, rule: 'dryRun', plan },
+          plan,
         });
         return;
+      }
       case 'wait': {
         const phase = decision.rule === 'approval' ? 'WaitingApproval' : 'Pending';
         const message = `waiting: AgentPolicy ${decision.policy} (${decision.rule}): ${decision.message}`;
@@ -417,6 +430,29 @@ export class ActionController {
       targetNodeUnavailable: facts.targetNodeUnavailable,
       approved: object.metadata.annotations?.[approvedAnnotation] === 'true',
     });
+  }
+
+  /** The dry run's plan; a plan that cannot be made says why instead (the action is still not run). */
+  private async dryRunPlan(action: Action, signal: AbortSignal): Promise<ActionPlan> {
+    const { clients, log } = this.options;
+    try {
+      const extra = this.options.extraPlanners?.[action.type];
+      const plan = extra
+        ? await extra(action, signal)
+        : await planDryRun(action, {
+            kube: clients,
+            log: log.child({ actionId: action.id, type: action.type }),
+            signal,
+            now: this.now,
+            events: eventScope(this.options.events),
+          });
+      if (plan) return plan;
+      return { summary: `no dry-run plan for ${action.type}`, wouldFail: false, details: {} };
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const message = `the plan could not be made: ${errorMessage(err)}`;
+      return { summary: message, wouldFail: true, details: { error: message } };
+    }
   }
 
   private async execute(

@@ -10,7 +10,12 @@
 import { randomUUID } from 'node:crypto';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { ActionState, StatusReport } from '../../contract/reports.ts';
-import { type AgentAction, type AgentActionStatus, agentActionPlural } from '../../crds/agent-action.ts';
+import {
+  type ActionPlan,
+  type AgentAction,
+  type AgentActionStatus,
+  agentActionPlural,
+} from '../../crds/agent-action.ts';
 import { apiGroup, apiVersion, apiVersionName } from '../../crds/common.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { EventSink, EventType } from '../../kube/events.ts';
@@ -25,6 +30,8 @@ export interface FinalRecord {
   /** Machine-readable cause, e.g. `AgentPolicy/strict:protectedNamespaces`. */
   reason?: string;
   result?: Record<string, unknown>;
+  /** A dry run's plan, shown in status.plan (and sent upstream inside result). */
+  plan?: ActionPlan;
   startedAt?: string;
   /**
    * A quick action that succeeded without ever showing status Running: no `Succeeded` Event
@@ -177,6 +184,7 @@ export class ActionRecords {
     };
     if (record.reason) status.reason = record.reason.slice(0, 1024);
     if (record.startedAt) status.startedAt = record.startedAt;
+    if (record.plan) status.plan = record.plan;
     if (record.result) {
       status.result = fitResult(record.result);
       const drain = drainProgressFromResult(record.result);
