@@ -95,11 +95,18 @@ async function waitSucceeded(id: string, timeoutMs = 120_000) {
   return action;
 }
 
-async function leaderPod(): Promise<string> {
+/** The Lease's holderIdentity: `<pod name>_<random suffix per process start>`. */
+async function leaderIdentity(): Promise<string> {
   const lease = await leases.readNamespacedLease({ namespace, name: release });
   const holder = lease.spec?.holderIdentity;
   if (!holder) throw new Error('no leader');
   return holder;
+}
+
+const podOf = (identity: string) => identity.replace(/_[0-9a-f]+$/, '');
+
+async function leaderPod(): Promise<string> {
+  return podOf(await leaderIdentity());
 }
 
 /** An agent pod's state file, read from its bound local volume on this machine. */
@@ -340,24 +347,34 @@ describe('helm install on the real node', () => {
     return planned;
   }
 
-  it('a leader killed through the container runtime: the standby takes over, nothing runs twice', async () => {
-    const leader = await leaderPod();
+  it('a leader killed through the container runtime: leadership moves on, nothing runs twice', async () => {
+    const identity = await leaderIdentity();
+    const leader = podOf(identity);
     const pod = await core.readNamespacedPod({ namespace, name: leader });
     const containerId = pod.status?.containerStatuses?.[0]?.containerID?.replace('containerd://', '');
     expect(containerId).toBeTruthy();
     let failover = 0;
+    let next = identity;
     const planned = await actionStream(30, async () => {
       await new Promise((r) => setTimeout(r, 3_000));
       const killedAt = Date.now();
       ctr(agentNode, ['tasks', 'kill', '--signal', 'SIGKILL', containerId!]);
-      const next = await waitFor(async () => ((await leaderPod()) !== leader ? leaderPod() : undefined), {
-        timeoutMs: 90_000,
-        what: 'another replica holding the Lease',
-      });
+      // The standby, or the killed container once the kubelet has restarted it (a new
+      // process: a new identity), takes the Lease when it expires.
+      next = await waitFor(
+        async () => ((await leaderIdentity()) !== identity ? leaderIdentity() : undefined),
+        {
+          timeoutMs: 90_000,
+          intervalMs: 100,
+          what: 'a new Lease holder',
+        },
+      );
       failover = (Date.now() - killedAt) / 1000;
-      expect(next).not.toBe(leader);
     });
-    recordFigure('failoverAfterContainerKill', { seconds: failover });
+    recordFigure('failoverAfterContainerKill', {
+      seconds: failover,
+      newLeader: podOf(next) === leader ? 'the restarted container' : 'the standby replica',
+    });
     await assertExactlyOnce({
       admin: cp.admin,
       clusterId,
@@ -480,16 +497,18 @@ describe('helm install on the real node', () => {
     const metrics = kubectl([
       'get',
       '--raw',
-      `/api/v1/namespaces/${namespace}/services/${release}:http/proxy/metrics`,
+      `/api/v1/namespaces/${namespace}/services/${release}:http-metrics/proxy/metrics`,
     ]);
     expect(metrics).toMatch(
       /^clusteropt_agent_build_info\{version="0\.1\.0",revision="[0-9a-f]{12}(-dirty)?",node_version="v24\.\d+\.\d+"\} 1$/m,
     );
     expect(metrics).toMatch(/^clusteropt_agent_leader [01]$/m);
+    const leader = await leaderPod();
     for (const pod of (await core.listNamespacedPod({ namespace, labelSelector: agentSelector })).items) {
       const logs = kubectl(['logs', '-n', namespace, pod.metadata!.name!]);
       const lines = logs.trim().split('\n');
-      expect(lines.length).toBeGreaterThan(3);
+      // The standby says little (it waits for the Lease); the leader (debug since the upgrade) more.
+      expect(lines.length).toBeGreaterThan(pod.metadata?.name === leader ? 5 : 0);
       for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
       expect(logs).not.toContain(apiKey);
       expect(logs).not.toContain(apiKey.split('_').at(-1)!);

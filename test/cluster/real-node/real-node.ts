@@ -228,21 +228,16 @@ function ensurePauseImage(workDir: string): void {
   ]);
 }
 
-function importImage(socket: string, image: string): Promise<void> {
+/** `docker save` of the images, once, into a tar every node's containerd imports. */
+function saveImages(images: string[], tar: string): void {
+  sh('docker', ['save', '-o', tar, ...images]);
+}
+
+function importTar(socket: string, tar: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      'bash',
-      [
-        '-o',
-        'pipefail',
-        '-c',
-        'docker save "$1" | ctr -a "$2" -n k8s.io images import -',
-        'import',
-        image,
-        socket,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const child = spawn('ctr', ['-a', socket, '-n', 'k8s.io', 'images', 'import', tar], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     child.stderr.on('data', (c: Buffer) => {
       err += c.toString();
@@ -251,7 +246,7 @@ function importImage(socket: string, image: string): Promise<void> {
     child.on('close', (code) =>
       code === 0
         ? resolve()
-        : reject(new Error(`real node: importing ${image} failed (${code}): ${err.trim()}`)),
+        : reject(new Error(`real node: ctr import of ${tar} failed (${code}): ${err.trim()}`)),
     );
   });
 }
@@ -282,7 +277,7 @@ async function waitFor(what: string, probe: () => boolean, timeoutMs: number, lo
   throw new Error(`real node: ${what} not reached after ${timeoutMs} ms\n${logs}`);
 }
 
-function realNode(layout: NodeLayout, address: string): RealNode {
+function realNode(layout: NodeLayout, address: string, workDir: string): RealNode {
   const socket = containerdSocket(layout);
   return {
     name: layout.name,
@@ -290,7 +285,9 @@ function realNode(layout: NodeLayout, address: string): RealNode {
     containerdSocket: socket,
     ctr: (args) => sh('ctr', ['-a', socket, '-n', 'k8s.io', ...args]),
     async importImages(images) {
-      for (const image of images) await importImage(socket, image);
+      const tar = join(workDir, `images-${layout.name}.tar`);
+      saveImages(images, tar);
+      await importTar(socket, tar).finally(() => rmSync(tar, { force: true }));
     },
   };
 }
@@ -350,9 +347,12 @@ export async function startRealNodes(
     for (const layout of layouts)
       await waitFor(`containerd of ${layout.name}`, () => ctrOk(containerdSocket(layout)), 30_000, logDir);
     timings.containerd = Date.now() - t0;
-    const nodes = layouts.map((l) => realNode(l, address));
+    const nodes = layouts.map((l) => realNode(l, address, workDir));
     const images = [sandboxImage, ...(options.images ?? [])];
-    await Promise.all(nodes.map((n) => n.importImages(images)));
+    const tar = join(workDir, 'images.tar');
+    saveImages(images, tar);
+    await Promise.all(nodes.map((n) => importTar(n.containerdSocket, tar)));
+    rmSync(tar, { force: true });
     timings.images = Date.now() - t0;
     log(`images imported into ${nodes.length} node(s): ${images.join(', ')}`);
 

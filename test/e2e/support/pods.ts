@@ -42,11 +42,15 @@ export function formatEvents(events: CoreV1Event[]): string {
     .join('\n');
 }
 
-/** Why these pods can never become ready, or undefined while they still may. */
+/**
+ * Why these pods can never become ready, or undefined while they still may. `restarts`:
+ * restart counts when the wait began (a container killed on purpose before is history).
+ */
 function fatalReason(
   pods: V1Pod[],
   events: CoreV1Event[],
   volumeSince: Map<string, number>,
+  restarts: Map<string, number>,
 ): string | undefined {
   for (const pod of pods) {
     for (const s of [
@@ -56,8 +60,10 @@ function fatalReason(
       const waiting = s.state?.waiting?.reason;
       if (waiting && fatalWaiting.has(waiting))
         return `pod ${pod.metadata?.name}: container ${s.name} ${waiting}`;
+      const key = `${pod.metadata?.uid}/${s.name}`;
+      if (!restarts.has(key)) restarts.set(key, s.restartCount);
       const last = s.lastState?.terminated;
-      if (last && last.exitCode !== 0)
+      if (last && last.exitCode !== 0 && s.restartCount > (restarts.get(key) ?? 0))
         return `pod ${pod.metadata?.name}: container ${s.name} exited ${last.exitCode} (${last.reason ?? 'error'})`;
     }
   }
@@ -89,6 +95,7 @@ export async function waitForPodsReady(
   const core = kc.makeApiClient(CoreV1Api);
   const deadline = Date.now() + timeoutMs;
   const volumeSince = new Map<string, number>();
+  const restarts = new Map<string, number>();
   const startedAt = new Date(Date.now() - 2_000);
   for (;;) {
     const pods = (await core.listNamespacedPod({ namespace, labelSelector })).items;
@@ -98,7 +105,7 @@ export async function waitForPodsReady(
     );
     const ready = pods.filter(isReady);
     if (ready.length === count && pods.length === count) return ready;
-    const fatal = fatalReason(pods, events, volumeSince);
+    const fatal = fatalReason(pods, events, volumeSince, restarts);
     const timedOut = Date.now() > deadline;
     if (fatal || timedOut)
       throw new PodsNotReadyError(
