@@ -4,8 +4,8 @@
  * would change each verdict. The check runs here, with the user's credentials, on the same
  * code and facts the agent uses (controllers/policy/explain.ts, controllers/action/facts.ts).
  */
-import { type Action, disruptiveActionTypes, parseEnvelope } from '../contract/envelope.ts';
-import { factNeeds, resolveFacts } from '../controllers/action/facts.ts';
+import { type Action, parseEnvelope } from '../contract/envelope.ts';
+import { factNeeds, resolveFacts, runningDisruptiveActions } from '../controllers/action/facts.ts';
 import type { Decision, PolicyInput } from '../controllers/policy/decide.ts';
 import { explain as explainPolicies } from '../controllers/policy/explain.ts';
 import { type AgentAction, approvedAnnotation, terminalPhases } from '../crds/agent-action.ts';
@@ -88,11 +88,7 @@ async function policyContext(p: Plugin, action: Action, object: AgentAction, pol
       `cannot read the facts the policies need about ${object.spec.target}: ${errorMessage(err)}`,
     );
   }
-  const others = await listActions(p);
-  const running = others.filter(
-    (o) =>
-      o.spec.id !== object.spec.id && o.status?.phase === 'Running' && disruptiveActionTypes.has(o.spec.type),
-  ).length;
+  const running = runningDisruptiveActions(await listActions(p), object.spec.id);
   return {
     now: new Date(p.now()),
     target: facts.target,

@@ -10,7 +10,7 @@
 import { planDryRun } from '../../actions/dry-run.ts';
 import { executorFor, runAction } from '../../actions/registry.ts';
 import { ActionAbortedError, type ActionResult, type DrainTuning } from '../../actions/types.ts';
-import { type Action, type ActionType, disruptiveActionTypes } from '../../contract/envelope.ts';
+import type { Action, ActionType } from '../../contract/envelope.ts';
 import {
   type ActionPlan,
   type AgentAction,
@@ -31,7 +31,7 @@ import { isStateFileError, type StateStore } from '../../store/index.ts';
 import { errorMessage } from '../../util/errors.ts';
 import { type Decision, decide, type PolicyInput, pausedBy } from '../policy/decide.ts';
 import { DrainOverrun } from './drain-overrun.ts';
-import { factNeeds, resolveFacts } from './facts.ts';
+import { factNeeds, resolveFacts, runningDisruptiveActions } from './facts.ts';
 import { planStep, supersededBy } from './plan.ts';
 import { drainProgressFromCounts, evictionCounts } from './progress.ts';
 import { ActionRecords, type FinalRecord } from './records.ts';
@@ -410,18 +410,9 @@ export class ActionController {
     const id = object.spec.id;
     // Only a policy with maxConcurrentDisruptiveActions looks at the count: without one, do
     // not scan every AgentAction for every action (O(n^2) over a burst of thousands).
-    let running = 0;
-    if (policies.some((p) => p.spec.maxConcurrentDisruptiveActions !== undefined)) {
-      for (const other of this.actions.values()) {
-        if (
-          other.spec.id !== id &&
-          other.status?.phase === 'Running' &&
-          disruptiveActionTypes.has(other.spec.type)
-        ) {
-          running++;
-        }
-      }
-    }
+    const running = policies.some((p) => p.spec.maxConcurrentDisruptiveActions !== undefined)
+      ? runningDisruptiveActions(this.actions.values(), id)
+      : 0;
     return decide(action, policies, {
       now: new Date(this.now()),
       target: facts.target,
