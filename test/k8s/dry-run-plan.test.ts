@@ -5,8 +5,9 @@
  * workloads a hibernation schedule would put to sleep — is in the AgentAction's status.plan,
  * in the result the control plane receives, and in `kubectl clusteropt explain`.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentAction, agentActionName } from '../../src/crds/agent-action.ts';
@@ -139,7 +140,9 @@ describe('dry run', () => {
     expect((cp.result as { plan?: unknown }).plan).toEqual(plan);
     expect((await core.readNode({ name: node })).spec?.unschedulable).toBeFalsy();
 
-    const explained = execFileSync(
+    // Asynchronously: the agent runs in this process, and a synchronous child would block its
+    // event loop past the Lease's renew deadline.
+    const { stdout: explained } = await promisify(execFile)(
       process.execPath,
       [
         join(repoRoot, 'src/kubectl-clusteropt.ts'),
