@@ -10,7 +10,7 @@
 const commands: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
   run: () => import('./agent/run.ts'),
   'control-plane': () => import('./reference-control-plane/cli.ts'),
-  openapi: () => import('./contract/openapi.ts'),
+  openapi: () => import('./reference-control-plane/openapi-document.ts'),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -4,10 +4,12 @@
  * planPatchNode, decideScale, planDrain), so the plan is what execution would do at this
  * moment. The result: a human summary (one line per pod, field or workload), whether the
  * action would fail or be refused, and the same facts as data (crds/agent-action.ts ActionPlan).
- * sync_hibernation_schedule is planned by the hibernation controller (extra planner).
+ * sync_hibernation_schedule is planned with the hibernation controller's own rules
+ * (controllers/hibernation/sync-plan.ts, a layer above this one).
  */
 
 import type { Action } from '../contract/envelope.ts';
+import { isDoNotDisrupt } from '../contract/marks.ts';
 import type { ActionPlan } from '../crds/agent-action.ts';
 import { listPodsOnNode } from '../kube/pods.ts';
 import {
@@ -20,7 +22,6 @@ import {
 import { lookupPodOwners } from '../kube/workloads.ts';
 import { planCordon } from './cordon-node.ts';
 import { type DrainPlan, planDrain } from './drain-plan.ts';
-import { isDoNotDisrupt } from './marks.ts';
 import { type PatchNodePlan, planPatchNode } from './patch-node.ts';
 import { decideScale } from './scale-workload.ts';
 import { loadTargetNode } from './target-node.ts';
@@ -134,7 +135,10 @@ export function describePatchPlan(
 }
 
 /** Plans `action` without writing anything. */
-export async function planDryRun(action: Action, ctx: ActionContext): Promise<ActionPlan | undefined> {
+export async function planDryRun(
+  action: Exclude<Action, { type: 'sync_hibernation_schedule' }>,
+  ctx: ActionContext,
+): Promise<ActionPlan> {
   switch (action.type) {
     case 'cordon_node':
     case 'uncordon_node': {
@@ -198,8 +202,6 @@ export async function planDryRun(action: Action, ctx: ActionContext): Promise<Ac
         action.type === 'delete_node' ? `delete Node ${p.nodeName}` : undefined,
       );
     }
-    case 'sync_hibernation_schedule':
-      return undefined;
   }
 }
 

@@ -16,8 +16,6 @@ import type { AgentConfig } from '../config/schema.ts';
 import { ActionController } from '../controllers/action/controller.ts';
 import { acceptEnvelopes } from '../controllers/action/poller.ts';
 import { HibernationController } from '../controllers/hibernation/controller.ts';
-import { syncHibernationScheduleExecutor } from '../controllers/hibernation/sync-executor.ts';
-import { planSyncSchedule } from '../controllers/hibernation/sync-plan.ts';
 import { createInventory } from '../controllers/inventory/index.ts';
 import { pollRoute } from '../controlplane/client.ts';
 import { ApiKeySource, ControlPlaneClient, OutboxShipper, PollLoop } from '../controlplane/index.ts';
@@ -50,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
   const log = createLogger({ level: loaded.config.logLevel });
   for (const w of loaded.warnings) log.warn(w);
   const agent = await startAgent(loaded.config, log).catch((err: unknown) => {
+    // The message only: a start failure is the user's to fix (a setting, the state file), not a stack trace.
     log.fatal({ err: errorMessage(err), code: (err as { code?: string }).code }, 'agent cannot start');
     return undefined;
   });
@@ -209,13 +208,6 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
         pausedBy = policy;
         metrics.paused.set(policy ? 1 : 0);
       },
-      extraExecutors: { sync_hibernation_schedule: syncHibernationScheduleExecutor(clients) },
-      extraPlanners: {
-        sync_hibernation_schedule: (action, signal) =>
-          action.type === 'sync_hibernation_schedule'
-            ? planSyncSchedule(clients, action, namespace, signal)
-            : Promise.reject(new Error(`no hibernation plan for ${action.type}`)),
-      },
     });
     // Schedules run from the cluster alone: no control plane needed, audit events wait in the outbox.
     const hibernation = new HibernationController({
@@ -321,7 +313,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   clients.version
     .getCode()
     .then(() => kubeReachable.markSuccess())
-    .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'Kubernetes API not reachable yet'));
+    .catch((err: unknown) => log.warn({ err }, 'Kubernetes API not reachable yet'));
 
   return {
     identity: elector?.identity ?? identity,
@@ -416,7 +408,7 @@ async function heartbeatLoop(
       );
     } catch (err) {
       if (signal.aborted) return;
-      log.debug({ err: errorMessage(err) }, 'heartbeat failed');
+      log.debug({ err }, 'heartbeat failed');
     }
     await sleep(config.heartbeatIntervalSeconds * 1000, signal).catch(() => undefined);
   }

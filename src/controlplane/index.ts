@@ -23,7 +23,6 @@ export {
   CpTimeoutError,
   CpTlsError,
   CpUnauthorizedError,
-  errorCode,
 } from './errors.ts';
 export {
   OutboxShipper,

@@ -5,7 +5,7 @@
  * wins (src/controllers/policy/decide.ts, docs/policy.md).
  */
 import { z } from 'zod';
-import { ActionType } from '../contract/envelope.ts';
+import { ActionType } from './agent-action.ts';
 import { apiVersion, Conditions, cel, LabelSelector, ObjectMeta } from './common.ts';
 
 export const agentPolicyKind = 'AgentPolicy';

@@ -14,13 +14,14 @@ export interface OwnerRef {
   uid: string;
 }
 
-/** What drain decisions look at, from either a typed V1Pod or raw watch JSON. */
+/** What drain and policy decisions look at, from either a typed V1Pod or raw watch JSON. */
 export interface PodFacts {
   namespace: string;
   name: string;
   uid: string;
   nodeName: string | undefined;
   phase: string | undefined;
+  labels: Record<string, string>;
   annotations: Record<string, string>;
   /** The owner reference with controller=true, if any. */
   controller: OwnerRef | undefined;
@@ -55,6 +56,7 @@ export function podFacts(raw: RawPod): PodFacts {
     uid: meta.uid ?? '',
     nodeName: pod.spec?.nodeName,
     phase: pod.status?.phase,
+    labels: meta.labels ?? {},
     annotations: meta.annotations ?? {},
     controller: controller
       ? {

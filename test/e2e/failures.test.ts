@@ -2,7 +2,7 @@
  * The e2e suite's own bad input: a pod that can never come up fails the wait at once, and the
  * failure carries the Events that say why, not a bare timeout.
  */
-import { AppsV1Api, CoreV1Api, type V1PodSpec } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, StorageV1Api, type V1PodSpec } from '@kubernetes/client-node';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { deleteNamespace, loadTestKubeConfig, uniqueName } from '../support/kube.ts';
 import { restrictedContainer, restrictedLabels } from './support/control-plane.ts';
@@ -85,7 +85,28 @@ describe('pods that cannot come up fail the wait at once, with their Events', ()
     expect(seconds).toBeLessThan(60);
   });
 
-  it('a PersistentVolumeClaim that never binds', async () => {
+  it.each([
+    [
+      'of a StorageClass that does not exist',
+      'no-such-class',
+      /ProvisioningFailed: storageclass.* "no-such-class" not found/,
+    ],
+    [
+      'of a StorageClass without volumes',
+      'e2e-none',
+      /FailedScheduling: .*didn't find available persistent volumes to bind/,
+    ],
+  ])('a PersistentVolumeClaim %s', async (_what, storageClassName, event) => {
+    if (storageClassName === 'e2e-none')
+      await kc.makeApiClient(StorageV1Api).createStorageClass({
+        body: {
+          metadata: { name: storageClassName },
+          provisioner: 'kubernetes.io/no-provisioner',
+          volumeBindingMode: 'WaitForFirstConsumer',
+        },
+      });
+    const pod = restrictedPod(e2eImage);
+    pod.containers[0]!.volumeMounts = [{ name: 'data', mountPath: '/data' }];
     await apps.createNamespacedStatefulSet({
       namespace,
       body: {
@@ -94,23 +115,12 @@ describe('pods that cannot come up fail the wait at once, with their Events', ()
           serviceName: 'no-volume',
           replicas: 1,
           selector: { matchLabels: { app: 'no-volume' } },
-          template: {
-            metadata: { labels: { app: 'no-volume' } },
-            spec: {
-              ...restrictedPod(e2eImage),
-              containers: [
-                {
-                  ...restrictedPod(e2eImage).containers[0]!,
-                  volumeMounts: [{ name: 'data', mountPath: '/data' }],
-                },
-              ],
-            },
-          },
+          template: { metadata: { labels: { app: 'no-volume' } }, spec: pod },
           volumeClaimTemplates: [
             {
               metadata: { name: 'data' },
               spec: {
-                storageClassName: 'no-such-class',
+                storageClassName,
                 accessModes: ['ReadWriteOnce'],
                 resources: { requests: { storage: '1Gi' } },
               },
@@ -120,8 +130,8 @@ describe('pods that cannot come up fail the wait at once, with their Events', ()
       },
     });
     const { message, seconds } = await failure('app=no-volume');
-    expect(message).toMatch(/its volume cannot be bound/);
-    expect(message).toMatch(/FailedScheduling: .*(unbound|PersistentVolumeClaim)/i);
+    expect(message).toMatch(/ProvisioningFailed|its volume cannot be bound/);
+    expect(message).toMatch(event);
     expect(seconds).toBeLessThan(60);
   });
 });

@@ -6,13 +6,12 @@
  * in the result the control plane receives, and in `kubectl clusteropt explain`.
  */
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentAction, agentActionName } from '../../src/crds/agent-action.ts';
 import { installCrds } from '../../src/crds/install.ts';
-import { repoRoot } from '../bench/common/processes.ts';
+import { shippedBin } from '../bench/common/agent-image.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import {
   createKwokNodes,
@@ -144,15 +143,7 @@ describe('dry run', () => {
     // event loop past the Lease's renew deadline.
     const { stdout: explained } = await promisify(execFile)(
       process.execPath,
-      [
-        join(repoRoot, 'src/kubectl-clusteropt.ts'),
-        '--kubeconfig',
-        testKubeconfigPath(),
-        '-n',
-        ns,
-        'explain',
-        id,
-      ],
+      [shippedBin('kubectl-clusteropt'), '--kubeconfig', testKubeconfigPath(), '-n', ns, 'explain', id],
       { encoding: 'utf8' },
     );
     expect(explained).toContain('Plan (dry run, nothing was changed):');

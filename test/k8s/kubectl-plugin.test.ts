@@ -1,6 +1,7 @@
 /**
- * `kubectl clusteropt` (src/kubectl-plugin/) as a child process against the real test cluster,
- * with the agent (`clusteropt-agent run`) and the reference control plane as child processes:
+ * `kubectl clusteropt` (src/kubectl-plugin/, the bundle package.json's bin names) as a child
+ * process against the real test cluster, with the agent (`clusteropt-agent run`) and the
+ * reference control plane as child processes:
  * status, actions, explain, approve, and the pause switch — holding actions that are already
  * queued, surviving a kill -9 of the leader and a new agent taking over, and releasing them on
  * resume. Bad input exits non-zero with a message and changes nothing.
@@ -13,10 +14,10 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentAction, agentActionName } from '../../src/crds/agent-action.ts';
 import { installCrds } from '../../src/crds/install.ts';
+import { shippedBin } from '../bench/common/agent-image.ts';
 import {
   type AgentProcess,
   type ControlPlaneProcess,
-  repoRoot,
   spawnAgent,
   spawnControlPlane,
 } from '../bench/common/processes.ts';
@@ -57,14 +58,7 @@ function plugin(args: string[], namespace = ns): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [
-        join(repoRoot, 'src/kubectl-clusteropt.ts'),
-        '--kubeconfig',
-        testKubeconfigPath(),
-        '-n',
-        namespace,
-        ...args,
-      ],
+      [shippedBin('kubectl-clusteropt'), '--kubeconfig', testKubeconfigPath(), '-n', namespace, ...args],
       { encoding: 'utf8', timeout: 60_000 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;

@@ -10,7 +10,7 @@
 import { planDryRun } from '../../actions/dry-run.ts';
 import { executorFor, runAction } from '../../actions/registry.ts';
 import { ActionAbortedError, type ActionResult, type DrainTuning } from '../../actions/types.ts';
-import type { Action, ActionType } from '../../contract/envelope.ts';
+import type { Action } from '../../contract/envelope.ts';
 import {
   type ActionPlan,
   type AgentAction,
@@ -18,27 +18,29 @@ import {
   approvedAnnotation,
   terminalPhases,
 } from '../../crds/agent-action.ts';
-import { AgentPolicySpec, agentPolicyPlural } from '../../crds/agent-policy.ts';
+import { agentPolicyPlural } from '../../crds/agent-policy.ts';
 import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { type EventSink, eventScope } from '../../kube/events.ts';
 import type { NodeLookup } from '../../kube/node-cache.ts';
-import { listWatch } from '../../kube/watch.ts';
+import type { KubeObject } from '../../kube/watch.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { AgentMetrics } from '../../observability/metrics.ts';
 import { isStateFileError, type StateStore } from '../../store/index.ts';
 import { errorMessage } from '../../util/errors.ts';
+import { planSyncSchedule } from '../hibernation/sync-plan.ts';
 import { type Decision, decide, type PolicyInput, pausedBy } from '../policy/decide.ts';
+import { combinePolicies, type ParsedPolicy, parsePolicy } from '../policy/parse-policies.ts';
+import { nameOf, watchIntoCache } from '../runtime/object-cache.ts';
+import { aborted } from '../runtime/run-until-abort.ts';
+import { WorkQueue } from '../runtime/work-queue.ts';
 import { DrainOverrun } from './drain-overrun.ts';
 import { factNeeds, resolveFacts, runningDisruptiveActions } from './facts.ts';
 import { planStep, supersededBy } from './plan.ts';
 import { drainProgressFromCounts, evictionCounts } from './progress.ts';
-import { ActionRecords, type FinalRecord } from './records.ts';
-import { WorkQueue } from './work-queue.ts';
-
-/** Runs an action type this module has no executor for (sync_hibernation_schedule). */
-export type ExtraExecutor = (action: Action, signal: AbortSignal) => Promise<ActionResult>;
+import { ActionRecords } from './records.ts';
+import type { FinalRecord } from './status.ts';
 
 export interface ActionControllerOptions {
   clients: KubeClients;
@@ -71,25 +73,14 @@ export interface ActionControllerOptions {
   dryRun?: boolean;
   /** Told the AgentPolicy that pauses the agent whenever it changes (undefined: not paused). */
   onPauseChange?: (policy: string | undefined) => void;
-  extraExecutors?: Partial<Record<ActionType, ExtraExecutor>>;
-  /** Dry-run planners for the types whose executor is an extra one (sync_hibernation_schedule). */
-  extraPlanners?: Partial<Record<ActionType, ExtraPlanner>>;
-}
-
-/** Plans an action this module has no planner for, reading only (dry run). */
-export type ExtraPlanner = (action: Action, signal: AbortSignal) => Promise<ActionPlan>;
-
-interface PolicyEntry {
-  input?: PolicyInput;
-  /** Set when the object does not parse: such a policy refuses everything (fail closed). */
-  invalid?: string;
 }
 
 export class ActionController {
   private readonly options: ActionControllerOptions;
   private readonly now: () => number;
-  private readonly actions = new Map<string, AgentAction>();
-  private readonly policies = new Map<string, PolicyEntry>();
+  // Filled by run()'s watches; empty until then.
+  private actions = new Map<string, AgentAction>();
+  private policies: ReadonlyMap<string, ParsedPolicy> = new Map();
   private readonly records: ActionRecords;
   /**
    * Outcomes decided in this process. The watch can deliver an older copy of an object
@@ -131,68 +122,53 @@ export class ActionController {
       onError: (name, err) => {
         // A state file that cannot be written (disk full) is logged once by the agent, not
         // once per action and retry.
-        if (isStateFileError(err))
-          log.debug({ action: name, err: errorMessage(err) }, 'reconcile failed; retrying');
-        else log.warn({ action: name, err: errorMessage(err) }, 'reconcile failed; retrying');
+        if (isStateFileError(err)) log.debug({ action: name, err }, 'reconcile failed; retrying');
+        else log.warn({ action: name, err }, 'reconcile failed; retrying');
         queue.addAfter(name, 2_000);
       },
     });
-    const policyWatch = listWatch<Record<string, unknown>>({
-      clients,
+    const watch = { clients, signal, log };
+    const policies = watchIntoCache<KubeObject, ParsedPolicy>({
+      ...watch,
       path: `/apis/${apiGroup}/${apiVersionName}/${agentPolicyPlural}`,
-      signal,
-      log,
-      retryFirstList: true,
-      onList: (items) => {
-        this.policies.clear();
-        for (const item of items) this.setPolicy(item);
+      keep: parsePolicy,
+      onList: () => {
         this.notePause();
         for (const name of this.actions.keys()) queue.add(name);
       },
-      onEvent: (type, item) => {
-        if (type === 'DELETED') this.policies.delete(nameOf(item));
-        else this.setPolicy(item);
+      // A changed policy may release waiting actions.
+      onEvent: () => {
         this.notePause();
-        // A changed policy may release waiting actions.
         for (const [name, obj] of this.actions) if (!isTerminal(obj)) queue.add(name);
       },
     });
-    const actionWatch = listWatch<AgentAction>({
-      clients,
+    this.policies = policies.objects;
+    const actions = watchIntoCache<AgentAction>({
+      ...watch,
       path: `/apis/${apiGroup}/${apiVersionName}/namespaces/${namespace}/${agentActionPlural}`,
-      signal,
-      log,
-      retryFirstList: true,
-      onList: (items) => {
-        this.actions.clear();
+      onList: (objects) => {
         this.byTarget.clear();
-        for (const item of items) {
-          this.actions.set(nameOf(item), item);
-          this.indexTarget(item);
-        }
-        for (const name of sortedByCreation(items)) queue.add(name);
+        for (const item of objects.values()) this.indexTarget(item);
+        for (const name of sortedByCreation(objects.values())) queue.add(name);
       },
-      onEvent: (type, item) => {
-        const name = nameOf(item);
+      onEvent: (type, name, item) => {
         if (type === 'DELETED') {
-          this.actions.delete(name);
           this.byTarget.get(item.spec?.target ?? '')?.delete(name);
           this.finals.delete(name);
         } else {
-          this.actions.set(name, item);
           this.indexTarget(item);
           queue.add(name);
         }
       },
     });
+    this.actions = actions.objects;
+    const caches = [policies, actions];
     // Policies first: an action must never be checked against a partial policy set.
-    try {
-      await policyWatch.ready;
-      await actionWatch.ready;
-    } catch {
-      // With retryFirstList, `ready` rejects only when the signal aborted first.
+    await policies.ready;
+    await actions.ready;
+    if (signal.aborted) {
       await queue.stop();
-      await Promise.allSettled([policyWatch.stopped, actionWatch.stopped]);
+      await Promise.allSettled(caches.map((c) => c.stopped));
       return;
     }
     log.info({ namespace }, 'action controller started');
@@ -203,15 +179,12 @@ export class ActionController {
       5_000,
     );
     overrun.unref();
-    await new Promise<void>((resolve) => {
-      if (signal.aborted) resolve();
-      else signal.addEventListener('abort', () => resolve(), { once: true });
-    });
+    await aborted(signal);
     clearInterval(gc);
     clearInterval(overrun);
     this.options.metrics?.drainBudgetOverrunSeconds.set(0);
     await queue.stop();
-    await Promise.allSettled([policyWatch.stopped, actionWatch.stopped]);
+    await Promise.allSettled(caches.map((c) => c.stopped));
     log.info('action controller stopped');
   }
 
@@ -237,21 +210,9 @@ export class ActionController {
     return out;
   }
 
-  private setPolicy(item: Record<string, unknown>): void {
-    const name = nameOf(item);
-    const parsed = AgentPolicySpec.safeParse(item.spec ?? {});
-    this.policies.set(
-      name,
-      parsed.success
-        ? { input: { metadata: { name }, spec: parsed.data } }
-        : { invalid: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') },
-    );
-  }
-
   /** Tells the agent (metrics, Lease status) when the pause starts or ends. */
   private notePause(): void {
-    const inputs = [...this.policies.values()].flatMap((p) => (p.input ? [p.input] : []));
-    const now = pausedBy(inputs)?.metadata.name;
+    const now = pausedBy(combinePolicies(this.policies.values()).policies)?.metadata.name;
     if (now === this.pausedBy) return;
     this.pausedBy = now;
     this.options.log.warn(
@@ -341,17 +302,17 @@ export class ActionController {
       });
       return;
     }
-    const invalid = [...this.policies.entries()].find(([, p]) => p.invalid);
+    const invalid = [...this.policies.values()].find((p) => p.invalid !== undefined);
     if (invalid) {
-      const [policyName, entry] = invalid;
+      const { name: policyName } = invalid;
       await this.finish(object, {
         state: 'rejected',
-        message: `AgentPolicy ${policyName} is invalid (${entry.invalid}); refusing every action until it is fixed`,
+        message: `AgentPolicy ${policyName} is invalid (${invalid.invalid}); refusing every action until it is fixed`,
         reason: `AgentPolicy/${policyName}:invalid`,
       });
       return;
     }
-    const policies = [...this.policies.values()].flatMap((p) => (p.input ? [p.input] : []));
+    const { policies } = combinePolicies(this.policies.values());
     if (this.options.dryRun)
       policies.push({ metadata: { name: '(agent --dry-run)' }, spec: { dryRun: true } });
     const decision = await this.decide(object, action, policies, signal);
@@ -427,18 +388,15 @@ export class ActionController {
   private async dryRunPlan(action: Action, signal: AbortSignal): Promise<ActionPlan> {
     const { clients, log } = this.options;
     try {
-      const extra = this.options.extraPlanners?.[action.type];
-      const plan = extra
-        ? await extra(action, signal)
-        : await planDryRun(action, {
-            kube: clients,
-            log: log.child({ actionId: action.id, type: action.type }),
-            signal,
-            now: this.now,
-            events: eventScope(this.options.events),
-          });
-      if (plan) return plan;
-      return { summary: `no dry-run plan for ${action.type}`, wouldFail: false, details: {} };
+      if (action.type === 'sync_hibernation_schedule')
+        return await planSyncSchedule(clients, action, this.options.namespace, signal);
+      return await planDryRun(action, {
+        kube: clients,
+        log: log.child({ actionId: action.id, type: action.type }),
+        signal,
+        now: this.now,
+        events: eventScope(this.options.events),
+      });
     } catch (err) {
       if (signal.aborted) throw err;
       const message = `the plan could not be made: ${errorMessage(err)}`;
@@ -457,9 +415,7 @@ export class ActionController {
     this.actions.set(nameOf(object), { ...object, status: { ...object.status, phase: 'Running' } });
     // Idempotent executors: status Running only if still running after a moment (see
     // ActionRecords.start); quick actions then cost two API writes less.
-    const idempotent =
-      this.options.extraExecutors?.[action.type] !== undefined ||
-      executorFor(action.type)?.idempotent === true;
+    const idempotent = executorFor(action.type)?.idempotent === true;
     let started: Awaited<ReturnType<ActionRecords['start']>>;
     try {
       started = await this.records.start(object, {
@@ -478,26 +434,23 @@ export class ActionController {
     const untrackDrain = this.drains.track(action, t0);
     let result: ActionResult;
     try {
-      const extra = this.options.extraExecutors?.[action.type];
-      result = extra
-        ? await extra(action, signal)
-        : await runAction(action, {
-            kube: clients,
-            log: log.child({ actionId: action.id, type: action.type }),
-            signal,
-            now: this.now,
-            // The executor's flush() waits for this action's Events only.
-            events: eventScope(this.options.events),
-            ...(this.options.nodes ? { nodes: this.options.nodes } : {}),
-            limits: {
-              allowForce: decision.drain.allowForce,
-              ...(decision.drain.maxGracePeriodSeconds === undefined
-                ? {}
-                : { maxGracePeriodSeconds: decision.drain.maxGracePeriodSeconds }),
-            },
-            ...(this.options.drainTuning ? { drainTuning: this.options.drainTuning } : {}),
-            onProgress: (progress) => this.reportProgress(object, progress),
-          });
+      result = await runAction(action, {
+        kube: clients,
+        log: log.child({ actionId: action.id, type: action.type }),
+        signal,
+        now: this.now,
+        // The executor's flush() waits for this action's Events only.
+        events: eventScope(this.options.events),
+        ...(this.options.nodes ? { nodes: this.options.nodes } : {}),
+        limits: {
+          allowForce: decision.drain.allowForce,
+          ...(decision.drain.maxGracePeriodSeconds === undefined
+            ? {}
+            : { maxGracePeriodSeconds: decision.drain.maxGracePeriodSeconds }),
+        },
+        ...(this.options.drainTuning ? { drainTuning: this.options.drainTuning } : {}),
+        onProgress: (progress) => this.reportProgress(object, progress),
+      });
     } catch (err) {
       if (err instanceof ActionAbortedError || signal.aborted) {
         // Not finished: the journal says started; whoever leads next resumes it.
@@ -541,7 +494,7 @@ export class ActionController {
     const drain = drainProgressFromCounts(progress.counts);
     this.records
       .patchStatus(object, { phase: 'Running', message: `${progress.phase}`, progress: { drain } })
-      .catch((err: unknown) => this.options.log.debug({ err: errorMessage(err) }, 'progress update failed'));
+      .catch((err: unknown) => this.options.log.debug({ err }, 'progress update failed'));
   }
 
   private async finish(object: AgentAction, record: FinalRecord): Promise<void> {
@@ -614,8 +567,7 @@ export class ActionController {
         });
         this.counters.deleted++;
       } catch (err) {
-        if (statusCode(err) !== 404)
-          this.options.log.warn({ action: name, err: errorMessage(err) }, 'GC failed');
+        if (statusCode(err) !== 404) this.options.log.warn({ action: name, err }, 'GC failed');
       }
     }
   }
@@ -635,10 +587,6 @@ interface FinalEntry {
   journaled: boolean;
 }
 
-function nameOf(item: { metadata?: { name?: string } }): string {
-  return item.metadata?.name ?? '';
-}
-
 function isTerminal(object: AgentAction): boolean {
   return object.status?.phase !== undefined && terminalPhases.has(object.status.phase);
 }
@@ -649,7 +597,7 @@ function finalPhase(state: FinalRecord['state']) {
   ];
 }
 
-function sortedByCreation(items: AgentAction[]): string[] {
+function sortedByCreation(items: Iterable<AgentAction>): string[] {
   return [...items]
     .sort((a, b) => Date.parse(a.spec.createdAt) - Date.parse(b.spec.createdAt))
     .map((i) => nameOf(i));

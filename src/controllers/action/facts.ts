@@ -11,8 +11,8 @@ import { isNotFound } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { isNodeReady } from '../../kube/nodes.ts';
 import { nodePodsQuery, podFacts } from '../../kube/pods.ts';
-import { getJson, KubeRequestError, listAll } from '../../kube/watch.ts';
-import type { PolicyInput, PodFacts as PolicyPodFacts, TargetFacts } from '../policy/decide.ts';
+import { getJson, listAll } from '../../kube/watch.ts';
+import type { PolicyInput, TargetFacts } from '../policy/decide.ts';
 
 /** Disruptive actions Running among `actions`, not counting the one with id `exceptId`. */
 export function runningDisruptiveActions(actions: Iterable<AgentAction>, exceptId: string): number {
@@ -88,17 +88,9 @@ export async function resolveFacts(
       nodePodsQuery(nodeName),
       signal,
     );
-    const pods: PolicyPodFacts[] = [];
-    for (const raw of items) {
-      const facts = podFacts(raw);
-      if (isMirrorPod(facts) || isTerminal(facts) || facts.controller?.kind === 'DaemonSet') continue;
-      pods.push({
-        namespace: facts.namespace,
-        name: facts.name,
-        labels: (raw as RawObject).metadata?.labels ?? {},
-      });
-    }
-    target.pods = pods;
+    target.pods = items
+      .map(podFacts)
+      .filter((pod) => !(isMirrorPod(pod) || isTerminal(pod) || pod.controller?.kind === 'DaemonSet'));
   }
   if (action.type === 'scale_workload') {
     target.namespace = action.payload.namespace;
@@ -109,7 +101,7 @@ export async function resolveFacts(
         const obj = await getJson<RawObject>(clients, path, {}, signal);
         target.workloadLabels = obj.metadata?.labels ?? {};
       } catch (err) {
-        if (!(err instanceof KubeRequestError && err.statusCode === 404)) throw err;
+        if (!isNotFound(err)) throw err;
         target.workloadLabels = {};
       }
     }

@@ -3,9 +3,11 @@
  * workloads and replicas it would put to sleep in its hibernation hours, decided by the same
  * coverage and sleep planning as the hibernation controller (covers, planSleep). Reads only.
  * AgentPolicy protections are applied when the schedule runs; they are left out here.
+ * It lives with the hibernation controller, not in actions/dry-run.ts, because its coverage
+ * and sleep rules are this controller's (a layer above actions/); the action controller calls it.
  */
-import { specFromSyncPayload } from '../../actions/sync-hibernation-schedule.ts';
 import type { ActionOf } from '../../actions/types.ts';
+import { specFromSyncPayload } from '../../contract/sync-hibernation-schedule.ts';
 import type { ActionPlan } from '../../crds/agent-action.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { listAll } from '../../kube/watch.ts';

@@ -3,7 +3,8 @@
  * read the facts and apply the patches). docs/hibernation.md "Sleep and wake" is the rule
  * book; each branch below is one row of its tables.
  */
-import { doNotDisruptAnnotation, isDoNotDisrupt } from '../../actions/marks.ts';
+import { doNotDisruptAnnotation, isDoNotDisrupt } from '../../contract/marks.ts';
+import type { HibernationKind, HibernationScheduleSpec } from '../../crds/hibernation-schedule.ts';
 import type { PolicyInput } from '../policy/decide.ts';
 import { type Labels, selectorMatches } from '../policy/label-selector.ts';
 import {
@@ -14,7 +15,6 @@ import {
   parseRestoreRecord,
   type RestoreRecord,
 } from './restore-record.ts';
-import type { HibernationKind, HibernationScheduleSpec } from './spec.ts';
 
 /** Never touched, whatever a schedule selects (the agent's own namespace is added by the caller). */
 export const systemNamespaces: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];

@@ -7,22 +7,18 @@
  *   combine to the tightest (smallest max grace period, force only if every policy allows);
  * - when facts a rule needs are missing, the rule fails closed (refuse or wait).
  */
+
 import { type Action, disruptiveActionTypes } from '../../contract/envelope.ts';
 import type { AgentPolicySpec, MaintenanceWindow } from '../../crds/agent-policy.ts';
+import type { PodFacts } from '../../kube/pods.ts';
+import { isIanaTimeZone } from '../../util/wall-clock.ts';
 import { describeSelector, type Labels, selectorMatches } from './label-selector.ts';
-import { isInsideWindow, isValidTimeZone, nextWindowStart } from './maintenance-window.ts';
+import { isInsideWindow, nextWindowStart } from './maintenance-window.ts';
 
 /** A policy as decide needs it: its name (cluster-scoped, unique) and spec. */
 export interface PolicyInput {
   metadata: { name: string };
   spec: AgentPolicySpec;
-}
-
-/** A pod a drain would evict (DaemonSet and mirror pods already left out by the caller). */
-export interface PodFacts {
-  namespace: string;
-  name: string;
-  labels: Labels;
 }
 
 /** What the caller knows about the action's target. Leave out what does not apply. */
@@ -33,8 +29,8 @@ export interface TargetFacts {
   namespace?: string;
   /** Labels of the target workload object, e.g. the Deployment (scale_workload). */
   workloadLabels?: Labels;
-  /** Pods a drain or delete_node would evict. */
-  pods?: readonly PodFacts[];
+  /** Pods a drain or delete_node would evict (DaemonSet and mirror pods left out by the caller). */
+  pods?: readonly Pick<PodFacts, 'namespace' | 'name' | 'labels'>[];
 }
 
 export interface PolicyContext {
@@ -169,7 +165,7 @@ export function refusals(
 function windowsWait(name: string, windows: readonly MaintenanceWindow[], now: Date): Wait | undefined {
   if (windows.some((w) => isInsideWindow(w, now))) return undefined;
   const starts = windows.map((w) => nextWindowStart(w, now)).filter((d): d is Date => d !== undefined);
-  const bad = windows.filter((w) => !isValidTimeZone(w.timezone ?? 'UTC')).map((w) => w.timezone);
+  const bad = windows.filter((w) => !isIanaTimeZone(w.timezone ?? 'UTC')).map((w) => w.timezone);
   const retryAt = starts.length ? new Date(Math.min(...starts.map((d) => d.getTime()))) : undefined;
   const message =
     `AgentPolicy ${name}: outside maintenance windows` +

@@ -131,9 +131,23 @@ function checkPrerequisites(binDir: string): void {
     );
 }
 
-function firewallUp(): void {
+/** The interface that carries this machine's address (where a forwarded packet would leave). */
+function uplink(address: string): string {
+  const m = new RegExp(`^\\d+: (\\S+)\\s+inet ${address.replaceAll('.', '\\.')}/`, 'm').exec(
+    sh('ip', ['-4', '-o', 'addr', 'show']),
+  );
+  if (!m?.[1]) throw new Error(`real node: no interface has ${address}`);
+  return m[1];
+}
+
+/**
+ * Forwarding is on while the nodes run (pod -> Service -> pod is routed): nothing forwarded
+ * may leave through the uplink, whatever its source (pods, or containers of another engine).
+ */
+function firewallUp(address: string): void {
   sh('sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.bridge.bridge-nf-call-iptables=1']);
   sh('iptables', ['-N', forwardChain]);
+  sh('iptables', ['-A', forwardChain, '-o', uplink(address), '-j', 'REJECT']);
   sh('iptables', ['-A', forwardChain, '-i', bridgePattern, '-o', bridgePattern, '-j', 'ACCEPT']);
   sh('iptables', ['-A', forwardChain, '-i', bridgePattern, '-j', 'REJECT']);
   sh('iptables', ['-A', forwardChain, '-o', bridgePattern, '-j', 'REJECT']);
@@ -335,7 +349,7 @@ export async function startRealNodes(
   try {
     const address = cluster.advertiseAddress;
     const layouts = Array.from({ length: options.count ?? 1 }, (_, i) => nodeLayout(cluster.stateDir, i));
-    firewallUp();
+    firewallUp(address);
     timings.firewall = Date.now() - t0;
     ensurePauseImage(workDir);
     for (const layout of layouts) {

@@ -19,3 +19,6 @@ export const isDoNotDisrupt = (annotations: Record<string, string> | undefined):
 /** Marks only cordon/uncordon/drain may change; patch_node refuses to touch them. */
 export const agentOwnedAnnotations: readonly string[] = [cordonedByAnnotation];
 export const agentOwnedTaintKeys: readonly string[] = [drainingTaintKey];
+
+/** On the schedule: the id of the action that last created or changed it. */
+export const syncedByAnnotation = 'clusteropt.io/synced-by-action';
