@@ -78,6 +78,13 @@ module.exports = {
       to: { path: under(APART) },
     },
     {
+      name: 'test-helpers-only-in-tests',
+      comment: 'Test fixtures in src/ (test-db.ts, *-test-fixtures.ts) are for tests only.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '\\.test\\.ts$' },
+      to: { path: '(^|/)(test-db|[a-z-]*test-fixtures)\\.ts$' },
+    },
+    {
       name: 'no-file-cycles',
       comment: 'No import cycles between files.',
       severity: 'error',

@@ -63,6 +63,10 @@ ENV NODE_ENV=production
 # GC threads then strand freed memory in arenas of their own. With two, the agent's RSS at
 # 5,000 nodes was ~20 MiB lower in a back-to-back run (docs/inventory.md, Measured).
 ENV MALLOC_ARENA_MAX=2
+# Blocks of 32 KiB and more are mmap'ed, so freeing them returns them to the kernel: V8's
+# parser and compiler zones and I/O buffers otherwise stay in glibc's main arena once freed
+# (at 5,000 nodes the arena held 87-111 MiB; with this 10-15 MiB). docs/benchmarks-scale.md.
+ENV MALLOC_MMAP_THRESHOLD_=32768
 # Numeric, so Kubernetes can verify runAsNonRoot. The root filesystem may be read-only:
 # the agent writes only to its state dir (a volume) and /tmp (mount an emptyDir).
 USER 65532:65532
@@ -76,7 +80,10 @@ EXPOSE 8080
 # nodes was ~125 MiB lower (419 -> 294 MiB back to back) for more, cheap, scavenges (first
 # report times within run-to-run noise). Measured in docs/inventory.md; the inventory
 # benchmark runs the agent with exactly these flags and ENV (it reads this file).
+# --memory-saver-mode: V8 collects the old generation sooner instead of letting it grow to
+# 2-4x the live data; at 5,000 nodes the heap after sync is ~40 MiB instead of ~80, for more
+# CPU in full GCs (start-up and bursts: measured in docs/benchmarks-scale.md).
 # --enable-source-maps: stack traces name src/ files and lines (dist/cli.mjs.map maps src/
-# only, which keeps its cost to a few MiB: scripts/source-map-filter.ts).
-ENTRYPOINT ["/nodejs/bin/node", "--enable-source-maps", "--max-semi-space-size=2", "/app/dist/cli.mjs"]
+# lines only, which keeps its cost to ~1.5 MiB: scripts/source-map-filter.ts).
+ENTRYPOINT ["/nodejs/bin/node", "--enable-source-maps", "--max-semi-space-size=2", "--memory-saver-mode", "/app/dist/cli.mjs"]
 CMD ["run"]

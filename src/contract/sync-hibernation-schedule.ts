@@ -13,7 +13,7 @@ import {
 /**
  * sync_hibernation_schedule: create or update the HibernationSchedule `name` (cluster-scoped).
  * The fields are the CR's spec (src/crds/hibernation-schedule.ts), except that the matrix
- * may also be the control plane's 168 booleans (`hibernation_schedules.schedule_matrix`,
+ * may also be the control plane's 168 booleans or 0/1 integers (`hibernation_schedules.schedule_matrix`,
  * Monday 00:00 first, true = asleep), and namespaceSelector may be left out: the seed's
  * schedules have no selectors (one matrix per cluster), so absent means the whole cluster,
  * `{}`, with the controller's own limits (system namespaces, policy, do-not-disrupt). A CR
@@ -27,7 +27,10 @@ export const SyncHibernationSchedulePayload = z
       .max(253)
       .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/),
     timezone: TimeZoneName,
-    matrix: z.union([z.array(z.boolean()).length(168), MatrixString]).optional(),
+    // schedule_matrix is a JSONB array: true/false, or 1/0 as some writers store it.
+    matrix: z
+      .union([z.array(z.union([z.boolean(), z.literal(0), z.literal(1)])).length(168), MatrixString])
+      .optional(),
     windows: HibernationWindows.optional(),
     ...hibernationTargetFields,
     namespaceSelector: LabelSelector.optional(),

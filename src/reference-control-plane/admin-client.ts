@@ -157,7 +157,7 @@ export class ReferenceControlPlaneAdmin {
     try {
       return await this.request('GET', `/admin/v1/clusters/${enc(clusterId)}/heartbeat`, StoredHeartbeat);
     } catch (err) {
-      if (err instanceof AdminRequestError && err.code === 'heartbeat_not_found') return undefined;
+      if (err instanceof AdminRequestError && err.code === 'HEARTBEAT_NOT_FOUND') return undefined;
       throw err;
     }
   }

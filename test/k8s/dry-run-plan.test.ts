@@ -11,8 +11,8 @@ import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentAction, agentActionName } from '../../src/crds/agent-action.ts';
 import { installCrds } from '../../src/crds/install.ts';
-import { shippedBin } from '../bench/common/agent-image.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
+import { shippedBin } from '../support/agent-image.ts';
 import {
   createKwokNodes,
   createNamespace,

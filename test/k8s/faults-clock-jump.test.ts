@@ -45,7 +45,6 @@ import {
   startReferenceControlPlane,
 } from '../../src/reference-control-plane/index.ts';
 import { StateStore } from '../../src/store/index.ts';
-import { type AgentProcess, spawnAgent } from '../bench/common/processes.ts';
 import {
   assertExactlyOnce,
   nodeActionPlan,
@@ -63,6 +62,7 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { type AgentProcess, spawnAgent } from '../support/processes.ts';
 
 const libfaketime = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const kc = loadTestKubeConfig();

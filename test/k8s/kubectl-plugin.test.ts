@@ -14,13 +14,7 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentAction, agentActionName } from '../../src/crds/agent-action.ts';
 import { installCrds } from '../../src/crds/install.ts';
-import { shippedBin } from '../bench/common/agent-image.ts';
-import {
-  type AgentProcess,
-  type ControlPlaneProcess,
-  spawnAgent,
-  spawnControlPlane,
-} from '../bench/common/processes.ts';
+import { shippedBin } from '../support/agent-image.ts';
 import {
   createKwokNodes,
   createNamespace,
@@ -31,6 +25,12 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import {
+  type AgentProcess,
+  type ControlPlaneProcess,
+  spawnAgent,
+  spawnControlPlane,
+} from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);

@@ -13,12 +13,6 @@ import { AppsV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installCrds } from '../../src/crds/install.ts';
 import {
-  type AgentProcess,
-  type ControlPlaneProcess,
-  spawnAgent,
-  spawnControlPlane,
-} from '../bench/common/processes.ts';
-import {
   createKwokNodes,
   createNamespace,
   deleteNamespace,
@@ -30,6 +24,12 @@ import {
   waitForDeploymentReady,
 } from '../support/kube.ts';
 import { promqlMetricNames, renderMonitoringObjects, ruleGroups } from '../support/monitoring.ts';
+import {
+  type AgentProcess,
+  type ControlPlaneProcess,
+  spawnAgent,
+  spawnControlPlane,
+} from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
 const apps = kc.makeApiClient(AppsV1Api);

@@ -571,11 +571,6 @@ export class ActionController {
       }
     }
   }
-
-  /** Runs one GC pass now (tests). */
-  collectGarbageNow(): Promise<void> {
-    return this.collectGarbage(new AbortController().signal);
-  }
 }
 
 interface FinalEntry {

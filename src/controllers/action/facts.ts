@@ -11,7 +11,7 @@ import { isNotFound } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { isNodeReady } from '../../kube/nodes.ts';
 import { nodePodsQuery, podFacts } from '../../kube/pods.ts';
-import { getJson, listAll } from '../../kube/watch.ts';
+import { getJson, listAll, listPages } from '../../kube/watch.ts';
 import type { PolicyInput, TargetFacts } from '../policy/decide.ts';
 
 /** Disruptive actions Running among `actions`, not counting the one with id `exceptId`. */
@@ -107,12 +107,14 @@ export async function resolveFacts(
     }
   }
   if (needs.unavailableNodes) {
-    const { items } = await listAll<RawObject>(clients, '/api/v1/nodes', {}, signal);
-    for (const node of items) {
-      const unavailable = node.spec?.unschedulable === true || !isNodeReady(node as never);
-      if (unavailable) unavailableNodes++;
-      if (unavailable && node.metadata?.name === nodeName) targetNodeUnavailable = true;
-    }
+    // Counted as the nodes stream in: a raw list of every Node held at once is ~11 KiB each.
+    await listPages<RawObject>(clients, '/api/v1/nodes', {}, signal, (nodes) => {
+      for (const node of nodes) {
+        const unavailable = node.spec?.unschedulable === true || !isNodeReady(node as never);
+        if (unavailable) unavailableNodes++;
+        if (unavailable && node.metadata?.name === nodeName) targetNodeUnavailable = true;
+      }
+    });
   }
   return { target, unavailableNodes, targetNodeUnavailable };
 }

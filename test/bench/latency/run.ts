@@ -22,8 +22,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createKubeClients } from '../../../src/kube/clients.ts';
+import { spawnAgent, spawnControlPlane } from '../../support/processes.ts';
 import { createNodes, deleteNodes, useCluster, waitFor, watchNodes } from '../common/kube.ts';
-import { spawnAgent, spawnControlPlane } from '../common/processes.ts';
 import {
   machineNote,
   printJsonLine,

@@ -22,8 +22,8 @@ import { EventRecorder } from '../../../src/kube/events.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
 import { CommitGroup } from '../../../src/store/commit-group.ts';
 import { Outbox, StateStore } from '../../../src/store/index.ts';
+import { spawnControlPlane } from '../../support/processes.ts';
 import { createNodes, deleteNodes, forEachLimit, useCluster } from '../common/kube.ts';
-import { spawnControlPlane } from '../common/processes.ts';
 import { printJsonLine, printTable } from '../common/stats.ts';
 
 const { values } = parseArgs({

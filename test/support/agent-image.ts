@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 
-export const repoRoot = join(import.meta.dirname, '../../..');
+export const repoRoot = join(import.meta.dirname, '../..');
 
 /** Where the image keeps the bundle (the runtime stage's `COPY … ./dist`, WORKDIR /app). */
 const imageDist = '/app/dist/';
@@ -60,6 +60,29 @@ export function imageRuntime(root = repoRoot): ImageRuntime {
   const script = entrypoint.findIndex((a, i) => i > 0 && !a.startsWith('-'));
   if (script < 0) throw new Error(`ENTRYPOINT ${JSON.stringify(entrypoint)} names no script`);
   return { nodeFlags: entrypoint.slice(1, script), env, script: entrypoint[script]! };
+}
+
+/**
+ * A benchmark variant of the image's runtime: `NAME=value` words set environment variables
+ * (malloc settings, ...), `unset:X` takes the image's variable or Node flag X away, and the
+ * other words are Node flags added after the image's.
+ */
+export function withVariantWords(
+  runtime: Pick<ImageRuntime, 'nodeFlags' | 'env'>,
+  words: readonly string[],
+): { nodeFlags: string[]; env: Record<string, string> } {
+  const isEnv = (word: string) => /^[A-Z_][A-Z0-9_]*=/.test(word);
+  const unset = new Set(words.filter((w) => w.startsWith('unset:')).map((w) => w.slice('unset:'.length)));
+  const added = words.filter((w) => !w.startsWith('unset:'));
+  return {
+    nodeFlags: [...runtime.nodeFlags.filter((f) => !unset.has(f)), ...added.filter((w) => !isEnv(w))],
+    env: {
+      ...Object.fromEntries(Object.entries(runtime.env).filter(([k]) => !unset.has(k))),
+      ...Object.fromEntries(
+        added.filter(isEnv).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
+      ),
+    },
+  };
 }
 
 /** The image's script in a local copy of /app (`appRoot` holds dist/ as the image does). */
