@@ -39,6 +39,16 @@ export interface AgentMetrics {
   clockJumpsTotal: Counter<'direction'>;
   /** Agent clock minus the control plane's, from the last poll's Date header; 0 when under 2 s. */
   controlPlaneClockSkewSeconds: Gauge;
+  /** Requests to the control plane by route template and outcome (`2xx`, or the error code). */
+  controlPlaneRequestsTotal: Counter<'route' | 'outcome'>;
+  /** Duration of control-plane requests by route (long polls last up to their wait). */
+  controlPlaneRequestDurationSeconds: Histogram<'route'>;
+  /** Actions executing right now, by type (a drain in progress counts under drain_node). */
+  actionsRunning: Gauge<'type'>;
+  /** How long the drain furthest past its time budget has been running past it; 0 when none is. */
+  drainBudgetOverrunSeconds: Gauge;
+  /** 1 while an AgentPolicy with paused: true holds every new action (kubectl clusteropt pause). */
+  paused: Gauge;
 }
 
 export interface MetricsOptions {
@@ -141,8 +151,39 @@ export function createMetrics(options: MetricsOptions = {}): AgentMetrics {
       help: "Agent wall clock minus the control plane's, measured from the last poll response's Date header (0 when under 2 s). Action instants are translated by it.",
       registers,
     }),
+    controlPlaneRequestsTotal: new Counter({
+      name: `${metricPrefix}controlplane_requests_total`,
+      help: 'Requests to the control plane, by route template and outcome (2xx, or an error code such as CP_NETWORK, CP_UNAUTHORIZED, CP_SERVER_ERROR).',
+      labelNames: ['route', 'outcome'],
+      registers,
+    }),
+    controlPlaneRequestDurationSeconds: new Histogram({
+      name: `${metricPrefix}controlplane_request_duration_seconds`,
+      help: 'Duration of control-plane requests, by route template (long polls last up to their wait).',
+      labelNames: ['route'],
+      buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    actionsRunning: new Gauge({
+      name: `${metricPrefix}actions_running`,
+      help: 'Actions executing right now, by type.',
+      labelNames: ['type'],
+      registers,
+    }),
+    drainBudgetOverrunSeconds: new Gauge({
+      name: `${metricPrefix}drain_budget_overrun_seconds`,
+      help: 'Seconds the running drain furthest past its time budget has spent past it; 0 when no drain is.',
+      registers,
+    }),
+    paused: new Gauge({
+      name: `${metricPrefix}paused`,
+      help: '1 while an AgentPolicy with paused: true holds every new action, else 0.',
+      registers,
+    }),
   };
   metrics.leader.set(0);
+  metrics.paused.set(0);
+  metrics.drainBudgetOverrunSeconds.set(0);
   metrics.stateWritable.set(1);
   metrics.outboxDepth.set(0);
   metrics.outboxOldestAgeSeconds.set(0);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { filterSourceMap, type SourceMapV3 } from '../../scripts/source-map-filter.ts';
-import { repoRoot, type ShippedAgent, shippedAgent } from '../support/agent-image.ts';
+import { repoRoot, type ShippedAgent, shippedAgent, shippedBin } from '../support/agent-image.ts';
 
 let image: ShippedAgent;
 let dir: string;
@@ -49,6 +49,25 @@ it('opens SQLite through the better-sqlite3 copied into the bundle', () => {
   const r = cli(['control-plane', 'create-cluster', 'bundle', '--db', join(dir, 'cp.db')]);
   expect(r.code, r.stderr).toBe(0);
   expect(r.stdout).toMatch(/^cluster_id=/m);
+});
+
+it('holds every bin of package.json, the kubectl plugin included, and the plugin runs on its own', () => {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+    bin: Record<string, string>;
+  };
+  expect(Object.keys(pkg.bin).sort()).toEqual(['clusteropt-agent', 'kubectl-clusteropt']);
+  expect(shippedBin('clusteropt-agent')).toBe(image.cliPath);
+  // Copied alone (no node_modules, no src/ above it), as on an admin's machine.
+  const alone = join(dir, 'plugin-alone');
+  mkdirSync(alone);
+  const plugin = join(alone, 'kubectl-clusteropt.mjs');
+  cpSync(shippedBin('kubectl-clusteropt'), plugin);
+  const help = cli(['--help'], [plugin]);
+  expect(help.code, help.stderr).toBe(0);
+  expect(help.stdout).toMatch(/^Usage: kubectl clusteropt COMMAND/);
+  const noConfig = cli(['--kubeconfig', join(dir, 'missing-kubeconfig'), 'status'], [plugin]);
+  expect(noConfig.code).toBe(1);
+  expect(noConfig.stderr).toMatch(/^kubectl clusteropt status: cannot load the kubeconfig: .*ENOENT/);
 });
 
 it('names src/ files and lines in stack traces', () => {

@@ -121,6 +121,18 @@ const everyValue = {
   terminationGracePeriodSeconds: 45,
   service: { type: 'ClusterIP', port: 9090, annotations: { 'example.com/s': 't' } },
   serviceMonitor: { enabled: true, interval: '15s', scrapeTimeout: '5s', labels: { release: 'prom' } },
+  prometheusRule: {
+    enabled: true,
+    labels: { release: 'prom' },
+    runbookUrl: 'https://docs.example/runbooks.md',
+    clockSkewSeconds: 90,
+  },
+  grafanaDashboard: {
+    enabled: true,
+    labels: { grafana_dashboard: 'yes' },
+    annotations: { grafana_folder: 'clusteropt' },
+    namespace: 'monitoring',
+  },
 };
 
 /** Dotted leaf paths of a values object (maps and lists count as leaves). */
@@ -248,6 +260,25 @@ describe('helm chart rendering', () => {
     });
     expect(find(docs, 'Service').spec.ports[0].port).toBe(9090);
     expect(find(docs, 'PodDisruptionBudget').spec.maxUnavailable).toBe('50%');
+    const rules = find(docs, 'PrometheusRule');
+    expect(rules.metadata.labels?.release).toBe('prom');
+    const skew = rules.spec.groups[0].rules.find(
+      (r: { alert: string }) => r.alert === 'ClusteroptAgentClockSkew',
+    );
+    expect(skew.expr).toContain('> 90');
+    expect(skew.annotations.runbook_url).toBe('https://docs.example/runbooks.md#clusteroptagentclockskew');
+    // The lease duration set under config decides how long no leader is tolerated.
+    const noLeader = rules.spec.groups[0].rules.find(
+      (r: { alert: string }) => r.alert === 'ClusteroptAgentNoLeader',
+    );
+    expect(noLeader.for).toBe(`${everyValue.config.leaderElection.leaseDurationSeconds + 60}s`);
+    const dashboard = find(docs, 'ConfigMap', 'co-agent-dashboard');
+    expect(dashboard.metadata).toMatchObject({
+      namespace: 'monitoring',
+      labels: { grafana_dashboard: 'yes' },
+      annotations: { grafana_folder: 'clusteropt' },
+    });
+    expect(JSON.parse(dashboard.data['clusteropt-agent.json']).uid).toBe('clusteropt-agent');
   });
 
   it.each([

@@ -7,10 +7,12 @@
  * One path for every action: the poller turns control-plane actions into AgentActions
  * (source control-plane); admins apply AgentActions themselves (source local).
  */
+import { planDryRun } from '../../actions/dry-run.ts';
 import { executorFor, runAction } from '../../actions/registry.ts';
 import { ActionAbortedError, type ActionResult, type DrainTuning } from '../../actions/types.ts';
-import { type Action, disruptiveActionTypes } from '../../contract/envelope.ts';
+import type { Action } from '../../contract/envelope.ts';
 import {
+  type ActionPlan,
   type AgentAction,
   agentActionPlural,
   approvedAnnotation,
@@ -27,18 +29,18 @@ import type { Logger } from '../../observability/logger.ts';
 import type { AgentMetrics } from '../../observability/metrics.ts';
 import { isStateFileError, type StateStore } from '../../store/index.ts';
 import { errorMessage } from '../../util/errors.ts';
-import { type Decision, decide, type PolicyInput } from '../policy/decide.ts';
+import { planSyncSchedule } from '../hibernation/sync-plan.ts';
+import { type Decision, decide, type PolicyInput, pausedBy } from '../policy/decide.ts';
 import { combinePolicies, type ParsedPolicy, parsePolicy } from '../policy/parse-policies.ts';
 import { nameOf, watchIntoCache } from '../runtime/object-cache.ts';
 import { aborted } from '../runtime/run-until-abort.ts';
 import { WorkQueue } from '../runtime/work-queue.ts';
-import { factNeeds, resolveFacts } from './facts.ts';
+import { DrainOverrun } from './drain-overrun.ts';
+import { factNeeds, resolveFacts, runningDisruptiveActions } from './facts.ts';
 import { planStep, supersededBy } from './plan.ts';
-import { drainProgressFromCounts } from './progress.ts';
+import { drainProgressFromCounts, evictionCounts } from './progress.ts';
 import { ActionRecords } from './records.ts';
 import type { FinalRecord } from './status.ts';
-
-/** Runs an action type this module has no executor for (sync_hibernation_schedule). */
 
 export interface ActionControllerOptions {
   clients: KubeClients;
@@ -69,6 +71,8 @@ export interface ActionControllerOptions {
   nodes?: NodeLookup;
   /** Agent-wide dry run (`--dry-run`): acts like an AgentPolicy with dryRun: true. */
   dryRun?: boolean;
+  /** Told the AgentPolicy that pauses the agent whenever it changes (undefined: not paused). */
+  onPauseChange?: (policy: string | undefined) => void;
 }
 
 export class ActionController {
@@ -88,6 +92,8 @@ export class ActionController {
   readonly counters = { reconciles: 0, executions: 0, finished: 0, deleted: 0 };
   /** AgentAction names by target (supersededBy looks at one target, not at every action). */
   private readonly byTarget = new Map<string, Set<string>>();
+  private readonly drains = new DrainOverrun();
+  private pausedBy: string | undefined;
 
   constructor(options: ActionControllerOptions) {
     this.options = options;
@@ -127,10 +133,12 @@ export class ActionController {
       path: `/apis/${apiGroup}/${apiVersionName}/${agentPolicyPlural}`,
       keep: parsePolicy,
       onList: () => {
+        this.notePause();
         for (const name of this.actions.keys()) queue.add(name);
       },
       // A changed policy may release waiting actions.
       onEvent: () => {
+        this.notePause();
         for (const [name, obj] of this.actions) if (!isTerminal(obj)) queue.add(name);
       },
     });
@@ -166,8 +174,15 @@ export class ActionController {
     log.info({ namespace }, 'action controller started');
     const gc = setInterval(() => this.collectGarbage(signal), 60_000);
     gc.unref();
+    const overrun = setInterval(
+      () => this.options.metrics?.drainBudgetOverrunSeconds.set(this.drains.overrunSeconds()),
+      5_000,
+    );
+    overrun.unref();
     await aborted(signal);
     clearInterval(gc);
+    clearInterval(overrun);
+    this.options.metrics?.drainBudgetOverrunSeconds.set(0);
     await queue.stop();
     await Promise.allSettled(caches.map((c) => c.stopped));
     log.info('action controller stopped');
@@ -193,6 +208,18 @@ export class ActionController {
       if (other) out.push(other);
     }
     return out;
+  }
+
+  /** Tells the agent (metrics, Lease status) when the pause starts or ends. */
+  private notePause(): void {
+    const now = pausedBy(combinePolicies(this.policies.values()).policies)?.metadata.name;
+    if (now === this.pausedBy) return;
+    this.pausedBy = now;
+    this.options.log.warn(
+      now ? { policy: now } : {},
+      now ? 'paused: no action starts until resumed' : 'resumed: actions start again',
+    );
+    this.options.onPauseChange?.(now);
   }
 
   private async reconcile(name: string, queue: WorkQueue, signal: AbortSignal): Promise<void> {
@@ -300,14 +327,20 @@ export class ActionController {
           result: { policy: decision.policy, rule: decision.rule },
         });
         return;
-      case 'dryRun':
+      case 'dryRun': {
+        // Rejected, not succeeded: nothing was done, and a control plane that read
+        // "succeeded" would act on a change that never happened (docs/policy.md "Dry run").
+        const plan = await this.dryRunPlan(action, signal);
+        const first = plan.summary.split('\n')[0] ?? '';
         await this.finish(object, {
           state: 'rejected',
-          message: `dry run (AgentPolicy ${decision.policies.join(', ')}): would run ${action.type} on ${object.spec.target}; nothing was changed`,
+          message: `dry run (AgentPolicy ${decision.policies.join(', ')}), nothing was changed: ${first}`,
           reason: `AgentPolicy/${decision.policies[0]}:dryRun`,
-          result: { dryRun: true, policies: decision.policies, rule: 'dryRun' },
+          result: { dryRun: true, policies: decision.policies, rule: 'dryRun', plan },
+          plan,
         });
         return;
+      }
       case 'wait': {
         const phase = decision.rule === 'approval' ? 'WaitingApproval' : 'Pending';
         const message = `waiting: AgentPolicy ${decision.policy} (${decision.rule}): ${decision.message}`;
@@ -338,18 +371,9 @@ export class ActionController {
     const id = object.spec.id;
     // Only a policy with maxConcurrentDisruptiveActions looks at the count: without one, do
     // not scan every AgentAction for every action (O(n^2) over a burst of thousands).
-    let running = 0;
-    if (policies.some((p) => p.spec.maxConcurrentDisruptiveActions !== undefined)) {
-      for (const other of this.actions.values()) {
-        if (
-          other.spec.id !== id &&
-          other.status?.phase === 'Running' &&
-          disruptiveActionTypes.has(other.spec.type)
-        ) {
-          running++;
-        }
-      }
-    }
+    const running = policies.some((p) => p.spec.maxConcurrentDisruptiveActions !== undefined)
+      ? runningDisruptiveActions(this.actions.values(), id)
+      : 0;
     return decide(action, policies, {
       now: new Date(this.now()),
       target: facts.target,
@@ -358,6 +382,26 @@ export class ActionController {
       targetNodeUnavailable: facts.targetNodeUnavailable,
       approved: object.metadata.annotations?.[approvedAnnotation] === 'true',
     });
+  }
+
+  /** The dry run's plan; a plan that cannot be made says why instead (the action is still not run). */
+  private async dryRunPlan(action: Action, signal: AbortSignal): Promise<ActionPlan> {
+    const { clients, log } = this.options;
+    try {
+      if (action.type === 'sync_hibernation_schedule')
+        return await planSyncSchedule(clients, action, this.options.namespace, signal);
+      return await planDryRun(action, {
+        kube: clients,
+        log: log.child({ actionId: action.id, type: action.type }),
+        signal,
+        now: this.now,
+        events: eventScope(this.options.events),
+      });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const message = `the plan could not be made: ${errorMessage(err)}`;
+      return { summary: message, wouldFail: true, details: { error: message } };
+    }
   }
 
   private async execute(
@@ -386,6 +430,8 @@ export class ActionController {
     const { startedAt, settle, wroteRunning } = started;
     this.counters.executions++;
     const t0 = this.now();
+    metrics?.actionsRunning.inc({ type: action.type });
+    const untrackDrain = this.drains.track(action, t0);
     let result: ActionResult;
     try {
       result = await runAction(action, {
@@ -413,6 +459,12 @@ export class ActionController {
         return;
       }
       result = { outcome: 'failed', message: `${action.type} failed: ${errorMessage(err)}`, details: {} };
+    } finally {
+      metrics?.actionsRunning.dec({ type: action.type });
+      untrackDrain();
+    }
+    for (const [outcome, n] of Object.entries(evictionCounts(result.details))) {
+      if (n > 0) metrics?.evictionsTotal.inc({ outcome }, n);
     }
     metrics?.actionDurationSeconds.observe({ type: action.type }, (this.now() - t0) / 1000);
     await settle();

@@ -5,13 +5,24 @@
  */
 
 import { isMirrorPod, isTerminal } from '../../actions/drain-plan.ts';
-import type { Action } from '../../contract/envelope.ts';
+import { type Action, disruptiveActionTypes } from '../../contract/envelope.ts';
+import type { AgentAction } from '../../crds/agent-action.ts';
 import { isNotFound } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { isNodeReady } from '../../kube/nodes.ts';
 import { nodePodsQuery, podFacts } from '../../kube/pods.ts';
 import { getJson, listAll, listPages } from '../../kube/watch.ts';
 import type { PolicyInput, TargetFacts } from '../policy/decide.ts';
+
+/** Disruptive actions Running among `actions`, not counting the one with id `exceptId`. */
+export function runningDisruptiveActions(actions: Iterable<AgentAction>, exceptId: string): number {
+  let running = 0;
+  for (const a of actions) {
+    if (a.spec.id !== exceptId && a.status?.phase === 'Running' && disruptiveActionTypes.has(a.spec.type))
+      running++;
+  }
+  return running;
+}
 
 export interface FactNeeds {
   nodeLabels: boolean;

@@ -53,6 +53,7 @@ export type RefuseRule =
   | 'protectedWorkloadSelector'
   | 'force';
 export type WaitRule =
+  | 'paused'
   | 'approval'
   | 'maintenanceWindow'
   | 'maxConcurrentDisruptiveActions'
@@ -83,16 +84,21 @@ export const restrictiveness: Record<Decision['decision'], number> = {
 type Refusal = Extract<Decision, { decision: 'refuse' }>;
 type Wait = Extract<Decision, { decision: 'wait' }>;
 
-const nodeActionTypes: ReadonlySet<Action['type']> = new Set([
+export const nodeActionTypes: ReadonlySet<Action['type']> = new Set([
   'cordon_node',
   'uncordon_node',
   'drain_node',
   'delete_node',
   'patch_node',
 ]);
-const evictingActionTypes: ReadonlySet<Action['type']> = new Set(['drain_node', 'delete_node']);
+export const evictingActionTypes: ReadonlySet<Action['type']> = new Set(['drain_node', 'delete_node']);
 
-function refusals(action: Action, name: string, spec: AgentPolicySpec, target: TargetFacts): Refusal[] {
+export function refusals(
+  action: Action,
+  name: string,
+  spec: AgentPolicySpec,
+  target: TargetFacts,
+): Refusal[] {
   const out: Refusal[] = [];
   const refuse = (rule: RefuseRule, message: string) =>
     out.push({ decision: 'refuse', policy: name, rule, message: `AgentPolicy ${name}: ${message}` });
@@ -174,7 +180,7 @@ function windowsWait(name: string, windows: readonly MaintenanceWindow[], now: D
   };
 }
 
-function waits(action: Action, name: string, spec: AgentPolicySpec, context: PolicyContext): Wait[] {
+export function waits(action: Action, name: string, spec: AgentPolicySpec, context: PolicyContext): Wait[] {
   const out: Wait[] = [];
   if (spec.approval === 'required' && !context.approved) {
     out.push({
@@ -235,11 +241,30 @@ function drainLimits(policies: readonly PolicyInput[]): EffectiveDrainLimits {
   return limits;
 }
 
-export function decide(action: Action, policies: readonly PolicyInput[], context: PolicyContext): Decision {
-  // Name order makes the reported policy deterministic whatever order the list came in.
-  const sorted = [...policies].sort((a, b) =>
+/** The pause (kubectl clusteropt pause): it holds every action before any other rule is looked at. */
+export function pausedBy(policies: readonly PolicyInput[]): PolicyInput | undefined {
+  return sortedByName(policies).find((p) => p.spec.paused === true);
+}
+
+function sortedByName(policies: readonly PolicyInput[]): PolicyInput[] {
+  return [...policies].sort((a, b) =>
     a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0,
   );
+}
+
+export function decide(action: Action, policies: readonly PolicyInput[], context: PolicyContext): Decision {
+  const pause = pausedBy(policies);
+  if (pause) {
+    const name = pause.metadata.name;
+    return {
+      decision: 'wait',
+      policy: name,
+      rule: 'paused',
+      message: `AgentPolicy ${name}: the agent is paused (paused: true); nothing starts until it is resumed (kubectl clusteropt resume)`,
+    };
+  }
+  // Name order makes the reported policy deterministic whatever order the list came in.
+  const sorted = sortedByName(policies);
   const refused = sorted.flatMap((p) => refusals(action, p.metadata.name, p.spec, context.target));
   if (refused.length) return refused[0] as Refusal;
   const waiting = sorted.flatMap((p) => waits(action, p.metadata.name, p.spec, context));
