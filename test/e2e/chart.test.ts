@@ -327,8 +327,7 @@ describe('helm install on the real node', () => {
     expect(
       (await apps.readNamespacedDeployment({ namespace: appsNamespace, name: 'web' })).spec?.replicas,
     ).toBe(6);
-    for (const node of ['e2e-kwok-a', workloadNode])
-      await waitSucceeded(await enqueue('uncordon_node', { nodeName: node }));
+    await waitSucceeded(await enqueue('uncordon_node', { nodeName: workloadNode }));
   });
 
   /** Enqueues a stream of node actions while `during` runs; returns them once all are terminal. */
