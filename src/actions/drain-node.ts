@@ -31,7 +31,13 @@ import {
 export const DrainNodePayload = NodeTarget.extend({
   timeoutSeconds: z.int().min(1).max(86_400),
   gracePeriodSeconds: z.int().min(0).max(86_400).optional(),
+  /** kubectl drain's --force: pods no controller manages (and of a deleted DaemonSet) may be evicted. */
   force: z.boolean().default(false),
+  /**
+   * When the budget ends, delete the pods still there (a PodDisruptionBudget kept them), each
+   * with its own grace period. Only where an AgentPolicy enables it by name.
+   */
+  forceDeleteAtBudgetEnd: z.boolean().default(false),
   deleteEmptyDirData: z.boolean().default(false),
   ignoreDaemonSets: z.boolean().default(true),
   deadline: z.iso.datetime({ offset: true }).optional(),
@@ -54,6 +60,8 @@ export interface DrainDetails {
   budget: { ms: number; limitedBy: 'timeout' | 'deadline'; endsAt: string };
   force: boolean;
   forceAllowed: boolean;
+  forceDeleteAtBudgetEnd: boolean;
+  forceDeleteAtBudgetEndAllowed: boolean;
   evicted: DrainPodReport[];
   forceDeleted: DrainPodReport[];
   stuck: DrainPodReport[];
@@ -152,9 +160,13 @@ export async function drainNode(
     nowMs: ctx.now(),
   });
   const budgetEndsAtMono = performance.now() + budget.remainingMs;
-  const forceAllowed = ctx.limits?.allowForce ?? true;
+  // Without limits (an executor called directly) the narrow side: neither kind of force.
+  const forceAllowed = ctx.limits?.allowForce ?? false;
+  const forceDeleteAllowed = ctx.limits?.allowForceDeleteAtBudgetEnd ?? false;
+  const noForceNamespaces = ctx.limits?.noForceNamespaces ?? [];
   const filters: DrainFilterOptions = {
-    force: payload.force,
+    force: payload.force && forceAllowed,
+    noForceNamespaces,
     deleteEmptyDirData: payload.deleteEmptyDirData,
     ignoreDaemonSets: payload.ignoreDaemonSets,
     skipWaitForDeleteTimeoutSeconds: payload.skipWaitForDeleteTimeoutSeconds,
@@ -168,6 +180,8 @@ export async function drainNode(
     },
     force: payload.force,
     forceAllowed,
+    forceDeleteAtBudgetEnd: payload.forceDeleteAtBudgetEnd,
+    forceDeleteAtBudgetEndAllowed: forceDeleteAllowed,
     evicted: [],
     forceDeleted: [],
     stuck: [],
@@ -182,10 +196,11 @@ export async function drainNode(
     await ctx.events.flush(2_000);
     return { result, node };
   };
+  const forceRefused = payload.force && !forceAllowed ? ' (force is not allowed by policy)' : '';
   const blockedResult = (why: string) =>
     failed(
       'blocked',
-      `drain of ${nodeName} refused: ${details.blocked.length} pod(s) block it: ${summarizeBlocked(details.blocked)}${why}`,
+      `drain of ${nodeName} refused: ${details.blocked.length} pod(s) block it: ${summarizeBlocked(details.blocked)}${forceRefused}${why}`,
       details,
     );
 
@@ -218,8 +233,8 @@ export async function drainNode(
     actionId: action.id,
     budgetEndsAtMono,
     payloadGraceSeconds: payload.gracePeriodSeconds,
-    force: payload.force,
-    forceAllowed,
+    forceDeleteAtBudgetEnd: payload.forceDeleteAtBudgetEnd && forceDeleteAllowed,
+    noForceNamespaces,
     skipWaitForDeleteTimeoutSeconds: payload.skipWaitForDeleteTimeoutSeconds,
   });
   let outcome: DrainRunOutcome;
@@ -271,7 +286,9 @@ export async function drainNode(
     const why = rejected
       ? `eviction refused for ${summarizeBlocked(outcome.rejected)}`
       : `${outcome.remaining.length} pod(s) not drained when the budget ended: ${summarizeBlocked(outcome.remaining)}` +
-        (payload.force && !forceAllowed ? ' (force is not allowed by policy)' : '');
+        (payload.forceDeleteAtBudgetEnd && !forceDeleteAllowed
+          ? ' (forceDeleteAtBudgetEnd is not allowed by policy)'
+          : '');
     ctx.events.emit(
       nodeSubject(node),
       'Warning',

@@ -21,14 +21,14 @@ import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { type EventSink, eventScope } from '../../kube/events.ts';
-import type { NodeLookup } from '../../kube/node-cache.ts';
+import type { NodeCache, NodeLookup } from '../../kube/node-cache.ts';
 import { listWatch } from '../../kube/watch.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { AgentMetrics } from '../../observability/metrics.ts';
 import { isStateFileError, type StateStore } from '../../store/index.ts';
 import { errorMessage } from '../../util/errors.ts';
-import { type Decision, decide, type PolicyInput } from '../policy/decide.ts';
-import { factNeeds, resolveFacts } from './facts.ts';
+import { type Decision, decide, type PolicyInput, resolvePolicies } from '../policy/decide.ts';
+import { factNeeds, type NodeCopies, resolveFacts } from './facts.ts';
 import { planStep, supersededBy } from './plan.ts';
 import { drainProgressFromCounts } from './progress.ts';
 import { ActionRecords, type FinalRecord } from './records.ts';
@@ -60,10 +60,11 @@ export interface ActionControllerOptions {
   /**
    * The leader's watch-fed, trimmed copies of the Nodes (its NodeCache, shared with the
    * inventory and run by the caller), so cordon/uncordon skip the GET of their node (a write
-   * guarded by the copy's resourceVersion; a stale copy falls back to the read). Absent: they
-   * always read.
+   * guarded by the copy's resourceVersion; a stale copy falls back to the read), and the
+   * policy check counts unavailable nodes and reads control-plane roles without a request.
+   * Absent: they always read.
    */
-  nodes?: NodeLookup;
+  nodes?: NodeLookup & Partial<Pick<NodeCache, 'values' | 'size'>>;
   /** Agent-wide dry run (`--dry-run`): acts like an AgentPolicy with dryRun: true. */
   dryRun?: boolean;
   extraExecutors?: Partial<Record<ActionType, ExtraExecutor>>;
@@ -91,6 +92,8 @@ export class ActionController {
   readonly counters = { reconciles: 0, executions: 0, finished: 0, deleted: 0 };
   /** AgentAction names by target (supersededBy looks at one target, not at every action). */
   private readonly byTarget = new Map<string, Set<string>>();
+  /** Names of the disruptive AgentActions in phase Running (maxConcurrentDisruptiveActions). */
+  private readonly runningDisruptiveNames = new Set<string>();
 
   constructor(options: ActionControllerOptions) {
     this.options = options;
@@ -151,9 +154,10 @@ export class ActionController {
       retryFirstList: true,
       onList: (items) => {
         this.actions.clear();
+        this.runningDisruptiveNames.clear();
         this.byTarget.clear();
         for (const item of items) {
-          this.actions.set(nameOf(item), item);
+          this.setAction(nameOf(item), item);
           this.indexTarget(item);
         }
         for (const name of sortedByCreation(items)) queue.add(name);
@@ -161,11 +165,11 @@ export class ActionController {
       onEvent: (type, item) => {
         const name = nameOf(item);
         if (type === 'DELETED') {
-          this.actions.delete(name);
+          this.deleteAction(name);
           this.byTarget.get(item.spec?.target ?? '')?.delete(name);
           this.finals.delete(name);
         } else {
-          this.actions.set(name, item);
+          this.setAction(name, item);
           this.indexTarget(item);
           queue.add(name);
         }
@@ -366,30 +370,42 @@ export class ActionController {
     policies: PolicyInput[],
     signal: AbortSignal,
   ): Promise<Decision> {
-    const facts = await resolveFacts(this.options.clients, action, factNeeds(policies), signal);
-    const id = object.spec.id;
-    // Only a policy with maxConcurrentDisruptiveActions looks at the count: without one, do
-    // not scan every AgentAction for every action (O(n^2) over a burst of thousands).
-    let running = 0;
-    if (policies.some((p) => p.spec.maxConcurrentDisruptiveActions !== undefined)) {
-      for (const other of this.actions.values()) {
-        if (
-          other.spec.id !== id &&
-          other.status?.phase === 'Running' &&
-          disruptiveActionTypes.has(other.spec.type)
-        ) {
-          running++;
-        }
-      }
-    }
+    const { nodes, namespace } = this.options;
+    const copies = nodes?.values && nodes.size !== undefined ? (nodes as NodeCopies) : undefined;
+    const needs = factNeeds(resolvePolicies(policies, namespace));
+    const facts = await resolveFacts(this.options.clients, action, needs, signal, copies);
     return decide(action, policies, {
       now: new Date(this.now()),
       target: facts.target,
-      runningDisruptiveActions: running,
+      runningDisruptiveActions: this.runningDisruptive(nameOf(object)),
       unavailableNodes: facts.unavailableNodes,
+      totalNodes: facts.totalNodes,
       targetNodeUnavailable: facts.targetNodeUnavailable,
       approved: object.metadata.annotations?.[approvedAnnotation] === 'true',
+      agentNamespace: namespace,
     });
+  }
+
+  /**
+   * Disruptive actions Running, not counting `id`. Kept as a set updated on every change of an
+   * AgentAction (see setAction), not by scanning every action per decision: the built-in
+   * defaults always limit concurrency, and a scan is O(n^2) over a burst of thousands.
+   */
+  private runningDisruptive(name: string): number {
+    return this.runningDisruptiveNames.size - (this.runningDisruptiveNames.has(name) ? 1 : 0);
+  }
+
+  /** The one way `actions` changes, so runningDisruptiveNames stays true to it. */
+  private setAction(name: string, object: AgentAction): void {
+    this.actions.set(name, object);
+    if (object.status?.phase === 'Running' && countsAsDisruptive(object))
+      this.runningDisruptiveNames.add(name);
+    else this.runningDisruptiveNames.delete(name);
+  }
+
+  private deleteAction(name: string): void {
+    this.actions.delete(name);
+    this.runningDisruptiveNames.delete(name);
   }
 
   private async execute(
@@ -400,7 +416,7 @@ export class ActionController {
   ): Promise<void> {
     const { clients, log, metrics } = this.options;
     // Count this action as Running for the concurrency limits of the ones checked after it.
-    this.actions.set(nameOf(object), { ...object, status: { ...object.status, phase: 'Running' } });
+    this.setAction(nameOf(object), { ...object, status: { ...object.status, phase: 'Running' } });
     // Idempotent executors: status Running only if still running after a moment (see
     // ActionRecords.start); quick actions then cost two API writes less.
     const idempotent =
@@ -414,7 +430,7 @@ export class ActionController {
     } catch (err) {
       // Not started (journal write failed, e.g. disk full): it must not look Running, or
       // the retry would take it for an interrupted run.
-      this.actions.set(nameOf(object), object);
+      this.setAction(nameOf(object), object);
       throw err;
     }
     const { startedAt, settle, wroteRunning } = started;
@@ -434,10 +450,9 @@ export class ActionController {
             events: eventScope(this.options.events),
             ...(this.options.nodes ? { nodes: this.options.nodes } : {}),
             limits: {
-              allowForce: decision.drain.allowForce,
-              ...(decision.drain.maxGracePeriodSeconds === undefined
-                ? {}
-                : { maxGracePeriodSeconds: decision.drain.maxGracePeriodSeconds }),
+              ...decision.drain,
+              maxReplicas: decision.scale.maxReplicas,
+              maxScaleUpFactor: decision.scale.maxScaleUpFactor,
             },
             ...(this.options.drainTuning ? { drainTuning: this.options.drainTuning } : {}),
             onProgress: (progress) => this.reportProgress(object, progress),
@@ -522,7 +537,7 @@ export class ActionController {
     }
     if (!final.patched) await this.records.patchFinalStatus(object, record, final.finishedAt);
     final.patched = true;
-    this.actions.set(nameOf(object), {
+    this.setAction(nameOf(object), {
       ...object,
       status: { ...object.status, phase: finalPhase(record.state) },
     });
@@ -585,6 +600,23 @@ function finalPhase(state: FinalRecord['state']) {
   return ({ succeeded: 'Succeeded', failed: 'Failed', rejected: 'Rejected', expired: 'Expired' } as const)[
     state
   ];
+}
+
+/**
+ * Whether a Running AgentAction counts against maxConcurrentDisruptiveActions: the disruptive
+ * types, and a patch_node that adds a NoExecute taint or removes taints (read from the spec
+ * alone, so a removal of the agent's own taint counts too: the safe side).
+ */
+function countsAsDisruptive(object: AgentAction): boolean {
+  const { type, payload } = object.spec;
+  if (disruptiveActionTypes.has(type)) return true;
+  if (type !== 'patch_node') return false;
+  const p = payload as { taints?: unknown; removeTaints?: unknown };
+  return (
+    (Array.isArray(p.taints) &&
+      p.taints.some((t) => (t as { effect?: unknown } | null)?.effect === 'NoExecute')) ||
+    (Array.isArray(p.removeTaints) && p.removeTaints.length > 0)
+  );
 }
 
 function sortedByCreation(items: AgentAction[]): string[] {
