@@ -183,7 +183,8 @@ function scaleRefusal(
   current: number | null | undefined,
 ): { rule: RefuseRule; message: string } | undefined {
   const target = action.payload.replicas;
-  if (current === null) return undefined;
+  // null: nothing to scale (the executor reports it); 0 is never a scale-up.
+  if (current === null || target === 0) return undefined;
   if (current === undefined) {
     return { rule: 'maxReplicas', message: 'current replicas unknown, cannot check the scale-up limits' };
   }
