@@ -267,6 +267,7 @@ describe('runAction', () => {
         name: 'x',
         timezone: 'UTC',
         windows: [{ days: ['Mon'], from: '01:00', to: '02:00' }],
+        namespaceSelector: { matchLabels: { env: 'dev' } },
       }),
       actionContext(kc),
     );

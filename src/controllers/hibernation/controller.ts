@@ -46,7 +46,7 @@ import {
   hibernationSchedulePlural,
   HibernationScheduleStatus as StatusSchema,
 } from './spec.ts';
-import { covers, type WorkloadFacts } from './workload-plan.ts';
+import { covers, excludedNamespaces, type WorkloadFacts } from './workload-plan.ts';
 
 export interface HibernationControllerOptions {
   clients: KubeClients;
@@ -366,6 +366,7 @@ export class HibernationController {
   private async reconcileAsleep(step: ReconcileStep, plan: Extract<ReconcilePlan, { kind: 'asleep' }>) {
     const { name, object, now, previous, policy } = step;
     const ctx = this.passContext(name, now, policy.dryRun);
+    const excluded = excludedNamespaces(policy.policies, this.options.agentNamespace);
     let sleep: PassOutcome | undefined;
     let refusal: string | undefined;
     if (plan.sleepPass !== 'none') {
@@ -378,7 +379,7 @@ export class HibernationController {
         sleep = await runSleepPass(ctx, {
           spec: plan.spec,
           namespaces: this.namespaces,
-          agentNamespace: this.options.agentNamespace,
+          excluded,
           policies: policy.policies,
           refresh: plan.sleepPass === 'refresh',
         });
@@ -386,7 +387,7 @@ export class HibernationController {
     }
     // Whatever is no longer covered (selectors, excludes, kinds changed) wakes now.
     const uncovered = (await listMarked(ctx, name)).filter(
-      (w) => !covers(plan.spec, w, this.namespaces.get(w.namespace), this.options.agentNamespace),
+      (w) => !covers(plan.spec, w, this.namespaces.get(w.namespace), excluded),
     );
     const woken = uncovered.length > 0 ? await runWakePass(ctx, uncovered) : undefined;
     const failed = [...(sleep?.failed ?? []), ...(woken?.failed ?? [])];

@@ -119,7 +119,8 @@ export interface SleepPassInput {
   spec: HibernationScheduleSpec;
   /** Every namespace's labels (from the namespace watch). */
   namespaces: ReadonlyMap<string, Labels>;
-  agentNamespace: string | undefined;
+  /** Namespaces never covered (excludedNamespaces). */
+  excluded: readonly string[];
   policies: readonly PolicyInput[];
   refresh: boolean;
 }
@@ -129,7 +130,7 @@ export async function runSleepPass(ctx: PassContext, input: SleepPassInput): Pro
   const { spec } = input;
   const outcome = emptyOutcome();
   const namespaces = [...input.namespaces]
-    .filter(([name, labels]) => namespaceCovered(spec, name, labels, input.agentNamespace))
+    .filter(([name, labels]) => namespaceCovered(spec, name, labels, input.excluded))
     .map(([name]) => name);
   if (namespaces.length === 0) return outcome;
   // Our own mark must not change what a selector selects; a selector naming it is applied here only.
@@ -139,7 +140,7 @@ export async function runSleepPass(ctx: PassContext, input: SleepPassInput): Pro
   for (const kind of spec.kinds) {
     const listed = await listWorkloads(ctx.clients, kind, { namespaces, labelSelector }, ctx.signal);
     for (const w of listed) {
-      if (covers(spec, w, input.namespaces.get(w.namespace), input.agentNamespace)) candidates.push(w);
+      if (covers(spec, w, input.namespaces.get(w.namespace), input.excluded)) candidates.push(w);
     }
   }
   const hpas = new Map<string, HpaFacts>();

@@ -4,6 +4,7 @@ import { encodeRestoreRecord, hibernatedByLabel, hibernationRestoreAnnotation } 
 import { HibernationScheduleSpec } from './spec.ts';
 import {
   covers,
+  excludedNamespaces,
   type HpaFacts,
   planSleep,
   planWake,
@@ -47,27 +48,45 @@ const ctx = (over: Partial<SleepContext> = {}): SleepContext => ({
   ...over,
 });
 
+const excluded = excludedNamespaces([]);
+
 describe('covers', () => {
   it('takes kinds, namespace labels, workload labels and excludes into account', () => {
-    expect(covers(spec, deployment(), devLabels)).toBe(true);
-    expect(covers(spec, deployment(), { env: 'prod' })).toBe(false);
-    expect(covers(spec, deployment(), undefined)).toBe(false);
-    expect(covers(spec, deployment({ labels: { tier: 'db' } }), devLabels)).toBe(false);
-    expect(covers(spec, deployment({ kind: 'StatefulSet', name: 'kafka' }), devLabels)).toBe(false);
+    expect(covers(spec, deployment(), devLabels, excluded)).toBe(true);
+    expect(covers(spec, deployment(), { env: 'prod' }, excluded)).toBe(false);
+    expect(covers(spec, deployment(), undefined, excluded)).toBe(false);
+    expect(covers(spec, deployment({ labels: { tier: 'db' } }), devLabels, excluded)).toBe(false);
+    expect(covers(spec, deployment({ kind: 'StatefulSet', name: 'kafka' }), devLabels, excluded)).toBe(false);
     expect(
-      covers(spec, deployment({ kind: 'StatefulSet', name: 'kafka', namespace: 'dev-b' }), devLabels),
+      covers(
+        spec,
+        deployment({ kind: 'StatefulSet', name: 'kafka', namespace: 'dev-b' }),
+        devLabels,
+        excluded,
+      ),
     ).toBe(true);
-    expect(covers(spec, deployment({ name: 'keep-me', namespace: 'dev-z' }), devLabels)).toBe(false);
-    expect(covers({ ...spec, kinds: ['Deployment'] }, deployment({ kind: 'CronJob' }), devLabels)).toBe(
+    expect(covers(spec, deployment({ name: 'keep-me', namespace: 'dev-z' }), devLabels, excluded)).toBe(
       false,
     );
+    expect(
+      covers({ ...spec, kinds: ['Deployment'] }, deployment({ kind: 'CronJob' }), devLabels, excluded),
+    ).toBe(false);
   });
 
   it('never covers system namespaces or the agent namespace, even with {}', () => {
     const all = { ...spec, namespaceSelector: {}, workloadSelector: undefined };
-    expect(covers(all, deployment({ namespace: 'kube-system' }), {})).toBe(false);
-    expect(covers(all, deployment({ namespace: 'clusteropt' }), {}, 'clusteropt')).toBe(false);
-    expect(covers(all, deployment({ namespace: 'anything' }), {}, 'clusteropt')).toBe(true);
+    const defaults = excludedNamespaces([], 'clusteropt');
+    expect(covers(all, deployment({ namespace: 'kube-system' }), {}, defaults)).toBe(false);
+    expect(covers(all, deployment({ namespace: 'kube-node-lease' }), {}, defaults)).toBe(false);
+    expect(covers(all, deployment({ namespace: 'clusteropt' }), {}, defaults)).toBe(false);
+    expect(covers(all, deployment({ namespace: 'anything' }), {}, defaults)).toBe(true);
+  });
+
+  it('excludes the system namespaces while any AgentPolicy protects them (the default)', () => {
+    const widened = { metadata: { name: 'w' }, spec: { protectSystemNamespaces: false } };
+    expect(excludedNamespaces([widened], 'clusteropt')).toEqual([]);
+    const other = { metadata: { name: 'o' }, spec: {} };
+    expect(excludedNamespaces([widened, other], 'clusteropt')).toContain('kube-system');
   });
 
   it('ignores its own mark when matching workloadSelector', () => {
@@ -75,7 +94,9 @@ describe('covers', () => {
       ...spec,
       workloadSelector: { matchExpressions: [{ key: hibernatedByLabel, operator: 'DoesNotExist' as const }] },
     };
-    expect(covers(selector, deployment({ labels: { [hibernatedByLabel]: 'nights' } }), devLabels)).toBe(true);
+    expect(
+      covers(selector, deployment({ labels: { [hibernatedByLabel]: 'nights' } }), devLabels, excluded),
+    ).toBe(true);
   });
 });
 

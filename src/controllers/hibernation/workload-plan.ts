@@ -4,7 +4,7 @@
  * book; each branch below is one row of its tables.
  */
 import { doNotDisruptAnnotation, isDoNotDisrupt } from '../../actions/marks.ts';
-import type { PolicyInput } from '../policy/decide.ts';
+import { type PolicyInput, resolvePolicies } from '../policy/decide.ts';
 import { type Labels, selectorMatches } from '../policy/label-selector.ts';
 import {
   encodeRestoreRecord,
@@ -16,8 +16,15 @@ import {
 } from './restore-record.ts';
 import type { HibernationKind, HibernationScheduleSpec } from './spec.ts';
 
-/** Never touched, whatever a schedule selects (the agent's own namespace is added by the caller). */
-export const systemNamespaces: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
+/**
+ * Namespaces no schedule covers, whatever it selects: the system namespaces and the agent's
+ * own, as long as any AgentPolicy protects them (protectSystemNamespaces, on by default: see
+ * controllers/policy/defaults.ts). An admin's protectedNamespaces are skipped with a reason
+ * instead (protectedBy), so they show in the schedule's events.
+ */
+export function excludedNamespaces(policies: readonly PolicyInput[], agentNamespace?: string): string[] {
+  return [...new Set(resolvePolicies(policies, agentNamespace).flatMap((p) => p.systemNamespaces))];
+}
 
 /** The parts of a Deployment, StatefulSet or CronJob the passes look at. */
 export interface WorkloadFacts {
@@ -59,14 +66,14 @@ function ownLabelsRemoved(labels: Labels): Labels {
   return rest;
 }
 
-/** Whether a namespace is one a schedule covers: not a system one, matching namespaceSelector. */
+/** Whether a namespace is one a schedule covers: not excluded (excludedNamespaces), matching namespaceSelector. */
 export function namespaceCovered(
   spec: Pick<HibernationScheduleSpec, 'namespaceSelector'>,
   namespace: string,
   labels: Labels | undefined,
-  agentNamespace?: string,
+  excluded: readonly string[],
 ): boolean {
-  if (systemNamespaces.includes(namespace) || namespace === agentNamespace) return false;
+  if (excluded.includes(namespace)) return false;
   return labels !== undefined && selectorMatches(spec.namespaceSelector, labels);
 }
 
@@ -80,10 +87,10 @@ export function covers(
   spec: Pick<HibernationScheduleSpec, 'kinds' | 'namespaceSelector' | 'workloadSelector' | 'exclude'>,
   workload: Pick<WorkloadFacts, 'kind' | 'namespace' | 'name' | 'labels'>,
   namespaceLabels: Labels | undefined,
-  agentNamespace?: string,
+  excluded: readonly string[],
 ): boolean {
   if (!spec.kinds.includes(workload.kind)) return false;
-  if (!namespaceCovered(spec, workload.namespace, namespaceLabels, agentNamespace)) return false;
+  if (!namespaceCovered(spec, workload.namespace, namespaceLabels, excluded)) return false;
   if (spec.workloadSelector && !selectorMatches(spec.workloadSelector, ownLabelsRemoved(workload.labels))) {
     return false;
   }
