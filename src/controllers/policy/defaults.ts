@@ -8,6 +8,7 @@
 import { defaultMinGracePeriodSeconds } from '../../actions/drain-plan.ts';
 import { defaultScaleLimits } from '../../actions/scale-workload.ts';
 import type { ActionType } from '../../contract/envelope.ts';
+import { controlPlaneNodeLabels } from '../../kube/nodes.ts';
 import type { AgentPolicySpec, NodeCount } from '../../crds/agent-policy.ts';
 import type { LabelSelector } from '../../crds/common.ts';
 import type { Labels } from './label-selector.ts';
@@ -15,11 +16,6 @@ import type { Labels } from './label-selector.ts';
 /** Namespaces protected by protectSystemNamespaces (the agent's own is added by the caller). */
 export const systemNamespaces: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
 
-/** Labels that make a node a control-plane node (kubeadm's current and legacy role label). */
-export const controlPlaneNodeLabels: readonly string[] = [
-  'node-role.kubernetes.io/control-plane',
-  'node-role.kubernetes.io/master',
-];
 
 export const policyDefaults = {
   protectSystemNamespaces: true,
