@@ -207,11 +207,19 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     const poll = new PollLoop({
       client,
       waitSeconds: config.pollWaitSeconds,
+      maxActions: config.maxActionsPerPoll,
       logger: log.child({ component: 'poller' }),
       wakeOn: (wake) => both(apiKey.onChange(wake), onWritable(wake)),
       onActions: async (raw, { clockSkewMs }) => {
         metrics.pollRequestsTotal.inc();
-        await acceptEnvelopes(raw, { clients, namespace, store, log, clockSkewMs });
+        await acceptEnvelopes(raw, {
+          clients,
+          namespace,
+          store,
+          log,
+          clockSkewMs,
+          maxActions: config.maxActionsPerPoll,
+        });
       },
       onClockSkew: (skewMs) => {
         metrics.controlPlaneClockSkewSeconds.set(skewMs / 1000);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { getCACertificates } from 'node:tls';
 import { type Dispatcher, EnvHttpProxyAgent } from 'undici';
 import type { z } from 'zod';
 import {
@@ -44,7 +45,10 @@ export interface ControlPlaneClientOptions {
   apiKey: ApiKeyProvider;
   /** Permit `http:` base URLs. Local development only: the API key would travel in clear. */
   allowInsecureHttp?: boolean;
-  /** PEM bundle that replaces the default trusted CAs (a private control-plane CA). */
+  /**
+   * PEM bundle of CAs trusted on top of Node's default ones (the bundled Mozilla list and
+   * NODE_EXTRA_CA_CERTS), e.g. a private control-plane CA or a TLS-inspecting proxy's.
+   */
   caFile?: string;
   connectTimeoutMs?: number;
   /** Headers and body (between chunks) timeout, and overall deadline, of ordinary requests. */
@@ -156,7 +160,9 @@ export class ControlPlaneClient {
       }
     }
     const env = options.env ?? process.env;
-    const tls = ca === undefined ? {} : { ca };
+    // Appended, not replacing: a bundle for a proxy must not make public CAs untrusted, and
+    // undici replaces the defaults whenever `ca` is given.
+    const tls = ca === undefined ? {} : { ca: [...getCACertificates('default'), ca] };
     // EnvHttpProxyAgent: HTTPS_PROXY/HTTP_PROXY/NO_PROXY semantics. Values are passed
     // explicitly so `env` (tests, config) rather than the process decides; '' means none.
     this.dispatcher = new EnvHttpProxyAgent({
@@ -173,16 +179,18 @@ export class ControlPlaneClient {
   }
 
   /**
-   * Long-poll for actions. Returns the raw envelopes; the caller validates each with
-   * parseEnvelope (so one bad action is rejected by id, not the whole batch).
+   * Long-poll for actions, at most `limit` of them (the contract's `limit`; a control plane
+   * that sends more gets the rest refused by the poller). Returns the raw envelopes; the
+   * caller validates each with parseEnvelope (so one bad action is rejected by id, not the
+   * whole batch).
    */
-  async pollActions(waitSeconds: number, signal?: AbortSignal): Promise<PolledActions> {
+  async pollActions(waitSeconds: number, signal?: AbortSignal, limit?: number): Promise<PolledActions> {
     const wait = Math.max(0, Math.floor(waitSeconds));
     let skew = 0;
     const res = await this.call({
       method: 'GET',
       route: 'GET /api/v1/agent/actions',
-      path: `api/v1/agent/actions?wait=${wait}`,
+      path: `api/v1/agent/actions?wait=${wait}${limit === undefined ? '' : `&limit=${Math.max(1, Math.floor(limit))}`}`,
       schema: PollResponse,
       allowEmpty: false,
       timeoutMs: wait * 1000 + this.longPollMarginMs,

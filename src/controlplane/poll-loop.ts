@@ -15,6 +15,8 @@ export interface PollLoopOptions {
   onActions: (actions: unknown[], meta: { clockSkewMs: number }) => void | Promise<void>;
   /** Long-poll wait sent to the server. Default 20 s. */
   waitSeconds?: number;
+  /** Most actions asked for per poll (`limit`); absent: the server's default. */
+  maxActions?: number;
   /**
    * Minimum time between the starts of two polls, whatever the server does (one that
    * ignores `wait` and answers at once must not make the agent hot-loop). Default 1 s.
@@ -102,7 +104,11 @@ export class PollLoop {
         this.counters.requests += 1;
         let delayMs: number;
         try {
-          const { actions, clockSkewMs } = await this.options.client.pollActions(waitSeconds, signal);
+          const { actions, clockSkewMs } = await this.options.client.pollActions(
+            waitSeconds,
+            signal,
+            this.options.maxActions,
+          );
           this.counters.successes += 1;
           if (clockSkewMs !== this.clockSkewMs) {
             this.clockSkewMs = clockSkewMs;

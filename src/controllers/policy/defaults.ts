@@ -8,14 +8,13 @@
 import { defaultMinGracePeriodSeconds } from '../../actions/drain-plan.ts';
 import { defaultScaleLimits } from '../../actions/scale-workload.ts';
 import type { ActionType } from '../../contract/envelope.ts';
-import { controlPlaneNodeLabels } from '../../kube/nodes.ts';
 import type { AgentPolicySpec, NodeCount } from '../../crds/agent-policy.ts';
 import type { LabelSelector } from '../../crds/common.ts';
+import { controlPlaneNodeLabels } from '../../kube/nodes.ts';
 import type { Labels } from './label-selector.ts';
 
 /** Namespaces protected by protectSystemNamespaces (the agent's own is added by the caller). */
 export const systemNamespaces: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
-
 
 export const policyDefaults = {
   protectSystemNamespaces: true,
