@@ -8,6 +8,7 @@
  * action `started` in the journal for the next leader to resume), the Lease is released,
  * the state file is checkpointed and closed.
  */
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -81,7 +82,27 @@ function loadKubeConfig(config: AgentConfig): KubeConfig {
 /** Starts every part of the agent; used by `main` and by tests that run the agent in-process. */
 export async function startAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
   const metrics = createMetrics({ version: agentVersion });
-  const store = StateStore.open({ path: join(config.stateDir, 'agent.db') });
+  const { store, recovered } = StateStore.openRecovering({ path: join(config.stateDir, 'agent.db') });
+  if (recovered) {
+    // Said three ways: a log line now, a metric, and an audit event for the control plane.
+    metrics.stateCorruptRecoveriesTotal.inc();
+    log.error(
+      { movedTo: recovered.movedTo, reason: recovered.reason },
+      'state file was corrupt: moved aside and started with a fresh one; unshipped reports and the journal are lost (AgentActions remain the record)',
+    );
+    store.outbox.appendAudit({
+      id: randomUUID(),
+      timestamp: new Date().toISOString(),
+      event: 'state.corrupt_recovered',
+      resource: recovered.movedTo,
+      message:
+        `the agent's state file was corrupt (${recovered.reason}); it was moved to ${recovered.movedTo} and the agent started with a fresh one`.slice(
+          0,
+          4096,
+        ),
+      details: { movedTo: recovered.movedTo },
+    });
+  }
   const interrupted = store.journal.interruptedActions();
   if (interrupted.length > 0) {
     log.info(
@@ -271,8 +292,13 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   } else {
     done = leaderWork(root.signal);
   }
+  const pruned = { journal: 0, outbox: 0 };
   const metricsTimer = setInterval(() => {
     syncWriteFailureMetric();
+    metrics.statePrunedRowsTotal.inc({ table: 'journal' }, store.pruned.journalEntries - pruned.journal);
+    metrics.statePrunedRowsTotal.inc({ table: 'outbox' }, store.pruned.outboxRows - pruned.outbox);
+    pruned.journal = store.pruned.journalEntries;
+    pruned.outbox = store.pruned.outboxRows;
     const stats = store.stats();
     metrics.outboxDepth.set(stats.depth);
     metrics.outboxOldestAgeSeconds.set(stats.oldestAgeMs / 1000);

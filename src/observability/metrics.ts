@@ -39,7 +39,20 @@ export interface AgentMetrics {
   clockJumpsTotal: Counter<'direction'>;
   /** Agent clock minus the control plane's, from the last poll's Date header; 0 when under 2 s. */
   controlPlaneClockSkewSeconds: Gauge;
+  /** Corrupt state files moved aside at start (the agent then started with a fresh one). */
+  stateCorruptRecoveriesTotal: Counter;
+  /** Rows pruned from the state file by its timer; table: journal | outbox. */
+  statePrunedRowsTotal: Counter<'table'>;
+  /**
+   * 1 while the agent starts no action from the control plane, by reason:
+   * controlplane_forbidden (403: the cluster is disabled), controlplane_unauthorized (401).
+   */
+  paused: Gauge<'reason'>;
 }
+
+/** The reasons of clusteropt_agent_paused (always exported, 0 when not paused). */
+export const pauseReasons = ['controlplane_forbidden', 'controlplane_unauthorized'] as const;
+export type PauseReason = (typeof pauseReasons)[number];
 
 export interface MetricsOptions {
   /** Process and Node.js runtime metrics (process_*, nodejs_*), unprefixed as dashboards expect. */
@@ -139,9 +152,27 @@ export function createMetrics(options: MetricsOptions = {}): AgentMetrics {
       help: "Agent wall clock minus the control plane's, measured from the last poll response's Date header (0 when under 2 s). Action instants are translated by it.",
       registers,
     }),
+    stateCorruptRecoveriesTotal: new Counter({
+      name: `${metricPrefix}state_corrupt_recoveries_total`,
+      help: 'Corrupt state files moved aside at start; the agent started with a fresh file (unshipped reports and the journal were lost).',
+      registers,
+    }),
+    statePrunedRowsTotal: new Counter({
+      name: `${metricPrefix}state_pruned_rows_total`,
+      help: 'Rows pruned from the state file (retention and size bounds), by table (journal, outbox).',
+      labelNames: ['table'],
+      registers,
+    }),
+    paused: new Gauge({
+      name: `${metricPrefix}paused`,
+      help: '1 while the agent starts no action from the control plane, by reason (controlplane_forbidden: HTTP 403, the cluster is disabled; controlplane_unauthorized: HTTP 401).',
+      labelNames: ['reason'],
+      registers,
+    }),
   };
   metrics.leader.set(0);
   metrics.stateWritable.set(1);
+  for (const reason of pauseReasons) metrics.paused.set({ reason }, 0);
   metrics.outboxDepth.set(0);
   metrics.outboxOldestAgeSeconds.set(0);
   metrics.buildInfo.set({ version: options.version ?? 'unknown' }, 1);

@@ -14,6 +14,7 @@ export { type Migration, migrations } from './migrations.ts';
 export type { AppendResult, OutboxKind, OutboxLimits, OutboxRow, StatusRowBody } from './outbox.ts';
 export { defaultOutboxLimits, Outbox } from './outbox.ts';
 export {
+  type CorruptRecovery,
   interruptedMessage,
   StateStore,
   type StateStoreOptions,
