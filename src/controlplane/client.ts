@@ -388,9 +388,20 @@ export class ControlPlaneClient {
     route: string,
     key: string,
   ): ControlPlaneError {
-    const detail = `${route}: HTTP ${status}${serverDetail(raw, key)}`;
+    const body = contractErrorBody(raw);
+    const detail = `${route}: HTTP ${status}${
+      body
+        ? ` (${scrub(`${body.code}: ${body.message}`, key).slice(0, 300)})`
+        : raw.length
+          ? ` ("${snippet(raw, key)}")`
+          : ''
+    }`;
     const retryAfterMs = parseRetryAfter(headers['retry-after']);
-    const d = { status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
+    const d = {
+      status,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      ...(body ? { serverCode: body.code } : {}),
+    };
     if (status === 401 || status === 403) {
       return new CpUnauthorizedError(`${detail} — the API key was refused; check the mounted Secret`, d);
     }
@@ -461,19 +472,15 @@ function checkOutgoing<T>(schema: z.ZodType<T>, value: T, what: string): T {
   return parsed.data;
 }
 
-/** ` (server code: message)` from a contract error body, else a short scrubbed snippet. */
-function serverDetail(raw: Buffer, key: string): string {
-  if (raw.length === 0) return '';
+/** The contract error body (`{error: {code, message}}`) of an answer, if it is one. */
+function contractErrorBody(raw: Buffer): { code: string; message: string } | undefined {
+  if (raw.length === 0) return undefined;
   try {
     const parsed = ErrorBody.safeParse(JSON.parse(raw.toString('utf8')));
-    if (parsed.success) {
-      const text = `${parsed.data.error.code}: ${parsed.data.error.message}`;
-      return ` (${scrub(text, key).slice(0, 300)})`;
-    }
+    return parsed.success ? parsed.data.error : undefined;
   } catch {
-    // not JSON: fall through to the snippet
+    return undefined;
   }
-  return ` ("${snippet(raw, key)}")`;
 }
 
 /** The first bytes of a body, printable, without the API key (a server might echo it). */
