@@ -19,13 +19,19 @@ import { acceptEnvelopes } from '../controllers/action/poller.ts';
 import { HibernationController } from '../controllers/hibernation/controller.ts';
 import { syncHibernationScheduleExecutor } from '../controllers/hibernation/sync-executor.ts';
 import { createInventory } from '../controllers/inventory/index.ts';
-import { ApiKeySource, ControlPlaneClient, OutboxShipper, PollLoop } from '../controlplane/index.ts';
+import {
+  ApiKeySource,
+  ControlPlaneAccess,
+  ControlPlaneClient,
+  OutboxShipper,
+  PollLoop,
+} from '../controlplane/index.ts';
 import { createKubeClients, type KubeClients } from '../kube/clients.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { NodeCache } from '../kube/node-cache.ts';
 import { createHealthServer, recencyCheck } from '../observability/health.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
-import { type AgentMetrics, createMetrics } from '../observability/metrics.ts';
+import { type AgentMetrics, createMetrics, pauseReasons } from '../observability/metrics.ts';
 import { LeaderElector } from '../operator/leader-election.ts';
 import { StateStore } from '../store/index.ts';
 import { sleep } from '../util/backoff.ts';
@@ -185,10 +191,38 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   const leaseNamespace = config.leaderElection.leaseNamespace ?? namespace;
   const identity = config.leaderElection.identity ?? `${process.env.POD_NAME ?? hostname()}`;
 
+  // The leader's view of whether the control plane accepts this agent (a fresh one per term).
+  let access: ControlPlaneAccess | undefined;
+  health.addReadinessCheck({
+    name: 'control-plane-access',
+    check: () => {
+      const denied = access?.deniedReason();
+      return denied
+        ? {
+            ok: false,
+            message: `${denied}; no action from the control plane is started until it answers again`,
+          }
+        : { ok: true };
+    },
+  });
   const root = new AbortController();
   const leaderWork = async (signal: AbortSignal) => {
     metrics.leader.set(1);
     log.info({ identity }, 'leading: polling, executing and shipping');
+    const termAccess = new ControlPlaneAccess();
+    access = termAccess;
+    termAccess.onChange((state) => {
+      const reason = termAccess.pauseReason();
+      for (const r of pauseReasons) metrics.paused.set({ reason: r }, r === reason ? 1 : 0);
+      if (state.kind === 'denied') {
+        log.error(
+          { status: state.status, err: state.message },
+          'the control plane refuses this agent: no action from it is started, nothing new is put to sleep, until it answers again',
+        );
+      } else if (state.kind === 'allowed') {
+        log.info('the control plane accepts this agent');
+      }
+    });
     // The leader's one list+watch of all Nodes: the executors' copies and the inventory's.
     const nodes = new NodeCache(clients, { log: log.child({ component: 'node-cache' }) });
     const controller = new ActionController({
@@ -202,6 +236,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       drainTuning: { concurrency: config.drainConcurrency },
       dryRun: config.dryRun,
       nodes,
+      controlPlaneAccess: termAccess,
       extraExecutors: { sync_hibernation_schedule: syncHibernationScheduleExecutor(clients) },
     });
     // Schedules run from the cluster alone: no control plane needed, audit events wait in the outbox.
@@ -211,6 +246,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       log: log.child({ component: 'hibernation' }),
       agentNamespace: namespace,
       dryRun: config.dryRun,
+      controlPlaneAccess: termAccess,
       audit: (event) => store.outbox.appendAudit(event),
       clockJumps,
     });
@@ -229,6 +265,11 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       client,
       waitSeconds: config.pollWaitSeconds,
       maxActions: config.maxActionsPerPoll,
+      access: termAccess,
+      unauthorizedBackoff: {
+        minMs: config.deniedRetrySeconds * 1000,
+        maxMs: config.deniedRetrySeconds * 10_000,
+      },
       logger: log.child({ component: 'poller' }),
       wakeOn: (wake) => both(apiKey.onChange(wake), onWritable(wake)),
       onActions: async (raw, { clockSkewMs }) => {
@@ -268,6 +309,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       heartbeatLoop(client, clients, store, config, identity, () => inventory.awsAccountId, signal, log),
     ]);
     metrics.leader.set(0);
+    for (const r of pauseReasons) metrics.paused.set({ reason: r }, 0);
+    if (access === termAccess) access = undefined;
   };
 
   let elector: LeaderElector | undefined;

@@ -98,6 +98,11 @@ export const AgentConfigSchema = z
       .describe(
         'Most actions asked for in one poll; a control plane that sends more gets the rest rejected with the reason.',
       ),
+    deniedRetrySeconds: seconds(1, 3600)
+      .default(30)
+      .describe(
+        'While the control plane refuses the agent (401/403, e.g. a disabled cluster), poll again after this long, doubling up to 10 times it.',
+      ),
     heartbeatIntervalSeconds: seconds(5, 3600).default(60).describe('Interval between heartbeats.'),
     actionTtlSeconds: seconds(60, 31_536_000)
       .default(604_800)

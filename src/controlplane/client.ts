@@ -402,8 +402,14 @@ export class ControlPlaneClient {
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       ...(body ? { serverCode: body.code } : {}),
     };
-    if (status === 401 || status === 403) {
+    if (status === 401) {
       return new CpUnauthorizedError(`${detail} — the API key was refused; check the mounted Secret`, d);
+    }
+    if (status === 403) {
+      return new CpUnauthorizedError(
+        `${detail} — the control plane refuses this agent (a disabled cluster or a revoked key)`,
+        d,
+      );
     }
     if (status === 429) return new CpRateLimitedError(detail, d);
     if (status === 408) return new CpTimeoutError(detail, d);

@@ -1,8 +1,9 @@
 import type { Logger } from '../observability/logger.ts';
 import { Backoff, type BackoffOptions, sleep } from '../util/backoff.ts';
 import { AgentError, errorMessage } from '../util/errors.ts';
+import type { ControlPlaneAccess } from './access.ts';
 import type { ControlPlaneClient } from './client.ts';
-import { errorCode, retryAfterOf } from './errors.ts';
+import { ControlPlaneError, errorCode, retryAfterOf } from './errors.ts';
 import { FailureStateLog } from './failure-state-log.ts';
 import { Wakeup } from './wakeup.ts';
 
@@ -17,6 +18,11 @@ export interface PollLoopOptions {
   waitSeconds?: number;
   /** Most actions asked for per poll (`limit`); absent: the server's default. */
   maxActions?: number;
+  /**
+   * Told of every poll's answer (controlplane/access.ts): allowed, denied (401/403) or no
+   * answer. The loop's first poll then asks for no wait, so access is known in a round trip.
+   */
+  access?: ControlPlaneAccess;
   /**
    * Minimum time between the starts of two polls, whatever the server does (one that
    * ignores `wait` and answers at once must not make the agent hot-loop). Default 1 s.
@@ -95,6 +101,7 @@ export class PollLoop {
     const unsubscribe = this.options.wakeOn?.(() => this.wakeup.wake());
     let lastStart = Number.NEGATIVE_INFINITY;
     let floorMs = minIntervalMs;
+    let first = true;
     try {
       while (!signal.aborted) {
         const sinceLast = performance.now() - lastStart;
@@ -105,10 +112,12 @@ export class PollLoop {
         let delayMs: number;
         try {
           const { actions, clockSkewMs } = await this.options.client.pollActions(
-            waitSeconds,
+            first && this.options.access ? 0 : waitSeconds,
             signal,
             this.options.maxActions,
           );
+          first = false;
+          this.options.access?.allowed();
           this.counters.successes += 1;
           if (clockSkewMs !== this.clockSkewMs) {
             this.clockSkewMs = clockSkewMs;
@@ -143,6 +152,12 @@ export class PollLoop {
           if (signal.aborted) break;
           const code = errorCode(err);
           this.counters.errors[code] = (this.counters.errors[code] ?? 0) + 1;
+          const status = err instanceof ControlPlaneError ? err.status : undefined;
+          if (code === 'CP_UNAUTHORIZED' && (status === 401 || status === 403)) {
+            this.options.access?.denied(status, errorMessage(err));
+          } else if (code !== 'CALLBACK_FAILED') {
+            this.options.access?.unanswered();
+          }
           delayMs =
             code === 'CP_UNAUTHORIZED'
               ? this.unauthorizedBackoff.next(this.options.unauthorizedBackoff?.minMs ?? 30_000)

@@ -67,6 +67,12 @@ export interface ActionControllerOptions {
   nodes?: NodeLookup & Partial<Pick<NodeCache, 'values' | 'size'>>;
   /** Agent-wide dry run (`--dry-run`): acts like an AgentPolicy with dryRun: true. */
   dryRun?: boolean;
+  /**
+   * Whether the control plane accepts this agent (controlplane/access.ts). While it says to
+   * hold, actions from the control plane that have not started wait (Pending, with why);
+   * admins' own AgentActions and interrupted runs are not held. Absent: never held.
+   */
+  controlPlaneAccess?: { holdReason(): string | undefined; onChange(listener: () => void): () => void };
   extraExecutors?: Partial<Record<ActionType, ExtraExecutor>>;
 }
 
@@ -185,6 +191,10 @@ export class ActionController {
       await Promise.allSettled([policyWatch.stopped, actionWatch.stopped]);
       return;
     }
+    // Access restored (or lost): the held actions are looked at again at once.
+    const offAccess = this.options.controlPlaneAccess?.onChange(() => {
+      for (const [name, obj] of this.actions) if (!isTerminal(obj)) queue.add(name);
+    });
     log.info({ namespace }, 'action controller started');
     const gc = setInterval(() => this.collectGarbage(signal), 60_000);
     gc.unref();
@@ -193,6 +203,7 @@ export class ActionController {
       else signal.addEventListener('abort', () => resolve(), { once: true });
     });
     clearInterval(gc);
+    offAccess?.();
     await queue.stop();
     await Promise.allSettled([policyWatch.stopped, actionWatch.stopped]);
     log.info('action controller stopped');
@@ -309,6 +320,16 @@ export class ActionController {
         reason: 'Superseded',
         result: { supersededBy: newer.spec.id },
       });
+      return;
+    }
+    const hold =
+      object.spec.source === 'control-plane' && !resume && this.options.controlPlaneAccess?.holdReason();
+    if (hold) {
+      const message = `waiting: ${hold}`;
+      if (object.status?.phase !== 'Pending' || object.status?.message !== message) {
+        await this.records.patchStatus(object, { phase: 'Pending', message, reason: 'ControlPlaneDenied' });
+      }
+      queue.addAfter(nameOf(object), this.options.waitRecheckMs ?? 15_000);
       return;
     }
     const invalid = [...this.policies.entries()].find(([, p]) => p.invalid);

@@ -58,6 +58,12 @@ export interface HibernationControllerOptions {
   agentNamespace?: string;
   /** Agent-wide dry run: passes decide and report, write nothing (like an AgentPolicy dryRun). */
   dryRun?: boolean;
+  /**
+   * While this says to hold (the control plane refuses the agent: controlplane/access.ts), no
+   * sleep pass runs (nothing new is put to sleep) and the schedule's status says why; waking
+   * goes on, so a disabled cluster's workloads end up awake.
+   */
+  controlPlaneAccess?: { deniedReason(): string | undefined; onChange(listener: () => void): () => void };
   /** Where audit events go (the SQLite outbox in the agent). */
   audit?: (event: AuditEvent) => void;
   /** Longest time between two reconciles of a schedule. Default 5 min. */
@@ -199,6 +205,7 @@ export class HibernationController {
       log.info({ deltaMs: Math.round(jump.deltaMs) }, 'wall clock stepped: re-evaluating every schedule');
       this.triggerAll();
     });
+    const offAccess = this.options.controlPlaneAccess?.onChange(() => this.triggerAll());
     this.kick();
     this.resolveReady();
     log.info({ schedules: this.schedules.size, clients: clients.server }, 'hibernation controller started');
@@ -207,6 +214,7 @@ export class HibernationController {
       else signal.addEventListener('abort', () => resolve(), { once: true });
     });
     offJump?.();
+    offAccess?.();
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     await this.draining?.catch(() => undefined);
@@ -259,6 +267,11 @@ export class HibernationController {
     clearTimeout(this.timers.get(name));
     this.timers.delete(name);
     this.failures.delete(name);
+  }
+
+  /** Only a known denial holds sleep passes (schedules work while the control plane is unreachable). */
+  private holdReason(): string | undefined {
+    return this.options.controlPlaneAccess?.deniedReason();
   }
 
   private triggerAll(): void {
@@ -370,7 +383,10 @@ export class HibernationController {
     let sleep: PassOutcome | undefined;
     let refusal: string | undefined;
     if (plan.sleepPass !== 'none') {
-      if (policy.invalid.length > 0) {
+      const hold = this.holdReason();
+      if (hold) {
+        refusal = `${hold}; nothing is put to sleep until it accepts the agent again`;
+      } else if (policy.invalid.length > 0) {
         // Fail closed, like the action controller: a policy we cannot read may protect something.
         const names = policy.invalid.map((p) => `${p.name} (${p.reason})`).join(', ');
         refusal = `AgentPolicy ${names} is invalid; nothing is put to sleep until it is fixed`;
@@ -406,7 +422,11 @@ export class HibernationController {
       ...(counts ? { counts } : {}),
       ...(error ? { error } : {}),
       ready: error
-        ? { status: 'False', reason: refusal ? 'PolicyInvalid' : 'PassFailed', message: error }
+        ? {
+            status: 'False',
+            reason: refusal ? (this.holdReason() ? 'ControlPlaneDenied' : 'PolicyInvalid') : 'PassFailed',
+            message: error,
+          }
         : readyApplied(plan.evaluation, policy.dryRun, policy.dryRunPolicies),
     });
     if (sleep) this.reportSleep(name, object, sleep, plan.sleepPass, policy.dryRun, now);
