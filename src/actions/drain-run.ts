@@ -505,10 +505,11 @@ export class DrainRun {
         }
         const live = this.tracker.latestFacts(pod.uid) ?? pod;
         if (live.deletionTimestampMs !== undefined) {
-          // Terminating already (an accepted eviction, or deleted by someone else): wait for it.
+          // Terminating already (an accepted eviction, or deleted by someone else): left to
+          // finish in its own time. Followed for the margin below, not for the rest of its
+          // grace (which may be an hour): still there, it is reported terminating.
           outstanding.set(pod.uid, item);
           if (!this.acceptedAt.has(pod.uid)) this.accepted(item, undefined);
-          maxGrace = Math.max(maxGrace, Math.max(0, (live.deletionTimestampMs - this.ctx.now()) / 1000));
           continue;
         }
         if (this.options.noForceNamespaces.includes(pod.namespace)) {
