@@ -77,6 +77,7 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyWidePolicy } from '../support/policy.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -170,6 +171,8 @@ function requirePrerequisites(): void {
   if (prerequisite) throw prerequisite;
 }
 
+let removeWidePolicy: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
   try {
     mountTmpfs(mnt, '24m');
@@ -178,6 +181,8 @@ beforeAll(async () => {
     return;
   }
   await installCrds(kc);
+  // The agent's mechanics under test, not its guardrails: every one widened (test/support/policy.ts).
+  removeWidePolicy = await applyWidePolicy(kc, `test-wide-${process.pid}-${Date.now()}`);
   ns = await createNamespace(kc, 'disk-full');
   await createKwokNodes(kc, allNodes, { managed: false });
   await createReadyNamespace(kc, pool);
@@ -209,6 +214,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await removeWidePolicy?.();
   await agent?.kill();
   await cp?.close();
   await deleteNodes(kc, allNodes).catch(() => undefined);

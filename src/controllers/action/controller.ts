@@ -27,7 +27,7 @@ import type { Logger } from '../../observability/logger.ts';
 import type { AgentMetrics } from '../../observability/metrics.ts';
 import { isStateFileError, type StateStore } from '../../store/index.ts';
 import { errorMessage } from '../../util/errors.ts';
-import { type Decision, decide, type PolicyInput, resolvePolicies } from '../policy/decide.ts';
+import { type Decision, decide, type PolicyInput, policyLabel, resolvePolicies } from '../policy/decide.ts';
 import { factNeeds, type NodeCopies, resolveFacts } from './facts.ts';
 import { planStep, supersededBy } from './plan.ts';
 import { drainProgressFromCounts } from './progress.ts';
@@ -352,7 +352,7 @@ export class ActionController {
       case 'refuse':
         await this.finish(object, {
           state: 'rejected',
-          message: `refused by AgentPolicy ${decision.policy} (${decision.rule}): ${decision.message}`,
+          message: `refused by ${policyLabel(decision.policy)} (${decision.rule}): ${decision.message}`,
           reason: `AgentPolicy/${decision.policy}:${decision.rule}`,
           result: { policy: decision.policy, rule: decision.rule },
         });
@@ -360,14 +360,14 @@ export class ActionController {
       case 'dryRun':
         await this.finish(object, {
           state: 'rejected',
-          message: `dry run (AgentPolicy ${decision.policies.join(', ')}): would run ${action.type} on ${object.spec.target}; nothing was changed`,
+          message: `dry run (${decision.policies.map(policyLabel).join(', ')}): would run ${action.type} on ${object.spec.target}; nothing was changed`,
           reason: `AgentPolicy/${decision.policies[0]}:dryRun`,
           result: { dryRun: true, policies: decision.policies, rule: 'dryRun' },
         });
         return;
       case 'wait': {
         const phase = decision.rule === 'approval' ? 'WaitingApproval' : 'Pending';
-        const message = `waiting: AgentPolicy ${decision.policy} (${decision.rule}): ${decision.message}`;
+        const message = `waiting: ${policyLabel(decision.policy)} (${decision.rule}): ${decision.message}`;
         if (object.status?.phase !== phase || object.status?.message !== message) {
           await this.records.patchStatus(object, {
             phase,

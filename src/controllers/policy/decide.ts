@@ -141,8 +141,11 @@ const nodeActionTypes: ReadonlySet<Action['type']> = new Set([
   'delete_node',
   'patch_node',
 ]);
-const label = (p: ResolvedPolicy): string =>
-  p.name === builtInPolicyName ? 'built-in defaults' : `AgentPolicy ${p.name}`;
+/** How messages name a policy: `AgentPolicy <name>`, or the built-in defaults when none exists. */
+export function policyLabel(name: string): string {
+  return name === builtInPolicyName ? 'the built-in defaults (no AgentPolicy exists)' : `AgentPolicy ${name}`;
+}
+const label = (p: ResolvedPolicy): string => policyLabel(p.name);
 
 /** The patch_node disruption, when the action is one. */
 function patchDisruption(action: Action, target: TargetFacts): PatchNodeDisruption | undefined {

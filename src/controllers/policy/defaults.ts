@@ -125,6 +125,6 @@ export function isReservedKey(key: string): boolean {
 export function defaultNote(policy: ResolvedPolicy, written: unknown, widen: string): string {
   if (written !== undefined) return '';
   return policy.name === builtInPolicyName
-    ? ` (built-in default: no AgentPolicy exists; an AgentPolicy with ${widen} widens it)`
-    : ` (default; set ${widen} in every AgentPolicy to widen it)`;
+    ? ` (an AgentPolicy with ${widen} widens it)`
+    : ` (the default; set ${widen} in every AgentPolicy to widen it)`;
 }
