@@ -18,6 +18,7 @@ import {
   listWorkloads,
   patchWorkload,
   readWorkload,
+  scaleWorkload,
 } from './cluster.ts';
 import { hibernatedByLabel, hibernatedByValue } from './restore-record.ts';
 import type { HibernationScheduleSpec } from './spec.ts';
@@ -29,6 +30,7 @@ import {
   planWake,
   type SkipCode,
   type SleepStep,
+  scaleTo,
   sleepPatch,
   type WakeStep,
   type WorkloadFacts,
@@ -65,6 +67,9 @@ export interface PassOutcome {
   skipped: { key: string; code: SkipCode; reason: string }[];
   failed: { key: string; message: string }[];
 }
+
+/** A Deployment or StatefulSet (scaleTo is undefined for a CronJob). */
+type ScalableRef = { kind: 'Deployment' | 'StatefulSet'; namespace: string; name: string };
 
 const emptyOutcome = (): PassOutcome => ({ changed: 0, held: 0, released: 0, skipped: [], failed: [] });
 
@@ -170,7 +175,11 @@ export async function runSleepPass(ctx: PassContext, input: SleepPassInput): Pro
       emit(ctx, w, 'Normal', 'HibernationSkipped', `Not put to sleep: ${step.reason}`);
       return;
     }
-    if (!ctx.dryRun) await patchWorkload(ctx.clients, w, sleepPatch(w, step.record));
+    if (!ctx.dryRun) {
+      const rv = await patchWorkload(ctx.clients, w, sleepPatch(w, step.record));
+      const replicas = scaleTo(w, step);
+      if (replicas !== undefined) await scaleWorkload(ctx.clients, w as ScalableRef, replicas, rv);
+    }
     outcome.changed++;
     const what =
       w.kind === 'CronJob'
@@ -224,7 +233,15 @@ export async function runWakePass(ctx: PassContext, marked: readonly WorkloadFac
       }
       return;
     }
-    if (!ctx.dryRun) await patchWorkload(ctx.clients, w, wakePatch(w, step));
+    if (!ctx.dryRun) {
+      // Replicas back first, marks last: interrupted in between, it is restored and still marked.
+      const replicas = scaleTo(w, step);
+      const rv =
+        replicas === undefined
+          ? w.resourceVersion
+          : await scaleWorkload(ctx.clients, w as ScalableRef, replicas, w.resourceVersion);
+      await patchWorkload(ctx.clients, w, wakePatch({ ...w, resourceVersion: rv }, step));
+    }
     if (step.kind === 'restore') {
       outcome.changed++;
       const what =

@@ -10,6 +10,7 @@ import {
   planWake,
   protectedBy,
   type SleepContext,
+  scaleTo,
   sleepPatch,
   type WorkloadFacts,
   wakePatch,
@@ -261,8 +262,10 @@ describe('patches', () => {
         annotations: { [hibernationRestoreAnnotation]: JSON.stringify(step.record) },
         labels: { [hibernatedByLabel]: 'nights' },
       },
-      spec: { replicas: 0 },
     });
+    // Replicas go through /scale, in a second write (never in the patch: the admission
+    // policy shipped with the chart denies any other spec change).
+    expect(scaleTo(w, step)).toBe(0);
     expect(sleepPatch({ ...w, kind: 'CronJob' }, step.record).spec).toEqual({ suspend: true });
   });
 
@@ -274,8 +277,30 @@ describe('patches', () => {
       annotations: { [hibernationRestoreAnnotation]: null },
       labels: { [hibernatedByLabel]: null },
     };
-    expect(wakePatch(w, { kind: 'restore', record })).toEqual({ metadata: marksGone, spec: { replicas: 3 } });
+    expect(wakePatch(w, { kind: 'restore', record })).toEqual({ metadata: marksGone });
+    expect(scaleTo(w, { kind: 'restore', record })).toBe(3);
     expect(wakePatch(w, { kind: 'release', record, reason: '' })).toEqual({ metadata: marksGone });
+    expect(scaleTo(w, { kind: 'release', record, reason: '' })).toBeUndefined();
+    const cron = { ...w, kind: 'CronJob' as const, suspend: true };
+    const cronRecord = { schedule: 'nights', suspend: false, at: now.toISOString() };
+    expect(wakePatch(cron, { kind: 'restore', record: cronRecord })).toEqual({
+      metadata: marksGone,
+      spec: { suspend: false },
+    });
+  });
+
+  it('finishes a sleep or a wake interrupted between its two writes', () => {
+    const record = { schedule: 'nights', replicas: 3, at: now.toISOString() };
+    const marked = { [hibernationRestoreAnnotation]: encodeRestoreRecord(record) };
+    // Recorded, still at the recorded 3: the scale-down did not happen yet.
+    const halfAsleep = deployment({ replicas: 3, annotations: marked });
+    expect(planSleep(halfAsleep, ctx())).toEqual({ kind: 'sleep', record });
+    // Changed since (5): left alone as before.
+    expect(planSleep(deployment({ replicas: 5, annotations: marked }), ctx())).toEqual({ kind: 'held' });
+    // Restored to 3 but still marked: the wake finishes by removing the marks only.
+    const halfAwake = deployment({ replicas: 3, annotations: marked });
+    expect(planWake(halfAwake, 'nights')).toEqual({ kind: 'restore', record });
+    expect(scaleTo(halfAwake, { kind: 'restore', record })).toBeUndefined();
   });
 });
 

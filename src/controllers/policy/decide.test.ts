@@ -296,7 +296,9 @@ describe('decide: defaults', () => {
       decision: 'refuse',
       policy: '(built-in defaults)',
       rule: 'force',
-      message: expect.stringMatching(/built-in defaults \(no AgentPolicy exists\): force is not allowed .*drain\.allowForce: true/),
+      message: expect.stringMatching(
+        /built-in defaults \(no AgentPolicy exists\): force is not allowed .*drain\.allowForce: true/,
+      ),
     });
     const atEnd = action('drain_node', {
       nodeName: 'node-a',
