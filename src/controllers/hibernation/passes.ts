@@ -234,13 +234,16 @@ export async function runWakePass(ctx: PassContext, marked: readonly WorkloadFac
       return;
     }
     if (!ctx.dryRun) {
-      // Replicas back first, marks last: interrupted in between, it is restored and still marked.
+      // Replicas back first (guarded: decided on what was read), marks last: interrupted in
+      // between, it is restored and still marked. The marks' removal after a scale is not
+      // guarded: the workload's controller updates its status right after the scale, and
+      // removing our own marks cannot overwrite anyone's change.
       const replicas = scaleTo(w, step);
-      const rv =
-        replicas === undefined
-          ? w.resourceVersion
-          : await scaleWorkload(ctx.clients, w as ScalableRef, replicas, w.resourceVersion);
-      await patchWorkload(ctx.clients, w, wakePatch({ ...w, resourceVersion: rv }, step));
+      if (replicas !== undefined)
+        await scaleWorkload(ctx.clients, w as ScalableRef, replicas, w.resourceVersion);
+      const patch = wakePatch(w, step);
+      if (replicas !== undefined) delete (patch.metadata as { resourceVersion?: string }).resourceVersion;
+      await patchWorkload(ctx.clients, w, patch);
     }
     if (step.kind === 'restore') {
       outcome.changed++;
