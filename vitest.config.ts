@@ -6,6 +6,8 @@ import { defineConfig } from 'vitest/config';
 //   processes; no Kubernetes.
 // - k8s: against the real test cluster (etcd, kube-apiserver, controller-manager, scheduler,
 //   kwok) that the global setup starts, or reuses when `npm run cluster:up` already did.
+// - e2e (`npm run test:e2e`, not part of `npm test`): the image built, real kubelet nodes
+//   joined to a cluster of its own, the chart installed on them (root, Docker, containerd).
 export default defineConfig({
   test: {
     reporters: ['default', './test/summary-reporter.ts'],
@@ -40,6 +42,17 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 180_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          sequence: { groupOrder: 3 },
+          include: ['test/e2e/**/*.test.ts'],
+          globalSetup: ['test/e2e/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
         },
       },
     ],

@@ -4,16 +4,22 @@
  *   run              the in-cluster agent (operator + poller + shipper)
  *   control-plane    the reference control plane (serve, create-cluster, enqueue, actions)
  *   openapi          print the contract's OpenAPI document
+ *   --version        print the version, source revision and Node.js version
  * Each subcommand lives in its own module and is loaded on demand.
  */
 const commands: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
   run: () => import('./agent/run.ts'),
   'control-plane': () => import('./reference-control-plane/cli.ts'),
-  openapi: () => import('./contract/openapi.ts'),
+  openapi: () => import('./reference-control-plane/openapi-document.ts'),
 };
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === 'version') {
+    const { versionLine } = await import('./agent/version.ts');
+    process.stdout.write(`${versionLine()}\n`);
+    return 0;
+  }
   const load = name ? commands[name] : undefined;
   if (!load) {
     process.stderr.write(

@@ -1,8 +1,7 @@
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
+import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from '../contract/marks.ts';
 import type { NodeChange } from '../kube/nodes.ts';
 import { patchCachedNode, updateNode } from '../kube/nodes.ts';
-import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from './marks.ts';
-import { NodeTarget } from './node-identity.ts';
 import { cachedTargetNode, loadTargetNode, nodeSubject } from './target-node.ts';
 import {
   type ActionContext,
@@ -11,9 +10,6 @@ import {
   succeeded,
   throwIfAborted,
 } from './types.ts';
-
-/** cordon_node: mark the node unschedulable (spec.unschedulable=true). */
-export const CordonNodePayload = NodeTarget;
 
 /**
  * What a cordon found and did:

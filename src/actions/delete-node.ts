@@ -1,7 +1,7 @@
+import { nodeIdentityMismatch } from '../contract/node-identity.ts';
 import { isNotFound } from '../kube/api-errors.ts';
 import { readNodeOrNull } from '../kube/nodes.ts';
-import { DrainNodePayload, drainNodeOrAbort } from './drain-node.ts';
-import { nodeIdentityMismatch } from './node-identity.ts';
+import { drainNodeOrAbort } from './drain-node.ts';
 import { nodeSubject } from './target-node.ts';
 import {
   type ActionContext,
@@ -12,9 +12,6 @@ import {
   succeeded,
   throwIfAborted,
 } from './types.ts';
-
-/** delete_node: drain with the same options, then delete the Node with a UID precondition. */
-export const DeleteNodePayload = DrainNodePayload;
 
 export const deleteNodeExecutor: ActionExecutor<'delete_node'> = {
   type: 'delete_node',

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { V1Node } from '@kubernetes/client-node';
-import { z } from 'zod';
+import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from '../contract/marks.ts';
+import type { DrainNodePayload } from '../contract/payloads.ts';
 import { type NodeChange, updateNode } from '../kube/nodes.ts';
 import { listPodsOnNode, type PodFacts } from '../kube/pods.ts';
 import { lookupPodOwners, type OwnerInfo, ownerKey } from '../kube/workloads.ts';
@@ -13,8 +14,6 @@ import {
   planDrain,
 } from './drain-plan.ts';
 import { type DrainPodReport, DrainRun, type DrainRunOutcome } from './drain-run.ts';
-import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from './marks.ts';
-import { NodeTarget } from './node-identity.ts';
 import { loadTargetNode, nodeSubject } from './target-node.ts';
 import {
   ActionAbortedError,
@@ -26,25 +25,6 @@ import {
   succeeded,
   throwIfAborted,
 } from './types.ts';
-
-/** drain_node: cordon, then evict pods with kubectl drain's rules (see docs/drain.md). */
-export const DrainNodePayload = NodeTarget.extend({
-  timeoutSeconds: z.int().min(1).max(86_400),
-  gracePeriodSeconds: z.int().min(0).max(86_400).optional(),
-  /** kubectl drain's --force: pods no controller manages (and of a deleted DaemonSet) may be evicted. */
-  force: z.boolean().default(false),
-  /**
-   * When the budget ends, delete the pods still there (a PodDisruptionBudget kept them), each
-   * with its own grace period. Only where an AgentPolicy enables it by name.
-   */
-  forceDeleteAtBudgetEnd: z.boolean().default(false),
-  deleteEmptyDirData: z.boolean().default(false),
-  ignoreDaemonSets: z.boolean().default(true),
-  deadline: z.iso.datetime({ offset: true }).optional(),
-  /** kubectl's --skip-wait-for-delete-timeout: pods whose deletion is older than this are not waited for. */
-  skipWaitForDeleteTimeoutSeconds: z.int().min(0).max(86_400).optional(),
-});
-export type DrainNodePayload = z.infer<typeof DrainNodePayload>;
 
 /** The envelope fields a drain needs (delete_node passes its own). */
 export interface DrainActionRef {

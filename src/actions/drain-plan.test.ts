@@ -21,6 +21,7 @@ function pod(over: Partial<PodFacts> = {}): PodFacts {
     uid: 'uid-p',
     nodeName: 'n1',
     phase: 'Running',
+    labels: {},
     annotations: {},
     controller: { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-abc', uid: 'rs-uid' },
     hasEmptyDir: false,
@@ -222,6 +223,7 @@ const arbPod: fc.Arbitrary<PodFacts> = fc
     uid: `${r.namespace}-${r.name}`,
     nodeName: 'n1',
     phase: r.phase,
+    labels: {},
     annotations: {
       ...(r.mirror ? { 'kubernetes.io/config.mirror': 'x' } : {}),
       ...(r.dnd ? { 'clusteropt.io/do-not-disrupt': r.dnd } : {}),

@@ -6,9 +6,10 @@
  * order, first "no" wins: deleted-long-ago, DaemonSet, mirror, local storage (emptyDir),
  * unreplicated; then the agent's own do-not-disrupt filter.
  */
+
+import { isDoNotDisrupt } from '../contract/marks.ts';
 import type { PodFacts } from '../kube/pods.ts';
 import { type OwnerInfo, ownerKey } from '../kube/workloads.ts';
-import { isDoNotDisrupt } from './marks.ts';
 
 export interface DrainFilterOptions {
   /** kubectl's --force, as allowed by policy: pods without a controller may be evicted. */

@@ -4,6 +4,7 @@
  * pods (one watch for the whole drain) and the node's readiness. Decisions stay in
  * drain-plan.ts (which pods, grace periods, budget) and drain-tracker.ts (when a pod is done).
  */
+
 import { performance } from 'node:perf_hooks';
 import {
   apiErrorMessage,
@@ -11,15 +12,15 @@ import {
   isMultiplePdbError,
   isNamespaceTerminating,
   isNotFound,
+  isRetryableKubeError,
   isTooManyRequests,
   retryAfterMs,
-  statusCode,
 } from '../kube/api-errors.ts';
 import { isNodeReady } from '../kube/nodes.ts';
 import { deletePod, evictPod, nodePodsQuery, type PodFacts, podFacts } from '../kube/pods.ts';
 import { listWatch } from '../kube/watch.ts';
 import { Backoff } from '../util/backoff.ts';
-import { errorMessage } from '../util/errors.ts';
+import { Wakeup } from '../util/wakeup.ts';
 import { defaultPodGraceSeconds, evictionGraceSeconds, isMirrorPod } from './drain-plan.ts';
 import { type DoneReason, DrainTracker } from './drain-tracker.ts';
 import type { ActionContext } from './types.ts';
@@ -96,12 +97,6 @@ const report = (
   ...extra,
 });
 
-/** Errors worth retrying within the budget besides PDB refusals: the server or network hiccuped. */
-function isTransient(err: unknown): boolean {
-  const code = statusCode(err);
-  return code === undefined || code >= 500 || code === 408;
-}
-
 export class DrainRun {
   private readonly ctx: ActionContext;
   private readonly options: DrainRunOptions;
@@ -112,8 +107,7 @@ export class DrainRun {
   private readonly retryMaxMs: number;
   private readonly forcedMarginMs: number;
 
-  private woken = false;
-  private wakeResolve: (() => void) | undefined;
+  private readonly wakeup = new Wakeup();
   private inFlight = 0;
   private knownUids = new Set<string>();
   private planned = false;
@@ -384,7 +378,7 @@ export class DrainRun {
           // The namespace is being deleted: its controller removes the pod; wait for it.
           if (isNamespaceTerminating(err)) return this.accepted(item, undefined);
           const message = apiErrorMessage(err);
-          if (isTooManyRequests(err) || isMultiplePdbError(err) || isTransient(err)) {
+          if (isTooManyRequests(err) || isMultiplePdbError(err) || isRetryableKubeError(err)) {
             if (isTooManyRequests(err)) this.out.retries.tooManyRequests++;
             else if (isMultiplePdbError(err)) this.out.retries.multiplePdb++;
             else this.out.retries.transient++;
@@ -410,7 +404,7 @@ export class DrainRun {
           );
         },
       )
-      .catch((err: unknown) => this.ctx.log.error({ err: errorMessage(err) }, 'drain bookkeeping failed'))
+      .catch((err: unknown) => this.ctx.log.error({ err }, 'drain bookkeeping failed'))
       .finally(() => {
         this.inFlight--;
         this.wake();
@@ -606,24 +600,14 @@ export class DrainRun {
   }
 
   private wake(): void {
-    this.woken = true;
-    this.wakeResolve?.();
+    this.wakeup.wake();
   }
 
   private async sleepUntilWoken(ms: number): Promise<void> {
-    if (this.woken || this.halted) {
-      this.woken = false;
+    if (this.halted) {
+      this.wakeup.clear();
       return;
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wakeResolve = done;
-    });
-    this.wakeResolve = undefined;
-    this.woken = false;
+    await this.wakeup.wait(ms);
   }
 }

@@ -11,6 +11,7 @@ function pod(name: string, over: Partial<PodFacts> = {}): PodFacts {
     uid: `uid-${name}`,
     nodeName: 'n1',
     phase: 'Running',
+    labels: {},
     annotations: {},
     controller: undefined,
     hasEmptyDir: false,

@@ -2,10 +2,11 @@ import type { V1Node } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseEnvelope } from '../contract/envelope.ts';
+import { nodeIdentityMismatch } from '../contract/node-identity.ts';
+import { PatchNodePayload } from '../contract/payloads.ts';
 import type { NodeChange } from '../kube/nodes.ts';
 import { planCordon } from './cordon-node.ts';
-import { nodeIdentityMismatch } from './node-identity.ts';
-import { isEvictingPatch, PatchNodePayload, patchNodeDisruption, planPatchNode } from './patch-node.ts';
+import { isEvictingPatch, patchNodeDisruption, planPatchNode } from './patch-node.ts';
 import { decideScale } from './scale-workload.ts';
 import { planUncordon } from './uncordon-node.ts';
 

@@ -1,8 +1,7 @@
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
-import { z } from 'zod';
-import { type NodeChange, sameTaint, updateNode } from '../kube/nodes.ts';
-import { agentOwnedAnnotations, agentOwnedTaintKeys, patchedTaintsAnnotation } from './marks.ts';
-import { NodeTarget } from './node-identity.ts';
+import { patchedTaintsAnnotation } from '../contract/marks.ts';
+import { type PatchNodePayload, sameTaint, type Taint } from '../contract/payloads.ts';
+import { type NodeChange, updateNode } from '../kube/nodes.ts';
 import { loadTargetNode, nodeSubject } from './target-node.ts';
 import {
   type ActionContext,
@@ -11,61 +10,6 @@ import {
   succeeded,
   throwIfAborted,
 } from './types.ts';
-
-const LabelKey = z
-  .string()
-  .min(1)
-  .max(317)
-  .regex(
-    /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
-    'must be a qualified name (optional DNS prefix and "/", then up to 63 characters)',
-  );
-const LabelValue = z
-  .string()
-  .max(63)
-  .regex(/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/, 'must be a valid label value');
-
-export const Taint = z.strictObject({
-  key: LabelKey,
-  value: LabelValue.optional(),
-  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']),
-});
-export type Taint = z.infer<typeof Taint>;
-
-const TaintRef = Taint.pick({ key: true, effect: true });
-
-/**
- * patch_node: labels and annotations are merged (a null value removes the key); taints
- * listed are added or replaced by key+effect, and `removeTaints` removes by key+effect.
- * Nothing else on the Node can be changed by this action, and neither can the agent's own
- * marks (clusteropt.io/cordoned-by, the clusteropt.io/draining taint): those belong to
- * cordon/uncordon/drain, whose bookkeeping would otherwise lie.
- */
-export const PatchNodePayload = NodeTarget.extend({
-  labels: z.record(LabelKey, LabelValue.nullable()).optional(),
-  annotations: z.record(LabelKey, z.string().max(262_144).nullable()).optional(),
-  taints: z.array(Taint).max(64).optional(),
-  removeTaints: z.array(TaintRef).max(64).optional(),
-})
-  .refine((p) => p.labels || p.annotations || p.taints || p.removeTaints, {
-    message: 'patch_node needs at least one of labels, annotations, taints, removeTaints',
-  })
-  .refine((p) => !Object.keys(p.annotations ?? {}).some((k) => agentOwnedAnnotations.includes(k)), {
-    message: `annotations the agent keeps for its own bookkeeping cannot be patched: ${agentOwnedAnnotations.join(', ')}`,
-    path: ['annotations'],
-  })
-  .refine(
-    (p) => ![...(p.taints ?? []), ...(p.removeTaints ?? [])].some((t) => agentOwnedTaintKeys.includes(t.key)),
-    {
-      message: `taints owned by the agent's drain cannot be patched: ${agentOwnedTaintKeys.join(', ')}`,
-      path: ['taints'],
-    },
-  )
-  .refine((p) => !(p.taints ?? []).some((t) => (p.removeTaints ?? []).some((r) => sameTaint(t, r))), {
-    message: 'a taint cannot be both set and removed',
-    path: ['removeTaints'],
-  });
-export type PatchNodePayload = z.infer<typeof PatchNodePayload>;
 
 export interface PatchNodePlan {
   change: NodeChange | null;

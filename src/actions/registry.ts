@@ -1,15 +1,15 @@
 /**
  * Action type -> executor, and `runAction`, the one entry point the action controller calls.
- * sync_hibernation_schedule is executed by the hibernation module; it registers there.
  */
 import type { Action, ActionType } from '../contract/envelope.ts';
-import { apiErrorMessage, statusCode } from '../kube/api-errors.ts';
+import { apiErrorMessage, isRetryableKubeError, statusCode } from '../kube/api-errors.ts';
 import { AgentError } from '../util/errors.ts';
 import { cordonNodeExecutor } from './cordon-node.ts';
 import { deleteNodeExecutor } from './delete-node.ts';
 import { drainNodeExecutor } from './drain-node.ts';
 import { patchNodeExecutor } from './patch-node.ts';
 import { scaleWorkloadExecutor } from './scale-workload.ts';
+import { syncHibernationScheduleExecutor } from './sync-hibernation-schedule.ts';
 import {
   ActionAbortedError,
   type ActionContext,
@@ -20,7 +20,7 @@ import {
 } from './types.ts';
 import { uncordonNodeExecutor } from './uncordon-node.ts';
 
-type Registry = { [T in ActionType]?: ActionExecutor<T> };
+type Registry = { [T in ActionType]: ActionExecutor<T> };
 
 export const executors: Registry = {
   cordon_node: cordonNodeExecutor,
@@ -29,6 +29,7 @@ export const executors: Registry = {
   scale_workload: scaleWorkloadExecutor,
   patch_node: patchNodeExecutor,
   delete_node: deleteNodeExecutor,
+  sync_hibernation_schedule: syncHibernationScheduleExecutor,
 };
 
 export function executorFor<T extends ActionType>(type: T): ActionExecutor<T> | undefined {
@@ -47,7 +48,7 @@ const knownReasons = new Set<string>([
  * Runs an action's executor. Always resolves to a result, except when `ctx.signal` aborted:
  * then it rejects with ActionAbortedError (the action is unfinished, not failed).
  * Unexpected errors become `failed` with reason `api_error` (or the AgentError's own code
- * when it is a known reason); 5xx, 429 and network errors are marked retryable.
+ * when it is a known reason); isRetryableKubeError says whether trying later may help.
  */
 export async function runAction(action: Action, ctx: ActionContext): Promise<ActionResult> {
   const executor = executorFor(action.type);
@@ -63,12 +64,8 @@ export async function runAction(action: Action, ctx: ActionContext): Promise<Act
       return failed(err.code as ResultReason, err.message, {}, err.retryable);
     }
     const code = statusCode(err);
-    const retryable =
-      err instanceof AgentError ? err.retryable : code === undefined || code >= 500 || code === 429;
-    ctx.log.warn(
-      { actionId: action.id, type: action.type, err: apiErrorMessage(err) },
-      'action failed unexpectedly',
-    );
+    const retryable = isRetryableKubeError(err);
+    ctx.log.warn({ actionId: action.id, type: action.type, err }, 'action failed unexpectedly');
     return failed('api_error', `${action.type} failed: ${apiErrorMessage(err)}`, { status: code }, retryable);
   }
 }

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import { isDoNotDisrupt } from '../contract/marks.ts';
+import type { ScaleWorkloadPayload } from '../contract/payloads.ts';
 import { apiErrorMessage, isConflict } from '../kube/api-errors.ts';
 import {
   apiVersionOf,
@@ -10,7 +11,6 @@ import {
   UnsupportedKindError,
   WorkloadNotFoundError,
 } from '../kube/scale.ts';
-import { isDoNotDisrupt } from './marks.ts';
 import {
   type ActionContext,
   type ActionExecutor,
@@ -24,34 +24,10 @@ import {
 /** The AgentPolicy scale limits when no policy sets them (docs/policy.md). */
 export const defaultScaleLimits = { maxReplicas: 100, maxScaleUpFactor: 2 } as const;
 
-const DnsLabel = z
-  .string()
-  .min(1)
-  .max(63)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be an RFC 1123 label');
-
 /**
- * scale_workload: set replicas through the scale subresource. `kind` is Deployment,
- * StatefulSet, ReplicaSet, ReplicationController, or `Kind.group` for any resource whose
- * discovery lists /scale. expectedReplicas is a precondition: if the current count differs,
- * the action fails with a conflict instead of overwriting someone else's change.
- */
-export const ScaleWorkloadPayload = z.strictObject({
-  namespace: DnsLabel,
-  kind: z
-    .string()
-    .min(1)
-    .max(316)
-    .regex(/^[A-Z][A-Za-z0-9]*(\.[a-z0-9.-]+)?$/, 'must be a Kind, optionally Kind.group'),
-  name: z.string().min(1).max(253),
-  replicas: z.int().min(0).max(100_000),
-  expectedReplicas: z.int().min(0).max(100_000).optional(),
-});
-export type ScaleWorkloadPayload = z.infer<typeof ScaleWorkloadPayload>;
-
-/**
- * The scale-up limits, shared by the policy check (controllers/policy/decide.ts) and this executor (which checks
- * again on the replicas it read right before writing). Scaling down is never refused here.
+ * The scale-up limits, shared by the policy check (controllers/policy/decide.ts) and this
+ * executor (which checks again on the replicas it read right before writing). Scaling down is
+ * never refused here.
  */
 export function scaleUpRefusal(
   current: number,

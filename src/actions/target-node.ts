@@ -2,8 +2,8 @@
  * Loads the node an action targets and checks its identity before anything touches it.
  */
 import type { V1Node } from '@kubernetes/client-node';
+import { type NodeTarget, nodeIdentityMismatch } from '../contract/node-identity.ts';
 import { readNodeOrNull } from '../kube/nodes.ts';
-import { type NodeTarget, nodeIdentityMismatch } from './node-identity.ts';
 import { type ActionContext, type ActionResult, failed } from './types.ts';
 
 export type TargetNode = { ok: true; node: V1Node } | { ok: false; result: ActionResult };

@@ -1,7 +1,6 @@
 import type { V1Node } from '@kubernetes/client-node';
+import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from '../contract/marks.ts';
 import { type NodeChange, patchCachedNode, updateNode } from '../kube/nodes.ts';
-import { cordonedByAnnotation, drainingTaintEffect, drainingTaintKey } from './marks.ts';
-import { NodeTarget } from './node-identity.ts';
 import { cachedTargetNode, loadTargetNode, nodeSubject } from './target-node.ts';
 import {
   type ActionContext,
@@ -10,9 +9,6 @@ import {
   succeeded,
   throwIfAborted,
 } from './types.ts';
-
-/** uncordon_node: undo what the agent's cordon or drain added, nothing else. */
-export const UncordonNodePayload = NodeTarget;
 
 /**
  * - 'removed': the agent had cordoned it; now schedulable again;

@@ -17,7 +17,6 @@ import type { AgentConfig } from '../config/schema.ts';
 import { ActionController } from '../controllers/action/controller.ts';
 import { acceptEnvelopes } from '../controllers/action/poller.ts';
 import { HibernationController } from '../controllers/hibernation/controller.ts';
-import { syncHibernationScheduleExecutor } from '../controllers/hibernation/sync-executor.ts';
 import { createInventory } from '../controllers/inventory/index.ts';
 import {
   ApiKeySource,
@@ -37,7 +36,7 @@ import { StateStore } from '../store/index.ts';
 import { sleep } from '../util/backoff.ts';
 import { ClockJumpDetector } from '../util/clock-jump.ts';
 import { errorMessage } from '../util/errors.ts';
-import { agentVersion } from './version.ts';
+import { agentVersion, buildRevision } from './version.ts';
 
 export async function main(argv: string[]): Promise<number> {
   let loaded: ReturnType<typeof loadConfig>;
@@ -54,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   const log = createLogger({ level: loaded.config.logLevel });
   for (const w of loaded.warnings) log.warn(w);
   const agent = await startAgent(loaded.config, log).catch((err: unknown) => {
+    // The message only: a start failure is the user's to fix (a setting, the state file), not a stack trace.
     log.fatal({ err: errorMessage(err), code: (err as { code?: string }).code }, 'agent cannot start');
     return undefined;
   });
@@ -87,7 +87,7 @@ function loadKubeConfig(config: AgentConfig): KubeConfig {
 
 /** Starts every part of the agent; used by `main` and by tests that run the agent in-process. */
 export async function startAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
-  const metrics = createMetrics({ version: agentVersion });
+  const metrics = createMetrics({ version: agentVersion, revision: buildRevision });
   const { store, recovered } = StateStore.openRecovering({ path: join(config.stateDir, 'agent.db') });
   if (recovered) {
     // Said three ways: a log line now, a metric, and an audit event for the control plane.
@@ -237,7 +237,6 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       dryRun: config.dryRun,
       nodes,
       controlPlaneAccess: termAccess,
-      extraExecutors: { sync_hibernation_schedule: syncHibernationScheduleExecutor(clients) },
     });
     // Schedules run from the cluster alone: no control plane needed, audit events wait in the outbox.
     const hibernation = new HibernationController({
@@ -354,7 +353,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   clients.version
     .getCode()
     .then(() => kubeReachable.markSuccess())
-    .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'Kubernetes API not reachable yet'));
+    .catch((err: unknown) => log.warn({ err }, 'Kubernetes API not reachable yet'));
 
   return {
     identity: elector?.identity ?? identity,
@@ -441,7 +440,7 @@ async function heartbeatLoop(
       );
     } catch (err) {
       if (signal.aborted) return;
-      log.debug({ err: errorMessage(err) }, 'heartbeat failed');
+      log.debug({ err }, 'heartbeat failed');
     }
     await sleep(config.heartbeatIntervalSeconds * 1000, signal).catch(() => undefined);
   }

@@ -9,6 +9,7 @@
 
 import type { Logger } from '../observability/logger.ts';
 import { Backoff, type BackoffOptions, sleep } from '../util/backoff.ts';
+import { Wakeup } from '../util/wakeup.ts';
 import {
   type AwsClientOptions,
   type AwsClients,
@@ -72,8 +73,7 @@ export class AwsEnrichment {
   private identityAt = 0;
   private readonly changeListeners = new Set<(ids: string[]) => void>();
   private idleWaiters: Array<() => void> = [];
-  private wakeUp: (() => void) | undefined;
-  private woken = false;
+  private readonly wakeup = new Wakeup();
   private busy = false;
   private describeCalls = 0;
   private refreshes = 0;
@@ -135,7 +135,7 @@ export class AwsEnrichment {
 
   /** Resolves when nothing is due or being fetched, or after `timeoutMs`. */
   settled(timeoutMs: number): Promise<void> {
-    if (!this.busy && !this.woken) return Promise.resolve();
+    if (!this.busy && !this.wakeup.pending) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(done, timeoutMs);
       const waiter = () => done();
@@ -163,7 +163,7 @@ export class AwsEnrichment {
         if (delayMs > 0) {
           // A failed pass is tried again after the backoff, not at the next periodic check.
           await sleep(delayMs, signal);
-          this.woken = true;
+          this.wakeup.wake();
         }
       }
     } catch (err) {
@@ -234,37 +234,15 @@ export class AwsEnrichment {
   }
 
   private wake(): void {
-    this.woken = true;
-    this.wakeUp?.();
+    this.wakeup.wake();
   }
 
   private async waitForWork(signal: AbortSignal): Promise<void> {
-    if (this.woken) {
-      this.woken = false;
-      return;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(finish, this.options.checkIntervalMs ?? 30_000);
-      const onAbort = () => {
-        clearTimeout(timer);
-        this.wakeUp = undefined;
-        reject(signal.reason);
-      };
-      const self = this;
-      function finish() {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        self.wakeUp = undefined;
-        resolve();
-      }
-      this.wakeUp = finish;
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-    this.woken = false;
+    await this.wakeup.wait(this.options.checkIntervalMs ?? 30_000, signal);
   }
 
   private notifyIdle(): void {
-    if (this.woken) return;
+    if (this.wakeup.pending) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();

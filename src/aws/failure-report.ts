@@ -74,7 +74,7 @@ export class AwsFailureReport {
       this.emit?.(notice);
     } catch (err) {
       // A full state disk must not stop the inventory; the log line above still exists.
-      this.logger?.warn({ err: errorMessage(err) }, 'could not queue the AWS audit event');
+      this.logger?.warn({ err }, 'could not queue the AWS audit event');
     }
   }
 }

@@ -1,17 +1,20 @@
 import { z } from 'zod';
-import { CordonNodePayload } from '../actions/cordon-node.ts';
-import { DeleteNodePayload } from '../actions/delete-node.ts';
-import { DrainNodePayload } from '../actions/drain-node.ts';
-import { PatchNodePayload } from '../actions/patch-node.ts';
-import { ScaleWorkloadPayload } from '../actions/scale-workload.ts';
-import { SyncHibernationSchedulePayload } from '../actions/sync-hibernation-schedule.ts';
-import { UncordonNodePayload } from '../actions/uncordon-node.ts';
+import { ActionType } from '../crds/agent-action.ts';
+import {
+  CordonNodePayload,
+  DeleteNodePayload,
+  DrainNodePayload,
+  PatchNodePayload,
+  ScaleWorkloadPayload,
+  UncordonNodePayload,
+} from './payloads.ts';
+import { SyncHibernationSchedulePayload } from './sync-hibernation-schedule.ts';
 import { describeIssues, WireEnvelope } from './wire-envelope.ts';
 
 // Defined in wire-envelope.ts (no action modules needed); re-exported for existing imports.
 export { describeIssues, WireEnvelope } from './wire-envelope.ts';
 
-/** Every action type the agent knows, with its payload schema. The one list to extend. */
+/** Every action type the agent knows (crds/agent-action.ts ActionType), with its payload schema. */
 export const actionPayloads = {
   cordon_node: CordonNodePayload,
   uncordon_node: UncordonNodePayload,
@@ -20,10 +23,9 @@ export const actionPayloads = {
   patch_node: PatchNodePayload,
   delete_node: DeleteNodePayload,
   sync_hibernation_schedule: SyncHibernationSchedulePayload,
-} as const;
+} as const satisfies Record<ActionType, z.ZodType>;
 
-export type ActionType = keyof typeof actionPayloads;
-export const ActionType = z.enum(Object.keys(actionPayloads) as [ActionType, ...ActionType[]]);
+export { ActionType };
 
 /** Action types that take capacity away (policy counts them against disruption limits). */
 export const disruptiveActionTypes: ReadonlySet<ActionType> = new Set([

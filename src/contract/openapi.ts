@@ -1,7 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import * as admin from '../reference-control-plane/admin-schemas.ts';
 import { Action, actionPayloads, WireEnvelope } from './envelope.ts';
 import {
   AuditEvent,
@@ -24,8 +22,9 @@ import {
 /**
  * The control-plane contract as an OpenAPI 3.1 document, generated from the zod schemas the
  * agent and the reference control plane use, so the control-plane team builds against the
- * same source of truth. `node src/contract/openapi.ts --write` regenerates openapi.json
- * (committed); a unit test fails when the committed file is stale.
+ * same source of truth. The reference control plane adds its admin API and writes the whole
+ * document to openapi.json (reference-control-plane/openapi-document.ts); a unit test fails
+ * when the committed file is stale.
  *
  * Schemas are rendered with io 'input': each one describes what its parser accepts (fields
  * with defaults are optional), which is what the sending side must produce.
@@ -36,17 +35,28 @@ export const contractVersion = '1.1.0';
 
 export const openApiJsonPath = fileURLToPath(new URL('./openapi.json', import.meta.url));
 
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (name: string) => ({ content: { 'application/json': { schema: ref(name) } } });
+export const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+export const json = (name: string) => ({ content: { 'application/json': { schema: ref(name) } } });
 
 function pascal(snake: string): string {
   return snake.replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase());
 }
 
-type JsonObject = Record<string, unknown>;
+export type JsonObject = Record<string, unknown>;
+
+/**
+ * A part of the document defined elsewhere (the reference control plane's admin API): its
+ * tag, paths, security scheme and schemas, merged after the agent contract's own.
+ */
+export interface OpenApiPart {
+  tag: { name: string; description: string };
+  paths: JsonObject;
+  securitySchemes: JsonObject;
+  schemas: Array<[z.ZodType, string]>;
+}
 
 /** Renders the schemas as components; schemas shared by several action types get one entry plus aliases. */
-function componentSchemas(): Record<string, JsonObject> {
+function componentSchemas(extra: OpenApiPart['schemas']): Record<string, JsonObject> {
   const registry = z.registry<{ id: string }>();
   const aliases: Record<string, string> = {};
   const named = new Map<z.ZodType, string>();
@@ -77,30 +87,7 @@ function componentSchemas(): Record<string, JsonObject> {
   add(Heartbeat, 'Heartbeat');
   add(HeartbeatResponse, 'HeartbeatResponse');
   add(ErrorBody, 'ErrorBody');
-
-  add(admin.CreateClusterRequest, 'AdminCreateClusterRequest');
-  add(admin.Cluster, 'AdminCluster');
-  add(admin.ClusterCreated, 'AdminClusterCreated');
-  add(admin.ClusterList, 'AdminClusterList');
-  add(admin.ApiKeyCreated, 'AdminApiKeyCreated');
-  add(admin.ApiKeyRevoked, 'AdminApiKeyRevoked');
-  add(admin.EnqueueRequest, 'AdminEnqueueRequest');
-  add(admin.AdminAction, 'AdminAction');
-  add(admin.AdminActionList, 'AdminActionList');
-  add(admin.AdminActionCounts, 'AdminActionCounts');
-  add(admin.StatusLogEntry, 'AdminStatusLogEntry');
-  add(admin.StatusLog, 'AdminStatusLog');
-  add(admin.StoredInstance, 'AdminInstance');
-  add(admin.InstanceList, 'AdminInstanceList');
-  add(admin.StoredAuditEvent, 'AdminAuditEvent');
-  add(admin.AuditEventList, 'AdminAuditEventList');
-  add(admin.StoredHeartbeat, 'AdminHeartbeat');
-  add(admin.FaultRule, 'AdminFaultRule');
-  add(admin.FaultList, 'AdminFaultList');
-  add(admin.ClusterStatusRequest, 'AdminClusterStatusRequest');
-  add(admin.HostilePollRequest, 'AdminHostilePollRequest');
-  add(admin.HostilePollQueued, 'AdminHostilePollQueued');
-  add(admin.UnknownReportList, 'AdminUnknownReportList');
+  for (const [schema, id] of extra) add(schema, id);
 
   const rendered = z.toJSONSchema(registry, {
     io: 'input',
@@ -119,7 +106,7 @@ function componentSchemas(): Record<string, JsonObject> {
   return Object.fromEntries(Object.entries(schemas).sort(([a], [b]) => a.localeCompare(b)));
 }
 
-const errorResponse = (description: string, headers?: JsonObject) => ({
+export const errorResponse = (description: string, headers?: JsonObject) => ({
   description,
   ...(headers ? { headers } : {}),
   ...json('ErrorBody'),
@@ -144,7 +131,7 @@ const responses = {
     retryAfter,
   ),
 };
-const r = (name: keyof typeof responses) => ({ $ref: `#/components/responses/${name}` });
+export const r = (name: keyof typeof responses) => ({ $ref: `#/components/responses/${name}` });
 const agentErrors = {
   '401': r('Unauthorized'),
   '403': r('Forbidden'),
@@ -152,8 +139,7 @@ const agentErrors = {
   '503': r('ServiceUnavailable'),
 };
 const agentPostErrors = { '400': r('BadRequest'), ...agentErrors, '413': r('PayloadTooLarge') };
-const adminErrors = { '401': r('Unauthorized') };
-const idParam = (what: string) => ({
+export const idParam = (what: string) => ({
   name: 'id',
   in: 'path',
   required: true,
@@ -162,9 +148,7 @@ const idParam = (what: string) => ({
 });
 
 const agentTag = 'agent';
-const adminTag = 'reference-control-plane-admin';
 const agentSecurity = [{ agentApiKey: [] }];
-const adminSecurity = [{ adminToken: [] }];
 
 function agentPaths(): JsonObject {
   return {
@@ -281,204 +265,8 @@ function agentPaths(): JsonObject {
   };
 }
 
-function adminOp(
-  operationId: string,
-  summary: string,
-  options: {
-    params?: JsonObject[];
-    body?: string;
-    ok: string;
-    status?: '200' | '201';
-    errors?: JsonObject;
-    description?: string;
-  },
-): JsonObject {
-  return {
-    operationId,
-    tags: [adminTag],
-    summary,
-    ...(options.description ? { description: options.description } : {}),
-    security: adminSecurity,
-    ...(options.params ? { parameters: options.params } : {}),
-    ...(options.body ? { requestBody: { required: true, ...json(options.body) } } : {}),
-    responses: {
-      [options.status ?? '200']: { description: 'OK', ...json(options.ok) },
-      ...(options.body ? { '400': r('BadRequest') } : {}),
-      ...adminErrors,
-      ...options.errors,
-    },
-  };
-}
-
-function adminPaths(): JsonObject {
-  const cluster = [idParam('cluster')];
-  const action = [idParam('action')];
-  const notFound = { '404': r('NotFound') };
-  return {
-    '/healthz': {
-      get: {
-        operationId: 'healthz',
-        tags: [adminTag],
-        summary: 'Liveness of the reference control plane',
-        responses: {
-          '200': {
-            description: 'Serving.',
-            content: {
-              'application/json': {
-                schema: { type: 'object', properties: { ok: { const: true } }, required: ['ok'] },
-              },
-            },
-          },
-        },
-      },
-    },
-    '/admin/v1/clusters': {
-      get: adminOp('adminListClusters', 'List clusters', { ok: 'AdminClusterList' }),
-      post: adminOp('adminCreateCluster', 'Create a cluster and its first API key (shown once)', {
-        body: 'AdminCreateClusterRequest',
-        ok: 'AdminClusterCreated',
-        status: '201',
-      }),
-    },
-    '/admin/v1/clusters/{id}': {
-      get: adminOp('adminGetCluster', 'Get a cluster', {
-        params: cluster,
-        ok: 'AdminCluster',
-        errors: notFound,
-      }),
-    },
-    '/admin/v1/clusters/{id}/api-keys': {
-      post: adminOp('adminCreateApiKey', 'Create a further API key for the cluster (rotation)', {
-        params: cluster,
-        ok: 'AdminApiKeyCreated',
-        status: '201',
-        errors: notFound,
-      }),
-    },
-    '/admin/v1/clusters/{id}/status': {
-      post: adminOp('adminSetClusterStatus', 'Enable or disable a cluster', {
-        description:
-          "A disabled cluster's agent gets 403 `cluster_disabled` on every agent route (held polls too); the agent then starts no action until the cluster is active again.",
-        params: cluster,
-        body: 'AdminClusterStatusRequest',
-        ok: 'AdminCluster',
-        errors: notFound,
-      }),
-    },
-    '/admin/v1/clusters/{id}/hostile/polls': {
-      post: adminOp('adminHostilePoll', 'Hostile mode: answer the next polls with raw bytes', {
-        description:
-          "Only on a server started with --hostile (otherwise 404 `hostile_mode_off`): the next `count` polls of the cluster are answered 200 with `body` exactly as given (any bytes: deep nesting, junk, envelopes of any shape). For the agent's hostile-control-plane tests; not part of the agent contract.",
-        params: cluster,
-        body: 'AdminHostilePollRequest',
-        ok: 'AdminHostilePollQueued',
-        status: '201',
-        errors: notFound,
-      }),
-    },
-    '/admin/v1/clusters/{id}/hostile/reports': {
-      get: adminOp('adminHostileReports', 'Hostile mode: reports about actions the store does not know', {
-        description:
-          'Only with --hostile: status reports the agent sent about the ids of raw poll answers, which a normal server answers with 404 and this one keeps.',
-        params: cluster,
-        ok: 'AdminUnknownReportList',
-        errors: notFound,
-      }),
-    },
-    '/admin/v1/api-keys/{id}/revoke': {
-      post: adminOp('adminRevokeApiKey', 'Revoke an API key (requests with it then get 403)', {
-        params: [idParam('API key')],
-        ok: 'AdminApiKeyRevoked',
-        errors: notFound,
-      }),
-    },
-    '/admin/v1/clusters/{id}/actions/counts': {
-      get: adminOp('adminCountActions', "How many of the cluster's actions are in each state", {
-        params: cluster,
-        ok: 'AdminActionCounts',
-        errors: notFound,
-      }),
-    },
-    '/admin/v1/clusters/{id}/actions': {
-      get: adminOp(
-        'adminListActions',
-        "List the cluster's actions with state, message, result and deliveries",
-        {
-          params: [
-            ...cluster,
-            { name: 'state', in: 'query', schema: { type: 'string', enum: admin.StoredActionState.options } },
-          ],
-          ok: 'AdminActionList',
-          errors: notFound,
-        },
-      ),
-      post: adminOp('adminEnqueueAction', 'Queue an action for the cluster (wakes its long-polls)', {
-        description:
-          'The payload is stored as given (any JSON value) and the type is not checked against the known types: the agent validates and rejects. `expiresInSeconds` is a shorthand for `expiresAt`.',
-        params: cluster,
-        body: 'AdminEnqueueRequest',
-        ok: 'AdminAction',
-        status: '201',
-        errors: { ...notFound, '409': errorResponse('An action with this id already exists.') },
-      }),
-    },
-    '/admin/v1/clusters/{id}/status-log': {
-      get: adminOp('adminClusterStatusLog', "Every accepted transition of the cluster's actions", {
-        params: cluster,
-        ok: 'AdminStatusLog',
-        errors: notFound,
-      }),
-    },
-    '/admin/v1/clusters/{id}/instances': {
-      get: adminOp('adminListInstances', "The cluster's instances and last applied seq", {
-        params: cluster,
-        ok: 'AdminInstanceList',
-        errors: notFound,
-      }),
-    },
-    '/admin/v1/clusters/{id}/events': {
-      get: adminOp('adminListEvents', "The cluster's audit events", {
-        params: cluster,
-        ok: 'AdminAuditEventList',
-        errors: notFound,
-      }),
-    },
-    '/admin/v1/clusters/{id}/heartbeat': {
-      get: adminOp('adminLastHeartbeat', "The cluster's last heartbeat", {
-        params: cluster,
-        ok: 'AdminHeartbeat',
-        errors: notFound,
-      }),
-    },
-    '/admin/v1/actions/{id}': {
-      get: adminOp('adminGetAction', 'Get one action', {
-        params: action,
-        ok: 'AdminAction',
-        errors: notFound,
-      }),
-    },
-    '/admin/v1/actions/{id}/status-log': {
-      get: adminOp('adminActionStatusLog', 'Every accepted transition of one action', {
-        params: action,
-        ok: 'AdminStatusLog',
-        errors: notFound,
-      }),
-    },
-    '/admin/v1/faults': {
-      get: adminOp('adminListFaults', 'List active fault rules', { ok: 'AdminFaultList' }),
-      post: adminOp('adminAddFault', 'Add a fault rule (test hook)', {
-        description:
-          'The next `count` agent requests (to `routes`, default all) are delayed by `delayMs`, then answered with `status` (+ Retry-After) or cut off (`reset`); with only `delayMs` they are then served normally. With `body`, the answer is that text (text/html) instead of a contract error body: what an ingress or a WAF in front of the control plane sends. For client tests; not part of the agent contract.',
-        body: 'AdminFaultRule',
-        ok: 'AdminFaultList',
-        status: '201',
-      }),
-      delete: adminOp('adminClearFaults', 'Remove all fault rules', { ok: 'AdminFaultList' }),
-    },
-  };
-}
-
-export function buildOpenApiDocument(): JsonObject {
+/** The document: the agent contract, then each part (the admin API when the reference control plane builds it). */
+export function buildOpenApiDocument(parts: OpenApiPart[] = []): JsonObject {
   return {
     openapi: '3.1.0',
     info: {
@@ -491,12 +279,9 @@ export function buildOpenApiDocument(): JsonObject {
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     tags: [
       { name: agentTag, description: "Called by the agent; authenticated with the cluster's API key." },
-      {
-        name: adminTag,
-        description: 'Reference control plane only: set-up, inspection and fault injection for tests.',
-      },
+      ...parts.map((part) => part.tag),
     ],
-    paths: { ...agentPaths(), ...adminPaths() },
+    paths: Object.assign(agentPaths(), ...parts.map((part) => part.paths)),
     components: {
       securitySchemes: {
         agentApiKey: {
@@ -505,50 +290,10 @@ export function buildOpenApiDocument(): JsonObject {
           description:
             "The cluster's API key, `co_<prefix>_<secret>`: the 8-character prefix names the key, only a SHA-256 of the secret is stored and compared in constant time. Missing or wrong: 401; revoked: 403.",
         },
-        adminToken: {
-          type: 'http',
-          scheme: 'bearer',
-          description: "The reference control plane's admin token.",
-        },
+        ...Object.assign({}, ...parts.map((part) => part.securitySchemes)),
       },
-      schemas: componentSchemas(),
+      schemas: componentSchemas(parts.flatMap((part) => part.schemas)),
       responses,
     },
   };
-}
-
-/** The document exactly as committed in openapi.json. */
-export function renderOpenApiDocument(): string {
-  return `${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`;
-}
-
-/** `openapi [--write | --check]`: print the document, write openapi.json, or fail when it is stale. */
-export async function main(argv: string[]): Promise<number> {
-  const text = renderOpenApiDocument();
-  if (argv.includes('--write')) {
-    writeFileSync(openApiJsonPath, text);
-    process.stderr.write(`wrote ${openApiJsonPath}\n`);
-    return 0;
-  }
-  if (argv.includes('--check')) {
-    let committed = '';
-    try {
-      committed = readFileSync(openApiJsonPath, 'utf8');
-    } catch {}
-    if (committed === text) return 0;
-    process.stderr.write(`${openApiJsonPath} is stale: run node src/contract/openapi.ts --write\n`);
-    return 1;
-  }
-  // `openapi | head` closes the pipe early: that is not an error.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
-  });
-  process.stdout.write(text);
-  return 0;
-}
-
-if (import.meta.main) {
-  main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
 }

@@ -19,8 +19,8 @@ import {
 } from '../contract/reports.ts';
 import { describeIssues } from '../contract/wire-envelope.ts';
 import { parseRetryAfter } from '../util/backoff.ts';
+import { clockSkewMs } from '../util/clock-skew.ts';
 import type { ApiKeyProvider } from './api-key-source.ts';
-import { clockSkewMs } from './clock-skew.ts';
 import {
   ControlPlaneError,
   CpBadResponseError,

@@ -142,10 +142,6 @@ export class ApiKeyUnavailableError extends ControlPlaneError {
   }
 }
 
-export function errorCode(err: unknown): string {
-  return err instanceof AgentError ? err.code : 'UNKNOWN';
-}
-
 /** The server's Retry-After carried by a ControlPlaneError, if any. */
 export function retryAfterOf(err: unknown): number | undefined {
   return err instanceof ControlPlaneError ? err.retryAfterMs : undefined;

@@ -24,7 +24,6 @@ export {
   CpTimeoutError,
   CpTlsError,
   CpUnauthorizedError,
-  errorCode,
 } from './errors.ts';
 export {
   OutboxShipper,

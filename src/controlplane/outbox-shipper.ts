@@ -1,18 +1,13 @@
-import {
-  type AuditEvent,
-  type InstancesBatch,
-  StatusBatchEntry,
-  type StatusBatchResult,
-} from '../contract/reports.ts';
+import { StatusBatchEntry, type StatusBatchResult } from '../contract/reports.ts';
 import { describeIssues } from '../contract/wire-envelope.ts';
+import { FailureStateLog } from '../observability/failure-state-log.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { OutboxKind, OutboxRow, StateStore, StatusRowBody } from '../store/index.ts';
+import type { AuditRow, InstancesRow, OutboxKind, OutboxRow, StateStore, StatusRow } from '../store/index.ts';
 import { Backoff, type BackoffOptions, sleep } from '../util/backoff.ts';
-import { errorMessage } from '../util/errors.ts';
+import { errorCode, errorMessage } from '../util/errors.ts';
+import { Wakeup } from '../util/wakeup.ts';
 import { type ControlPlaneClient, isMissingRoute } from './client.ts';
-import { ControlPlaneError, errorCode, retryAfterOf } from './errors.ts';
-import { FailureStateLog } from './failure-state-log.ts';
-import { Wakeup } from './wakeup.ts';
+import { ControlPlaneError, retryAfterOf } from './errors.ts';
 
 export interface OutboxShipperHooks {
   shipped?(kind: OutboxKind, rows: number): void;
@@ -200,7 +195,7 @@ export class OutboxShipper {
     if (head === undefined) return 'empty';
     try {
       if (head.kind === 'audit') {
-        const run: OutboxRow[] = [];
+        const run: AuditRow[] = [];
         for (const row of rows) {
           if (row.kind !== 'audit') break;
           run.push(row);
@@ -251,15 +246,15 @@ export class OutboxShipper {
     rows: readonly OutboxRow[],
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
-    const run: OutboxRow[] = [];
+    const run: StatusRow[] = [];
     for (const row of rows) {
       if (row.kind !== 'status' || run.length >= this.maxStatusPerBatch) break;
       run.push(row);
     }
-    const send: OutboxRow[] = [];
+    const send: StatusRow[] = [];
     const entries: StatusBatchEntry[] = [];
     for (const row of this.skipSuperseded(run)) {
-      const body = row.body as StatusRowBody;
+      const body = row.body;
       const entry = StatusBatchEntry.safeParse({ actionId: body.actionId, ...body.report });
       if (entry.success) {
         send.push(row);
@@ -286,7 +281,7 @@ export class OutboxShipper {
       if (!isMissingRoute(err)) throw err;
       this.batchRouteMissingUntil = performance.now() + (this.options.statusBatchRetryMs ?? 600_000);
       this.options.logger?.info(
-        { err: errorMessage(err) },
+        { err },
         'control plane has no batch status route (contract < 1.1); sending one report per request',
       );
       return false;
@@ -299,7 +294,7 @@ export class OutboxShipper {
         return;
       }
       const code = batchRefusalCodes[result.status];
-      const body = row.body as StatusRowBody;
+      const body = row.body;
       const message = result.error?.message ?? `HTTP ${result.status}`;
       this.options.store.outbox.markShipped([row.id], 'refused', `${code}: ${message}`.slice(0, 1000));
       this.counters.refusedRows.status += 1;
@@ -319,7 +314,7 @@ export class OutboxShipper {
   }
 
   /** Marks the superseded rows of `run` (see isSuperseded) and returns the others. */
-  private skipSuperseded(run: OutboxRow[]): OutboxRow[] {
+  private skipSuperseded(run: StatusRow[]): StatusRow[] {
     const superseded = run.filter((r) => this.isSuperseded(r));
     if (superseded.length > 0) {
       this.options.store.outbox.markShipped(
@@ -339,12 +334,12 @@ export class OutboxShipper {
    * few at once keeps a backlog replay from being one round trip per row, while an action's
    * own reports still go strictly in order.
    */
-  private statusRun(rows: readonly OutboxRow[]): OutboxRow[] {
-    const run: OutboxRow[] = [];
+  private statusRun(rows: readonly OutboxRow[]): StatusRow[] {
+    const run: StatusRow[] = [];
     const actions = new Set<string>();
     for (const row of rows) {
       if (row.kind !== 'status' || run.length >= (this.options.maxParallelStatus ?? 8)) break;
-      const actionId = (row.body as StatusRowBody).actionId;
+      const actionId = row.body.actionId;
       if (actions.has(actionId)) break;
       actions.add(actionId);
       run.push(row);
@@ -359,8 +354,8 @@ export class OutboxShipper {
    * requests of a backlog (a slow or unreachable control plane). Such rows are marked
    * delivered with the reason; the final report still goes in its turn.
    */
-  private isSuperseded(row: OutboxRow): boolean {
-    const body = row.body as StatusRowBody;
+  private isSuperseded(row: StatusRow): boolean {
+    const body = row.body;
     const journal = this.options.store.journal;
     return body.report.state === 'running' && journal?.state(body.actionId) === 'finished';
   }
@@ -371,7 +366,7 @@ export class OutboxShipper {
    * any failed in a retryable way, the first such error is thrown after marking the rest,
    * and the next attempt starts again at the oldest row still pending.
    */
-  private async shipStatusRun(run: OutboxRow[], signal: AbortSignal | undefined): Promise<void> {
+  private async shipStatusRun(run: StatusRow[], signal: AbortSignal | undefined): Promise<void> {
     const send = this.skipSuperseded(run);
     if (send.length <= 1) {
       if (send[0]) await this.shipStatus(send[0], signal);
@@ -380,7 +375,7 @@ export class OutboxShipper {
     this.counters.requests += send.length;
     const settled = await Promise.allSettled(
       send.map((row) => {
-        const body = row.body as StatusRowBody;
+        const body = row.body;
         return this.options.client.reportStatus(body.actionId, body.report, signal);
       }),
     );
@@ -397,7 +392,7 @@ export class OutboxShipper {
         failure ??= { err: outcome.reason };
         return;
       }
-      const body = row.body as StatusRowBody;
+      const body = row.body;
       this.options.store.outbox.markShipped(
         [row.id],
         'refused',
@@ -418,8 +413,8 @@ export class OutboxShipper {
     if (failure) throw failure.err;
   }
 
-  private async shipStatus(row: OutboxRow, signal: AbortSignal | undefined): Promise<void> {
-    const body = row.body as StatusRowBody;
+  private async shipStatus(row: StatusRow, signal: AbortSignal | undefined): Promise<void> {
+    const body = row.body;
     await this.send(
       row.kind,
       [row],
@@ -431,8 +426,8 @@ export class OutboxShipper {
     );
   }
 
-  private async shipInstances(row: OutboxRow, signal: AbortSignal | undefined): Promise<void> {
-    const batch = row.body as InstancesBatch;
+  private async shipInstances(row: InstancesRow, signal: AbortSignal | undefined): Promise<void> {
+    const batch = row.body;
     let resync = false;
     const delivered = await this.send(
       row.kind,
@@ -454,8 +449,8 @@ export class OutboxShipper {
     }
   }
 
-  private async shipAudit(rows: OutboxRow[], signal: AbortSignal | undefined): Promise<void> {
-    const events = rows.map((r) => r.body as AuditEvent);
+  private async shipAudit(rows: AuditRow[], signal: AbortSignal | undefined): Promise<void> {
+    const events = rows.map((r) => r.body);
     try {
       await this.send(
         'audit',
@@ -469,14 +464,9 @@ export class OutboxShipper {
       // A whole batch was refused: find the bad event(s) by sending one at a time, so one
       // invalid event does not take the good ones with it.
       for (const row of rows) {
-        await this.send(
-          'audit',
-          [row],
-          () => this.options.client.sendEvents([row.body as AuditEvent], signal),
-          {
-            eventId: (row.body as AuditEvent).id,
-          },
-        );
+        await this.send('audit', [row], () => this.options.client.sendEvents([row.body], signal), {
+          eventId: row.body.id,
+        });
       }
     }
   }

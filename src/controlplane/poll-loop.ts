@@ -1,11 +1,11 @@
+import { FailureStateLog } from '../observability/failure-state-log.ts';
 import type { Logger } from '../observability/logger.ts';
 import { Backoff, type BackoffOptions, sleep } from '../util/backoff.ts';
-import { AgentError, errorMessage } from '../util/errors.ts';
+import { AgentError, errorCode, errorMessage } from '../util/errors.ts';
+import { Wakeup } from '../util/wakeup.ts';
 import type { ControlPlaneAccess } from './access.ts';
 import type { ControlPlaneClient } from './client.ts';
-import { ControlPlaneError, errorCode, retryAfterOf } from './errors.ts';
-import { FailureStateLog } from './failure-state-log.ts';
-import { Wakeup } from './wakeup.ts';
+import { ControlPlaneError, retryAfterOf } from './errors.ts';
 
 export interface PollLoopOptions {
   client: Pick<ControlPlaneClient, 'pollActions'>;

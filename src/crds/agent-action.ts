@@ -5,8 +5,23 @@
  * subresource. The CRD's OpenAPI schema is generated from these zod schemas (generate.ts).
  */
 import { z } from 'zod';
-import { type Action, ActionType } from '../contract/envelope.ts';
 import { apiVersion, Conditions, cel, ObjectMeta, Timestamp } from './common.ts';
+
+/**
+ * Every action type the agent knows. contract/envelope.ts gives each its payload schema (the
+ * compiler checks that the two lists match); here because AgentAction and AgentPolicy name
+ * the types in their schemas, and the CRDs sit below the contract's payloads.
+ */
+export const ActionType = z.enum([
+  'cordon_node',
+  'uncordon_node',
+  'drain_node',
+  'scale_workload',
+  'patch_node',
+  'delete_node',
+  'sync_hibernation_schedule',
+]);
+export type ActionType = z.infer<typeof ActionType>;
 
 export const agentActionKind = 'AgentAction';
 export const agentActionPlural = 'agentactions';
@@ -116,46 +131,4 @@ export type AgentAction = z.infer<typeof AgentAction>;
 /** The object name for an action id: `act-<uuid>`, lower-cased (a valid DNS subdomain). */
 export function agentActionName(actionId: string): string {
   return `act-${actionId.toLowerCase()}`;
-}
-
-/** The TARGET column: `node/<name>`, `deployment/<ns>/<name>`, `hibernationschedule/<name>`. */
-export function describeActionTarget(action: Action): string {
-  switch (action.type) {
-    case 'cordon_node':
-    case 'uncordon_node':
-    case 'drain_node':
-    case 'delete_node':
-    case 'patch_node':
-      return `node/${action.payload.nodeName}`;
-    case 'scale_workload':
-      return `${action.payload.kind.toLowerCase()}/${action.payload.namespace}/${action.payload.name}`;
-    case 'sync_hibernation_schedule':
-      return `hibernationschedule/${action.payload.name}`;
-  }
-}
-
-/** The AgentAction object the poller (source control-plane) or a test creates for an action. */
-export function agentActionFor(
-  action: Action,
-  namespace: string,
-  source: ActionSource,
-  clockSkewMs = 0,
-): AgentAction {
-  const spec: AgentActionSpec = {
-    id: action.id,
-    type: action.type,
-    payload: action.payload as Record<string, unknown>,
-    createdAt: action.createdAt,
-    source,
-    target: describeActionTarget(action).slice(0, 512),
-  };
-  if (action.expiresAt !== undefined) spec.expiresAt = action.expiresAt;
-  if (action.deadline !== undefined) spec.deadline = action.deadline;
-  if (clockSkewMs !== 0) spec.clockSkewMs = clockSkewMs;
-  return {
-    apiVersion,
-    kind: agentActionKind,
-    metadata: { name: agentActionName(action.id), namespace },
-    spec,
-  };
 }

@@ -6,7 +6,7 @@
  * combine and the most restrictive wins (src/controllers/policy/decide.ts, docs/policy.md).
  */
 import { z } from 'zod';
-import { ActionType } from '../contract/envelope.ts';
+import { ActionType } from './agent-action.ts';
 import { apiVersion, Conditions, cel, LabelSelector, ObjectMeta } from './common.ts';
 
 export const agentPolicyKind = 'AgentPolicy';

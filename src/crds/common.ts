@@ -37,6 +37,10 @@ export const LabelSelectorRequirement = z
     operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
     values: z.array(LabelValue).max(64).optional(),
   })
+  // The agent checks what the CEL rule below makes the API server check.
+  .refine((r) => (r.operator === 'In' || r.operator === 'NotIn') === (r.values?.length ?? 0) > 0, {
+    message: 'operators In and NotIn need at least one value; Exists and DoesNotExist take none',
+  })
   .meta(
     cel({
       rule: "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",

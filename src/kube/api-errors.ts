@@ -4,6 +4,7 @@
  * `headers`; watches fail with `statusCode` instead. These helpers hide the difference.
  */
 import { parseRetryAfter } from '../util/backoff.ts';
+import { AgentError } from '../util/errors.ts';
 
 /** The parts of a metav1.Status the agent looks at. */
 export interface ApiStatus {
@@ -48,6 +49,16 @@ export function apiErrorMessage(err: unknown): string {
 }
 
 export const isNotFound = (err: unknown): boolean => statusCode(err) === 404;
+
+/**
+ * The one rule for "may trying the same request later help": no answer at all (network,
+ * cut-off body), 408, 429 or a 5xx. The agent's own errors say so themselves.
+ */
+export function isRetryableKubeError(err: unknown): boolean {
+  if (err instanceof AgentError) return err.retryable;
+  const code = statusCode(err);
+  return code === undefined || code === 408 || code === 429 || code >= 500;
+}
 export const isConflict = (err: unknown): boolean => statusCode(err) === 409;
 export const isTooManyRequests = (err: unknown): boolean => statusCode(err) === 429;
 

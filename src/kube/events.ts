@@ -9,7 +9,6 @@
 import { randomBytes } from 'node:crypto';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.ts';
-import { apiErrorMessage } from './api-errors.ts';
 import type { KubeClients } from './clients.ts';
 import { kubeJson } from './raw.ts';
 
@@ -164,7 +163,7 @@ export class EventRecorder implements EventSink {
           (err: unknown) => {
             this.failed++;
             this.log?.warn(
-              { reason: event.reason, object: event.involvedObject.name, err: apiErrorMessage(err) },
+              { reason: event.reason, object: event.involvedObject.name, err },
               'could not record Kubernetes event',
             );
           },

@@ -1,9 +1,11 @@
 import { ApiException } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { AgentError } from '../util/errors.ts';
 import {
   apiErrorMessage,
   isMultiplePdbError,
   isNamespaceTerminating,
+  isRetryableKubeError,
   isTooManyRequests,
   retryAfterMs,
   statusCode,
@@ -109,5 +111,20 @@ describe('podFacts', () => {
     expect(podFacts({ spec: { volumes: [{ name: 'h', hostPath: { path: '/x' } }] } }).hasEmptyDir).toBe(
       false,
     );
+  });
+});
+
+describe('isRetryableKubeError (the one rule)', () => {
+  it('no answer, 408, 429 and 5xx may pass later; other answers will not', () => {
+    expect(isRetryableKubeError(new TypeError('fetch failed'))).toBe(true);
+    for (const code of [408, 429, 500, 503])
+      expect(isRetryableKubeError(apiError(code, {})), String(code)).toBe(true);
+    for (const code of [400, 403, 404, 409, 422])
+      expect(isRetryableKubeError(apiError(code, {})), String(code)).toBe(false);
+  });
+
+  it("the agent's own errors say so themselves", () => {
+    expect(isRetryableKubeError(new AgentError('X', 'x', { retryable: false }))).toBe(false);
+    expect(isRetryableKubeError(new AgentError('X', 'x', { retryable: true }))).toBe(true);
   });
 });

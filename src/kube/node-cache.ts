@@ -18,11 +18,11 @@
  * checked against a fresh read first.
  */
 import type { V1Node, V1NodeStatus, V1Taint } from '@kubernetes/client-node';
-import { cordonedByAnnotation } from '../actions/marks.ts';
-import { keptLabelKeys } from '../controllers/inventory/trim-node.ts';
+import { cordonedByAnnotation } from '../contract/marks.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { KubeClients } from './clients.ts';
 import { controlPlaneNodeLabels } from './nodes.ts';
+import { keptLabelKeys } from './trim-node.ts';
 import { listWatch } from './watch.ts';
 
 /** What the node executors ask of a cache: the node as last seen, or undefined. */

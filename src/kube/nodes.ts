@@ -2,10 +2,12 @@
  * Node helpers: read, readiness, and read-modify-write updates that never lose a
  * concurrent change (the patch carries the read resourceVersion; a 409 re-reads and retries).
  */
-import { PatchStrategy, setHeaderOptions, type V1Node, type V1Taint } from '@kubernetes/client-node';
+
+import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import { AgentError } from '../util/errors.ts';
 import { isConflict, isNotFound } from './api-errors.ts';
 import type { KubeClients } from './clients.ts';
+import { mergePatch, mergePatchContentType } from './merge-patch.ts';
 import { kubeJson } from './raw.ts';
 
 /** Labels that make a node a control-plane node (kubeadm's current and legacy role label). */
@@ -121,10 +123,7 @@ function patchNodeGuarded(
   resourceVersion: string | undefined,
   change: NodeChange,
 ): Promise<V1Node> {
-  return clients.core.patchNode(
-    { name, body: guardedPatchBody(resourceVersion, change) },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  );
+  return clients.core.patchNode({ name, body: guardedPatchBody(resourceVersion, change) }, mergePatch);
 }
 
 function guardedPatchBody(resourceVersion: string | undefined, change: NodeChange): Record<string, unknown> {
@@ -168,7 +167,7 @@ export async function patchCachedNode<R>(
       method: 'PATCH',
       path: `/api/v1/nodes/${encodeURIComponent(name)}`,
       body: guardedPatchBody(resourceVersion, change),
-      contentType: 'application/merge-patch+json',
+      contentType: mergePatchContentType,
     });
     return { node, changed: true, result };
   } catch (err) {
@@ -187,6 +186,3 @@ function taintJson(t: V1Taint): Record<string, unknown> {
   }
   return out;
 }
-
-export const sameTaint = (a: Pick<V1Taint, 'key' | 'effect'>, b: Pick<V1Taint, 'key' | 'effect'>): boolean =>
-  a.key === b.key && a.effect === b.effect;

@@ -5,6 +5,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { KubeClients } from './clients.ts';
+import type { TolerationLike } from './tolerations.ts';
 import { listAll } from './watch.ts';
 
 export interface OwnerRef {
@@ -14,13 +15,14 @@ export interface OwnerRef {
   uid: string;
 }
 
-/** What drain decisions look at, from either a typed V1Pod or raw watch JSON. */
+/** What drain and policy decisions look at, from either a typed V1Pod or raw watch JSON. */
 export interface PodFacts {
   namespace: string;
   name: string;
   uid: string;
   nodeName: string | undefined;
   phase: string | undefined;
+  labels: Record<string, string>;
   annotations: Record<string, string>;
   /** The owner reference with controller=true, if any. */
   controller: OwnerRef | undefined;
@@ -32,6 +34,8 @@ export interface PodFacts {
   deletionGracePeriodSeconds: number | undefined;
   terminationGracePeriodSeconds: number | undefined;
   ready: boolean;
+  /** Which NoExecute taints it tolerates (the policy check of a patch_node that adds one). */
+  tolerations?: TolerationLike[];
 }
 
 type RawPod = V1Pod | Record<string, unknown>;
@@ -55,7 +59,9 @@ export function podFacts(raw: RawPod): PodFacts {
     uid: meta.uid ?? '',
     nodeName: pod.spec?.nodeName,
     phase: pod.status?.phase,
+    labels: meta.labels ?? {},
     annotations: meta.annotations ?? {},
+    tolerations: (pod.spec?.tolerations ?? []) as TolerationLike[],
     controller: controller
       ? {
           apiVersion: controller.apiVersion,

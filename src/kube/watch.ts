@@ -11,12 +11,13 @@
  * Why not client-node's Watch/Informer: the Watch opens a fresh TLS connection per call
  * (see clients.ts) and the informer stops for good on most errors and never paginates.
  */
-import { HttpMethod, RequestContext } from '@kubernetes/client-node';
-import { type Dispatcher, fetch } from 'undici';
+
 import type { Logger } from '../observability/logger.ts';
 import { Backoff, sleep } from '../util/backoff.ts';
-import { AgentError, errorMessage } from '../util/errors.ts';
+import { errorMessage } from '../util/errors.ts';
+import { isRetryableKubeError } from './api-errors.ts';
 import type { KubeClients } from './clients.ts';
+import { type KubeRequest, kubeFetch, kubeJson, kubeResponseError } from './raw.ts';
 
 export interface KubeObject {
   metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
@@ -72,54 +73,16 @@ export interface ListWatch {
   stopped: Promise<void>;
 }
 
-export class KubeRequestError extends AgentError {
-  readonly statusCode: number;
-  readonly body: string;
-  constructor(statusCode: number, path: string, body: string) {
-    super('kube_request_failed', `GET ${path}: HTTP ${statusCode}: ${body.slice(0, 300)}`, {
-      retryable: statusCode >= 500 || statusCode === 429,
-    });
-    this.statusCode = statusCode;
-    this.body = body;
-  }
-}
-
 class WatchExpiredError extends Error {}
 
-/** The agent's errors say whether they are; anything else here is the network (or a cut-off body). */
-function isRetryable(err: unknown): boolean {
-  return err instanceof AgentError ? err.retryable : true;
-}
-
-/** A raw authenticated request through the pooled dispatcher. */
-async function rawFetch(
-  clients: KubeClients,
-  path: string,
-  query: Record<string, string>,
-  signal: AbortSignal,
-): Promise<Awaited<ReturnType<typeof fetch>>> {
-  const url = new URL(clients.server + path);
-  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-  await clients.auth.applySecurityAuthentication(ctx);
-  return fetch(url, {
-    method: 'GET',
-    headers: ctx.getHeaders(),
-    dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
-    signal,
-  });
-}
-
-export async function getJson<T>(
+/** A GET of one object or list page, parsed; throws ApiException for anything but 200. */
+export function getJson<T>(
   clients: KubeClients,
   path: string,
   query: Record<string, string>,
   signal: AbortSignal,
 ): Promise<T> {
-  const res = await rawFetch(clients, path, query, signal);
-  const text = await res.text();
-  if (res.status !== 200) throw new KubeRequestError(res.status, path, text);
-  return JSON.parse(text) as T;
+  return kubeJson<T>(clients, { method: 'GET', path, query, signal });
 }
 
 /**
@@ -198,10 +161,10 @@ async function streamWatch<Raw extends KubeObject, T>(
   };
   try {
     armSilenceTimer();
-    const res = await rawFetch(
-      options.clients,
-      options.path,
-      {
+    const request: KubeRequest = {
+      method: 'GET',
+      path: options.path,
+      query: {
         ...options.query,
         watch: '1',
         resourceVersion: fromVersion,
@@ -209,12 +172,11 @@ async function streamWatch<Raw extends KubeObject, T>(
         // The server ends the watch after this; a new one resumes from the last version.
         timeoutSeconds: String(240 + Math.floor(Math.random() * 60)),
       },
-      local.signal,
-    );
+      signal: local.signal,
+    };
+    const res = await kubeFetch(options.clients, request);
     if (res.status === 410) throw new WatchExpiredError('resourceVersion too old');
-    if (res.status !== 200 || !res.body) {
-      throw new KubeRequestError(res.status, options.path, res.body ? await res.text() : '');
-    }
+    if (res.status !== 200 || !res.body) throw await kubeResponseError(res, request);
     const decoder = new TextDecoder();
     let buffered = '';
     for await (const chunk of res.body) {
@@ -334,7 +296,7 @@ export function listWatch<Raw extends KubeObject, T>(options: ListWatchOptions<R
               return;
             }
             failedStarts++;
-            const retryable = isRetryable(err);
+            const retryable = isRetryableKubeError(err);
             const retryInMs = retryable ? backoff.next() : refusedBackoff.next();
             const message = errorMessage(err);
             if (message !== loggedStartError) {
@@ -353,7 +315,7 @@ export function listWatch<Raw extends KubeObject, T>(options: ListWatchOptions<R
           // Any failure other than a clean end: relist, since events may have been missed.
           version = undefined;
           if (!expired) {
-            options.log?.debug({ path, err: errorMessage(err) }, 'watch failed; relisting');
+            options.log?.debug({ path, err }, 'watch failed; relisting');
             await sleep(backoff.next(), signal).catch(() => undefined);
           }
         }

@@ -3,7 +3,7 @@ import { createMetrics, metricPrefix } from './metrics.ts';
 
 describe('createMetrics', () => {
   it('exposes every agent metric with the prefix, in its own registry', async () => {
-    const m = createMetrics({ defaultMetrics: false, version: '1.2.3' });
+    const m = createMetrics({ defaultMetrics: false, version: '1.2.3', revision: 'abc123' });
     m.actionsTotal.inc({ type: 'drain_node', outcome: 'succeeded' });
     m.actionDurationSeconds.observe({ type: 'drain_node' }, 42);
     m.evictionsTotal.inc({ outcome: 'blocked' }, 3);
@@ -31,7 +31,9 @@ describe('createMetrics', () => {
     expect(text).toContain('clusteropt_agent_evictions_total{outcome="blocked"} 3');
     expect(text).toContain('clusteropt_agent_action_duration_seconds_bucket{le="60",type="drain_node"} 1');
     expect(text).toContain('clusteropt_agent_leader 1');
-    expect(text).toContain('clusteropt_agent_build_info{version="1.2.3"} 1');
+    expect(text).toContain(
+      `clusteropt_agent_build_info{version="1.2.3",revision="abc123",node_version="${process.version}"} 1`,
+    );
     // Every metric of ours carries the prefix.
     const names = [...text.matchAll(/^# TYPE (\S+)/gm)].map((x) => x[1]);
     expect(names.every((n) => n?.startsWith(metricPrefix))).toBe(true);

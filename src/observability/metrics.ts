@@ -30,7 +30,7 @@ export interface AgentMetrics {
   /** Policy decisions; decision: allow | refuse | wait | dryRun; rule: the rule, `none` for allow/dryRun. */
   policyDecisionsTotal: Counter<'decision' | 'rule'>;
   /** Always 1; the labels say which build runs. */
-  buildInfo: Gauge<'version'>;
+  buildInfo: Gauge<'version' | 'revision' | 'node_version'>;
   /** 1 while the state file takes writes; 0 while they fail (disk full, read-only, I/O error). */
   stateWritable: Gauge;
   /** State-file writes that failed, by code (STATE_DISK_FULL, STATE_UNWRITABLE, ...). */
@@ -58,6 +58,8 @@ export interface MetricsOptions {
   /** Process and Node.js runtime metrics (process_*, nodejs_*), unprefixed as dashboards expect. */
   defaultMetrics?: boolean;
   version?: string;
+  /** Source revision of the build (the image's REVISION build argument). */
+  revision?: string;
 }
 
 export function createMetrics(options: MetricsOptions = {}): AgentMetrics {
@@ -126,8 +128,8 @@ export function createMetrics(options: MetricsOptions = {}): AgentMetrics {
     }),
     buildInfo: new Gauge({
       name: `${metricPrefix}build_info`,
-      help: 'Always 1; labels identify the running build.',
-      labelNames: ['version'],
+      help: 'Always 1; labels identify the running build (version, source revision, Node.js version).',
+      labelNames: ['version', 'revision', 'node_version'],
       registers,
     }),
     stateWritable: new Gauge({
@@ -175,6 +177,13 @@ export function createMetrics(options: MetricsOptions = {}): AgentMetrics {
   for (const reason of pauseReasons) metrics.paused.set({ reason }, 0);
   metrics.outboxDepth.set(0);
   metrics.outboxOldestAgeSeconds.set(0);
-  metrics.buildInfo.set({ version: options.version ?? 'unknown' }, 1);
+  metrics.buildInfo.set(
+    {
+      version: options.version ?? 'unknown',
+      revision: options.revision ?? 'unknown',
+      node_version: process.version,
+    },
+    1,
+  );
   return metrics;
 }

@@ -29,11 +29,10 @@ import {
   type V1LeaseSpec,
   V1MicroTime,
 } from '@kubernetes/client-node';
-import { FailureStateLog } from '../controlplane/failure-state-log.ts';
 import { apiErrorMessage, isConflict, isNotFound } from '../kube/api-errors.ts';
+import { FailureStateLog } from '../observability/failure-state-log.ts';
 import type { Logger } from '../observability/logger.ts';
 import { sleep } from '../util/backoff.ts';
-import { errorMessage } from '../util/errors.ts';
 
 export interface LeaderElectionOptions {
   coordination: CoordinationV1Api;
@@ -410,7 +409,7 @@ export class LeaderElector {
         return;
       } catch (err) {
         if (!isConflict(err)) {
-          this.options.log?.warn({ err: errorMessage(err) }, 'leader election: release failed');
+          this.options.log?.warn({ err }, 'leader election: release failed');
           return;
         }
         // Someone wrote it meanwhile: re-read; release only if it is still ours.

@@ -11,7 +11,16 @@ export {
 export type { JournalEntry, JournalState } from './journal.ts';
 export { ActionJournal } from './journal.ts';
 export { type Migration, migrations } from './migrations.ts';
-export type { AppendResult, OutboxKind, OutboxLimits, OutboxRow, StatusRowBody } from './outbox.ts';
+export type {
+  AppendResult,
+  AuditRow,
+  InstancesRow,
+  OutboxKind,
+  OutboxLimits,
+  OutboxRow,
+  StatusRow,
+  StatusRowBody,
+} from './outbox.ts';
 export { defaultOutboxLimits, Outbox } from './outbox.ts';
 export {
   type CorruptRecovery,

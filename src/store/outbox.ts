@@ -14,14 +14,17 @@ export interface StatusRowBody {
   report: StatusReport;
 }
 
-export interface OutboxRow {
+interface OutboxRowBase {
   id: number;
-  kind: OutboxKind;
   idempotencyKey: string;
-  body: unknown;
   bytes: number;
   createdAt: number;
 }
+export type StatusRow = OutboxRowBase & { kind: 'status'; body: StatusRowBody };
+export type InstancesRow = OutboxRowBase & { kind: 'instances'; body: InstancesBatch };
+export type AuditRow = OutboxRowBase & { kind: 'audit'; body: AuditEvent };
+/** A queued row; its body is what the typed append for its kind validated and stored. */
+export type OutboxRow = StatusRow | InstancesRow | AuditRow;
 
 export interface AppendResult {
   /** Row id of the stored row (the earlier one when `duplicate`). */
@@ -137,7 +140,9 @@ export class Outbox {
   }
 
   /**
-   * Queues a body. Idempotent on `idempotencyKey`: a second append with the same key (also
+   * Queues a body, as given: the storage primitive under appendStatus, appendInstances and
+   * appendAudit, which validate it first (what peek's typed rows rely on); storage tests use it
+   * directly. Idempotent on `idempotencyKey`: a second append with the same key (also
    * after the first was shipped, within the retention period) writes nothing.
    */
   append(kind: OutboxKind, idempotencyKey: string, body: unknown): AppendResult {
@@ -231,6 +236,8 @@ export class Outbox {
           cause: err,
         });
       }
+      // The one place a body is trusted: appendStatus/appendInstances/appendAudit validated it
+      // before it was written, and the kind column says which it was.
       rows.push({
         id: r.id,
         kind: r.kind,
@@ -238,7 +245,7 @@ export class Outbox {
         body,
         bytes: r.bytes,
         createdAt: r.created_at,
-      });
+      } as OutboxRow);
     }
     return rows;
   }

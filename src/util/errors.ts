@@ -19,3 +19,7 @@ export class AgentError extends Error {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+export function errorCode(err: unknown): string {
+  return err instanceof AgentError ? err.code : 'UNKNOWN';
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test cluster's binaries from the Go module proxy (no Docker, no downloads of
 # prebuilt releases): kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
-# etcd, kwok, kwokctl and helm. Versions come from the wrapper modules under go/.
+# kubelet and kube-proxy (the opt-in real node), etcd, kwok, kwokctl and helm. Versions
+# come from the wrapper modules under go/.
 #
 # Output: $CLUSTEROPT_BIN_CACHE/<component>-<version>/<binary> (default .cache/cluster-bin
 # at the repository root, git-ignored). A binary already present is not rebuilt.
@@ -44,7 +45,7 @@ k8sld="-X $vpkg.gitVersion=$k8s -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X 
 # kubectl reports its client version from client-go's copy of the version package.
 kctlld="$k8sld -X k8s.io/client-go/pkg/version.gitVersion=$k8s -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
 
-for c in kube-apiserver kube-controller-manager kube-scheduler; do
+for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
   build kubernetes "$cache/kubernetes-$k8s" "$c" "k8s.io/kubernetes/cmd/$c" "$k8sld"
 done
 build kubernetes "$cache/kubernetes-$k8s" kubectl k8s.io/kubernetes/cmd/kubectl "$kctlld"

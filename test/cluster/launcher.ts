@@ -31,10 +31,20 @@ export interface StartOptions {
   verbose?: boolean;
   /** Extra kube-controller-manager flags (e.g. a longer --node-monitor-grace-period). */
   controllerManagerFlags?: string[];
+  /**
+   * Opt-in, for a real kubelet node (real-node/): a non-loopback address of this machine.
+   * The API server advertises it (the `kubernetes` Service's endpoint may not be loopback),
+   * listens on it too, and has it in its certificate. Default: loopback only.
+   */
+  advertiseAddress?: string;
 }
 
 export interface TestCluster {
   stateDir: string;
+  /** The CA and client certificates (real-node/ signs the node's certificates with it). */
+  pki: ClusterPki;
+  /** The address the API server advertises (127.0.0.1 unless advertiseAddress was given). */
+  advertiseAddress: string;
   binDir: string;
   kubeconfigPath: string;
   server: string;
@@ -44,7 +54,7 @@ export interface TestCluster {
   restartApiServer(downMs?: number): Promise<void>;
 }
 
-interface ProcessRecord {
+export interface ProcessRecord {
   name: string;
   pid: number;
   binary: string;
@@ -88,7 +98,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function isAlive(record: ProcessRecord): boolean {
+export function isAlive(record: ProcessRecord): boolean {
   try {
     // The pid may have been reused by another program: check it is still our binary.
     const cmdline = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8');
@@ -102,7 +112,7 @@ function isAlive(record: ProcessRecord): boolean {
  * Stops processes one at a time in reverse start order (kwok first, etcd last): stopping
  * etcd under a live API server makes the API server's own shutdown hang.
  */
-async function stopProcesses(records: ProcessRecord[], graceMs = 5_000): Promise<void> {
+export async function stopProcesses(records: ProcessRecord[], graceMs = 5_000): Promise<void> {
   for (const r of [...records].reverse()) {
     if (!isAlive(r)) continue;
     signal(r.pid, 'SIGTERM');
@@ -189,7 +199,8 @@ export async function startTestCluster(options: StartOptions = {}): Promise<Test
   rmSync(stateDir, { recursive: true, force: true });
   const logs = join(stateDir, 'logs');
   mkdirSync(logs, { recursive: true });
-  const pki = createPki(join(stateDir, 'pki'));
+  const advertise = options.advertiseAddress;
+  const pki = createPki(join(stateDir, 'pki'), advertise ? [advertise] : []);
   const [etcdPort, etcdPeerPort, apiPort, kcmPort, schedPort, kwokPort] = await Promise.all(
     Array.from({ length: 6 }, freePort),
   );
@@ -248,9 +259,16 @@ export async function startTestCluster(options: StartOptions = {}): Promise<Test
   ];
   const apiArgs = [
     `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    // With a real node: all addresses (pods reach the advertised one through the `kubernetes`
+    // Service; everything else keeps using 127.0.0.1).
+    `--bind-address=${advertise ? '0.0.0.0' : '127.0.0.1'}`,
+    `--advertise-address=${advertise ?? '127.0.0.1'}`,
     `--secure-port=${apiPort}`,
+    // kubectl logs/exec on a real node: the kubelet wants a client certificate, and the node's
+    // name does not resolve here, its InternalIP does.
+    `--kubelet-client-certificate=${pki.kubeletClient.certPath}`,
+    `--kubelet-client-key=${pki.kubeletClient.keyPath}`,
+    ...(advertise ? ['--kubelet-preferred-address-types=InternalIP,Hostname'] : []),
     `--tls-cert-file=${pki.serverCert}`,
     `--tls-private-key-file=${pki.serverKey}`,
     `--client-ca-file=${pki.caCert}`,
@@ -362,6 +380,8 @@ leaderElection:
 
     return {
       stateDir,
+      pki,
+      advertiseAddress: advertise ?? '127.0.0.1',
       binDir,
       kubeconfigPath,
       server,

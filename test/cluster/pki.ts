@@ -21,6 +21,8 @@ export interface ClusterPki {
   saPublicKey: string;
   saPrivateKey: string;
   admin: ClientCert;
+  /** The API server's client certificate towards kubelets (logs, exec, port-forward). */
+  kubeletClient: ClientCert;
   controllerManager: ClientCert;
   scheduler: ClientCert;
 }
@@ -35,7 +37,8 @@ function ecKey(dir: string, name: string): string {
   return path;
 }
 
-function signed(dir: string, name: string, subject: string, extensions: string): ClientCert {
+/** A certificate signed by the CA in `dir` (ca.crt, ca.key). */
+export function signed(dir: string, name: string, subject: string, extensions: string): ClientCert {
   const keyPath = ecKey(dir, name);
   const csr = join(dir, `${name}.csr`);
   const ext = join(dir, `${name}.ext`);
@@ -66,9 +69,14 @@ function signed(dir: string, name: string, subject: string, extensions: string):
   return { certPath, keyPath };
 }
 
-const clientExt = 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n';
+export const clientExt =
+  'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n';
 
-export function createPki(dir: string): ClusterPki {
+/**
+ * `serverIps`: more addresses for the API server's certificate, e.g. the non-loopback
+ * address it advertises to a real kubelet node (pods reach it through that endpoint).
+ */
+export function createPki(dir: string, serverIps: string[] = []): ClusterPki {
   mkdirSync(dir, { recursive: true });
   const caKey = ecKey(dir, 'ca');
   openssl(
@@ -97,10 +105,17 @@ export function createPki(dir: string): ClusterPki {
     'apiserver',
     '/CN=kube-apiserver',
     'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' +
-      'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,' +
+      `subjectAltName=IP:127.0.0.1,IP:10.96.0.1,${serverIps.map((ip) => `IP:${ip},`).join('')}` +
+      'DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,' +
       'DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n',
   );
   const admin = signed(dir, 'admin', '/O=system:masters/CN=kubernetes-admin', clientExt);
+  const kubeletClient = signed(
+    dir,
+    'apiserver-kubelet-client',
+    '/O=system:masters/CN=kube-apiserver-kubelet-client',
+    clientExt,
+  );
   const controllerManager = signed(
     dir,
     'controller-manager',
@@ -121,6 +136,7 @@ export function createPki(dir: string): ClusterPki {
     saPublicKey,
     saPrivateKey,
     admin,
+    kubeletClient,
     controllerManager,
     scheduler,
   };

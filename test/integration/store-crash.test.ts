@@ -116,7 +116,9 @@ describe('state file under SIGKILL', () => {
         for (const id of started) expect(present.has(`status:${id}:succeeded`)).toBe(false);
         // Bodies survived intact (JSON parsed by peek; check a field).
         for (const row of rows.filter((r) => r.kind === 'audit')) {
-          expect((row.body as { pad: string }).pad).toBe('p'.repeat((row.body as { i: number }).i % 700));
+          // Raw append() bodies (not AuditEvents): read them as what was written.
+          const body = row.body as unknown as { pad: string; i: number };
+          expect(body.pad).toBe('p'.repeat(body.i % 700));
         }
       } finally {
         store.close();

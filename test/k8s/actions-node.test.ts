@@ -249,7 +249,7 @@ describe('delete_node', () => {
 });
 
 describe('runAction', () => {
-  it('turns an aborted signal into ActionAbortedError and unknown modules into a failed result', async () => {
+  it('turns an aborted signal into ActionAbortedError and has an idempotent executor for every type', async () => {
     const abort = new AbortController();
     abort.abort(new Error('shutdown'));
     await expect(
@@ -261,17 +261,8 @@ describe('runAction', () => {
     expect(await rv(nodes.a)).toBeDefined();
     expect((await read(nodes.a)).spec?.unschedulable).toBeFalsy();
 
-    expect(executorFor('sync_hibernation_schedule')).toBeUndefined();
-    const r = await runAction(
-      makeAction('sync_hibernation_schedule', {
-        name: 'x',
-        timezone: 'UTC',
-        windows: [{ days: ['Mon'], from: '01:00', to: '02:00' }],
-        namespaceSelector: { matchLabels: { env: 'dev' } },
-      }),
-      actionContext(kc),
-    );
-    expect(r.outcome).toBe('failed');
+    // sync_hibernation_schedule is in the registry like every other type (issue 17; it used to
+    // enter through the controller's extraExecutors, and runAction failed it).
     for (const type of [
       'cordon_node',
       'uncordon_node',
@@ -279,6 +270,7 @@ describe('runAction', () => {
       'scale_workload',
       'patch_node',
       'delete_node',
+      'sync_hibernation_schedule',
     ] as const) {
       expect(executorFor(type)?.idempotent).toBe(true);
     }

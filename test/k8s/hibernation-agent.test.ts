@@ -13,10 +13,10 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syncedByAnnotation } from '../../src/contract/marks.ts';
 import { agentNamespaceLabel } from '../../src/controllers/hibernation/controller.ts';
 import { hibernationRestoreAnnotation } from '../../src/controllers/hibernation/restore-record.ts';
-import type { HibernationScheduleStatus } from '../../src/controllers/hibernation/spec.ts';
-import { syncedByAnnotation } from '../../src/controllers/hibernation/sync-executor.ts';
+import type { HibernationScheduleStatus } from '../../src/crds/hibernation-schedule.ts';
 import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import {

@@ -24,7 +24,7 @@ import {
   hibernatedByLabel,
   hibernationRestoreAnnotation,
 } from '../../src/controllers/hibernation/restore-record.ts';
-import type { HibernationScheduleStatus } from '../../src/controllers/hibernation/spec.ts';
+import type { HibernationScheduleStatus } from '../../src/crds/hibernation-schedule.ts';
 import { installCrds } from '../../src/crds/install.ts';
 import { apiErrorMessage } from '../../src/kube/api-errors.ts';
 import { createKubeClients, type KubeClients } from '../../src/kube/clients.ts';

@@ -23,7 +23,7 @@ import {
   setHeaderOptions,
   type V1Node,
 } from '@kubernetes/client-node';
-import { drainingTaintKey } from '../../src/actions/marks.ts';
+import { drainingTaintKey } from '../../src/contract/marks.ts';
 import {
   createPdb,
   createPoolNodes,

@@ -9,33 +9,36 @@
  */
 import { executorFor, runAction } from '../../actions/registry.ts';
 import { ActionAbortedError, type ActionResult, type DrainTuning } from '../../actions/types.ts';
-import { type Action, type ActionType, disruptiveActionTypes } from '../../contract/envelope.ts';
+import { type Action, disruptiveActionTypes } from '../../contract/envelope.ts';
 import {
   type AgentAction,
   agentActionPlural,
   approvedAnnotation,
   terminalPhases,
 } from '../../crds/agent-action.ts';
-import { AgentPolicySpec, agentPolicyPlural } from '../../crds/agent-policy.ts';
+import { agentPolicyPlural } from '../../crds/agent-policy.ts';
 import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { type EventSink, eventScope } from '../../kube/events.ts';
 import type { NodeCache, NodeLookup } from '../../kube/node-cache.ts';
-import { listWatch } from '../../kube/watch.ts';
+import type { KubeObject } from '../../kube/watch.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { AgentMetrics } from '../../observability/metrics.ts';
 import { isStateFileError, type StateStore } from '../../store/index.ts';
 import { errorMessage } from '../../util/errors.ts';
 import { type Decision, decide, type PolicyInput, policyLabel, resolvePolicies } from '../policy/decide.ts';
+import { combinePolicies, type ParsedPolicy, parsePolicy } from '../policy/parse-policies.ts';
+import { nameOf, watchIntoCache } from '../runtime/object-cache.ts';
+import { aborted } from '../runtime/run-until-abort.ts';
+import { WorkQueue } from '../runtime/work-queue.ts';
 import { factNeeds, type NodeCopies, resolveFacts } from './facts.ts';
 import { planStep, supersededBy } from './plan.ts';
 import { drainProgressFromCounts } from './progress.ts';
-import { ActionRecords, type FinalRecord } from './records.ts';
-import { WorkQueue } from './work-queue.ts';
+import { ActionRecords } from './records.ts';
+import type { FinalRecord } from './status.ts';
 
 /** Runs an action type this module has no executor for (sync_hibernation_schedule). */
-export type ExtraExecutor = (action: Action, signal: AbortSignal) => Promise<ActionResult>;
 
 export interface ActionControllerOptions {
   clients: KubeClients;
@@ -73,20 +76,14 @@ export interface ActionControllerOptions {
    * admins' own AgentActions and interrupted runs are not held. Absent: never held.
    */
   controlPlaneAccess?: { holdReason(): string | undefined; onChange(listener: () => void): () => void };
-  extraExecutors?: Partial<Record<ActionType, ExtraExecutor>>;
-}
-
-interface PolicyEntry {
-  input?: PolicyInput;
-  /** Set when the object does not parse: such a policy refuses everything (fail closed). */
-  invalid?: string;
 }
 
 export class ActionController {
   private readonly options: ActionControllerOptions;
   private readonly now: () => number;
-  private readonly actions = new Map<string, AgentAction>();
-  private readonly policies = new Map<string, PolicyEntry>();
+  // Filled by run()'s watches; empty until then.
+  private actions = new Map<string, AgentAction>();
+  private policies: ReadonlyMap<string, ParsedPolicy> = new Map();
   private readonly records: ActionRecords;
   /**
    * Outcomes decided in this process. The watch can deliver an older copy of an object
@@ -98,8 +95,13 @@ export class ActionController {
   readonly counters = { reconciles: 0, executions: 0, finished: 0, deleted: 0 };
   /** AgentAction names by target (supersededBy looks at one target, not at every action). */
   private readonly byTarget = new Map<string, Set<string>>();
-  /** Names of the disruptive AgentActions in phase Running (maxConcurrentDisruptiveActions). */
-  private readonly runningDisruptiveNames = new Set<string>();
+  /**
+   * Names of the disruptive AgentActions in phase Running (maxConcurrentDisruptiveActions),
+   * kept up to date with every change of `actions` (trackRunning) rather than counted by a
+   * scan per decision: the built-in defaults always limit concurrency, and a scan is O(n^2)
+   * over a burst of thousands.
+   */
+  private readonly runningDisruptive = new Set<string>();
 
   constructor(options: ActionControllerOptions) {
     this.options = options;
@@ -128,67 +130,57 @@ export class ActionController {
       onError: (name, err) => {
         // A state file that cannot be written (disk full) is logged once by the agent, not
         // once per action and retry.
-        if (isStateFileError(err))
-          log.debug({ action: name, err: errorMessage(err) }, 'reconcile failed; retrying');
-        else log.warn({ action: name, err: errorMessage(err) }, 'reconcile failed; retrying');
+        if (isStateFileError(err)) log.debug({ action: name, err }, 'reconcile failed; retrying');
+        else log.warn({ action: name, err }, 'reconcile failed; retrying');
         queue.addAfter(name, 2_000);
       },
     });
-    const policyWatch = listWatch<Record<string, unknown>>({
-      clients,
+    const watch = { clients, signal, log };
+    const policies = watchIntoCache<KubeObject, ParsedPolicy>({
+      ...watch,
       path: `/apis/${apiGroup}/${apiVersionName}/${agentPolicyPlural}`,
-      signal,
-      log,
-      retryFirstList: true,
-      onList: (items) => {
-        this.policies.clear();
-        for (const item of items) this.setPolicy(item);
+      keep: parsePolicy,
+      onList: () => {
         for (const name of this.actions.keys()) queue.add(name);
       },
-      onEvent: (type, item) => {
-        if (type === 'DELETED') this.policies.delete(nameOf(item));
-        else this.setPolicy(item);
-        // A changed policy may release waiting actions.
+      // A changed policy may release waiting actions.
+      onEvent: () => {
         for (const [name, obj] of this.actions) if (!isTerminal(obj)) queue.add(name);
       },
     });
-    const actionWatch = listWatch<AgentAction>({
-      clients,
+    this.policies = policies.objects;
+    const actions = watchIntoCache<AgentAction>({
+      ...watch,
       path: `/apis/${apiGroup}/${apiVersionName}/namespaces/${namespace}/${agentActionPlural}`,
-      signal,
-      log,
-      retryFirstList: true,
-      onList: (items) => {
-        this.actions.clear();
-        this.runningDisruptiveNames.clear();
+      onList: (objects) => {
         this.byTarget.clear();
-        for (const item of items) {
-          this.setAction(nameOf(item), item);
+        this.runningDisruptive.clear();
+        for (const [name, item] of objects) {
           this.indexTarget(item);
+          this.trackRunning(name, item);
         }
-        for (const name of sortedByCreation(items)) queue.add(name);
+        for (const name of sortedByCreation(objects.values())) queue.add(name);
       },
-      onEvent: (type, item) => {
-        const name = nameOf(item);
+      onEvent: (type, name, item) => {
         if (type === 'DELETED') {
-          this.deleteAction(name);
           this.byTarget.get(item.spec?.target ?? '')?.delete(name);
           this.finals.delete(name);
+          this.runningDisruptive.delete(name);
         } else {
-          this.setAction(name, item);
           this.indexTarget(item);
+          this.trackRunning(name, item);
           queue.add(name);
         }
       },
     });
+    this.actions = actions.objects;
+    const caches = [policies, actions];
     // Policies first: an action must never be checked against a partial policy set.
-    try {
-      await policyWatch.ready;
-      await actionWatch.ready;
-    } catch {
-      // With retryFirstList, `ready` rejects only when the signal aborted first.
+    await policies.ready;
+    await actions.ready;
+    if (signal.aborted) {
       await queue.stop();
-      await Promise.allSettled([policyWatch.stopped, actionWatch.stopped]);
+      await Promise.allSettled(caches.map((c) => c.stopped));
       return;
     }
     // Access restored (or lost): the held actions are looked at again at once.
@@ -198,14 +190,11 @@ export class ActionController {
     log.info({ namespace }, 'action controller started');
     const gc = setInterval(() => this.collectGarbage(signal), 60_000);
     gc.unref();
-    await new Promise<void>((resolve) => {
-      if (signal.aborted) resolve();
-      else signal.addEventListener('abort', () => resolve(), { once: true });
-    });
+    await aborted(signal);
     clearInterval(gc);
     offAccess?.();
     await queue.stop();
-    await Promise.allSettled([policyWatch.stopped, actionWatch.stopped]);
+    await Promise.allSettled(caches.map((c) => c.stopped));
     log.info('action controller stopped');
   }
 
@@ -229,17 +218,6 @@ export class ActionController {
       if (other) out.push(other);
     }
     return out;
-  }
-
-  private setPolicy(item: Record<string, unknown>): void {
-    const name = nameOf(item);
-    const parsed = AgentPolicySpec.safeParse(item.spec ?? {});
-    this.policies.set(
-      name,
-      parsed.success
-        ? { input: { metadata: { name }, spec: parsed.data } }
-        : { invalid: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') },
-    );
   }
 
   private async reconcile(name: string, queue: WorkQueue, signal: AbortSignal): Promise<void> {
@@ -332,17 +310,17 @@ export class ActionController {
       queue.addAfter(nameOf(object), this.options.waitRecheckMs ?? 15_000);
       return;
     }
-    const invalid = [...this.policies.entries()].find(([, p]) => p.invalid);
+    const invalid = [...this.policies.values()].find((p) => p.invalid !== undefined);
     if (invalid) {
-      const [policyName, entry] = invalid;
+      const { name: policyName } = invalid;
       await this.finish(object, {
         state: 'rejected',
-        message: `AgentPolicy ${policyName} is invalid (${entry.invalid}); refusing every action until it is fixed`,
+        message: `AgentPolicy ${policyName} is invalid (${invalid.invalid}); refusing every action until it is fixed`,
         reason: `AgentPolicy/${policyName}:invalid`,
       });
       return;
     }
-    const policies = [...this.policies.values()].flatMap((p) => (p.input ? [p.input] : []));
+    const { policies } = combinePolicies(this.policies.values());
     if (this.options.dryRun)
       policies.push({ metadata: { name: '(agent --dry-run)' }, spec: { dryRun: true } });
     const decision = await this.decide(object, action, policies, signal);
@@ -395,10 +373,11 @@ export class ActionController {
     const copies = nodes?.values && nodes.size !== undefined ? (nodes as NodeCopies) : undefined;
     const needs = factNeeds(resolvePolicies(policies, namespace));
     const facts = await resolveFacts(this.options.clients, action, needs, signal, copies);
+    const name = nameOf(object);
     return decide(action, policies, {
       now: new Date(this.now()),
       target: facts.target,
-      runningDisruptiveActions: this.runningDisruptive(nameOf(object)),
+      runningDisruptiveActions: this.runningDisruptive.size - (this.runningDisruptive.has(name) ? 1 : 0),
       unavailableNodes: facts.unavailableNodes,
       totalNodes: facts.totalNodes,
       targetNodeUnavailable: facts.targetNodeUnavailable,
@@ -407,26 +386,16 @@ export class ActionController {
     });
   }
 
-  /**
-   * Disruptive actions Running, not counting `id`. Kept as a set updated on every change of an
-   * AgentAction (see setAction), not by scanning every action per decision: the built-in
-   * defaults always limit concurrency, and a scan is O(n^2) over a burst of thousands.
-   */
-  private runningDisruptive(name: string): number {
-    return this.runningDisruptiveNames.size - (this.runningDisruptiveNames.has(name) ? 1 : 0);
+  /** Keeps runningDisruptive true to `actions` (call with every object stored there). */
+  private trackRunning(name: string, object: AgentAction): void {
+    if (object.status?.phase === 'Running' && countsAsDisruptive(object)) this.runningDisruptive.add(name);
+    else this.runningDisruptive.delete(name);
   }
 
-  /** The one way `actions` changes, so runningDisruptiveNames stays true to it. */
+  /** Stores what this process knows of an action ahead of the watch. */
   private setAction(name: string, object: AgentAction): void {
     this.actions.set(name, object);
-    if (object.status?.phase === 'Running' && countsAsDisruptive(object))
-      this.runningDisruptiveNames.add(name);
-    else this.runningDisruptiveNames.delete(name);
-  }
-
-  private deleteAction(name: string): void {
-    this.actions.delete(name);
-    this.runningDisruptiveNames.delete(name);
+    this.trackRunning(name, object);
   }
 
   private async execute(
@@ -440,9 +409,7 @@ export class ActionController {
     this.setAction(nameOf(object), { ...object, status: { ...object.status, phase: 'Running' } });
     // Idempotent executors: status Running only if still running after a moment (see
     // ActionRecords.start); quick actions then cost two API writes less.
-    const idempotent =
-      this.options.extraExecutors?.[action.type] !== undefined ||
-      executorFor(action.type)?.idempotent === true;
+    const idempotent = executorFor(action.type)?.idempotent === true;
     let started: Awaited<ReturnType<ActionRecords['start']>>;
     try {
       started = await this.records.start(object, {
@@ -459,25 +426,22 @@ export class ActionController {
     const t0 = this.now();
     let result: ActionResult;
     try {
-      const extra = this.options.extraExecutors?.[action.type];
-      result = extra
-        ? await extra(action, signal)
-        : await runAction(action, {
-            kube: clients,
-            log: log.child({ actionId: action.id, type: action.type }),
-            signal,
-            now: this.now,
-            // The executor's flush() waits for this action's Events only.
-            events: eventScope(this.options.events),
-            ...(this.options.nodes ? { nodes: this.options.nodes } : {}),
-            limits: {
-              ...decision.drain,
-              maxReplicas: decision.scale.maxReplicas,
-              maxScaleUpFactor: decision.scale.maxScaleUpFactor,
-            },
-            ...(this.options.drainTuning ? { drainTuning: this.options.drainTuning } : {}),
-            onProgress: (progress) => this.reportProgress(object, progress),
-          });
+      result = await runAction(action, {
+        kube: clients,
+        log: log.child({ actionId: action.id, type: action.type }),
+        signal,
+        now: this.now,
+        // The executor's flush() waits for this action's Events only.
+        events: eventScope(this.options.events),
+        ...(this.options.nodes ? { nodes: this.options.nodes } : {}),
+        limits: {
+          ...decision.drain,
+          maxReplicas: decision.scale.maxReplicas,
+          maxScaleUpFactor: decision.scale.maxScaleUpFactor,
+        },
+        ...(this.options.drainTuning ? { drainTuning: this.options.drainTuning } : {}),
+        onProgress: (progress) => this.reportProgress(object, progress),
+      });
     } catch (err) {
       if (err instanceof ActionAbortedError || signal.aborted) {
         // Not finished: the journal says started; whoever leads next resumes it.
@@ -515,7 +479,7 @@ export class ActionController {
     const drain = drainProgressFromCounts(progress.counts);
     this.records
       .patchStatus(object, { phase: 'Running', message: `${progress.phase}`, progress: { drain } })
-      .catch((err: unknown) => this.options.log.debug({ err: errorMessage(err) }, 'progress update failed'));
+      .catch((err: unknown) => this.options.log.debug({ err }, 'progress update failed'));
   }
 
   private async finish(object: AgentAction, record: FinalRecord): Promise<void> {
@@ -588,8 +552,7 @@ export class ActionController {
         });
         this.counters.deleted++;
       } catch (err) {
-        if (statusCode(err) !== 404)
-          this.options.log.warn({ action: name, err: errorMessage(err) }, 'GC failed');
+        if (statusCode(err) !== 404) this.options.log.warn({ action: name, err }, 'GC failed');
       }
     }
   }
@@ -607,10 +570,6 @@ interface FinalEntry {
   patched: boolean;
   /** The journal has it, and its report is queued. */
   journaled: boolean;
-}
-
-function nameOf(item: { metadata?: { name?: string } }): string {
-  return item.metadata?.name ?? '';
 }
 
 function isTerminal(object: AgentAction): boolean {
@@ -640,7 +599,7 @@ function countsAsDisruptive(object: AgentAction): boolean {
   );
 }
 
-function sortedByCreation(items: AgentAction[]): string[] {
+function sortedByCreation(items: Iterable<AgentAction>): string[] {
   return [...items]
     .sort((a, b) => Date.parse(a.spec.createdAt) - Date.parse(b.spec.createdAt))
     .map((i) => nameOf(i));

@@ -7,8 +7,8 @@
  */
 
 import { isMirrorPod, isTerminal } from '../../actions/drain-plan.ts';
-import { isDoNotDisrupt } from '../../actions/marks.ts';
 import type { Action } from '../../contract/envelope.ts';
+import { isDoNotDisrupt } from '../../contract/marks.ts';
 import { isNotFound } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { NodeCache } from '../../kube/node-cache.ts';
@@ -20,8 +20,7 @@ import {
   UnsupportedKindError,
   WorkloadNotFoundError,
 } from '../../kube/scale.ts';
-import type { TolerationLike } from '../../kube/tolerations.ts';
-import { getJson, KubeRequestError, listAll } from '../../kube/watch.ts';
+import { getJson, listAll } from '../../kube/watch.ts';
 import { lookupPodOwners, ownerKey } from '../../kube/workloads.ts';
 import { isDisruptive, type PodFacts as PolicyPodFacts, type TargetFacts } from '../policy/decide.ts';
 import type { ResolvedPolicy } from '../policy/defaults.ts';
@@ -45,13 +44,8 @@ export function factNeeds(policies: readonly ResolvedPolicy[]): FactNeeds {
 }
 
 type RawObject = {
-  metadata?: {
-    name?: string;
-    namespace?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-  };
-  spec?: { unschedulable?: boolean; tolerations?: TolerationLike[] };
+  metadata?: { name?: string; namespace?: string; labels?: Record<string, string> };
+  spec?: { unschedulable?: boolean };
   status?: unknown;
 };
 
@@ -136,7 +130,7 @@ async function targetFacts(
         const obj = await getJson<RawObject>(clients, path, {}, signal);
         target.workloadLabels = obj.metadata?.labels ?? {};
       } catch (err) {
-        if (!(err instanceof KubeRequestError && err.statusCode === 404)) throw err;
+        if (!isNotFound(err)) throw err;
         target.workloadLabels = {};
       }
     }
@@ -157,36 +151,18 @@ async function nodePods(
     nodePodsQuery(nodeName),
     signal,
   );
-  const pods: PolicyPodFacts[] = [];
-  const raws: { facts: ReturnType<typeof podFacts>; raw: RawObject }[] = [];
-  for (const raw of items) {
-    const facts = podFacts(raw);
-    if (isMirrorPod(facts) || isTerminal(facts)) continue;
-    if (forDrain && facts.controller?.kind === 'DaemonSet') continue;
-    raws.push({ facts, raw: raw as RawObject });
-  }
+  const pods = items
+    .map(podFacts)
+    .filter(
+      (pod) => !(isMirrorPod(pod) || isTerminal(pod) || (forDrain && pod.controller?.kind === 'DaemonSet')),
+    );
+  if (forDrain) return pods;
   // do-not-disrupt on a workload counts for its pods (as in a drain's plan).
-  const owners = forDrain
-    ? new Map()
-    : await lookupPodOwners(
-        clients,
-        raws.map((r) => r.facts),
-      );
-  for (const { facts, raw } of raws) {
-    const owner = facts.controller ? owners.get(ownerKey(facts.namespace, facts.controller)) : undefined;
-    pods.push({
-      namespace: facts.namespace,
-      name: facts.name,
-      labels: raw.metadata?.labels ?? {},
-      ...(forDrain
-        ? {}
-        : {
-            tolerations: raw.spec?.tolerations ?? [],
-            doNotDisrupt: isDoNotDisrupt(facts.annotations) || isDoNotDisrupt(owner?.annotations),
-          }),
-    });
-  }
-  return pods;
+  const owners = await lookupPodOwners(clients, pods);
+  return pods.map((pod) => {
+    const owner = pod.controller ? owners.get(ownerKey(pod.namespace, pod.controller)) : undefined;
+    return { ...pod, doNotDisrupt: isDoNotDisrupt(pod.annotations) || isDoNotDisrupt(owner?.annotations) };
+  });
 }
 
 /** Replicas of a scale target now; null when it (or its kind) does not exist. */

@@ -14,10 +14,10 @@
  */
 import { type Action, parseEnvelope } from '../../contract/envelope.ts';
 import type { ActionState } from '../../contract/reports.ts';
-import { onAgentClock } from '../../controlplane/clock-skew.ts';
 import type { ActionPhase, AgentAction } from '../../crds/agent-action.ts';
 import { terminalPhases } from '../../crds/agent-action.ts';
 import type { JournalState } from '../../store/journal.ts';
+import { onAgentClock } from '../../util/clock-skew.ts';
 
 export type Step =
   | { kind: 'none'; why: string }

@@ -20,20 +20,16 @@
  *   the actions queued behind it.
  */
 import { randomUUID } from 'node:crypto';
+import { agentActionFor, describeActionTarget } from '../../contract/action-object.ts';
 import { envelopeOutOfBounds } from '../../contract/bounds.ts';
 import { type Action, envelopeId, parseEnvelope } from '../../contract/envelope.ts';
-import {
-  agentActionFor,
-  agentActionName,
-  agentActionPlural,
-  describeActionTarget,
-} from '../../crds/agent-action.ts';
+import { agentActionName, agentActionPlural } from '../../crds/agent-action.ts';
 import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { apiErrorMessage, statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { Logger } from '../../observability/logger.ts';
+import { commitGroupFor } from '../../store/commit-group.ts';
 import type { StateStore } from '../../store/index.ts';
-import { commitGroupFor } from './commit-group.ts';
 
 /** Actions taken from one poll response by default (the agent asks for no more: `limit`). */
 export const defaultMaxActionsPerPoll = 100;
@@ -48,7 +44,7 @@ export interface AcceptOptions {
   concurrency?: number;
   /**
    * Agent clock minus the control plane's, measured on the poll response that delivered this
-   * batch (controlplane/clock-skew.ts); kept in each AgentAction's spec. Default 0.
+   * batch (util/clock-skew.ts); kept in each AgentAction's spec. Default 0.
    */
   clockSkewMs?: number;
   /** Actions looked at per batch; the rest are refused with the reason. Default 100. */

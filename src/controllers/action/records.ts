@@ -7,35 +7,17 @@
  * Actions from the control plane are reported as status reports; actions an admin applied
  * (source: local) are unknown to the control plane and are reported as audit events.
  */
+
 import { randomUUID } from 'node:crypto';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { ActionState, StatusReport } from '../../contract/reports.ts';
 import { type AgentAction, type AgentActionStatus, agentActionPlural } from '../../crds/agent-action.ts';
 import { apiGroup, apiVersion, apiVersionName } from '../../crds/common.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { EventSink, EventType } from '../../kube/events.ts';
+import { mergePatch } from '../../kube/merge-patch.ts';
+import { type CommitGroup, commitGroupFor } from '../../store/commit-group.ts';
 import type { StateStore } from '../../store/index.ts';
-import { type CommitGroup, commitGroupFor } from './commit-group.ts';
-import { stateToPhase } from './plan.ts';
-import { drainProgressFromResult } from './progress.ts';
-
-export interface FinalRecord {
-  state: Exclude<ActionState, 'running'>;
-  message: string;
-  /** Machine-readable cause, e.g. `AgentPolicy/strict:protectedNamespaces`. */
-  reason?: string;
-  result?: Record<string, unknown>;
-  startedAt?: string;
-  /**
-   * A quick action that succeeded without ever showing status Running: no `Succeeded` Event
-   * on the AgentAction (its Finished condition and the Event the executor put on the target
-   * record it; failures and refusals always get their Warning Event).
-   */
-  quiet?: boolean;
-}
-
-/** Results larger than this are cut in the AgentAction status (the control plane gets all). */
-const maxStatusResultBytes = 16_384;
+import { type FinalRecord, finalStatus, runningStatus } from './status.ts';
 
 export class ActionRecords {
   private readonly clients: KubeClients;
@@ -102,12 +84,9 @@ export class ActionRecords {
         'Started',
         `executing ${object.spec.type} on ${object.spec.target ?? '?'}`,
       );
-      await this.patchStatus(object, {
-        phase: 'Running',
-        message: `executing ${object.spec.type}`,
-        startedAt,
-        conditions: [condition('Started', 'True', 'Executing', `executing ${object.spec.type}`, this.now())],
-      }).catch(() => undefined);
+      await this.patchStatus(object, runningStatus(object.spec.type, startedAt, this.now())).catch(
+        () => undefined,
+      );
     };
     const deferMs = options.deferStatusMs ?? 0;
     if (deferMs <= 0 || object.status?.phase === 'Running') {
@@ -168,20 +147,8 @@ export class ActionRecords {
   }
 
   async patchFinalStatus(object: AgentAction, record: FinalRecord, finishedAt: string): Promise<void> {
-    const phase = stateToPhase[record.state];
-    const status: AgentActionStatus = {
-      phase,
-      message: record.message.slice(0, 32_768),
-      finishedAt,
-      conditions: [condition('Finished', 'True', phase, record.message.slice(0, 32_768), this.now())],
-    };
-    if (record.reason) status.reason = record.reason.slice(0, 1024);
-    if (record.startedAt) status.startedAt = record.startedAt;
-    if (record.result) {
-      status.result = fitResult(record.result);
-      const drain = drainProgressFromResult(record.result);
-      if (drain) status.progress = { drain };
-    }
+    const status = finalStatus(record, finishedAt, this.now());
+    const phase = status.phase;
     await this.patchStatus(object, status);
     if (record.quiet && record.state === 'succeeded') return;
     this.event(
@@ -220,7 +187,7 @@ export class ActionRecords {
         name: object.metadata.name ?? '',
         body: { status: { ...status, observedGeneration: object.metadata.generation } },
       },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      mergePatch,
     );
   }
 
@@ -250,20 +217,4 @@ export class ActionRecords {
       details: { type: object.spec.type, target: object.spec.target, source: object.spec.source, ...details },
     };
   }
-}
-
-function condition(type: string, status: 'True' | 'False', reason: string, message: string, now: number) {
-  return {
-    type,
-    status,
-    reason: reason.replace(/[^A-Za-z0-9_,:]/g, '') || 'Unknown',
-    message,
-    lastTransitionTime: new Date(Math.floor(now / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
-  };
-}
-
-function fitResult(result: Record<string, unknown>): Record<string, unknown> {
-  const text = JSON.stringify(result);
-  if (text.length <= maxStatusResultBytes) return result;
-  return { truncated: true, bytes: text.length, summary: text.slice(0, 1024) };
 }

@@ -4,11 +4,14 @@
  * passes need; writes are JSON merge patches carrying the resourceVersion they were planned
  * on, so a concurrent change fails with 409 rather than being overwritten.
  */
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+
+import type { LabelSelector } from '../../crds/common.ts';
+import type { HibernationKind } from '../../crds/hibernation-schedule.ts';
+import { isNotFound } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
+import { mergePatch } from '../../kube/merge-patch.ts';
 import { replaceScale, resolveScaleTarget } from '../../kube/scale.ts';
-import { getJson, KubeRequestError, listAll } from '../../kube/watch.ts';
-import type { HibernationKind, LabelSelector } from './spec.ts';
+import { getJson, listAll } from '../../kube/watch.ts';
 import type { HpaFacts, WorkloadFacts } from './workload-plan.ts';
 
 export const kindApis: Record<HibernationKind, { apiVersion: string; plural: string }> = {
@@ -119,7 +122,7 @@ export async function readWorkload(
   try {
     return workloadFacts(ref.kind, await getJson<RawWorkload>(clients, path, {}, signal));
   } catch (err) {
-    if (err instanceof KubeRequestError && err.statusCode === 404) return undefined;
+    if (isNotFound(err)) return undefined;
     throw err;
   }
 }
@@ -134,7 +137,6 @@ export async function patchWorkload(
   body: Record<string, unknown>,
 ): Promise<string> {
   const args = { name: ref.name, namespace: ref.namespace, body };
-  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   switch (ref.kind) {
     case 'Deployment':
       return (await clients.apps.patchNamespacedDeployment(args, mergePatch)).metadata?.resourceVersion ?? '';

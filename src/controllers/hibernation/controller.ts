@@ -10,19 +10,28 @@
  * the clock and tz database are local, so it needs no control plane and a fresh instance
  * (restart, new leader) continues where the last one stopped.
  */
+
 import { randomUUID } from 'node:crypto';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { AuditEvent } from '../../contract/reports.ts';
 import { agentPolicyPlural } from '../../crds/agent-policy.ts';
-import { apiGroup, apiVersionName } from '../../crds/common.ts';
+import { apiGroup, apiVersion, apiVersionName } from '../../crds/common.ts';
+import {
+  type HibernationScheduleStatus,
+  hibernationScheduleKind,
+  hibernationSchedulePlural,
+  HibernationScheduleStatus as StatusSchema,
+} from '../../crds/hibernation-schedule.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { EventSink } from '../../kube/events.ts';
-import { type KubeObject, listWatch } from '../../kube/watch.ts';
+import { mergePatch } from '../../kube/merge-patch.ts';
+import type { KubeObject } from '../../kube/watch.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { Backoff } from '../../util/backoff.ts';
-import { errorMessage } from '../../util/errors.ts';
 import type { Labels } from '../policy/label-selector.ts';
-import { parsePolicies } from '../policy/parse-policies.ts';
+import { combinePolicies, type ParsedPolicy, parsePolicy } from '../policy/parse-policies.ts';
+import { nameOf, watchIntoCache } from '../runtime/object-cache.ts';
+import { aborted } from '../runtime/run-until-abort.ts';
+import { WorkQueue } from '../runtime/work-queue.ts';
 import { allKinds, listWorkloads } from './cluster.ts';
 import { listMarked, type PassContext, type PassOutcome, runSleepPass, runWakePass } from './passes.ts';
 import {
@@ -39,13 +48,6 @@ import {
   type StatusInput,
   sameStatus,
 } from './schedule-plan.ts';
-import {
-  type HibernationScheduleStatus,
-  hibernationScheduleApiVersion,
-  hibernationScheduleKind,
-  hibernationSchedulePlural,
-  HibernationScheduleStatus as StatusSchema,
-} from './spec.ts';
 import { covers, excludedNamespaces, type WorkloadFacts } from './workload-plan.ts';
 
 export interface HibernationControllerOptions {
@@ -58,12 +60,6 @@ export interface HibernationControllerOptions {
   agentNamespace?: string;
   /** Agent-wide dry run: passes decide and report, write nothing (like an AgentPolicy dryRun). */
   dryRun?: boolean;
-  /**
-   * While this says to hold (the control plane refuses the agent: controlplane/access.ts), no
-   * sleep pass runs (nothing new is put to sleep) and the schedule's status says why; waking
-   * goes on, so a disabled cluster's workloads end up awake.
-   */
-  controlPlaneAccess?: { deniedReason(): string | undefined; onChange(listener: () => void): () => void };
   /** Where audit events go (the SQLite outbox in the agent). */
   audit?: (event: AuditEvent) => void;
   /** Longest time between two reconciles of a schedule. Default 5 min. */
@@ -77,6 +73,12 @@ export interface HibernationControllerOptions {
    * timer re-armed from the new time.
    */
   clockJumps?: { onJump(listener: (jump: { deltaMs: number }) => void): () => void };
+  /**
+   * While this says the control plane refuses the agent (controlplane/access.ts), no sleep
+   * pass runs (nothing new is put to sleep) and the schedule's status says why; waking goes
+   * on, so a disabled cluster's workloads end up awake.
+   */
+  controlPlaneAccess?: { deniedReason(): string | undefined; onChange(listener: () => void): () => void };
 }
 
 interface ScheduleObject extends KubeObject {
@@ -110,15 +112,13 @@ const scheduleCollection = `/apis/${apiGroup}/${apiVersionName}/${hibernationSch
 export class HibernationController {
   private readonly options: HibernationControllerOptions;
   private readonly now: () => number;
-  private readonly schedules = new Map<string, ScheduleObject>();
-  private readonly namespaces = new Map<string, Labels>();
-  private readonly policyObjects = new Map<string, unknown>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  // Filled by run()'s watches; empty until then.
+  private schedules = new Map<string, ScheduleObject>();
+  private namespaces: ReadonlyMap<string, Labels> = new Map();
+  private policyObjects: ReadonlyMap<string, ParsedPolicy> = new Map();
   private readonly failures = new Map<string, Backoff>();
-  private readonly pending = new Set<string>();
   private readonly reported = new Set<string>();
-  private draining: Promise<void> | undefined;
-  private idleWaiters: (() => void)[] = [];
+  private queue: WorkQueue | undefined;
   private signal: AbortSignal | undefined;
   private started = false;
   private resolveReady!: () => void;
@@ -138,87 +138,82 @@ export class HibernationController {
   async run(signal: AbortSignal): Promise<void> {
     const { clients, log } = this.options;
     this.signal = signal;
-    const watches = [
-      this.watch<ScheduleObject>(scheduleCollection, signal, {
-        onList: (items) => {
-          const before = new Set(this.schedules.keys());
-          this.schedules.clear();
-          for (const item of items) this.schedules.set(nameOf(item), item);
-          for (const name of before) if (!this.schedules.has(name)) this.forget(name);
-          for (const name of this.schedules.keys()) this.trigger(name);
+    // One reconcile at a time: passes of overlapping schedules never race for a workload.
+    const queue = new WorkQueue({
+      concurrency: 1,
+      laneOf: () => undefined,
+      process: (name) => (name === orphanSweep ? this.sweepOrphans() : this.reconcile(name)),
+      onError: (name, err) => {
+        if (signal.aborted) return;
+        log.warn({ schedule: name, err }, 'hibernation reconcile failed; retrying');
+        this.retryLater(name);
+      },
+    });
+    this.queue = queue;
+    const watch = { clients, signal, log };
+    const schedules = watchIntoCache<ScheduleObject>({
+      ...watch,
+      path: scheduleCollection,
+      onList: (objects, before) => {
+        for (const name of before.keys()) if (!objects.has(name)) this.forget(name);
+        this.triggerAll();
+        this.trigger(orphanSweep);
+      },
+      onEvent: (type, name) => {
+        if (type === 'DELETED') {
+          this.forget(name);
+          // Its workloads are orphans now: wake them (no finalizer needed, see docs).
           this.trigger(orphanSweep);
-        },
-        onEvent: (type, item) => {
-          const name = nameOf(item);
-          if (type === 'DELETED') {
-            this.schedules.delete(name);
-            this.forget(name);
-            // Its workloads are orphans now: wake them (no finalizer needed, see docs).
-            this.trigger(orphanSweep);
-          } else {
-            this.schedules.set(name, item);
-            this.trigger(name);
-          }
-        },
-      }),
-      this.watch<{ metadata?: { name?: string; labels?: Labels } } & KubeObject>(
-        '/api/v1/namespaces',
-        signal,
-        {
-          onList: (items) => {
-            this.namespaces.clear();
-            for (const item of items) this.namespaces.set(nameOf(item), item.metadata?.labels ?? {});
-            this.triggerAll();
-          },
-          onEvent: (type, item) => {
-            const name = nameOf(item);
-            if (type === 'DELETED') {
-              this.namespaces.delete(name);
-              return;
-            }
-            const labels = item.metadata?.labels ?? {};
-            const old = this.namespaces.get(name);
-            this.namespaces.set(name, labels);
-            // Only a label change of an existing namespace can change what is covered now; a new
-            // namespace is picked up by the next sleep transition (like any new workload).
-            if (old !== undefined && JSON.stringify(old) !== JSON.stringify(labels)) this.triggerAll();
-          },
-        },
-      ),
-      this.watch<KubeObject>(`/apis/${apiGroup}/${apiVersionName}/${agentPolicyPlural}`, signal, {
-        onList: (items) => {
-          this.policyObjects.clear();
-          for (const item of items) this.policyObjects.set(nameOf(item), item);
-        },
-        onEvent: (type, item) => {
-          if (type === 'DELETED') this.policyObjects.delete(nameOf(item));
-          else this.policyObjects.set(nameOf(item), item);
-          // A fixed policy releases a refused sleep pass; dry run on or off shows in status.
+        } else {
+          this.trigger(name);
+        }
+      },
+    });
+    this.schedules = schedules.objects;
+    const namespaces = watchIntoCache<{ metadata?: { name?: string; labels?: Labels } }, Labels>({
+      ...watch,
+      path: '/api/v1/namespaces',
+      keep: (item) => item.metadata?.labels ?? {},
+      onList: () => this.triggerAll(),
+      onEvent: (type, _name, labels, old) => {
+        // Only a label change of an existing namespace can change what is covered now; a new
+        // namespace is picked up by the next sleep transition (like any new workload).
+        if (type !== 'DELETED' && old !== undefined && JSON.stringify(old) !== JSON.stringify(labels)) {
           this.triggerAll();
-        },
-      }),
-    ];
-    await Promise.all(watches.map((w) => w.ready));
-    if (signal.aborted) return;
+        }
+      },
+    });
+    this.namespaces = namespaces.objects;
+    const policies = watchIntoCache<KubeObject, ParsedPolicy>({
+      ...watch,
+      path: `/apis/${apiGroup}/${apiVersionName}/${agentPolicyPlural}`,
+      keep: parsePolicy,
+      // A fixed policy releases a refused sleep pass; dry run on or off shows in status.
+      onEvent: () => this.triggerAll(),
+    });
+    this.policyObjects = policies.objects;
+    const caches = [schedules, namespaces, policies];
+    await Promise.all(caches.map((c) => c.ready));
+    if (signal.aborted) {
+      await queue.stop();
+      await Promise.allSettled(caches.map((c) => c.stopped));
+      return;
+    }
     this.started = true;
     const offJump = this.options.clockJumps?.onJump((jump) => {
       log.info({ deltaMs: Math.round(jump.deltaMs) }, 'wall clock stepped: re-evaluating every schedule');
       this.triggerAll();
     });
     const offAccess = this.options.controlPlaneAccess?.onChange(() => this.triggerAll());
-    this.kick();
+    this.triggerAll();
+    this.trigger(orphanSweep);
     this.resolveReady();
     log.info({ schedules: this.schedules.size, clients: clients.server }, 'hibernation controller started');
-    await new Promise<void>((resolve) => {
-      if (signal.aborted) resolve();
-      else signal.addEventListener('abort', () => resolve(), { once: true });
-    });
+    await aborted(signal);
     offJump?.();
     offAccess?.();
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
-    await this.draining?.catch(() => undefined);
-    await Promise.allSettled(watches.map((w) => w.stopped));
+    await queue.stop();
+    await Promise.allSettled(caches.map((c) => c.stopped));
     log.info('hibernation controller stopped');
   }
 
@@ -234,81 +229,21 @@ export class HibernationController {
 
   /** Resolves when nothing is queued or running. */
   idle(): Promise<void> {
-    if (!this.draining && this.pending.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-
-  /**
-   * A list+watch that keeps trying its first list (the CRD may not be installed yet, the API
-   * server may be starting; listWatch's retryFirstList): `ready` resolves once a list got
-   * through, or when the signal aborts first.
-   */
-  private watch<T extends KubeObject>(
-    path: string,
-    signal: AbortSignal,
-    handlers: {
-      onList: (items: T[]) => void;
-      onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', item: T) => void;
-    },
-  ): { ready: Promise<void>; stopped: Promise<void> } {
-    const lw = listWatch<T>({
-      clients: this.options.clients,
-      path,
-      signal,
-      log: this.options.log,
-      retryFirstList: true,
-      ...handlers,
-    });
-    // With retryFirstList, `ready` rejects only when the signal aborted first.
-    return { ready: lw.ready.catch(() => undefined), stopped: lw.stopped };
+    return this.queue?.idle() ?? Promise.resolve();
   }
 
   private forget(name: string): void {
-    clearTimeout(this.timers.get(name));
-    this.timers.delete(name);
+    this.queue?.forget(name);
     this.failures.delete(name);
-  }
-
-  /** Only a known denial holds sleep passes (schedules work while the control plane is unreachable). */
-  private holdReason(): string | undefined {
-    return this.options.controlPlaneAccess?.deniedReason();
   }
 
   private triggerAll(): void {
     for (const name of this.schedules.keys()) this.trigger(name);
   }
 
+  /** Before the first lists are all in, nothing runs: run() then queues every schedule. */
   private trigger(name: string): void {
-    this.pending.add(name);
-    this.kick();
-  }
-
-  /** One reconcile at a time: passes of overlapping schedules never race for a workload. */
-  private kick(): void {
-    if (this.draining || !this.started) return;
-    this.draining = this.drain().finally(() => {
-      this.draining = undefined;
-      if (this.pending.size > 0 && !this.signal?.aborted) this.kick();
-      else for (const resolve of this.idleWaiters.splice(0)) resolve();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    while (this.pending.size > 0 && !this.signal?.aborted) {
-      const name = this.pending.values().next().value as string;
-      this.pending.delete(name);
-      try {
-        if (name === orphanSweep) await this.sweepOrphans();
-        else await this.reconcile(name);
-      } catch (err) {
-        if (this.signal?.aborted) return;
-        this.options.log.warn(
-          { schedule: name, err: errorMessage(err) },
-          'hibernation reconcile failed; retrying',
-        );
-        this.retryLater(name);
-      }
-    }
+    if (this.started) this.queue?.add(name);
   }
 
   private retryLater(name: string): void {
@@ -317,18 +252,11 @@ export class HibernationController {
     this.requeueAfter(name, Math.max(1_000, backoff.next()));
   }
 
+  /** The next look at `name` replaces any pending one: the latest reconcile knows best. */
   private requeueAfter(name: string, ms: number): void {
-    clearTimeout(this.timers.get(name));
     if (this.signal?.aborted) return;
-    const timer = setTimeout(
-      () => {
-        this.timers.delete(name);
-        this.trigger(name);
-      },
-      Math.max(0, Math.min(ms, this.options.safetyIntervalMs ?? 300_000)),
-    );
-    timer.unref();
-    this.timers.set(name, timer);
+    this.queue?.forget(name);
+    this.queue?.addAfter(name, Math.max(0, Math.min(ms, this.options.safetyIntervalMs ?? 300_000)));
   }
 
   private passContext(schedule: string, now: Date, dryRun: boolean): PassContext {
@@ -380,12 +308,12 @@ export class HibernationController {
     const { name, object, now, previous, policy } = step;
     const ctx = this.passContext(name, now, policy.dryRun);
     const excluded = excludedNamespaces(policy.policies, this.options.agentNamespace);
+    const denied = this.options.controlPlaneAccess?.deniedReason();
     let sleep: PassOutcome | undefined;
     let refusal: string | undefined;
     if (plan.sleepPass !== 'none') {
-      const hold = this.holdReason();
-      if (hold) {
-        refusal = `${hold}; nothing is put to sleep until it accepts the agent again`;
+      if (denied) {
+        refusal = `${denied}; nothing is put to sleep until it accepts the agent again`;
       } else if (policy.invalid.length > 0) {
         // Fail closed, like the action controller: a policy we cannot read may protect something.
         const names = policy.invalid.map((p) => `${p.name} (${p.reason})`).join(', ');
@@ -424,7 +352,7 @@ export class HibernationController {
       ready: error
         ? {
             status: 'False',
-            reason: refusal ? (this.holdReason() ? 'ControlPlaneDenied' : 'PolicyInvalid') : 'PassFailed',
+            reason: refusal ? (denied ? 'ControlPlaneDenied' : 'PolicyInvalid') : 'PassFailed',
             message: error,
           }
         : readyApplied(plan.evaluation, policy.dryRun, policy.dryRunPolicies),
@@ -507,7 +435,7 @@ export class HibernationController {
         name,
         body: { status: body },
       },
-      mergePatchHeader(),
+      mergePatch,
     )) as ScheduleObject;
     this.counters.statusWrites++;
     // The watch brings the same object soon; until then a reconcile must not see the old status.
@@ -516,7 +444,7 @@ export class HibernationController {
 
   /** The AgentPolicies as they are now, and whether passes must only pretend (dry run). */
   private policyView() {
-    const { policies, invalid } = parsePolicies([...this.policyObjects.values()]);
+    const { policies, invalid } = combinePolicies(this.policyObjects.values());
     const dryRunPolicies = policies.filter((p) => p.spec.dryRun === true).map((p) => p.metadata.name);
     return {
       policies,
@@ -610,7 +538,7 @@ export class HibernationController {
   ): void {
     this.options.events.emit(
       {
-        apiVersion: hibernationScheduleApiVersion,
+        apiVersion: apiVersion,
         kind: hibernationScheduleKind,
         name: nameOf(object),
         ...(object.metadata?.uid ? { uid: object.metadata.uid } : {}),
@@ -645,13 +573,9 @@ export class HibernationController {
         },
       });
     } catch (err) {
-      this.options.log.warn({ err: errorMessage(err) }, 'could not queue the hibernation audit event');
+      this.options.log.warn({ err }, 'could not queue the hibernation audit event');
     }
   }
-}
-
-function nameOf(item: { metadata?: { name?: string } }): string {
-  return item.metadata?.name ?? '';
 }
 
 function stateOf(kind: 'awake' | 'suspended' | 'invalid') {
@@ -687,8 +611,4 @@ function describeFailures(failed: PassOutcome['failed']): string | undefined {
   if (failed.length === 0) return undefined;
   const shown = failed.slice(0, 5).map((f) => `${f.key}: ${f.message}`);
   return `${failed.length} workload(s) could not be changed (retrying): ${shown.join('; ')}${failed.length > 5 ? '; …' : ''}`;
-}
-
-function mergePatchHeader() {
-  return setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 }

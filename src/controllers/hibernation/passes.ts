@@ -4,6 +4,8 @@
  * lost leadership, a failed write) simply runs again; workloads already done are recognised
  * by their record.
  */
+
+import type { HibernationScheduleSpec } from '../../crds/hibernation-schedule.ts';
 import { apiErrorMessage, isConflict, isNotFound } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { EventSink, EventType } from '../../kube/events.ts';
@@ -21,7 +23,6 @@ import {
   scaleWorkload,
 } from './cluster.ts';
 import { hibernatedByLabel, hibernatedByValue } from './restore-record.ts';
-import type { HibernationScheduleSpec } from './spec.ts';
 import {
   covers,
   type HpaFacts,

@@ -5,15 +5,17 @@
  * retry); wake passes are cheap (they list by label) and run on every reconcile that is not
  * asleep, so nothing this schedule put to sleep stays asleep by accident.
  */
+
 import { describeIssues } from '../../contract/envelope.ts';
-import { compileWindows, describeMatrix, normalizeMatrix } from './matrix.ts';
-import { type Evaluation, evaluate } from './schedule.ts';
+import { compileWindows, describeMatrix, normalizeMatrix } from '../../crds/hibernation-matrix.ts';
 import {
   type HibernationPhase,
   HibernationSchedule,
   type HibernationScheduleSpec,
   type HibernationScheduleStatus,
-} from './spec.ts';
+} from '../../crds/hibernation-schedule.ts';
+import { canonicalJson } from '../../util/canonical-json.ts';
+import { type Evaluation, evaluate } from './schedule.ts';
 
 export type ReconcilePlan =
   /** The spec cannot be used: report it; nothing is kept asleep by a schedule the agent cannot read. */
@@ -129,22 +131,4 @@ export function nextStatus(
 /** True when writing `next` would change nothing visible. */
 export function sameStatus(a: HibernationScheduleStatus | undefined, b: HibernationScheduleStatus): boolean {
   return canonicalJson(a ?? {}) === canonicalJson(b);
-}
-
-/** JSON with object keys sorted and undefined members dropped: equal values, equal strings. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(canonical(value));
-}
-
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>)
-        .filter(([, v]) => v !== undefined)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([k, v]) => [k, canonical(v)]),
-    );
-  }
-  return value;
 }

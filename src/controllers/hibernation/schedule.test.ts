@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileWindows, SLOTS_PER_WEEK, type SleepWindow, WEEKDAYS } from './matrix.ts';
+import { compileWindows, SLOTS_PER_WEEK, type SleepWindow, WEEKDAYS } from '../../crds/hibernation-matrix.ts';
 import { evaluate, nextScheduleChange, type ScheduleOverride, type SleepState, slotAt } from './schedule.ts';
 
 // Expected instants below are worked out by hand from each zone's rules (stated beside them),

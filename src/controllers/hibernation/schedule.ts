@@ -13,8 +13,15 @@
  *   the wall clock reaches its hour, which is :30 or :15 past a UTC hour there, and a
  *   30-minute shift can start or end a slot at the shift itself.
  */
-import { readWallClock, type WallClock } from './local-time.ts';
-import { HOURS_PER_DAY, isConstantMatrix, SLOTS_PER_WEEK, slotLabel, type WeekMatrix } from './matrix.ts';
+
+import {
+  HOURS_PER_DAY,
+  isConstantMatrix,
+  SLOTS_PER_WEEK,
+  slotLabel,
+  type WeekMatrix,
+} from '../../crds/hibernation-matrix.ts';
+import { readWallClock, type WallClock } from '../../util/wall-clock.ts';
 
 export type SleepState = 'asleep' | 'awake';
 

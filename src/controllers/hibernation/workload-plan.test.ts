@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { HibernationScheduleSpec } from '../../crds/hibernation-schedule.ts';
 import { labelSelectorQuery, workloadFacts } from './cluster.ts';
 import { encodeRestoreRecord, hibernatedByLabel, hibernationRestoreAnnotation } from './restore-record.ts';
-import { HibernationScheduleSpec } from './spec.ts';
 import {
   covers,
   excludedNamespaces,

@@ -3,7 +3,8 @@
  * read the facts and apply the patches). docs/hibernation.md "Sleep and wake" is the rule
  * book; each branch below is one row of its tables.
  */
-import { doNotDisruptAnnotation, isDoNotDisrupt } from '../../actions/marks.ts';
+import { doNotDisruptAnnotation, isDoNotDisrupt } from '../../contract/marks.ts';
+import type { HibernationKind, HibernationScheduleSpec } from '../../crds/hibernation-schedule.ts';
 import { type PolicyInput, resolvePolicies } from '../policy/decide.ts';
 import { type Labels, selectorMatches } from '../policy/label-selector.ts';
 import {
@@ -14,7 +15,6 @@ import {
   parseRestoreRecord,
   type RestoreRecord,
 } from './restore-record.ts';
-import type { HibernationKind, HibernationScheduleSpec } from './spec.ts';
 
 /**
  * Namespaces no schedule covers, whatever it selects: the system namespaces and the agent's

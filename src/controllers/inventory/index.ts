@@ -11,6 +11,7 @@ import type { Logger } from '../../observability/logger.ts';
 import type { AppendResult } from '../../store/index.ts';
 import { type InstanceOutbox, InventoryReporter, type InventoryReporterOptions } from './reporter.ts';
 
+export { keptLabelKeys, type RawNode, type TrimmedNode, trimNode } from '../../kube/trim-node.ts';
 export { applyInstanceDelta, diffInstances, type InstanceDelta, sameInstance } from './instance-delta.ts';
 export {
   type Ec2Source,
@@ -21,7 +22,6 @@ export {
   type InventoryStats,
 } from './reporter.ts';
 export { lifecycleFromLabels, parseAwsProviderId, toInstance, withEc2 } from './to-instance.ts';
-export { keptLabelKeys, type RawNode, type TrimmedNode, trimNode } from './trim-node.ts';
 
 export interface InventoryOutbox extends InstanceOutbox {
   appendAudit(event: AuditEvent): AppendResult;

@@ -3,7 +3,7 @@
  * plane keys its `instances` rows the same way; `removed` lists node names).
  */
 import type { InstanceReport } from '../../contract/reports.ts';
-import { sameStrings } from './trim-node.ts';
+import { sameStrings } from '../../kube/trim-node.ts';
 
 export interface InstanceDelta {
   /** New or changed reports, sorted by node name. */

@@ -7,18 +7,20 @@
  * compacted away). Changes that do not alter a report (heartbeats, other labels) queue
  * nothing.
  */
+
 import type { V1Node } from '@kubernetes/client-node';
 import { regionFromZone } from '../../aws/clients.ts';
 import type { Ec2Facts } from '../../aws/ec2-facts.ts';
 import type { InstanceReport, InstancesBatch } from '../../contract/reports.ts';
 import type { NodeCache, NodeListener } from '../../kube/node-cache.ts';
+import { type RawNode, sameTrimmedNode, trimNode } from '../../kube/trim-node.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { AppendResult } from '../../store/index.ts';
 import { sleep } from '../../util/backoff.ts';
 import { errorMessage } from '../../util/errors.ts';
+import { untilAborted } from '../runtime/run-until-abort.ts';
 import { diffInstances, isEmptyDelta } from './instance-delta.ts';
 import { parseAwsProviderId, toInstance, withEc2 } from './to-instance.ts';
-import { type RawNode, sameTrimmedNode, trimNode } from './trim-node.ts';
 
 /** The slice of the outbox the reporter uses (StateStore['outbox'] fits). */
 export interface InstanceOutbox {
@@ -304,14 +306,4 @@ export class InventoryReporter {
       if (id !== undefined && changed.has(id)) this.dirty.add(node.metadata?.name ?? '');
     }
   }
-}
-
-/** `promise`, or the signal's reason as soon as it aborts. */
-function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InstanceReport } from '../../contract/reports.ts';
+import { type RawNode, trimNode } from '../../kube/trim-node.ts';
 import { lifecycleFromLabels, parseAwsProviderId, toInstance, withEc2 } from './to-instance.ts';
-import { type RawNode, trimNode } from './trim-node.ts';
 
 function node(
   over: { labels?: Record<string, string>; providerID?: string; ready?: string } & RawNode['spec'] = {},

@@ -8,7 +8,7 @@
  */
 import type { Ec2Facts } from '../../aws/ec2-facts.ts';
 import type { InstanceReport } from '../../contract/reports.ts';
-import type { TrimmedNode } from './trim-node.ts';
+import type { TrimmedNode } from '../../kube/trim-node.ts';
 
 export type Lifecycle = InstanceReport['lifecycle'];
 

@@ -12,7 +12,9 @@ import { isEvictingPatch, type PatchNodeDisruption, patchNodeDisruption } from '
 import { scaleUpRefusal } from '../../actions/scale-workload.ts';
 import { type Action, disruptiveActionTypes } from '../../contract/envelope.ts';
 import type { AgentPolicySpec, MaintenanceWindow } from '../../crds/agent-policy.ts';
-import { evictedBy, type TolerationLike } from '../../kube/tolerations.ts';
+import type { PodFacts as KubePodFacts } from '../../kube/pods.ts';
+import { evictedBy } from '../../kube/tolerations.ts';
+import { isIanaTimeZone } from '../../util/wall-clock.ts';
 import {
   builtInPolicyName,
   defaultNote,
@@ -23,7 +25,7 @@ import {
   resolvePolicy,
 } from './defaults.ts';
 import { describeSelector, type Labels, selectorMatches } from './label-selector.ts';
-import { isInsideWindow, isValidTimeZone, nextWindowStart } from './maintenance-window.ts';
+import { isInsideWindow, nextWindowStart } from './maintenance-window.ts';
 
 /** A policy as decide needs it: its name (cluster-scoped, unique) and spec. */
 export interface PolicyInput {
@@ -31,16 +33,12 @@ export interface PolicyInput {
   spec: AgentPolicySpec;
 }
 
-/** A pod on the target node. */
-export interface PodFacts {
-  namespace: string;
-  name: string;
-  labels: Labels;
-  /** patch_node: the pod's tolerations (which NoExecute taints would evict it). */
-  tolerations?: readonly TolerationLike[];
-  /** patch_node: clusteropt.io/do-not-disrupt on the pod or its workload. */
-  doNotDisrupt?: boolean;
-}
+/** A pod on the target node: the drain's facts (kube/pods.ts), and whether it may be disrupted. */
+export type PodFacts = Pick<KubePodFacts, 'namespace' | 'name' | 'labels'> &
+  Partial<Pick<KubePodFacts, 'tolerations'>> & {
+    /** patch_node: clusteropt.io/do-not-disrupt on the pod or its workload. */
+    doNotDisrupt?: boolean;
+  };
 
 /** What the caller knows about the action's target. Leave out what does not apply. */
 export interface TargetFacts {
@@ -350,7 +348,7 @@ function refusals(action: Action, p: ResolvedPolicy, target: TargetFacts): Refus
 function windowsWait(p: ResolvedPolicy, windows: readonly MaintenanceWindow[], now: Date): Wait | undefined {
   if (windows.some((w) => isInsideWindow(w, now))) return undefined;
   const starts = windows.map((w) => nextWindowStart(w, now)).filter((d): d is Date => d !== undefined);
-  const bad = windows.filter((w) => !isValidTimeZone(w.timezone ?? 'UTC')).map((w) => w.timezone);
+  const bad = windows.filter((w) => !isIanaTimeZone(w.timezone ?? 'UTC')).map((w) => w.timezone);
   const retryAt = starts.length ? new Date(Math.min(...starts.map((d) => d.getTime()))) : undefined;
   const message =
     `${label(p)}: outside maintenance windows` +

@@ -71,6 +71,14 @@ describe('isInsideWindow', () => {
     expect(isInsideWindow(w, at('2026-03-03T00:00:00Z'))).toBe(false);
   });
 
+  it('a fixed UTC offset is not a time zone: "+05:30" keeps the window closed, like for schedules', () => {
+    // 02:00 UTC is 07:30 at +05:30, inside 07:00-08:00 if offsets were taken.
+    const offset = win({ from: '07:00', to: '08:00', timezone: '+05:30' });
+    expect(isInsideWindow(offset, at('2026-03-02T02:00:00Z'))).toBe(false);
+    expect(nextWindowStart(offset, at('2026-03-02T02:00:00Z'))).toBeUndefined();
+    expect(isInsideWindow({ ...offset, timezone: 'Asia/Kolkata' }, at('2026-03-02T02:00:00Z'))).toBe(true);
+  });
+
   it('an unknown time zone keeps the window closed', () => {
     expect(isInsideWindow(win({ timezone: 'Mars/Olympus' }), at('2026-03-02T02:00:00Z'))).toBe(false);
     expect(nextWindowStart(win({ timezone: 'Mars/Olympus' }), at('2026-03-02T02:00:00Z'))).toBeUndefined();

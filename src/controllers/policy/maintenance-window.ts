@@ -3,9 +3,12 @@
  * they follow DST: a window 01:00-05:00 Europe/Berlin is open from 01:00 to 05:00 local
  * time on every listed day, whatever the UTC offset that day (3 or 5 hours long on the
  * days the clocks change). A window whose `to` is not after `from` crosses midnight and
- * belongs to the day it starts on. An unknown time zone keeps the window closed.
+ * belongs to the day it starts on. An unknown time zone keeps the window closed; so does a
+ * fixed UTC offset like "+05:30" (util/wall-clock.ts isIanaTimeZone: IANA names only, for
+ * maintenance windows and hibernation schedules alike).
  */
 import type { MaintenanceWindow, Weekday } from '../../crds/agent-policy.ts';
+import { isIanaTimeZone, readWallClock } from '../../util/wall-clock.ts';
 
 const weekdays: readonly Weekday[] = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
 const minuteMs = 60_000;
@@ -22,47 +25,8 @@ export interface WallClock {
   minutes: number;
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
-
-export function isValidTimeZone(timeZone: string): boolean {
-  try {
-    formatter(timeZone);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The local wall-clock time as if it were UTC, in ms (used to compute offsets). */
-function localAsUtcMs(instantMs: number, timeZone: string): number {
-  const parts: Record<string, number> = {};
-  for (const p of formatter(timeZone).formatToParts(new Date(instantMs))) {
-    if (p.type !== 'literal') parts[p.type] = Number(p.value);
-  }
-  const { year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0 } = parts;
-  return Date.UTC(year, month - 1, day, hour, minute, second);
-}
-
 export function wallClock(instant: Date, timeZone: string): WallClock {
-  const local = new Date(localAsUtcMs(instant.getTime(), timeZone));
+  const local = new Date(readWallClock(instant.getTime(), timeZone).wallMs);
   return {
     year: local.getUTCFullYear(),
     month: local.getUTCMonth() + 1,
@@ -78,17 +42,18 @@ export function wallClock(instant: Date, timeZone: string): WallClock {
  * earlier instant; times skipped by a DST gap give the instant the clocks jump.
  */
 export function localToInstant(localMs: number, timeZone: string): number {
-  const offsetAt = (ms: number) => localAsUtcMs(ms, timeZone) - Math.floor(ms / 1000) * 1000;
+  const offsetAt = (ms: number) => readWallClock(ms, timeZone).offsetMs;
+  const localAsUtcMs = (ms: number) => readWallClock(ms, timeZone).wallMs;
   // Offsets a day either side: zones change offset at most once within two days.
   const candidates = [localMs - offsetAt(localMs - dayMs), localMs - offsetAt(localMs + dayMs)];
-  const exact = candidates.filter((c) => localAsUtcMs(c, timeZone) === localMs);
+  const exact = candidates.filter((c) => localAsUtcMs(c) === localMs);
   if (exact.length > 0) return Math.min(...exact);
   // A gap: search the jump between the two candidates, to the minute.
   let lo = Math.min(...candidates);
   let hi = Math.max(...candidates);
   while (hi - lo > minuteMs) {
     const mid = lo + Math.floor((hi - lo) / 2 / minuteMs) * minuteMs;
-    if (localAsUtcMs(mid, timeZone) >= localMs) hi = mid;
+    if (localAsUtcMs(mid) >= localMs) hi = mid;
     else lo = mid;
   }
   return hi;
@@ -106,7 +71,7 @@ function previousWeekday(day: Weekday): Weekday {
 /** True when `now` is inside the window (from inclusive, to exclusive). */
 export function isInsideWindow(window: MaintenanceWindow, now: Date): boolean {
   const timeZone = window.timezone ?? 'UTC';
-  if (!isValidTimeZone(timeZone)) return false;
+  if (!isIanaTimeZone(timeZone)) return false;
   const clock = wallClock(now, timeZone);
   const from = parseClock(window.from);
   const to = parseClock(window.to);
@@ -121,7 +86,7 @@ export function isInsideWindow(window: MaintenanceWindow, now: Date): boolean {
 /** The next instant after `now` at which the window opens, or undefined (bad zone, no days). */
 export function nextWindowStart(window: MaintenanceWindow, now: Date): Date | undefined {
   const timeZone = window.timezone ?? 'UTC';
-  if (!isValidTimeZone(timeZone) || window.days.length === 0) return undefined;
+  if (!isIanaTimeZone(timeZone) || window.days.length === 0) return undefined;
   const today = wallClock(now, timeZone);
   const from = parseClock(window.from);
   const midnight = Date.UTC(today.year, today.month - 1, today.day);

@@ -4,10 +4,11 @@
  * cannot express and keeps going past a bad object, returning it separately so the caller
  * can fail closed (hold every action while a policy is invalid) and report why.
  */
+
 import { describeIssues } from '../../contract/envelope.ts';
 import { AgentPolicy } from '../../crds/agent-policy.ts';
+import { isIanaTimeZone } from '../../util/wall-clock.ts';
 import type { PolicyInput } from './decide.ts';
-import { isValidTimeZone } from './maintenance-window.ts';
 
 export interface ParsedPolicies {
   policies: PolicyInput[];
@@ -17,24 +18,44 @@ export interface ParsedPolicies {
   warnings: { name: string; reason: string }[];
 }
 
-export function parsePolicies(items: readonly unknown[]): ParsedPolicies {
+/** One AgentPolicy object as listed or watched: usable (maybe with a warning) or invalid. */
+export interface ParsedPolicy {
+  name: string;
+  policy?: PolicyInput;
+  /** Why the object could not be read at all. */
+  invalid?: string;
+  /** A problem of a usable policy worth a status condition (e.g. an unknown time zone). */
+  warning?: string;
+}
+
+export function parsePolicy(item: unknown): ParsedPolicy {
+  const name =
+    (item as { metadata?: { name?: unknown } } | undefined)?.metadata?.name?.toString() ?? '<unnamed>';
+  const parsed = AgentPolicy.safeParse(item);
+  if (!parsed.success) return { name, invalid: describeIssues(parsed.error) };
+  const out: ParsedPolicy = {
+    name,
+    policy: { metadata: { name: parsed.data.metadata.name }, spec: parsed.data.spec },
+  };
+  const badZones = (parsed.data.spec.maintenanceWindows ?? [])
+    .map((w) => w.timezone)
+    .filter((tz) => !isIanaTimeZone(tz));
+  // Still usable: decide keeps such a window closed and says why.
+  if (badZones.length) out.warning = `unknown time zone ${badZones.join(', ')} (window stays closed)`;
+  return out;
+}
+
+/** Policies parsed one by one (the controllers parse each object as it arrives), together. */
+export function combinePolicies(parsed: Iterable<ParsedPolicy>): ParsedPolicies {
   const out: ParsedPolicies = { policies: [], invalid: [], warnings: [] };
-  for (const item of items) {
-    const name =
-      (item as { metadata?: { name?: unknown } } | undefined)?.metadata?.name?.toString() ?? '<unnamed>';
-    const parsed = AgentPolicy.safeParse(item);
-    if (!parsed.success) {
-      out.invalid.push({ name, reason: describeIssues(parsed.error) });
-      continue;
-    }
-    const badZones = (parsed.data.spec.maintenanceWindows ?? [])
-      .map((w) => w.timezone)
-      .filter((tz) => !isValidTimeZone(tz));
-    if (badZones.length) {
-      // Still usable: decide keeps such a window closed and says why.
-      out.warnings.push({ name, reason: `unknown time zone ${badZones.join(', ')} (window stays closed)` });
-    }
-    out.policies.push({ metadata: { name: parsed.data.metadata.name }, spec: parsed.data.spec });
+  for (const { name, policy, invalid, warning } of parsed) {
+    if (invalid !== undefined) out.invalid.push({ name, reason: invalid });
+    if (warning !== undefined) out.warnings.push({ name, reason: warning });
+    if (policy) out.policies.push(policy);
   }
   return out;
+}
+
+export function parsePolicies(items: readonly unknown[]): ParsedPolicies {
+  return combinePolicies(items.map(parsePolicy));
 }

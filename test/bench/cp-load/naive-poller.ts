@@ -20,8 +20,8 @@ import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@ku
 import type { InstanceReport } from '../../../src/contract/reports.ts';
 import { WireEnvelope } from '../../../src/contract/wire-envelope.ts';
 import { toInstance } from '../../../src/controllers/inventory/to-instance.ts';
-import { type RawNode, trimNode } from '../../../src/controllers/inventory/trim-node.ts';
 import type { ControlPlaneClient } from '../../../src/controlplane/client.ts';
+import { type RawNode, trimNode } from '../../../src/kube/trim-node.ts';
 import { sleep } from '../../../src/util/backoff.ts';
 
 export interface NaivePollerOptions {

@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { cordonedByAnnotation } from '../../../src/actions/marks.ts';
+import { cordonedByAnnotation } from '../../../src/contract/marks.ts';
 import { ApiKeySource, ControlPlaneClient } from '../../../src/controlplane/index.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
 import {

@@ -25,6 +25,16 @@ describe('Wakeup', () => {
     expect(await w.wait(10)).toBe('timeout');
   });
 
+  it('is pending from a wake until a wait takes it, also while a wait is being woken', async () => {
+    const w = new Wakeup();
+    const p = w.wait(10_000);
+    expect(w.pending).toBe(false);
+    w.wake();
+    expect(w.pending).toBe(true); // the woken wait has not returned yet: work is due
+    expect(await p).toBe('woken');
+    expect(w.pending).toBe(false);
+  });
+
   it('rejects with the abort reason', async () => {
     const w = new Wakeup();
     const controller = new AbortController();

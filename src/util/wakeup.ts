@@ -1,33 +1,36 @@
-import { sleep } from '../util/backoff.ts';
+import { sleep } from './backoff.ts';
 
 /**
  * A sleep that can be cut short from elsewhere in the process (an outbox append, an API
- * key change). A wake with nobody waiting is remembered, so the next wait returns at once:
- * an append made while the shipper was busy is never missed.
+ * key change, a pod gone during a drain, instances to describe). A wake with nobody waiting
+ * is remembered, so the next wait returns at once: an append made while the shipper was busy
+ * is never missed. `pending` is true from a wake until a wait has taken it.
  */
 export class Wakeup {
-  private pending = false;
   private waiter: (() => void) | undefined;
+  private woken = false;
 
   wake(): void {
-    if (this.waiter === undefined) {
-      this.pending = true;
-      return;
-    }
+    this.woken = true;
     const w = this.waiter;
     this.waiter = undefined;
-    w();
+    w?.();
+  }
+
+  /** A wake no wait has taken yet (work is due). */
+  get pending(): boolean {
+    return this.woken;
   }
 
   /** Forgets a remembered wake (e.g. after a failure, so backoff is not skipped). */
   clear(): void {
-    this.pending = false;
+    this.woken = false;
   }
 
   /** Resolves after `ms` or on wake: 'woken' | 'timeout'. Rejects with the reason when aborted. */
   async wait(ms: number, signal?: AbortSignal): Promise<'woken' | 'timeout'> {
-    if (this.pending) {
-      this.pending = false;
+    if (this.woken) {
+      this.woken = false;
       return 'woken';
     }
     const controller = new AbortController();
@@ -38,10 +41,14 @@ export class Wakeup {
       controller.abort();
     };
     try {
-      await sleep(ms, combined);
+      // setTimeout fires at once beyond 2^31-1 ms; such a wait is "until woken".
+      await sleep(Math.min(ms, 2 ** 31 - 1), combined);
       return 'timeout';
     } catch (err) {
-      if (woken && !signal?.aborted) return 'woken';
+      if (woken && !signal?.aborted) {
+        this.woken = false;
+        return 'woken';
+      }
       throw err;
     } finally {
       this.waiter = undefined;

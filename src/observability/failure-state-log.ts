@@ -1,6 +1,5 @@
-import type { Logger } from '../observability/logger.ts';
-import { errorMessage } from '../util/errors.ts';
-import { errorCode } from './errors.ts';
+import { errorCode, errorMessage } from '../util/errors.ts';
+import type { Logger } from './logger.ts';
 
 // Failures that need a human (wrong key, wrong CA, misbehaving server) are errors; the
 // control plane being briefly unreachable is a warning.

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WorkQueue } from './work-queue.ts';
 
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
@@ -85,6 +85,55 @@ describe('WorkQueue', () => {
     q.add('k3');
     await tick(10);
     expect(seen).toHaveLength(2);
+  });
+
+  describe('with a pending requeue (fake timers)', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+    const fake = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const recorder = () => {
+      const seen: string[] = [];
+      const q = new WorkQueue({
+        concurrency: 1,
+        laneOf: () => undefined,
+        process: async (k) => {
+          seen.push(`${k}@${performance.now()}`);
+        },
+      });
+      return { seen, q };
+    };
+
+    it('the requeue due soonest wins, whichever came first', async () => {
+      fake();
+      const { seen, q } = recorder();
+      q.addAfter('a', 5_000);
+      q.addAfter('a', 1_000); // sooner: replaces
+      q.addAfter('a', 3_000); // later: ignored
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(seen).toEqual(['a@1000']);
+    });
+
+    it('forget drops a pending requeue', async () => {
+      fake();
+      const { seen, q } = recorder();
+      q.addAfter('a', 1_000);
+      q.forget('a');
+      q.addAfter('a', 4_000);
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(seen).toEqual(['a@4000']);
+    });
+
+    it('idle resolves once nothing waits or runs, not counting pending requeues', async () => {
+      fake();
+      const { seen, q } = recorder();
+      await q.idle();
+      q.add('a');
+      q.add('b');
+      q.addAfter('c', 60_000);
+      await q.idle();
+      expect(seen).toEqual(['a@0', 'b@0']);
+    });
   });
 });
 

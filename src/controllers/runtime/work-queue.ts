@@ -1,7 +1,8 @@
 /**
  * A keyed work queue in the manner of client-go's workqueue: a key queued twice while
  * waiting is processed once; a key being processed and queued again is processed once more
- * afterwards; `addAfter` requeues at a time. On top, keys that share a `lane` (the action's
+ * afterwards; `addAfter` requeues at a time (the earliest pending time wins, as in client-go's
+ * delaying queue) and `forget` drops a pending requeue. On top, keys that share a `lane` (the action's
  * target, e.g. node/x) never run at the same time, so two actions on one node are applied
  * one after the other, in the order they were queued.
  */
@@ -20,7 +21,7 @@ export class WorkQueue {
   private readonly active = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly busyLanes = new Set<string>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, { timer: NodeJS.Timeout; dueAt: number }>();
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
 
@@ -40,20 +41,34 @@ export class WorkQueue {
     this.pump();
   }
 
-  /** Queues `key` after `ms` (an earlier pending requeue of the key wins). */
+  /** Queues `key` after `ms`; a pending requeue of the key that is due sooner wins. */
   addAfter(key: string, ms: number): void {
     if (this.stopped) return;
+    const delay = Math.max(0, ms);
+    const dueAt = performance.now() + delay;
     const existing = this.timers.get(key);
-    if (existing) return;
-    const timer = setTimeout(
-      () => {
-        this.timers.delete(key);
-        this.add(key);
-      },
-      Math.max(0, ms),
-    );
+    if (existing) {
+      if (existing.dueAt <= dueAt) return;
+      clearTimeout(existing.timer);
+    }
+    const timer = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, delay);
     timer.unref();
-    this.timers.set(key, timer);
+    this.timers.set(key, { timer, dueAt });
+  }
+
+  /** Drops a pending requeue of `key` (the object is gone, or a fresh requeue replaces it). */
+  forget(key: string): void {
+    clearTimeout(this.timers.get(key)?.timer);
+    this.timers.delete(key);
+  }
+
+  /** Resolves when nothing is waiting or running (pending requeues do not count). */
+  idle(): Promise<void> {
+    if (this.active.size === 0 && this.waiting.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   isActive(key: string): boolean {
@@ -67,7 +82,7 @@ export class WorkQueue {
   /** Stops taking work; resolves when what is running has finished. */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const { timer } of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.waiting.length = 0;
     this.queued.clear();

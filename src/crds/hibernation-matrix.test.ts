@@ -13,7 +13,7 @@ import {
   slotLabel,
   WEEKDAYS,
   type Weekday,
-} from './matrix.ts';
+} from './hibernation-matrix.ts';
 
 /** The slots asleep in a matrix, ascending. */
 function asleepSlots(matrix: readonly boolean[]): number[] {

@@ -12,7 +12,7 @@
  * commit each; a piece that throws is rolled back alone (its savepoint) and rejects its own
  * caller; a failed commit rejects every caller of the group.
  */
-import type { StateStore } from '../../store/index.ts';
+import type { StateStore } from './index.ts';
 
 interface Pending {
   fn: () => unknown;

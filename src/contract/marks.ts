@@ -26,3 +26,6 @@ export const patchedTaintsAnnotation = 'clusteropt.io/patched-taints';
 /** Marks only the agent's own bookkeeping may change; patch_node refuses to touch them directly. */
 export const agentOwnedAnnotations: readonly string[] = [cordonedByAnnotation, patchedTaintsAnnotation];
 export const agentOwnedTaintKeys: readonly string[] = [drainingTaintKey];
+
+/** On the schedule: the id of the action that last created or changed it. */
+export const syncedByAnnotation = 'clusteropt.io/synced-by-action';

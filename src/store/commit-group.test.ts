@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StateStore } from '../../store/index.ts';
 import { CommitGroup, commitGroupFor } from './commit-group.ts';
+import { StateStore } from './index.ts';
 
 const dirs: string[] = [];
 function openStore(): { store: StateStore; path: string } {
