@@ -6,7 +6,7 @@
  * it lets the hibernation through and denies the same identity a pod-template patch.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -21,7 +21,6 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { agentNamespaceLabel } from '../../src/controllers/hibernation/controller.ts';
 import { installCrds } from '../../src/crds/install.ts';
 import { chartDir } from '../../src/packaging/chart.ts';
@@ -38,6 +37,7 @@ import {
   waitFor,
   waitForDeploymentReady,
 } from '../support/kube.ts';
+import { serviceAccountKubeconfig } from '../support/service-account.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -46,37 +46,6 @@ const authz = kc.makeApiClient(AuthorizationV1Api);
 const batch = kc.makeApiClient(BatchV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const schedulesApi = { group: 'clusteropt.io', version: 'v1alpha1', plural: 'hibernationschedules' };
-
-/** A kubeconfig that authenticates as the ServiceAccount with a bound token (TokenRequest). */
-async function serviceAccountKubeconfig(
-  namespace: string,
-  serviceAccount: string,
-  dir: string,
-): Promise<string> {
-  const request = await core.createNamespacedServiceAccountToken({
-    name: serviceAccount,
-    namespace,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  const cluster = kc.getCurrentCluster();
-  if (!cluster?.caData) throw new Error('the test kubeconfig has no inline CA');
-  const path = join(dir, 'sa.kubeconfig');
-  writeFileSync(
-    path,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [
-        { name: 'test', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } },
-      ],
-      users: [{ name: serviceAccount, user: { token: request.status?.token } }],
-      contexts: [{ name: 'sa', context: { cluster: 'test', user: serviceAccount, namespace } }],
-      'current-context': 'sa',
-    }),
-    { mode: 0o600 },
-  );
-  return path;
-}
 
 describe('the agent with exactly the chart RBAC', () => {
   const release = uniqueName('rbac');
@@ -114,7 +83,7 @@ describe('the agent with exactly the chart RBAC', () => {
       ],
       { env: helmEnv(), stdio: 'pipe' },
     );
-    saKubeconfig = await serviceAccountKubeconfig(ns, serviceAccount, dir);
+    saKubeconfig = await serviceAccountKubeconfig(kc, ns, serviceAccount, dir);
     await createKwokNodes(kc, nodes, { labels: { 'clusteropt.io/group': group } });
     stack = await startAgentStack({ namespace: ns, config: { kubeconfig: saKubeconfig } });
     await waitFor(() => stack?.agent.isLeader(), {
