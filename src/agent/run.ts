@@ -265,6 +265,12 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       waitSeconds: config.pollWaitSeconds,
       maxActions: config.maxActionsPerPoll,
       access: termAccess,
+      // Results that cannot be delivered are not joined by new ones: the outbox stays bounded
+      // even when something in front of the control plane refuses every report.
+      pausedBecause: () =>
+        store.stats().overCapacity
+          ? 'the outbox is over capacity (reports are not being delivered)'
+          : undefined,
       unauthorizedBackoff: {
         minMs: config.deniedRetrySeconds * 1000,
         maxMs: config.deniedRetrySeconds * 10_000,

@@ -24,6 +24,13 @@ export interface PollLoopOptions {
    */
   access?: ControlPlaneAccess;
   /**
+   * Why no new action should be taken now (e.g. the outbox is over capacity: the results of
+   * earlier ones cannot be delivered); checked before each poll, which waits `pausedRecheckMs`
+   * (default 5 s) while it gives a reason. Logged once per pause.
+   */
+  pausedBecause?: () => string | undefined;
+  pausedRecheckMs?: number;
+  /**
    * Minimum time between the starts of two polls, whatever the server does (one that
    * ignores `wait` and answers at once must not make the agent hot-loop). Default 1 s.
    */
@@ -103,7 +110,18 @@ export class PollLoop {
     let floorMs = minIntervalMs;
     let first = true;
     try {
+      let paused: string | undefined;
       while (!signal.aborted) {
+        const reason = this.options.pausedBecause?.();
+        if (reason !== paused) {
+          if (reason) this.options.logger?.warn({ reason }, 'not taking new actions from the control plane');
+          else this.options.logger?.info('taking new actions from the control plane again');
+          paused = reason;
+        }
+        if (reason) {
+          await sleep(this.options.pausedRecheckMs ?? 5_000, signal);
+          continue;
+        }
         const sinceLast = performance.now() - lastStart;
         if (sinceLast < floorMs) await sleep(floorMs - sinceLast, signal);
         lastStart = performance.now();
