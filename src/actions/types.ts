@@ -121,7 +121,7 @@ export interface ActionExecutor<T extends ActionType> {
 export class ActionAbortedError extends AgentError {
   constructor(actionId: string, reason?: unknown) {
     super(
-      'action_aborted',
+      'ACTION_ABORTED',
       `action ${actionId} stopped before finishing${reason instanceof Error ? `: ${reason.message}` : ''}`,
       { retryable: true, cause: reason },
     );

@@ -18,6 +18,7 @@ import { ActionController } from '../controllers/action/controller.ts';
 import { acceptEnvelopes } from '../controllers/action/poller.ts';
 import { HibernationController } from '../controllers/hibernation/controller.ts';
 import { createInventory } from '../controllers/inventory/index.ts';
+import { pollRoute } from '../controlplane/client.ts';
 import {
   ApiKeySource,
   ControlPlaneAccess,
@@ -25,12 +26,18 @@ import {
   OutboxShipper,
   PollLoop,
 } from '../controlplane/index.ts';
+import { type AgentStatusReport, agentStatusAnnotation } from '../crds/agent-status.ts';
 import { createKubeClients, type KubeClients } from '../kube/clients.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { NodeCache } from '../kube/node-cache.ts';
 import { createHealthServer, recencyCheck } from '../observability/health.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
-import { type AgentMetrics, createMetrics, pauseReasons } from '../observability/metrics.ts';
+import {
+  type AgentMetrics,
+  controlPlanePauseReasons,
+  createMetrics,
+  pauseReasons,
+} from '../observability/metrics.ts';
 import { LeaderElector } from '../operator/leader-election.ts';
 import { StateStore } from '../store/index.ts';
 import { sleep } from '../util/backoff.ts';
@@ -179,12 +186,33 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   const healthAddress = await health.listen(config.listenHealth);
 
   const apiKey = new ApiKeySource({ path: config.apiKeyFile, logger: log });
+  const controlPlaneStatus: AgentStatusReport['controlPlane'] = {};
+  let readiness: { ok: boolean; failing: string[] } = { ok: false, failing: ['starting'] };
+  let pausedBy: string | undefined;
+  const statusReport = (): AgentStatusReport => {
+    const stats = store.isOpen ? store.stats() : { depth: 0, oldestAgeMs: 0 };
+    return {
+      version: agentVersion,
+      ready: readiness.ok,
+      ...(readiness.failing.length ? { notReady: readiness.failing.slice(0, 16) } : {}),
+      controlPlane: { ...controlPlaneStatus },
+      outbox: { depth: stats.depth, oldestAgeSeconds: Math.round(stats.oldestAgeMs / 1000) },
+      ...(pausedBy ? { pausedBy } : {}),
+      updatedAt: new Date().toISOString(),
+    };
+  };
   const client = new ControlPlaneClient({
     baseUrl: config.controlPlaneUrl,
     apiKey,
     allowInsecureHttp: config.allowInsecureHttp,
     ...(config.caFile ? { caFile: config.caFile } : {}),
     userAgent: `clusteropt-agent/${agentVersion}`,
+    observe: ({ route, outcome, durationMs }) => {
+      noteControlPlaneOutcome(controlPlaneStatus, outcome);
+      metrics.controlPlaneRequestsTotal.inc({ route, outcome });
+      metrics.controlPlaneRequestDurationSeconds.observe({ route }, durationMs / 1000);
+      if (route === pollRoute && outcome !== '2xx') metrics.pollErrorsTotal.inc({ code: outcome });
+    },
   });
   const events = new EventRecorder(clients, { log });
   const namespace = config.namespace;
@@ -213,7 +241,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     access = termAccess;
     termAccess.onChange((state) => {
       const reason = termAccess.pauseReason();
-      for (const r of pauseReasons) metrics.paused.set({ reason: r }, r === reason ? 1 : 0);
+      for (const r of controlPlanePauseReasons) metrics.paused.set({ reason: r }, r === reason ? 1 : 0);
       if (state.kind === 'denied') {
         log.error(
           { status: state.status, err: state.message },
@@ -237,6 +265,10 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       dryRun: config.dryRun,
       nodes,
       controlPlaneAccess: termAccess,
+      onPauseChange: (policy) => {
+        pausedBy = policy;
+        metrics.paused.set({ reason: 'policy' }, policy ? 1 : 0);
+      },
     });
     // Schedules run from the cluster alone: no control plane needed, audit events wait in the outbox.
     const hibernation = new HibernationController({
@@ -330,6 +362,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       renewDeadlineSeconds: config.leaderElection.renewDeadlineSeconds,
       retryPeriodSeconds: config.leaderElection.retryPeriodSeconds,
       onStartedLeading: leaderWork,
+      annotations: () => ({ [agentStatusAnnotation]: JSON.stringify(statusReport()) }),
       onStoppedLeading: (reason) => {
         metrics.leader.set(0);
         log.warn({ reason }, 'stopped leading');
@@ -340,9 +373,17 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   } else {
     done = leaderWork(root.signal);
   }
+  const refreshReadiness = () =>
+    health
+      .readiness()
+      .then((r) => {
+        readiness = r;
+      })
+      .catch(() => undefined);
   const pruned = { journal: 0, outbox: 0 };
   const metricsTimer = setInterval(() => {
     syncWriteFailureMetric();
+    void refreshReadiness();
     metrics.statePrunedRowsTotal.inc({ table: 'journal' }, store.pruned.journalEntries - pruned.journal);
     metrics.statePrunedRowsTotal.inc({ table: 'outbox' }, store.pruned.outboxRows - pruned.outbox);
     pruned.journal = store.pruned.journalEntries;
@@ -356,6 +397,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       .catch(() => undefined);
   }, 10_000);
   metricsTimer.unref();
+  void refreshReadiness();
   clients.version
     .getCode()
     .then(() => kubeReachable.markSuccess())
@@ -379,6 +421,14 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       store.close();
     },
   };
+}
+
+/** Keeps the last outcome and the times of the last success and failure (an abort is neither). */
+function noteControlPlaneOutcome(status: AgentStatusReport['controlPlane'], outcome: string): void {
+  if (outcome === 'ABORTED') return;
+  status.lastOutcome = outcome;
+  if (outcome === '2xx') status.lastSuccessAt = new Date().toISOString();
+  else status.lastFailureAt = new Date().toISOString();
 }
 
 /**

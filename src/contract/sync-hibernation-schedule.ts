@@ -13,7 +13,7 @@ import {
 /**
  * sync_hibernation_schedule: create or update the HibernationSchedule `name` (cluster-scoped).
  * The fields are the CR's spec (src/crds/hibernation-schedule.ts), except that the matrix
- * may also be the control plane's 168 booleans (`hibernation_schedules.schedule_matrix`,
+ * may also be the control plane's 168 booleans or 0/1 integers (`hibernation_schedules.schedule_matrix`,
  * Monday 00:00 first, true = asleep), and that the control plane must name the namespaces:
  * its namespaceSelector is required and may not be empty, so a schedule from the control
  * plane never means "every namespace" (an admin may still write `{}` in a CR by hand). The
@@ -28,7 +28,10 @@ export const SyncHibernationSchedulePayload = z
       .max(253)
       .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/),
     timezone: TimeZoneName,
-    matrix: z.union([z.array(z.boolean()).length(168), MatrixString]).optional(),
+    // schedule_matrix is a JSONB array: true/false, or 1/0 as some writers store it.
+    matrix: z
+      .union([z.array(z.union([z.boolean(), z.literal(0), z.literal(1)])).length(168), MatrixString])
+      .optional(),
     windows: HibernationWindows.optional(),
     ...hibernationTargetFields,
     namespaceSelector: LabelSelector.refine(

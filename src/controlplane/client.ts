@@ -93,6 +93,9 @@ export interface PolledActions {
   clockSkewMs: number;
 }
 
+/** Route template of the long poll (metrics tell its failures apart from the other routes'). */
+export const pollRoute = 'GET /api/v1/agent/actions';
+
 const MiB = 1024 * 1024;
 const errorBodyCap = 64 * 1024;
 const AnyJson = {
@@ -189,7 +192,7 @@ export class ControlPlaneClient {
     let skew = 0;
     const res = await this.call({
       method: 'GET',
-      route: 'GET /api/v1/agent/actions',
+      route: pollRoute,
       path: `api/v1/agent/actions?wait=${wait}${limit === undefined ? '' : `&limit=${Math.max(1, Math.floor(limit))}`}`,
       schema: PollResponse,
       allowEmpty: false,

@@ -194,7 +194,18 @@ export const AgentPolicySpec = z.object({
       }),
     )
     .describe('Disruptive actions only start inside one of these windows; absent: any time.'),
-  dryRun: z.boolean().optional().describe('true: actions are decided and reported, never executed.'),
+  dryRun: z
+    .boolean()
+    .optional()
+    .describe(
+      'true: actions are decided and their plan reported, never executed (they end Succeeded with result.dryRun).',
+    ),
+  paused: z
+    .boolean()
+    .optional()
+    .describe(
+      'true: no action starts (kubectl clusteropt pause); every action not yet running waits Pending until no policy is paused. Running actions finish.',
+    ),
   approval: Approval.optional().describe(
     `required: every action waits until an admin sets the annotation clusteropt.io/approved: "true" on it.`,
   ),

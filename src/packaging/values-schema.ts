@@ -229,6 +229,18 @@ export function chartValuesSchema(): Schema {
         scrapeTimeout: str({ pattern: '^([0-9]+(ms|s|m|h))+$' }),
         labels: stringMap,
       }),
+      prometheusRule: closed({
+        enabled: bool,
+        labels: stringMap,
+        runbookUrl: str({ minLength: 1 }),
+        clockSkewSeconds: int({ minimum: 1 }),
+      }),
+      grafanaDashboard: closed({
+        enabled: bool,
+        labels: stringMap,
+        annotations: stringMap,
+        namespace: str({ maxLength: 63 }),
+      }),
     }),
   };
 }

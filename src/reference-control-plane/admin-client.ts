@@ -105,7 +105,7 @@ export class ReferenceControlPlaneAdmin {
     return this.request('POST', `/admin/v1/clusters/${enc(clusterId)}/api-keys`, ApiKeyCreated, {});
   }
 
-  /** A disabled cluster's agent gets 403 (cluster_disabled) on every agent route. */
+  /** A disabled cluster's agent gets 403 (CLUSTER_DISABLED) on every agent route. */
   setClusterStatus(clusterId: string, status: 'active' | 'disabled'): Promise<z.infer<typeof Cluster>> {
     return this.request('POST', `/admin/v1/clusters/${enc(clusterId)}/status`, Cluster, { status });
   }
@@ -181,7 +181,7 @@ export class ReferenceControlPlaneAdmin {
     try {
       return await this.request('GET', `/admin/v1/clusters/${enc(clusterId)}/heartbeat`, StoredHeartbeat);
     } catch (err) {
-      if (err instanceof AdminRequestError && err.code === 'heartbeat_not_found') return undefined;
+      if (err instanceof AdminRequestError && err.code === 'HEARTBEAT_NOT_FOUND') return undefined;
       throw err;
     }
   }

@@ -23,7 +23,7 @@ function numberParam(query: URLSearchParams, name: string): number | undefined {
   const raw = query.get(name);
   if (raw === null || raw === '') return undefined;
   const n = Number(raw);
-  if (!Number.isFinite(n)) throw new HttpError(400, 'invalid_query', `${name} must be a number`);
+  if (!Number.isFinite(n)) throw new HttpError(400, 'INVALID_QUERY', `${name} must be a number`);
   return n;
 }
 
@@ -55,7 +55,7 @@ async function poll(ctx: ControlPlaneContext, input: RouteInput): Promise<RouteR
     if (outcome === 'closed') return ok({ actions: [] });
     // Disabled while this poll was held: it must not lease anything now.
     if (getCluster(ctx.db, input.clusterId)?.status !== 'active') {
-      throw new HttpError(403, 'cluster_disabled', 'the cluster is disabled: the agent must not act for it');
+      throw new HttpError(403, 'CLUSTER_DISABLED', 'the cluster is disabled: the agent must not act for it');
     }
   }
 }
@@ -64,7 +64,7 @@ async function poll(ctx: ControlPlaneContext, input: RouteInput): Promise<RouteR
 function reportStatus(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
   const report = validate(StatusReport, input.body);
   const id = input.params.id ?? '';
-  const notFound = new HttpError(404, 'action_not_found', `no action ${id.slice(0, 64)} for this cluster`);
+  const notFound = new HttpError(404, 'ACTION_NOT_FOUND', `no action ${id.slice(0, 64)} for this cluster`);
   if (!z.uuid().safeParse(id).success) throw notFound;
   const result = ctx.actions.report(input.clusterId, id.toLowerCase(), report);
   if (result.ok) return ok({ state: result.state, changed: result.changed } as StatusResponse);
@@ -74,7 +74,7 @@ function reportStatus(ctx: ControlPlaneContext, input: RouteInput): RouteResult 
     }
     throw notFound;
   }
-  throw new HttpError(409, 'illegal_transition', result.message, { extra: { state: result.state } });
+  throw new HttpError(409, 'ILLEGAL_TRANSITION', result.message, { extra: { state: result.state } });
 }
 
 /** The batch body as far as it must be valid as a whole; each entry is checked on its own. */
@@ -96,7 +96,7 @@ function reportStatuses(ctx: ControlPlaneContext, input: RouteInput): RouteResul
       results[index] = {
         actionId,
         status: 400,
-        error: { code: 'invalid_body', message: describeIssues(parsed.error) },
+        error: { code: 'INVALID_BODY', message: describeIssues(parsed.error) },
       };
       return;
     }
@@ -117,14 +117,14 @@ function reportStatuses(ctx: ControlPlaneContext, input: RouteInput): RouteResul
       results[index] = {
         actionId,
         status: 404,
-        error: { code: 'action_not_found', message: `no action ${actionId} for this cluster` },
+        error: { code: 'ACTION_NOT_FOUND', message: `no action ${actionId} for this cluster` },
       };
     else
       results[index] = {
         actionId,
         status: 409,
         state: result.state,
-        error: { code: 'illegal_transition', message: result.message },
+        error: { code: 'ILLEGAL_TRANSITION', message: result.message },
       };
   });
   return ok({ results });

@@ -35,7 +35,7 @@ const usage = `usage: clusteropt-agent control-plane <command> [options]
 /** Bad command line: exit status 2 with the usage text. */
 export class UsageError extends AgentError {
   constructor(message: string) {
-    super('usage', message);
+    super('USAGE', message);
   }
 }
 

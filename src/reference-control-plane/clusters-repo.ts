@@ -31,7 +31,7 @@ interface ClusterRow {
 /** Ten random prefixes in a row were taken: the key space is (nearly) full or the RNG is broken. */
 export class ApiKeyPrefixExhaustedError extends AgentError {
   constructor() {
-    super('api_key_prefix_exhausted', 'could not find a free API key prefix');
+    super('API_KEY_PREFIX_EXHAUSTED', 'could not find a free API key prefix');
   }
 }
 

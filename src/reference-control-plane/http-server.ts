@@ -41,8 +41,8 @@ function match(method: string, path: string): { route: Route; params: Record<str
     allowed.push(route.method);
   }
   if (allowed.length === 0)
-    return new HttpError(404, 'route_not_found', `no route ${method} ${path.slice(0, 200)}`);
-  return new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${path.slice(0, 200)}`, {
+    return new HttpError(404, 'ROUTE_NOT_FOUND', `no route ${method} ${path.slice(0, 200)}`);
+  return new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path.slice(0, 200)}`, {
     headers: { allow: allowed.join(', ') },
   });
 }
@@ -83,7 +83,7 @@ export function createControlPlaneServer(ctx: ControlPlaneContext, options: Http
           return { status: fault.status, raw: fault.body, contentType: 'text/html', headers: retryAfter };
         }
         if (fault.status !== undefined) {
-          throw new HttpError(fault.status, 'injected_fault', `injected ${fault.status} (admin fault rule)`, {
+          throw new HttpError(fault.status, 'INJECTED_FAULT', `injected ${fault.status} (admin fault rule)`, {
             headers: retryAfter,
           });
         }
@@ -91,12 +91,12 @@ export function createControlPlaneServer(ctx: ControlPlaneContext, options: Http
       const auth = authenticateApiKey(ctx.db, bearerToken(req.headers.authorization));
       if (!auth.ok) {
         throw auth.reason === 'disabled'
-          ? new HttpError(403, 'cluster_disabled', 'the cluster is disabled: the agent must not act for it')
+          ? new HttpError(403, 'CLUSTER_DISABLED', 'the cluster is disabled: the agent must not act for it')
           : auth.reason === 'revoked'
-            ? new HttpError(403, 'api_key_revoked', 'the API key has been revoked')
+            ? new HttpError(403, 'API_KEY_REVOKED', 'the API key has been revoked')
             : new HttpError(
                 401,
-                'unauthenticated',
+                'UNAUTHENTICATED',
                 'a valid API key is required (Authorization: Bearer co_...)',
                 {
                   headers: { 'www-authenticate': 'Bearer' },
@@ -110,7 +110,7 @@ export function createControlPlaneServer(ctx: ControlPlaneContext, options: Http
       if (!token || !tokenMatches(token, options.adminToken)) {
         throw new HttpError(
           401,
-          'unauthenticated',
+          'UNAUTHENTICATED',
           'the admin token is required (Authorization: Bearer ...)',
           {
             headers: { 'www-authenticate': 'Bearer' },
@@ -156,7 +156,7 @@ export function createControlPlaneServer(ctx: ControlPlaneContext, options: Http
           req,
           res,
           500,
-          { error: { code: 'internal_error', message: errorMessage(err) } },
+          { error: { code: 'INTERNAL_ERROR', message: errorMessage(err) } },
           closing(),
         );
       })

@@ -97,7 +97,7 @@ function adminPaths(): JsonObject {
     '/admin/v1/clusters/{id}/status': {
       post: adminOp('adminSetClusterStatus', 'Enable or disable a cluster', {
         description:
-          "A disabled cluster's agent gets 403 `cluster_disabled` on every agent route (held polls too); the agent then starts no action until the cluster is active again.",
+          "A disabled cluster's agent gets 403 `CLUSTER_DISABLED` on every agent route (held polls too); the agent then starts no action until the cluster is active again.",
         params: cluster,
         body: 'AdminClusterStatusRequest',
         ok: 'AdminCluster',
@@ -107,7 +107,7 @@ function adminPaths(): JsonObject {
     '/admin/v1/clusters/{id}/hostile/polls': {
       post: adminOp('adminHostilePoll', 'Hostile mode: answer the next polls with raw bytes', {
         description:
-          "Only on a server started with --hostile (otherwise 404 `hostile_mode_off`): the next `count` polls of the cluster are answered 200 with `body` exactly as given (any bytes: deep nesting, junk, envelopes of any shape). For the agent's hostile-control-plane tests; not part of the agent contract.",
+          "Only on a server started with --hostile (otherwise 404 `HOSTILE_MODE_OFF`): the next `count` polls of the cluster are answered 200 with `body` exactly as given (any bytes: deep nesting, junk, envelopes of any shape). For the agent's hostile-control-plane tests; not part of the agent contract.",
         params: cluster,
         body: 'AdminHostilePollRequest',
         ok: 'AdminHostilePollQueued',

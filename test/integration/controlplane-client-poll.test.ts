@@ -149,7 +149,7 @@ describe('PollLoop', () => {
     const srv = await startServer((req, res, n) => {
       if (n === 1) return json(res, 200, { actions: [] });
       if (n <= 3)
-        return json(res, 403, { error: { code: 'cluster_disabled', message: 'the cluster is disabled' } });
+        return json(res, 403, { error: { code: 'CLUSTER_DISABLED', message: 'the cluster is disabled' } });
       if (n === 4) return json(res, 401, { error: { code: 'unauthenticated', message: 'no' } });
       json(res, 200, { actions: [envelope] });
       void req;

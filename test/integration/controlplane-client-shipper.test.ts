@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterAll, describe, it } from 'vitest';
+import { afterAll, describe, it, vi } from 'vitest';
 import type { AuditEvent, InstancesBatch } from '../../src/contract/reports.ts';
 import {
   ApiKeySource,
@@ -72,7 +72,7 @@ async function startControlPlane(
       if (batch && !options.batch) {
         received.batchMisses++;
         res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code: 'route_not_found', message: 'no such route' } }));
+        res.end(JSON.stringify({ error: { code: 'ROUTE_NOT_FOUND', message: 'no such route' } }));
         return;
       }
       const reports = batch ? (body.reports as { actionId: string; state: string }[]) : [];
@@ -433,7 +433,13 @@ describe('OutboxShipper', () => {
     }
     expect(cp.received.batchMisses).toBe(3);
   });
-  it.concurrent('under a steady stream of results, status batches linger so one request carries several; an idle shipper sends at once', async ({
+});
+
+// Time is the subject here (linger or not), so the shipper's timers and clock are fake: the test
+// decides when time passes, and no bound depends on how busy the machine is. Not concurrent:
+// fake timers are the whole worker's. HTTP and SQLite stay real.
+describe('OutboxShipper linger (fake timers)', () => {
+  it('under a steady stream of results, status batches linger so one request carries several; an idle shipper sends at once', async ({
     expect,
   }) => {
     const arrivals: number[] = [];
@@ -445,19 +451,26 @@ describe('OutboxShipper', () => {
       undefined,
       { batch: true },
     );
-    const { store } = setup(cp.url, { statusBatchLingerMs: 600, idleCheckMs: 60_000 });
-    await new Promise((r) => setTimeout(r, 100));
-    const t0 = performance.now();
-    const expected = [appendRow(store, 'status')];
-    await expect.poll(() => arrivals.length, { timeout: 2000, interval: 5 }).toBe(1);
-    expect(arrivals[0]! - t0).toBeLessThan(450); // idle: no linger (600 ms) before the first
-    for (let i = 0; i < 20; i++) {
-      await new Promise((r) => setTimeout(r, 5));
-      expected.push(appendRow(store, 'status'));
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const { store } = setup(cp.url, { statusBatchLingerMs: 600, idleCheckMs: 60_000 });
+      await vi.advanceTimersByTimeAsync(100);
+      const t0 = performance.now();
+      const expected = [appendRow(store, 'status')];
+      // No time passes until the first request is in: a shipper that lingered first never sends it.
+      await expect.poll(() => arrivals.length, { timeout: 2000, interval: 5 }).toBe(1);
+      expect(arrivals[0]! - t0).toBeLessThan(450); // idle: no linger (600 ms) before the first
+      for (let i = 0; i < 20; i++) {
+        await vi.advanceTimersByTimeAsync(5);
+        expected.push(appendRow(store, 'status'));
+      }
+      await vi.advanceTimersByTimeAsync(600);
+      await expect.poll(() => cp.received.log.length, { timeout: 5000 }).toBe(expected.length);
+      expect(cp.received.log).toEqual(expected);
+      // 21 rows over 100 ms: the first alone, the rest in a few lingering batches.
+      expect(cp.received.requests.length).toBeLessThanOrEqual(4);
+    } finally {
+      vi.useRealTimers();
     }
-    await expect.poll(() => cp.received.log.length, { timeout: 5000 }).toBe(expected.length);
-    expect(cp.received.log).toEqual(expected);
-    // 21 rows over ~100+ ms: the first alone, the rest in a few lingering batches.
-    expect(cp.received.requests.length).toBeLessThanOrEqual(4);
   });
 });

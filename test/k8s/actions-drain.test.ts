@@ -33,7 +33,7 @@ import {
   poolPlacement,
   setUnschedulable,
   waitForPodsRunning,
-} from '../bench/drain/fixture.ts';
+} from '../support/drain-fixture.ts';
 import {
   clusterBinDir,
   loadTestKubeConfig,

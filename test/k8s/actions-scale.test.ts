@@ -21,7 +21,7 @@ import {
   createReadyNamespace,
   makeAction,
   poolPlacement,
-} from '../bench/drain/fixture.ts';
+} from '../support/drain-fixture.ts';
 import { deleteNamespace, loadTestKubeConfig, uniqueName, waitFor } from '../support/kube.ts';
 
 /** The scale limits widened (an AgentPolicy would hand these over); without them the defaults apply. */

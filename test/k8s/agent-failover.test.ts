@@ -24,7 +24,6 @@ import {
   type ReferenceControlPlane,
   startReferenceControlPlane,
 } from '../../src/reference-control-plane/index.ts';
-import { type AgentProcess, spawnAgent } from '../bench/common/processes.ts';
 import { budgetProblems, createDrainPool, type DrainPool, drainEffects } from '../support/fault-drains.ts';
 import { bySize, faultsSeed, faultsSize, seededRandom } from '../support/faults.ts';
 import {
@@ -38,6 +37,7 @@ import {
   waitFor,
 } from '../support/kube.ts';
 import { applyWidePolicy } from '../support/policy.ts';
+import { type AgentProcess, spawnAgent } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);

@@ -118,7 +118,7 @@ describe('a cluster the control plane disabled', () => {
     expect(notReady).toMatch(
       /\[-\]control-plane-access failed: the control plane refuses this agent \(HTTP 403/,
     );
-    expect(notReady).toMatch(/cluster_disabled/);
+    expect(notReady).toMatch(/CLUSTER_DISABLED/);
     expect(await paused()).toBe('1');
 
     // Approved now: still not started, and it says why.

@@ -39,7 +39,6 @@ import {
   startReferenceControlPlane,
 } from '../../src/reference-control-plane/index.ts';
 import { StateStore } from '../../src/store/index.ts';
-import { type AgentProcess, spawnAgent } from '../bench/common/processes.ts';
 import { assertLastActionWins } from '../support/fault-checks.ts';
 import { budgetProblems, createDrainPool, type DrainPool, drainEffects } from '../support/fault-drains.ts';
 import { bySize, faultsSeed, faultsSize, interruptedInJournal, seededRandom } from '../support/faults.ts';
@@ -54,6 +53,7 @@ import {
   waitFor,
 } from '../support/kube.ts';
 import { applyWidePolicy } from '../support/policy.ts';
+import { type AgentProcess, spawnAgent } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);

@@ -45,7 +45,6 @@ import {
   startReferenceControlPlane,
 } from '../../src/reference-control-plane/index.ts';
 import { StateStore } from '../../src/store/index.ts';
-import { type AgentProcess, spawnAgent } from '../bench/common/processes.ts';
 import {
   assertExactlyOnce,
   nodeActionPlan,
@@ -64,6 +63,7 @@ import {
   waitFor,
 } from '../support/kube.ts';
 import { applyWidePolicy } from '../support/policy.ts';
+import { type AgentProcess, spawnAgent } from '../support/processes.ts';
 
 const libfaketime = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const kc = loadTestKubeConfig();

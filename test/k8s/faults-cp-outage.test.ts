@@ -29,12 +29,6 @@ import { installCrds } from '../../src/crds/install.ts';
 import { ActionsRepo } from '../../src/reference-control-plane/actions-repo.ts';
 import { openDatabase } from '../../src/reference-control-plane/db.ts';
 import { StateStore } from '../../src/store/index.ts';
-import {
-  type AgentProcess,
-  type ControlPlaneProcess,
-  spawnAgent,
-  spawnControlPlane,
-} from '../bench/common/processes.ts';
 import { assertLastActionWins } from '../support/fault-checks.ts';
 import { budgetProblems, createDrainPool, type DrainPool, drainEffects } from '../support/fault-drains.ts';
 import { bySize, faultsSize } from '../support/faults.ts';
@@ -49,6 +43,12 @@ import {
   waitFor,
 } from '../support/kube.ts';
 import { applyWidePolicy } from '../support/policy.ts';
+import {
+  type AgentProcess,
+  type ControlPlaneProcess,
+  spawnAgent,
+  spawnControlPlane,
+} from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);

@@ -48,8 +48,7 @@ import {
   type ReferenceControlPlane,
   startReferenceControlPlane,
 } from '../../src/reference-control-plane/index.ts';
-import { shippedAgent } from '../bench/common/agent-image.ts';
-import { type AgentProcess, spawnAgent } from '../bench/common/processes.ts';
+import { shippedAgent } from '../support/agent-image.ts';
 import {
   createDeployment,
   createPdb,
@@ -58,7 +57,7 @@ import {
   deletePool,
   podsOnNode,
   waitForPodsRunning,
-} from '../bench/drain/fixture.ts';
+} from '../support/drain-fixture.ts';
 import {
   assertExactlyOnce,
   assertJournal,
@@ -79,6 +78,7 @@ import {
   waitFor,
 } from '../support/kube.ts';
 import { applyWidePolicy } from '../support/policy.ts';
+import { type AgentProcess, spawnAgent } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);

@@ -134,6 +134,18 @@ const everyValue = {
   terminationGracePeriodSeconds: 45,
   service: { type: 'ClusterIP', port: 9090, annotations: { 'example.com/s': 't' } },
   serviceMonitor: { enabled: true, interval: '15s', scrapeTimeout: '5s', labels: { release: 'prom' } },
+  prometheusRule: {
+    enabled: true,
+    labels: { release: 'prom' },
+    runbookUrl: 'https://docs.example/runbooks.md',
+    clockSkewSeconds: 90,
+  },
+  grafanaDashboard: {
+    enabled: true,
+    labels: { grafana_dashboard: 'yes' },
+    annotations: { grafana_folder: 'clusteropt' },
+    namespace: 'monitoring',
+  },
 };
 
 /** Dotted leaf paths of a values object (maps and lists count as leaves). */
@@ -312,6 +324,25 @@ describe('helm chart rendering', () => {
       { ports: [{ port: 8443, protocol: 'TCP' }], to: [{ ipBlock: { cidr: '203.0.113.0/24' } }] },
       ...everyValue.networkPolicy.extraEgress,
     ]);
+    const rules = find(docs, 'PrometheusRule');
+    expect(rules.metadata.labels?.release).toBe('prom');
+    const skew = rules.spec.groups[0].rules.find(
+      (r: { alert: string }) => r.alert === 'ClusteroptAgentClockSkew',
+    );
+    expect(skew.expr).toContain('> 90');
+    expect(skew.annotations.runbook_url).toBe('https://docs.example/runbooks.md#clusteroptagentclockskew');
+    // The lease duration set under config decides how long no leader is tolerated.
+    const noLeader = rules.spec.groups[0].rules.find(
+      (r: { alert: string }) => r.alert === 'ClusteroptAgentNoLeader',
+    );
+    expect(noLeader.for).toBe(`${everyValue.config.leaderElection.leaseDurationSeconds + 60}s`);
+    const dashboard = find(docs, 'ConfigMap', 'co-agent-dashboard');
+    expect(dashboard.metadata).toMatchObject({
+      namespace: 'monitoring',
+      labels: { grafana_dashboard: 'yes' },
+      annotations: { grafana_folder: 'clusteropt' },
+    });
+    expect(JSON.parse(dashboard.data['clusteropt-agent.json']).uid).toBe('clusteropt-agent');
   });
 
   it.each([

@@ -23,8 +23,8 @@ import { apiGroup, apiVersionName } from '../../src/crds/common.ts';
 import { installCrds } from '../../src/crds/install.ts';
 import { mergePatch } from '../../src/kube/merge-patch.ts';
 import { chartDir } from '../../src/packaging/chart.ts';
-import { createPdb, waitForPodsRunning } from '../bench/drain/fixture.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
+import { createPdb, waitForPodsRunning } from '../support/drain-fixture.ts';
 import {
   clusterBinDir,
   createKwokNodes,

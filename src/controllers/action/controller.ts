@@ -7,10 +7,17 @@
  * One path for every action: the poller turns control-plane actions into AgentActions
  * (source control-plane); admins apply AgentActions themselves (source local).
  */
+import { planDryRun } from '../../actions/dry-run.ts';
 import { executorFor, runAction } from '../../actions/registry.ts';
-import { ActionAbortedError, type ActionResult, type DrainTuning } from '../../actions/types.ts';
-import { type Action, disruptiveActionTypes } from '../../contract/envelope.ts';
 import {
+  ActionAbortedError,
+  type ActionLimits,
+  type ActionResult,
+  type DrainTuning,
+} from '../../actions/types.ts';
+import type { Action } from '../../contract/envelope.ts';
+import {
+  type ActionPlan,
   type AgentAction,
   agentActionPlural,
   approvedAnnotation,
@@ -27,18 +34,27 @@ import type { Logger } from '../../observability/logger.ts';
 import type { AgentMetrics } from '../../observability/metrics.ts';
 import { isStateFileError, type StateStore } from '../../store/index.ts';
 import { errorMessage } from '../../util/errors.ts';
-import { type Decision, decide, type PolicyInput, policyLabel, resolvePolicies } from '../policy/decide.ts';
+import { planSyncSchedule } from '../hibernation/sync-plan.ts';
+import {
+  type Decision,
+  decide,
+  type EffectiveLimits,
+  type PolicyInput,
+  pausedBy,
+  policyLabel,
+  resolvePolicies,
+  withAgentDryRun,
+} from '../policy/decide.ts';
 import { combinePolicies, type ParsedPolicy, parsePolicy } from '../policy/parse-policies.ts';
 import { nameOf, watchIntoCache } from '../runtime/object-cache.ts';
 import { aborted } from '../runtime/run-until-abort.ts';
 import { WorkQueue } from '../runtime/work-queue.ts';
-import { factNeeds, type NodeCopies, resolveFacts } from './facts.ts';
+import { DrainOverrun } from './drain-overrun.ts';
+import { countsAsDisruptive, factNeeds, type NodeCopies, resolveFacts } from './facts.ts';
 import { planStep, supersededBy } from './plan.ts';
-import { drainProgressFromCounts } from './progress.ts';
+import { drainProgressFromCounts, evictionCounts } from './progress.ts';
 import { ActionRecords } from './records.ts';
 import type { FinalRecord } from './status.ts';
-
-/** Runs an action type this module has no executor for (sync_hibernation_schedule). */
 
 export interface ActionControllerOptions {
   clients: KubeClients;
@@ -76,6 +92,8 @@ export interface ActionControllerOptions {
    * admins' own AgentActions and interrupted runs are not held. Absent: never held.
    */
   controlPlaneAccess?: { holdReason(): string | undefined; onChange(listener: () => void): () => void };
+  /** Told the AgentPolicy that pauses the agent whenever it changes (undefined: not paused). */
+  onPauseChange?: (policy: string | undefined) => void;
 }
 
 export class ActionController {
@@ -102,6 +120,8 @@ export class ActionController {
    * over a burst of thousands.
    */
   private readonly runningDisruptive = new Set<string>();
+  private readonly drains = new DrainOverrun();
+  private pausedBy: string | undefined;
 
   constructor(options: ActionControllerOptions) {
     this.options = options;
@@ -141,10 +161,12 @@ export class ActionController {
       path: `/apis/${apiGroup}/${apiVersionName}/${agentPolicyPlural}`,
       keep: parsePolicy,
       onList: () => {
+        this.notePause();
         for (const name of this.actions.keys()) queue.add(name);
       },
       // A changed policy may release waiting actions.
       onEvent: () => {
+        this.notePause();
         for (const [name, obj] of this.actions) if (!isTerminal(obj)) queue.add(name);
       },
     });
@@ -190,9 +212,16 @@ export class ActionController {
     log.info({ namespace }, 'action controller started');
     const gc = setInterval(() => this.collectGarbage(signal), 60_000);
     gc.unref();
+    const overrun = setInterval(
+      () => this.options.metrics?.drainBudgetOverrunSeconds.set(this.drains.overrunSeconds()),
+      5_000,
+    );
+    overrun.unref();
     await aborted(signal);
     clearInterval(gc);
     offAccess?.();
+    clearInterval(overrun);
+    this.options.metrics?.drainBudgetOverrunSeconds.set(0);
     await queue.stop();
     await Promise.allSettled(caches.map((c) => c.stopped));
     log.info('action controller stopped');
@@ -218,6 +247,18 @@ export class ActionController {
       if (other) out.push(other);
     }
     return out;
+  }
+
+  /** Tells the agent (metrics, Lease status) when the pause starts or ends. */
+  private notePause(): void {
+    const now = pausedBy(combinePolicies(this.policies.values()).policies)?.metadata.name;
+    if (now === this.pausedBy) return;
+    this.pausedBy = now;
+    this.options.log.warn(
+      now ? { policy: now } : {},
+      now ? 'paused: no action starts until resumed' : 'resumed: actions start again',
+    );
+    this.options.onPauseChange?.(now);
   }
 
   private async reconcile(name: string, queue: WorkQueue, signal: AbortSignal): Promise<void> {
@@ -321,9 +362,8 @@ export class ActionController {
       return;
     }
     const { policies } = combinePolicies(this.policies.values());
-    if (this.options.dryRun)
-      policies.push({ metadata: { name: '(agent --dry-run)' }, spec: { dryRun: true } });
-    const decision = await this.decide(object, action, policies, signal);
+    const decided = await this.decide(object, action, policies, signal);
+    const decision = this.options.dryRun ? withAgentDryRun(decided) : decided;
     const rule = 'rule' in decision ? decision.rule : 'none';
     this.options.metrics?.policyDecisionsTotal.inc({ decision: decision.decision, rule });
     switch (decision.decision) {
@@ -335,14 +375,20 @@ export class ActionController {
           result: { policy: decision.policy, rule: decision.rule },
         });
         return;
-      case 'dryRun':
+      case 'dryRun': {
+        // Rejected, not succeeded: nothing was done, and a control plane that read
+        // "succeeded" would act on a change that never happened (docs/policy.md "Dry run").
+        const plan = await this.dryRunPlan(action, policies, decision, signal);
+        const first = plan.summary.split('\n')[0] ?? '';
         await this.finish(object, {
           state: 'rejected',
-          message: `dry run (${decision.policies.map(policyLabel).join(', ')}): would run ${action.type} on ${object.spec.target}; nothing was changed`,
+          message: `dry run (${decision.policies.map(policyLabel).join(', ')}), nothing was changed: ${first}`,
           reason: `AgentPolicy/${decision.policies[0]}:dryRun`,
-          result: { dryRun: true, policies: decision.policies, rule: 'dryRun' },
+          result: { dryRun: true, policies: decision.policies, rule: 'dryRun', plan },
+          plan,
         });
         return;
+      }
       case 'wait': {
         const phase = decision.rule === 'approval' ? 'WaitingApproval' : 'Pending';
         const message = `waiting: ${policyLabel(decision.policy)} (${decision.rule}): ${decision.message}`;
@@ -398,6 +444,32 @@ export class ActionController {
     this.trackRunning(name, object);
   }
 
+  /** The dry run's plan; a plan that cannot be made says why instead (the action is still not run). */
+  private async dryRunPlan(
+    action: Action,
+    policies: readonly PolicyInput[],
+    limits: EffectiveLimits,
+    signal: AbortSignal,
+  ): Promise<ActionPlan> {
+    const { clients, log } = this.options;
+    try {
+      if (action.type === 'sync_hibernation_schedule')
+        return await planSyncSchedule(clients, action, policies, this.options.namespace, signal);
+      return await planDryRun(action, {
+        kube: clients,
+        log: log.child({ actionId: action.id, type: action.type }),
+        signal,
+        now: this.now,
+        events: eventScope(this.options.events),
+        limits: executorLimits(limits),
+      });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const message = `the plan could not be made: ${errorMessage(err)}`;
+      return { summary: message, wouldFail: true, details: { error: message } };
+    }
+  }
+
   private async execute(
     object: AgentAction,
     action: Action,
@@ -424,6 +496,8 @@ export class ActionController {
     const { startedAt, settle, wroteRunning } = started;
     this.counters.executions++;
     const t0 = this.now();
+    metrics?.actionsRunning.inc({ type: action.type });
+    const untrackDrain = this.drains.track(action, t0);
     let result: ActionResult;
     try {
       result = await runAction(action, {
@@ -434,11 +508,7 @@ export class ActionController {
         // The executor's flush() waits for this action's Events only.
         events: eventScope(this.options.events),
         ...(this.options.nodes ? { nodes: this.options.nodes } : {}),
-        limits: {
-          ...decision.drain,
-          maxReplicas: decision.scale.maxReplicas,
-          maxScaleUpFactor: decision.scale.maxScaleUpFactor,
-        },
+        limits: executorLimits(decision),
         ...(this.options.drainTuning ? { drainTuning: this.options.drainTuning } : {}),
         onProgress: (progress) => this.reportProgress(object, progress),
       });
@@ -450,6 +520,12 @@ export class ActionController {
         return;
       }
       result = { outcome: 'failed', message: `${action.type} failed: ${errorMessage(err)}`, details: {} };
+    } finally {
+      metrics?.actionsRunning.dec({ type: action.type });
+      untrackDrain();
+    }
+    for (const [outcome, n] of Object.entries(evictionCounts(result.details))) {
+      if (n > 0) metrics?.evictionsTotal.inc({ outcome }, n);
     }
     metrics?.actionDurationSeconds.observe({ type: action.type }, (this.now() - t0) / 1000);
     await settle();
@@ -556,11 +632,6 @@ export class ActionController {
       }
     }
   }
-
-  /** Runs one GC pass now (tests). */
-  collectGarbageNow(): Promise<void> {
-    return this.collectGarbage(new AbortController().signal);
-  }
 }
 
 interface FinalEntry {
@@ -582,21 +653,13 @@ function finalPhase(state: FinalRecord['state']) {
   ];
 }
 
-/**
- * Whether a Running AgentAction counts against maxConcurrentDisruptiveActions: the disruptive
- * types, and a patch_node that adds a NoExecute taint or removes taints (read from the spec
- * alone, so a removal of the agent's own taint counts too: the safe side).
- */
-function countsAsDisruptive(object: AgentAction): boolean {
-  const { type, payload } = object.spec;
-  if (disruptiveActionTypes.has(type)) return true;
-  if (type !== 'patch_node') return false;
-  const p = payload as { taints?: unknown; removeTaints?: unknown };
-  return (
-    (Array.isArray(p.taints) &&
-      p.taints.some((t) => (t as { effect?: unknown } | null)?.effect === 'NoExecute')) ||
-    (Array.isArray(p.removeTaints) && p.removeTaints.length > 0)
-  );
+/** The policy's limits as the executors take them (actions/types.ts ActionLimits). */
+function executorLimits(limits: EffectiveLimits): ActionLimits {
+  return {
+    ...limits.drain,
+    maxReplicas: limits.scale.maxReplicas,
+    maxScaleUpFactor: limits.scale.maxScaleUpFactor,
+  };
 }
 
 function sortedByCreation(items: Iterable<AgentAction>): string[] {

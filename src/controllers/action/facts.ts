@@ -7,8 +7,9 @@
  */
 
 import { isMirrorPod, isTerminal } from '../../actions/drain-plan.ts';
-import type { Action } from '../../contract/envelope.ts';
+import { type Action, disruptiveActionTypes } from '../../contract/envelope.ts';
 import { isDoNotDisrupt } from '../../contract/marks.ts';
+import type { AgentAction } from '../../crds/agent-action.ts';
 import { isNotFound } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { NodeCache } from '../../kube/node-cache.ts';
@@ -20,10 +21,36 @@ import {
   UnsupportedKindError,
   WorkloadNotFoundError,
 } from '../../kube/scale.ts';
-import { getJson, listAll } from '../../kube/watch.ts';
+import { getJson, listAll, listPages } from '../../kube/watch.ts';
 import { lookupPodOwners, ownerKey } from '../../kube/workloads.ts';
 import { isDisruptive, type PodFacts as PolicyPodFacts, type TargetFacts } from '../policy/decide.ts';
 import type { ResolvedPolicy } from '../policy/defaults.ts';
+
+/**
+ * Whether an AgentAction counts for maxConcurrentDisruptiveActions: the disruptive types, and
+ * a patch_node adding a NoExecute taint or removing taints (read from the payload alone, so
+ * the count needs no node; a removal of the agent's own taint counts too, on the safe side).
+ */
+export function countsAsDisruptive(object: AgentAction): boolean {
+  const { type, payload } = object.spec;
+  if (disruptiveActionTypes.has(type)) return true;
+  if (type !== 'patch_node') return false;
+  const p = payload as { taints?: unknown; removeTaints?: unknown };
+  return (
+    (Array.isArray(p.taints) &&
+      p.taints.some((t) => (t as { effect?: unknown } | null)?.effect === 'NoExecute')) ||
+    (Array.isArray(p.removeTaints) && p.removeTaints.length > 0)
+  );
+}
+
+/** Disruptive actions Running among `actions`, not counting the one with id `exceptId`. */
+export function runningDisruptiveActions(actions: Iterable<AgentAction>, exceptId: string): number {
+  let running = 0;
+  for (const a of actions) {
+    if (a.spec.id !== exceptId && a.status?.phase === 'Running' && countsAsDisruptive(a)) running++;
+  }
+  return running;
+}
 
 export interface FactNeeds {
   /** All the node's labels (protectedNodeSelector), not only the control-plane role. */
@@ -192,14 +219,16 @@ async function nodeCounts(
     if (unavailable) unavailableNodes++;
     if (unavailable && node.metadata?.name === nodeName) targetNodeUnavailable = true;
   };
-  let totalNodes: number;
+  let totalNodes = 0;
   if (nodes && nodes.size > 0) {
     for (const node of nodes.values()) count(node as RawObject);
     totalNodes = nodes.size;
   } else {
-    const { items } = await listAll<RawObject>(clients, '/api/v1/nodes', {}, signal);
-    for (const node of items) count(node);
-    totalNodes = items.length;
+    // Counted as the nodes stream in: a raw list of every Node held at once is ~11 KiB each.
+    await listPages<RawObject>(clients, '/api/v1/nodes', {}, signal, (page) => {
+      for (const node of page) count(node);
+      totalNodes += page.length;
+    });
   }
   return { unavailableNodes, totalNodes, targetNodeUnavailable };
 }

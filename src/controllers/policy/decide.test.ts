@@ -237,6 +237,29 @@ describe('decide: single rules', () => {
   });
 });
 
+describe('decide: pause', () => {
+  const pause = policy('clusteropt-pause', { paused: true });
+
+  it('holds every action type, disruptive or not, approved or not', () => {
+    for (const a of [drain, cordon, uncordon, scale]) {
+      expect(decide(a, [pause], ctx({ approved: true }))).toMatchObject({
+        decision: 'wait',
+        policy: 'clusteropt-pause',
+        rule: 'paused',
+      });
+    }
+  });
+
+  it('comes before refusals and dry run (nothing is decided while paused), and paused: false is no pause', () => {
+    const refuse = policy('a-refuse', { allowedActionTypes: [] });
+    expect(decide(drain, [refuse, policy('b-dry', { dryRun: true }), pause], ctx())).toMatchObject({
+      rule: 'paused',
+    });
+    expect(decide(drain, [refuse, policy('off', { paused: false })], ctx()).decision).toBe('refuse');
+    expect(decide(cordon, [policy('off', { paused: false })], ctx()).decision).toBe('allow');
+  });
+});
+
 describe('decide: combinations', () => {
   const refuseP = open('z-refuse', { allowedActionTypes: ['cordon_node'] });
   const waitP = open('y-wait', { approval: 'required' });

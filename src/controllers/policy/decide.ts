@@ -93,6 +93,7 @@ export type RefuseRule =
   | 'maxScaleUpFactor'
   | 'reservedKeys';
 export type WaitRule =
+  | 'paused'
   | 'approval'
   | 'maintenanceWindow'
   | 'maxConcurrentDisruptiveActions'
@@ -132,16 +133,36 @@ export const restrictiveness: Record<Decision['decision'], number> = {
 type Refusal = Extract<Decision, { decision: 'refuse' }>;
 type Wait = Extract<Decision, { decision: 'wait' }>;
 
-const nodeActionTypes: ReadonlySet<Action['type']> = new Set([
+export const nodeActionTypes: ReadonlySet<Action['type']> = new Set([
   'cordon_node',
   'uncordon_node',
   'drain_node',
   'delete_node',
   'patch_node',
 ]);
+/** Drains: the pods on the node are evicted (a NoExecute patch_node may evict too, see isDisruptive). */
+export const evictingActionTypes: ReadonlySet<Action['type']> = new Set(['drain_node', 'delete_node']);
 /** How messages name a policy: `AgentPolicy <name>`, or the built-in defaults when none exists. */
 export function policyLabel(name: string): string {
-  return name === builtInPolicyName ? 'the built-in defaults (no AgentPolicy exists)' : `AgentPolicy ${name}`;
+  if (name === builtInPolicyName) return 'the built-in defaults (no AgentPolicy exists)';
+  return name === agentDryRunName ? name : `AgentPolicy ${name}`;
+}
+
+/** The name dry-run decisions carry for the agent's own --dry-run. */
+export const agentDryRunName = '(agent --dry-run)';
+
+/**
+ * The agent's --dry-run on top of the policies' decision: what they allow becomes a dry run.
+ * Not a policy of its own: one would bring the built-in defaults along and narrow what the
+ * AgentPolicies widen, so the dry run would not show what a real run does.
+ */
+export function withAgentDryRun(d: Decision): Decision {
+  if (d.decision === 'allow') {
+    const { decision: _, ...limits } = d;
+    return { decision: 'dryRun', policies: [agentDryRunName], ...limits };
+  }
+  if (d.decision === 'dryRun') return { ...d, policies: [...d.policies, agentDryRunName] };
+  return d;
 }
 const label = (p: ResolvedPolicy): string => policyLabel(p.name);
 
@@ -238,7 +259,7 @@ function podRefusals(
     refuse('doNotDisrupt', `${verb} ${keep.namespace}/${keep.name}, which is annotated do-not-disrupt`);
 }
 
-function refusals(action: Action, p: ResolvedPolicy, target: TargetFacts): Refusal[] {
+export function refusals(action: Action, p: ResolvedPolicy, target: TargetFacts): Refusal[] {
   const out: Refusal[] = [];
   const refuse = (rule: RefuseRule, message: string) =>
     out.push({ decision: 'refuse', policy: p.name, rule, message: `${label(p)}: ${message}` });
@@ -363,7 +384,7 @@ function windowsWait(p: ResolvedPolicy, windows: readonly MaintenanceWindow[], n
   };
 }
 
-function waits(action: Action, p: ResolvedPolicy, context: PolicyContext): Wait[] {
+export function waits(action: Action, p: ResolvedPolicy, context: PolicyContext): Wait[] {
   const out: Wait[] = [];
   const wait = (rule: WaitRule, message: string) =>
     out.push({ decision: 'wait', policy: p.name, rule, message: `${label(p)}: ${message}` });
@@ -443,12 +464,32 @@ function effectiveLimits(policies: readonly ResolvedPolicy[]): EffectiveLimits {
 export function resolvePolicies(policies: readonly PolicyInput[], agentNamespace?: string): ResolvedPolicy[] {
   const inputs = policies.length > 0 ? policies : [{ metadata: { name: builtInPolicyName }, spec: {} }];
   // Name order makes the reported policy deterministic whatever order the list came in.
-  return inputs
-    .map((p) => resolvePolicy(p.metadata.name, p.spec, agentNamespace))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return sortedByName(inputs).map((p) => resolvePolicy(p.metadata.name, p.spec, agentNamespace));
+}
+
+/** The pause (kubectl clusteropt pause): it holds every action before any other rule is looked at. */
+export function pausedBy(policies: readonly PolicyInput[]): PolicyInput | undefined {
+  return sortedByName(policies).find((p) => p.spec.paused === true);
+}
+
+function sortedByName(policies: readonly PolicyInput[]): PolicyInput[] {
+  return [...policies].sort((a, b) =>
+    a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0,
+  );
 }
 
 export function decide(action: Action, policies: readonly PolicyInput[], context: PolicyContext): Decision {
+  // The pause holds before any other rule: it is an admin's stop, whatever the policies say.
+  const pause = pausedBy(policies);
+  if (pause) {
+    const name = pause.metadata.name;
+    return {
+      decision: 'wait',
+      policy: name,
+      rule: 'paused',
+      message: `AgentPolicy ${name}: the agent is paused (paused: true); nothing starts until it is resumed (kubectl clusteropt resume)`,
+    };
+  }
   const resolved = resolvePolicies(policies, context.agentNamespace);
   const refused = resolved.flatMap((p) => refusals(action, p, context.target));
   if (refused.length) return refused[0] as Refusal;

@@ -35,8 +35,8 @@ import {
 } from '../../../src/reference-control-plane/index.ts';
 import { sleep } from '../../../src/util/backoff.ts';
 import { applyWidePolicy } from '../../support/policy.ts';
+import { spawnAgent } from '../../support/processes.ts';
 import { createNodes, deleteNodes, useCluster, waitFor } from '../common/kube.ts';
-import { spawnAgent } from '../common/processes.ts';
 import { machineNote, printJsonLine, printTable, ratio, round, summarize } from '../common/stats.ts';
 import { startLoad } from './load.ts';
 import { NaivePoller } from './naive-poller.ts';

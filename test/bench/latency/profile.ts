@@ -24,8 +24,8 @@ import { createKubeClients } from '../../../src/kube/clients.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
 import { StateStore } from '../../../src/store/index.ts';
 import { applyWidePolicy } from '../../support/policy.ts';
+import { spawnControlPlane } from '../../support/processes.ts';
 import { createNodes, deleteNodes, useCluster, watchNodes } from '../common/kube.ts';
-import { spawnControlPlane } from '../common/processes.ts';
 import { printJsonLine, printTable, round, summarize } from '../common/stats.ts';
 
 const { values } = parseArgs({

@@ -23,8 +23,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createKubeClients } from '../../../src/kube/clients.ts';
 import { applyWidePolicy } from '../../support/policy.ts';
+import { spawnAgent, spawnControlPlane } from '../../support/processes.ts';
 import { createNodes, deleteNodes, useCluster, waitFor, watchNodes } from '../common/kube.ts';
-import { spawnAgent, spawnControlPlane } from '../common/processes.ts';
 import {
   machineNote,
   printJsonLine,

@@ -23,8 +23,8 @@ import { createLogger } from '../../../src/observability/logger.ts';
 import { CommitGroup } from '../../../src/store/commit-group.ts';
 import { Outbox, StateStore } from '../../../src/store/index.ts';
 import { applyWidePolicy } from '../../support/policy.ts';
+import { spawnControlPlane } from '../../support/processes.ts';
 import { createNodes, deleteNodes, forEachLimit, useCluster } from '../common/kube.ts';
-import { spawnControlPlane } from '../common/processes.ts';
 import { printJsonLine, printTable } from '../common/stats.ts';
 
 const { values } = parseArgs({

@@ -18,8 +18,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { applyWidePolicy } from '../../support/policy.ts';
+import { spawnAgent, spawnControlPlane } from '../../support/processes.ts';
 import { createNodes, deleteNodes, forEachLimit, useCluster } from '../common/kube.ts';
-import { spawnAgent, spawnControlPlane } from '../common/processes.ts';
 import { machineNote, printJsonLine, printTable, round } from '../common/stats.ts';
 import { apiRequestCounts, countDiff, cpuDiff, cpuSnapshot } from './cost.ts';
 
