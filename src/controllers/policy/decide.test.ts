@@ -2,7 +2,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Action, ActionType, parseEnvelope } from '../../contract/envelope.ts';
 import type { AgentPolicySpec } from '../../crds/agent-policy.ts';
-import { type Decision, decide, type PolicyContext, type PolicyInput, restrictiveness } from './decide.ts';
+import {
+  type Decision,
+  decide,
+  type PolicyContext,
+  type PolicyInput,
+  restrictiveness,
+  withAgentDryRun,
+} from './decide.ts';
 
 function action(type: Action['type'], payload: Record<string, unknown>): Action {
   const parsed = parseEnvelope({
@@ -234,6 +241,19 @@ describe('decide: single rules', () => {
     const d = decide(drain, [open('b', { dryRun: true }), open('a', { dryRun: true }), open('c', {})], ctx());
     expect(d).toEqual({ decision: 'dryRun', policies: ['a', 'b'], ...wideLimits });
     expect(decide(drain, [open('off', { dryRun: false })], ctx()).decision).toBe('allow');
+  });
+
+  it("the agent's --dry-run makes what the policies allow a dry run, narrowing none of their limits", () => {
+    const allowed = decide(forcedDrain, [open('wide')], ctx());
+    expect(withAgentDryRun(allowed)).toEqual({
+      decision: 'dryRun',
+      policies: ['(agent --dry-run)'],
+      ...wideLimits,
+    });
+    const dry = decide(drain, [open('a', { dryRun: true })], ctx());
+    expect(withAgentDryRun(dry)).toMatchObject({ policies: ['a', '(agent --dry-run)'] });
+    const refused = decide(forcedDrain, [], ctx());
+    expect(withAgentDryRun(refused)).toBe(refused);
   });
 });
 
