@@ -264,7 +264,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       shipper.run(signal),
       heartbeatLoop(client, clients, store, config, identity, () => inventory.awsAccountId, signal, log),
     ]);
-    metrics.leader.set(0);
+    // Not `metrics.leader.set(0)` here: a term's work may settle after the elector stopped
+    // waiting for it (renewDeadline) and the next term began; onStoppedLeading clears it.
   };
 
   let elector: LeaderElector | undefined;
@@ -288,7 +289,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     });
     done = elector.run(root.signal);
   } else {
-    done = leaderWork(root.signal);
+    done = leaderWork(root.signal).finally(() => metrics.leader.set(0));
   }
   const refreshReadiness = () =>
     health
