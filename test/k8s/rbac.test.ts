@@ -1,10 +1,4 @@
-/**
- * The chart's RBAC is enough, and no more: the real agent runs in-process with a token of the
- * chart's ServiceAccount (TokenRequest) and nothing else, completes cordon, drain, scale and a
- * hibernation sleep/wake, and the same identity is refused what the agent never does.
- */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -19,19 +13,16 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { agentNamespaceLabel } from '../../src/controllers/hibernation/controller.ts';
 import { installCrds } from '../../src/crds/install.ts';
-import { chartDir } from '../../src/packaging/chart.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
+import { type ChartIdentity, installChartIdentity } from '../support/chart-identity.ts';
 import {
-  clusterBinDir,
   createKwokNodes,
   createNamespace,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
-  testKubeconfigPath,
   uniqueName,
   waitFor,
   waitForDeploymentReady,
@@ -45,39 +36,9 @@ const batch = kc.makeApiClient(BatchV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const schedulesApi = { group: 'clusteropt.io', version: 'v1alpha1', plural: 'hibernationschedules' };
 
-/** A kubeconfig that authenticates as the ServiceAccount with a bound token (TokenRequest). */
-async function serviceAccountKubeconfig(
-  namespace: string,
-  serviceAccount: string,
-  dir: string,
-): Promise<string> {
-  const request = await core.createNamespacedServiceAccountToken({
-    name: serviceAccount,
-    namespace,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  const cluster = kc.getCurrentCluster();
-  if (!cluster?.caData) throw new Error('the test kubeconfig has no inline CA');
-  const path = join(dir, 'sa.kubeconfig');
-  writeFileSync(
-    path,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [
-        { name: 'test', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } },
-      ],
-      users: [{ name: serviceAccount, user: { token: request.status?.token } }],
-      contexts: [{ name: 'sa', context: { cluster: 'test', user: serviceAccount, namespace } }],
-      'current-context': 'sa',
-    }),
-    { mode: 0o600 },
-  );
-  return path;
-}
-
 describe('the agent with exactly the chart RBAC', () => {
   const release = uniqueName('rbac');
+  let identity: ChartIdentity | undefined;
   const serviceAccount = `${release}-clusteropt-agent`;
   const group = uniqueName('rbac-grp');
   const nodes = [uniqueName('rbac'), uniqueName('rbac')];
@@ -87,32 +48,15 @@ describe('the agent with exactly the chart RBAC', () => {
   let workloads = '';
   let saKubeconfig = '';
   let stack: AgentStack | undefined;
-  const helmEnv = () => ({ ...process.env, KUBECONFIG: testKubeconfigPath() });
 
   beforeAll(async () => {
     await installCrds(kc);
     ns = await createNamespace(kc, 'rbac-agent');
     workloads = await createNamespace(kc, 'rbac-wl');
-    // The release's RBAC and ServiceAccount only: no agent pods (replicas 0), the agent under
-    // test runs in this process with the ServiceAccount's token.
-    execFileSync(
-      join(clusterBinDir(), 'helm'),
-      [
-        'install',
-        release,
-        chartDir,
-        '--namespace',
-        ns,
-        '--set',
-        'replicas=0',
-        '--set',
-        'controlPlane.url=https://api.clusteropt.example',
-        '--set',
-        'apiKey.existingSecret=unused',
-      ],
-      { env: helmEnv(), stdio: 'pipe' },
-    );
-    saKubeconfig = await serviceAccountKubeconfig(ns, serviceAccount, dir);
+    // The release's RBAC and ServiceAccount only: no agent pods, the agent under test runs in
+    // this process with the ServiceAccount's token.
+    identity = await installChartIdentity(kc, { release, namespace: ns, dir });
+    saKubeconfig = identity.kubeconfigPath;
     await createKwokNodes(kc, nodes, { labels: { 'clusteropt.io/group': group } });
     stack = await startAgentStack({ namespace: ns, config: { kubeconfig: saKubeconfig } });
     await waitFor(() => stack?.agent.isLeader(), {
@@ -125,14 +69,7 @@ describe('the agent with exactly the chart RBAC', () => {
     await stack?.stop();
     await custom.deleteClusterCustomObject({ ...schedulesApi, name: schedule }).catch(() => undefined);
     await deleteNodes(kc, nodes);
-    try {
-      execFileSync(join(clusterBinDir(), 'helm'), ['uninstall', release, '-n', ns, '--wait'], {
-        env: helmEnv(),
-        stdio: 'pipe',
-      });
-    } catch {
-      // namespace deletion below removes what is left; the ClusterRole is the release's
-    }
+    identity?.uninstall();
     await deleteNamespace(kc, ns);
     await deleteNamespace(kc, workloads);
     rmSync(dir, { recursive: true, force: true });
