@@ -14,25 +14,27 @@ import {
   type V1ClusterRole,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type AgentAction, agentActionName } from '../../src/crds/agent-action.ts';
 import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import { type ChartIdentity, installChartIdentity } from '../support/chart-identity.ts';
 import {
+  createAgentPolicy,
   createKwokNodes,
   createNamespace,
+  deleteAgentPolicy,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
+  readAgentAction,
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
-const custom = kc.makeApiClient(CustomObjectsApi);
+const _custom = kc.makeApiClient(CustomObjectsApi);
 const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-const crd = { group: 'clusteropt.io', version: 'v1alpha1' };
+const _crd = { group: 'clusteropt.io', version: 'v1alpha1' };
 const node = uniqueName('polfirst');
 const policy = uniqueName('polfirst');
 const mark = { 'clusteropt.io/test-policies-first': node };
@@ -55,25 +57,14 @@ beforeAll(async () => {
     body: { ...role, rules: role.rules?.filter((r) => !isPolicyRule(r)) },
   });
   await createKwokNodes(kc, [node], { labels: mark });
-  await custom.createClusterCustomObject({
-    ...crd,
-    plural: 'agentpolicies',
-    body: {
-      apiVersion: 'clusteropt.io/v1alpha1',
-      kind: 'AgentPolicy',
-      metadata: { name: policy },
-      spec: { protectedNodeSelector: { matchLabels: mark } },
-    },
-  });
+  await createAgentPolicy(kc, policy, { protectedNodeSelector: { matchLabels: mark } });
   stack = await startAgentStack({ namespace: ns, config: { kubeconfig: identity.kubeconfigPath } });
   await waitFor(() => stack?.agent.isLeader(), { what: 'agent to lead', timeoutMs: 30_000 });
 });
 
 afterAll(async () => {
   await stack?.stop();
-  await custom
-    .deleteClusterCustomObject({ ...crd, plural: 'agentpolicies', name: policy })
-    .catch(() => undefined);
+  await deleteAgentPolicy(kc, policy);
   await deleteNodes(kc, [node]);
   identity?.uninstall();
   await deleteNamespace(kc, ns);
@@ -83,17 +74,11 @@ afterAll(async () => {
 it('an action waits undecided while the AgentPolicies cannot be read, then the policy refuses it', async () => {
   if (!stack || !identity) throw new Error('not started');
   const id = await stack.enqueue('cordon_node', { nodeName: node });
-  const read = () =>
-    custom.getNamespacedCustomObject({
-      ...crd,
-      namespace: ns,
-      plural: 'agentactions',
-      name: agentActionName(id),
-    }) as Promise<AgentAction>;
-  await waitFor(() => read().catch(() => undefined), { what: 'the AgentAction', timeoutMs: 30_000 });
+  const read = () => readAgentAction(kc, ns, id);
+  await waitFor(read, { what: 'the AgentAction', timeoutMs: 30_000 });
   // Time enough for a cordon (well under a second here) had the action been decided.
   await new Promise((r) => setTimeout(r, 6_000));
-  expect((await read()).status?.phase).toBeUndefined();
+  expect((await read())?.status?.phase).toBeUndefined();
   expect((await core.readNode({ name: node })).spec?.unschedulable).toBeFalsy();
 
   const role = (await rbac.readClusterRole({ name: identity.serviceAccount })) as V1ClusterRole;
@@ -111,7 +96,7 @@ it('an action waits undecided while the AgentPolicies cannot be read, then the p
   const cp = await stack.waitForState(id, ['rejected', 'succeeded', 'failed'], 60_000);
   expect(cp.state).toBe('rejected');
   const object = await read();
-  expect(object.status?.phase).toBe('Rejected');
-  expect(object.status?.reason).toBe(`AgentPolicy/${policy}:protectedNodeSelector`);
+  expect(object?.status?.phase).toBe('Rejected');
+  expect(object?.status?.reason).toBe(`AgentPolicy/${policy}:protectedNodeSelector`);
   expect((await core.readNode({ name: node })).spec?.unschedulable).toBeFalsy();
 });
