@@ -345,9 +345,13 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       shipper.run(signal),
       heartbeatLoop(client, clients, store, config, identity, () => inventory.awsAccountId, signal, log),
     ]);
-    metrics.leader.set(0);
-    for (const r of pauseReasons) metrics.paused.set({ reason: r }, 0);
-    if (access === termAccess) access = undefined;
+    // A term's work may settle after the elector stopped waiting for it (renewDeadline) and
+    // the next term began: only the latest term clears its gauges, and `leader` is cleared by
+    // onStoppedLeading alone.
+    if (access === termAccess) {
+      access = undefined;
+      for (const r of pauseReasons) metrics.paused.set({ reason: r }, 0);
+    }
   };
 
   let elector: LeaderElector | undefined;
@@ -371,7 +375,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     });
     done = elector.run(root.signal);
   } else {
-    done = leaderWork(root.signal);
+    done = leaderWork(root.signal).finally(() => metrics.leader.set(0));
   }
   const refreshReadiness = () =>
     health

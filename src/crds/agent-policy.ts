@@ -198,7 +198,7 @@ export const AgentPolicySpec = z.object({
     .boolean()
     .optional()
     .describe(
-      'true: actions are decided and their plan reported, never executed (they end Succeeded with result.dryRun).',
+      'true: actions are planned, never executed: they end Rejected with the plan in status.plan and in the result (result.dryRun, result.plan).',
     ),
   paused: z
     .boolean()

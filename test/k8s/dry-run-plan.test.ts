@@ -9,16 +9,18 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentAction, agentActionName } from '../../src/crds/agent-action.ts';
 import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import { shippedBin } from '../support/agent-image.ts';
 import {
+  createAgentPolicy,
   createKwokNodes,
   createNamespace,
+  deleteAgentPolicy,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
+  readAgentAction,
   testKubeconfigPath,
   uniqueName,
   waitFor,
@@ -60,12 +62,8 @@ function deployment(name: string, replicas: number, nodeName?: string) {
 
 async function finished(id: string) {
   const cp = await stack.waitForState(id, ['rejected', 'succeeded', 'failed']);
-  const object = (await custom.getNamespacedCustomObject({
-    ...crd,
-    namespace: ns,
-    plural: 'agentactions',
-    name: agentActionName(id),
-  })) as AgentAction;
+  const object = await readAgentAction(kc, ns, id);
+  if (!object) throw new Error(`no AgentAction for action ${id}`);
   return { cp, object };
 }
 
@@ -96,25 +94,14 @@ beforeAll(async () => {
       },
     },
   });
-  await custom.createClusterCustomObject({
-    ...crd,
-    plural: 'agentpolicies',
-    body: {
-      apiVersion: 'clusteropt.io/v1alpha1',
-      kind: 'AgentPolicy',
-      metadata: { name: dryPolicy },
-      spec: { dryRun: true },
-    },
-  });
+  await createAgentPolicy(kc, dryPolicy, { dryRun: true });
   stack = await startAgentStack({ namespace: ns });
   await waitFor(() => stack.agent.isLeader(), { what: 'agent to lead', timeoutMs: 30_000 });
 });
 
 afterAll(async () => {
   await stack?.stop();
-  await custom
-    .deleteClusterCustomObject({ ...crd, plural: 'agentpolicies', name: dryPolicy })
-    .catch(() => undefined);
+  await deleteAgentPolicy(kc, dryPolicy);
   await deleteNodes(kc, [node]);
   await deleteNamespace(kc, ns);
   await deleteNamespace(kc, appsNs);

@@ -16,11 +16,14 @@ import { type AgentAction, agentActionName } from '../../src/crds/agent-action.t
 import { installCrds } from '../../src/crds/install.ts';
 import { shippedBin } from '../support/agent-image.ts';
 import {
+  createAgentPolicy,
   createKwokNodes,
   createNamespace,
+  deleteAgentPolicy,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
+  readAgentAction,
   testKubeconfigPath,
   uniqueName,
   waitFor,
@@ -34,8 +37,8 @@ import {
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
-const custom = kc.makeApiClient(CustomObjectsApi);
-const crd = { group: 'clusteropt.io', version: 'v1alpha1' };
+const _custom = kc.makeApiClient(CustomObjectsApi);
+const _crd = { group: 'clusteropt.io', version: 'v1alpha1' };
 const dir = mkdtempSync(join(tmpdir(), 'clusteropt-plugin-'));
 const nodes = Array.from({ length: 3 }, () => uniqueName('plug'));
 const approvalPolicy = uniqueName('approval');
@@ -92,11 +95,7 @@ async function startAgent(name: string): Promise<AgentProcess> {
   return agent;
 }
 
-async function action(id: string): Promise<AgentAction | undefined> {
-  return (await custom
-    .getNamespacedCustomObject({ ...crd, namespace: ns, plural: 'agentactions', name: agentActionName(id) })
-    .catch(() => undefined)) as AgentAction | undefined;
-}
+const action = (id: string) => readAgentAction(kc, ns, id);
 
 async function waitPhase(id: string, phase: string, reason?: RegExp): Promise<AgentAction> {
   return waitFor(
@@ -128,7 +127,7 @@ afterAll(async () => {
   for (const a of agents) await a.kill().catch(() => undefined);
   await cp?.kill();
   for (const name of ['clusteropt-pause', approvalPolicy]) {
-    await custom.deleteClusterCustomObject({ ...crd, plural: 'agentpolicies', name }).catch(() => undefined);
+    await deleteAgentPolicy(kc, name);
   }
   await deleteNodes(kc, nodes);
   await deleteNamespace(kc, ns);
@@ -223,16 +222,7 @@ describe('kubectl clusteropt', () => {
   });
 
   it('approve runs an action that waits for approval, once', async () => {
-    await custom.createClusterCustomObject({
-      ...crd,
-      plural: 'agentpolicies',
-      body: {
-        apiVersion: 'clusteropt.io/v1alpha1',
-        kind: 'AgentPolicy',
-        metadata: { name: approvalPolicy },
-        spec: { approval: 'required' },
-      },
-    });
+    await createAgentPolicy(kc, approvalPolicy, { approval: 'required' });
     const { id } = await cp.admin.enqueue(clusterId, {
       type: 'uncordon_node',
       payload: { nodeName: nodes[0] },

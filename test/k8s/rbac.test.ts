@@ -5,7 +5,6 @@
  * chart's ValidatingAdmissionPolicy is installed too (the real API server evaluates its CEL):
  * it lets the hibernation through and denies the same identity a pod-template patch.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,21 +22,18 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentNamespaceLabel } from '../../src/controllers/hibernation/controller.ts';
 import { installCrds } from '../../src/crds/install.ts';
-import { chartDir } from '../../src/packaging/chart.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
+import { type ChartIdentity, installChartIdentity } from '../support/chart-identity.ts';
 import {
-  clusterBinDir,
   createKwokNodes,
   createNamespace,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
-  testKubeconfigPath,
   uniqueName,
   waitFor,
   waitForDeploymentReady,
 } from '../support/kube.ts';
-import { serviceAccountKubeconfig } from '../support/service-account.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -49,6 +45,7 @@ const schedulesApi = { group: 'clusteropt.io', version: 'v1alpha1', plural: 'hib
 
 describe('the agent with exactly the chart RBAC', () => {
   const release = uniqueName('rbac');
+  let identity: ChartIdentity | undefined;
   const serviceAccount = `${release}-clusteropt-agent`;
   const group = uniqueName('rbac-grp');
   const nodes = [uniqueName('rbac'), uniqueName('rbac')];
@@ -58,32 +55,15 @@ describe('the agent with exactly the chart RBAC', () => {
   let workloads = '';
   let saKubeconfig = '';
   let stack: AgentStack | undefined;
-  const helmEnv = () => ({ ...process.env, KUBECONFIG: testKubeconfigPath() });
 
   beforeAll(async () => {
     await installCrds(kc);
     ns = await createNamespace(kc, 'rbac-agent');
     workloads = await createNamespace(kc, 'rbac-wl');
-    // The release's RBAC and ServiceAccount only: no agent pods (replicas 0), the agent under
-    // test runs in this process with the ServiceAccount's token.
-    execFileSync(
-      join(clusterBinDir(), 'helm'),
-      [
-        'install',
-        release,
-        chartDir,
-        '--namespace',
-        ns,
-        '--set',
-        'replicas=0',
-        '--set',
-        'controlPlane.url=https://api.clusteropt.example',
-        '--set',
-        'apiKey.existingSecret=unused',
-      ],
-      { env: helmEnv(), stdio: 'pipe' },
-    );
-    saKubeconfig = await serviceAccountKubeconfig(kc, ns, serviceAccount, dir);
+    // The release's RBAC and ServiceAccount only: no agent pods, the agent under test runs in
+    // this process with the ServiceAccount's token.
+    identity = await installChartIdentity(kc, { release, namespace: ns, dir });
+    saKubeconfig = identity.kubeconfigPath;
     await createKwokNodes(kc, nodes, { labels: { 'clusteropt.io/group': group } });
     stack = await startAgentStack({ namespace: ns, config: { kubeconfig: saKubeconfig } });
     await waitFor(() => stack?.agent.isLeader(), {
@@ -96,14 +76,7 @@ describe('the agent with exactly the chart RBAC', () => {
     await stack?.stop();
     await custom.deleteClusterCustomObject({ ...schedulesApi, name: schedule }).catch(() => undefined);
     await deleteNodes(kc, nodes);
-    try {
-      execFileSync(join(clusterBinDir(), 'helm'), ['uninstall', release, '-n', ns, '--wait'], {
-        env: helmEnv(),
-        stdio: 'pipe',
-      });
-    } catch {
-      // namespace deletion below removes what is left; the ClusterRole is the release's
-    }
+    identity?.uninstall();
     await deleteNamespace(kc, ns);
     await deleteNamespace(kc, workloads);
     rmSync(dir, { recursive: true, force: true });

@@ -122,6 +122,12 @@ export class ActionController {
   private readonly runningDisruptive = new Set<string>();
   private readonly drains = new DrainOverrun();
   private pausedBy: string | undefined;
+  /**
+   * Set once the first list of AgentPolicies is in. The action list may arrive first (or the
+   * policy list may keep failing, e.g. RBAC): until then no action is looked at, so none is
+   * ever decided against a partial (empty) policy set. The policy list re-queues them all.
+   */
+  private policiesListed = false;
 
   constructor(options: ActionControllerOptions) {
     this.options = options;
@@ -161,6 +167,7 @@ export class ActionController {
       path: `/apis/${apiGroup}/${apiVersionName}/${agentPolicyPlural}`,
       keep: parsePolicy,
       onList: () => {
+        this.policiesListed = true;
         this.notePause();
         for (const name of this.actions.keys()) queue.add(name);
       },
@@ -197,7 +204,7 @@ export class ActionController {
     });
     this.actions = actions.objects;
     const caches = [policies, actions];
-    // Policies first: an action must never be checked against a partial policy set.
+    // Started once both lists are in (reconcile itself waits for the policies: policiesListed).
     await policies.ready;
     await actions.ready;
     if (signal.aborted) {
@@ -262,7 +269,7 @@ export class ActionController {
   }
 
   private async reconcile(name: string, queue: WorkQueue, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return;
+    if (signal.aborted || !this.policiesListed) return;
     const object = this.actions.get(name);
     if (!object) return;
     this.counters.reconciles++;
