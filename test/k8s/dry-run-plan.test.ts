@@ -24,6 +24,7 @@ import {
   waitFor,
   waitForDeploymentReady,
 } from '../support/kube.ts';
+import { widePolicySpec } from '../support/policy.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -103,10 +104,17 @@ beforeAll(async () => {
       apiVersion: 'clusteropt.io/v1alpha1',
       kind: 'AgentPolicy',
       metadata: { name: dryPolicy },
-      spec: { dryRun: true },
+      // Widened (docs/policy.md "Defaults") so the plans are the executors', not refusals:
+      // a 1 -> 3 scale-up and a kubernetes.io label.
+      spec: {
+        ...widePolicySpec,
+        patchNode: { allowedReservedKeys: ['kubernetes.io/hostname'] },
+        dryRun: true,
+      },
     },
   });
-  stack = await startAgentStack({ namespace: ns });
+  // The dry policy is the only one (it widens what the plans need).
+  stack = await startAgentStack({ namespace: ns, guardrails: 'defaults' });
   await waitFor(() => stack.agent.isLeader(), { what: 'agent to lead', timeoutMs: 30_000 });
 });
 
@@ -166,7 +174,7 @@ describe('dry run', () => {
     expect(s.object.status?.plan?.summary).toBe(`would scale Deployment ${ns}/web from 1 to 3 replicas`);
     expect(s.object.status?.plan?.details).toMatchObject({ from: 1, to: 3 });
     const p = await finished(patch);
-    expect(p.object.status?.plan?.summary).toBe(
+    expect(p.object.status?.plan?.summary, p.object.status?.message).toBe(
       [
         `would patch node ${node}: 2 change(s)`,
         'label example.com/pool: (none) -> "batch"',

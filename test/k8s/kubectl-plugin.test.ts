@@ -25,6 +25,7 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyWidePolicy } from '../support/policy.ts';
 import {
   type AgentProcess,
   type ControlPlaneProcess,
@@ -33,6 +34,8 @@ import {
 } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
+const widePolicy = uniqueName('plugin-wide');
+let removeWidePolicy: (() => Promise<void>) | undefined;
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const crd = { group: 'clusteropt.io', version: 'v1alpha1' };
@@ -116,6 +119,8 @@ beforeAll(async () => {
   ns = await createNamespace(kc, 'plugin');
   emptyNs = await createNamespace(kc, 'plugin-none');
   await createKwokNodes(kc, nodes, { managed: false });
+  // Several nodes cordoned at once: past the default maxUnavailableNodes (10%) of a small cluster.
+  removeWidePolicy = await applyWidePolicy(kc, widePolicy);
   cp = await spawnControlPlane({ dir });
   const created = await cp.admin.createCluster({ name: 'plugin' });
   clusterId = created.cluster.id;
@@ -127,6 +132,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const a of agents) await a.kill().catch(() => undefined);
   await cp?.kill();
+  await removeWidePolicy?.();
   for (const name of ['clusteropt-pause', approvalPolicy]) {
     await custom.deleteClusterCustomObject({ ...crd, plural: 'agentpolicies', name }).catch(() => undefined);
   }
