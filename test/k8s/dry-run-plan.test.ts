@@ -24,7 +24,7 @@ import {
   waitFor,
   waitForDeploymentReady,
 } from '../support/kube.ts';
-import { widePolicySpec } from '../support/policy.ts';
+import { applyPolicy, widePolicySpec } from '../support/policy.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -39,6 +39,7 @@ let ns = '';
 /** The hibernation schedule's namespace: schedules never cover the agent's own. */
 let appsNs = '';
 let stack: AgentStack;
+let removeDryPolicy: (() => Promise<void>) | undefined;
 
 /** A Deployment whose pods run on `nodeName`, or stay Pending (never scheduled) without one. */
 function deployment(name: string, replicas: number, nodeName?: string) {
@@ -97,21 +98,12 @@ beforeAll(async () => {
       },
     },
   });
-  await custom.createClusterCustomObject({
-    ...crd,
-    plural: 'agentpolicies',
-    body: {
-      apiVersion: 'clusteropt.io/v1alpha1',
-      kind: 'AgentPolicy',
-      metadata: { name: dryPolicy },
-      // Widened (docs/policy.md "Defaults") so the plans are the executors', not refusals:
-      // a 1 -> 3 scale-up and a kubernetes.io label.
-      spec: {
-        ...widePolicySpec,
-        patchNode: { allowedReservedKeys: ['kubernetes.io/hostname'] },
-        dryRun: true,
-      },
-    },
+  // Widened (docs/policy.md "Defaults") so the plans are the executors', not refusals:
+  // a 1 -> 3 scale-up and a kubernetes.io label.
+  removeDryPolicy = await applyPolicy(kc, dryPolicy, {
+    ...widePolicySpec,
+    patchNode: { allowedReservedKeys: ['kubernetes.io/hostname'] },
+    dryRun: true,
   });
   // The dry policy is the only one (it widens what the plans need).
   stack = await startAgentStack({ namespace: ns, guardrails: 'defaults' });
@@ -120,9 +112,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop();
-  await custom
-    .deleteClusterCustomObject({ ...crd, plural: 'agentpolicies', name: dryPolicy })
-    .catch(() => undefined);
+  await removeDryPolicy?.();
   await deleteNodes(kc, [node]);
   await deleteNamespace(kc, ns);
   await deleteNamespace(kc, appsNs);

@@ -1,11 +1,3 @@
-/**
- * The chart's RBAC is enough, and no more: the real agent runs in-process with a token of the
- * chart's ServiceAccount (TokenRequest) and nothing else, completes cordon, drain, scale and a
- * hibernation sleep/wake, and the same identity is refused what the agent never does. The
- * chart's ValidatingAdmissionPolicy is installed too (the real API server evaluates its CEL):
- * it lets the hibernation through and denies the same identity a pod-template patch.
- */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,21 +15,18 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentNamespaceLabel } from '../../src/controllers/hibernation/controller.ts';
 import { installCrds } from '../../src/crds/install.ts';
-import { chartDir } from '../../src/packaging/chart.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import {
-  clusterBinDir,
   createKwokNodes,
   createNamespace,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
-  testKubeconfigPath,
   uniqueName,
   waitFor,
   waitForDeploymentReady,
 } from '../support/kube.ts';
-import { serviceAccountKubeconfig } from '../support/service-account.ts';
+import { installChartIdentity, serviceAccountKubeconfig } from '../support/service-account.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -58,7 +47,7 @@ describe('the agent with exactly the chart RBAC', () => {
   let workloads = '';
   let saKubeconfig = '';
   let stack: AgentStack | undefined;
-  const helmEnv = () => ({ ...process.env, KUBECONFIG: testKubeconfigPath() });
+  let uninstallChart: (() => void) | undefined;
 
   beforeAll(async () => {
     await installCrds(kc);
@@ -66,23 +55,7 @@ describe('the agent with exactly the chart RBAC', () => {
     workloads = await createNamespace(kc, 'rbac-wl');
     // The release's RBAC and ServiceAccount only: no agent pods (replicas 0), the agent under
     // test runs in this process with the ServiceAccount's token.
-    execFileSync(
-      join(clusterBinDir(), 'helm'),
-      [
-        'install',
-        release,
-        chartDir,
-        '--namespace',
-        ns,
-        '--set',
-        'replicas=0',
-        '--set',
-        'controlPlane.url=https://api.clusteropt.example',
-        '--set',
-        'apiKey.existingSecret=unused',
-      ],
-      { env: helmEnv(), stdio: 'pipe' },
-    );
+    uninstallChart = installChartIdentity(release, ns);
     saKubeconfig = await serviceAccountKubeconfig(kc, ns, serviceAccount, dir);
     await createKwokNodes(kc, nodes, { labels: { 'clusteropt.io/group': group } });
     stack = await startAgentStack({ namespace: ns, config: { kubeconfig: saKubeconfig } });
@@ -96,14 +69,7 @@ describe('the agent with exactly the chart RBAC', () => {
     await stack?.stop();
     await custom.deleteClusterCustomObject({ ...schedulesApi, name: schedule }).catch(() => undefined);
     await deleteNodes(kc, nodes);
-    try {
-      execFileSync(join(clusterBinDir(), 'helm'), ['uninstall', release, '-n', ns, '--wait'], {
-        env: helmEnv(),
-        stdio: 'pipe',
-      });
-    } catch {
-      // namespace deletion below removes what is left; the ClusterRole is the release's
-    }
+    uninstallChart?.();
     await deleteNamespace(kc, ns);
     await deleteNamespace(kc, workloads);
     rmSync(dir, { recursive: true, force: true });
