@@ -18,10 +18,8 @@ import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import { type ChartIdentity, installChartIdentity } from '../support/chart-identity.ts';
 import {
-  createAgentPolicy,
   createKwokNodes,
   createNamespace,
-  deleteAgentPolicy,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
@@ -29,6 +27,7 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyPolicy, deleteAgentPolicy } from '../support/policy.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -57,7 +56,7 @@ beforeAll(async () => {
     body: { ...role, rules: role.rules?.filter((r) => !isPolicyRule(r)) },
   });
   await createKwokNodes(kc, [node], { labels: mark });
-  await createAgentPolicy(kc, policy, { protectedNodeSelector: { matchLabels: mark } });
+  await applyPolicy(kc, policy, { protectedNodeSelector: { matchLabels: mark } });
   stack = await startAgentStack({ namespace: ns, config: { kubeconfig: identity.kubeconfigPath } });
   await waitFor(() => stack?.agent.isLeader(), { what: 'agent to lead', timeoutMs: 30_000 });
 });

@@ -11,10 +11,8 @@ import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import {
   clusterBinDir,
-  createAgentPolicy,
   createKwokNodes,
   createNamespace,
-  deleteAgentPolicy,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
@@ -23,6 +21,7 @@ import {
   waitFor,
   waitForDeploymentReady,
 } from '../support/kube.ts';
+import { applyPolicy, deleteAgentPolicy } from '../support/policy.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -199,7 +198,7 @@ describe('agent end to end', () => {
       name: protectedNode,
       body: [{ op: 'add', path: '/metadata/labels/tier', value: 'critical' }],
     });
-    await createAgentPolicy(kc, 'e2e-protect', {
+    await applyPolicy(kc, 'e2e-protect', {
       protectedNamespaces: [ns],
       protectedNodeSelector: { matchLabels: { tier: 'critical' } },
     });
@@ -223,7 +222,7 @@ describe('agent end to end', () => {
       await deleteAgentPolicy(kc, 'e2e-protect');
     }
 
-    await createAgentPolicy(kc, 'e2e-dry', { dryRun: true });
+    await applyPolicy(kc, 'e2e-dry', { dryRun: true });
     try {
       const cordon = await stack.enqueue('cordon_node', { nodeName: nodes[1] });
       const c = await stack.waitForState(cordon, ['rejected', 'succeeded', 'failed']);
@@ -236,7 +235,7 @@ describe('agent end to end', () => {
   });
 
   it('holds an action until an admin approves it, then runs it', async () => {
-    await createAgentPolicy(kc, 'e2e-approval', { approval: 'required' });
+    await applyPolicy(kc, 'e2e-approval', { approval: 'required' });
     try {
       const id = await stack.enqueue('cordon_node', { nodeName: nodes[1] });
       const name = `act-${id}`;

@@ -13,10 +13,8 @@ import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import { shippedBin } from '../support/agent-image.ts';
 import {
-  createAgentPolicy,
   createKwokNodes,
   createNamespace,
-  deleteAgentPolicy,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
@@ -26,6 +24,7 @@ import {
   waitFor,
   waitForDeploymentReady,
 } from '../support/kube.ts';
+import { applyPolicy, widePolicySpec } from '../support/policy.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -40,6 +39,7 @@ let ns = '';
 /** The hibernation schedule's namespace: schedules never cover the agent's own. */
 let appsNs = '';
 let stack: AgentStack;
+let removeDryPolicy: (() => Promise<void>) | undefined;
 
 /** A Deployment whose pods run on `nodeName`, or stay Pending (never scheduled) without one. */
 function deployment(name: string, replicas: number, nodeName?: string) {
@@ -94,14 +94,21 @@ beforeAll(async () => {
       },
     },
   });
-  await createAgentPolicy(kc, dryPolicy, { dryRun: true });
-  stack = await startAgentStack({ namespace: ns });
+  // Widened (docs/policy.md "Defaults") so the plans are the executors', not refusals:
+  // a 1 -> 3 scale-up and a kubernetes.io label.
+  removeDryPolicy = await applyPolicy(kc, dryPolicy, {
+    ...widePolicySpec,
+    patchNode: { allowedReservedKeys: ['kubernetes.io/hostname'] },
+    dryRun: true,
+  });
+  // The dry policy is the only one (it widens what the plans need).
+  stack = await startAgentStack({ namespace: ns, guardrails: 'defaults' });
   await waitFor(() => stack.agent.isLeader(), { what: 'agent to lead', timeoutMs: 30_000 });
 });
 
 afterAll(async () => {
   await stack?.stop();
-  await deleteAgentPolicy(kc, dryPolicy);
+  await removeDryPolicy?.();
   await deleteNodes(kc, [node]);
   await deleteNamespace(kc, ns);
   await deleteNamespace(kc, appsNs);
@@ -153,7 +160,7 @@ describe('dry run', () => {
     expect(s.object.status?.plan?.summary).toBe(`would scale Deployment ${ns}/web from 1 to 3 replicas`);
     expect(s.object.status?.plan?.details).toMatchObject({ from: 1, to: 3 });
     const p = await finished(patch);
-    expect(p.object.status?.plan?.summary).toBe(
+    expect(p.object.status?.plan?.summary, p.object.status?.message).toBe(
       [
         `would patch node ${node}: 2 change(s)`,
         'label example.com/pool: (none) -> "batch"',

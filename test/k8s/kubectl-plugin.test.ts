@@ -16,10 +16,8 @@ import { type AgentAction, agentActionName } from '../../src/crds/agent-action.t
 import { installCrds } from '../../src/crds/install.ts';
 import { shippedBin } from '../support/agent-image.ts';
 import {
-  createAgentPolicy,
   createKwokNodes,
   createNamespace,
-  deleteAgentPolicy,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
@@ -28,6 +26,7 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyPolicy, applyWidePolicy, deleteAgentPolicy } from '../support/policy.ts';
 import {
   type AgentProcess,
   type ControlPlaneProcess,
@@ -36,6 +35,8 @@ import {
 } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
+const widePolicy = uniqueName('plugin-wide');
+let removeWidePolicy: (() => Promise<void>) | undefined;
 const core = kc.makeApiClient(CoreV1Api);
 const _custom = kc.makeApiClient(CustomObjectsApi);
 const _crd = { group: 'clusteropt.io', version: 'v1alpha1' };
@@ -115,6 +116,8 @@ beforeAll(async () => {
   ns = await createNamespace(kc, 'plugin');
   emptyNs = await createNamespace(kc, 'plugin-none');
   await createKwokNodes(kc, nodes, { managed: false });
+  // Several nodes cordoned at once: past the default maxUnavailableNodes (10%) of a small cluster.
+  removeWidePolicy = await applyWidePolicy(kc, widePolicy);
   cp = await spawnControlPlane({ dir });
   const created = await cp.admin.createCluster({ name: 'plugin' });
   clusterId = created.cluster.id;
@@ -126,6 +129,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const a of agents) await a.kill().catch(() => undefined);
   await cp?.kill();
+  await removeWidePolicy?.();
   for (const name of ['clusteropt-pause', approvalPolicy]) {
     await deleteAgentPolicy(kc, name);
   }
@@ -222,7 +226,7 @@ describe('kubectl clusteropt', () => {
   });
 
   it('approve runs an action that waits for approval, once', async () => {
-    await createAgentPolicy(kc, approvalPolicy, { approval: 'required' });
+    await applyPolicy(kc, approvalPolicy, { approval: 'required' });
     const { id } = await cp.admin.enqueue(clusterId, {
       type: 'uncordon_node',
       payload: { nodeName: nodes[0] },

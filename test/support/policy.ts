@@ -35,9 +35,15 @@ export async function applyPolicy(
     ...ref,
     body: { apiVersion, kind: 'AgentPolicy', metadata: { name }, spec },
   });
-  return async () => {
-    await custom.deleteClusterCustomObject({ ...ref, name }).catch(() => undefined);
-  };
+  return () => deleteAgentPolicy(kc, name);
+}
+
+/** Deletes a cluster-scoped AgentPolicy; one already gone is fine. */
+export async function deleteAgentPolicy(kc: KubeConfig, name: string): Promise<void> {
+  await kc
+    .makeApiClient(CustomObjectsApi)
+    .deleteClusterCustomObject({ group: apiGroup, version: apiVersionName, plural: agentPolicyPlural, name })
+    .catch(() => undefined);
 }
 
 /** The wide policy under `name` (unique per test file, so a leftover is recognisable). */
