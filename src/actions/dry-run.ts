@@ -23,7 +23,7 @@ import { lookupPodOwners } from '../kube/workloads.ts';
 import { planCordon } from './cordon-node.ts';
 import { type DrainPlan, planDrain } from './drain-plan.ts';
 import { type PatchNodePlan, planPatchNode } from './patch-node.ts';
-import { decideScale } from './scale-workload.ts';
+import { decideScale, defaultScaleLimits } from './scale-workload.ts';
 import { loadTargetNode } from './target-node.ts';
 import type { ActionContext, ActionOf, ActionResult } from './types.ts';
 import { planUncordon } from './uncordon-node.ts';
@@ -187,7 +187,9 @@ export async function planDryRun(
         pods,
         owners,
         {
-          force: p.force,
+          // As the executor plans it: force only where the policy allows it (drain-node.ts).
+          force: p.force && (ctx.limits?.allowForce ?? false),
+          noForceNamespaces: ctx.limits?.noForceNamespaces ?? [],
           deleteEmptyDirData: p.deleteEmptyDirData,
           ignoreDaemonSets: p.ignoreDaemonSets,
           skipWaitForDeleteTimeoutSeconds: p.skipWaitForDeleteTimeoutSeconds,
@@ -214,7 +216,10 @@ async function planScale(action: ActionOf<'scale_workload'>, ctx: ActionContext)
       readScale(ctx.kube, target),
       readWorkloadMeta(ctx.kube, target),
     ]);
-    const decision = decideScale(p, scale.replicas, isDoNotDisrupt(meta.annotations));
+    const decision = decideScale(p, scale.replicas, isDoNotDisrupt(meta.annotations), {
+      maxReplicas: ctx.limits?.maxReplicas ?? defaultScaleLimits.maxReplicas,
+      maxScaleUpFactor: ctx.limits?.maxScaleUpFactor ?? defaultScaleLimits.maxScaleUpFactor,
+    });
     const details = {
       kind: target.kind,
       namespace: p.namespace,

@@ -62,13 +62,26 @@ describe('SyncHibernationSchedulePayload', () => {
     }
   });
 
-  it('covers the whole cluster when the control plane sends no namespaceSelector', () => {
-    const payload = SyncHibernationSchedulePayload.parse({
-      name: 'nightly',
-      timezone: 'UTC',
-      windows: weeknights,
-    });
-    expect(specFromSyncPayload(payload).namespaceSelector).toEqual({});
+  it('refuses a schedule that does not name its namespaces (absent or empty selector)', () => {
+    for (const namespaceSelector of [undefined, {}, { matchLabels: {} }, { matchExpressions: [] }]) {
+      const problems = messages(SyncHibernationSchedulePayload, {
+        name: 'nightly',
+        timezone: 'UTC',
+        windows: weeknights,
+        ...(namespaceSelector ? { namespaceSelector } : {}),
+      });
+      expect(problems.join('; '), JSON.stringify(namespaceSelector)).toMatch(/namespaceSelector/);
+    }
+    expect(
+      messages(SyncHibernationSchedulePayload, {
+        name: 'nightly',
+        timezone: 'UTC',
+        windows: weeknights,
+        namespaceSelector: {
+          matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['dev'] }],
+        },
+      }),
+    ).toEqual([]);
   });
 
   it('passes windows through unchanged', () => {

@@ -10,6 +10,12 @@ import type { KubeClients } from './clients.ts';
 import { mergePatch, mergePatchContentType } from './merge-patch.ts';
 import { kubeJson } from './raw.ts';
 
+/** Labels that make a node a control-plane node (kubeadm's current and legacy role label). */
+export const controlPlaneNodeLabels: readonly string[] = [
+  'node-role.kubernetes.io/control-plane',
+  'node-role.kubernetes.io/master',
+];
+
 export async function readNodeOrNull(clients: KubeClients, name: string): Promise<V1Node | null> {
   try {
     return await clients.core.readNode({ name });

@@ -6,7 +6,12 @@
  */
 import { type Action, parseEnvelope } from '../contract/envelope.ts';
 import { factNeeds, resolveFacts, runningDisruptiveActions } from '../controllers/action/facts.ts';
-import type { Decision, PolicyInput } from '../controllers/policy/decide.ts';
+import {
+  type Decision,
+  type PolicyInput,
+  policyLabel,
+  resolvePolicies,
+} from '../controllers/policy/decide.ts';
 import { explain as explainPolicies } from '../controllers/policy/explain.ts';
 import { type AgentAction, approvedAnnotation, terminalPhases } from '../crds/agent-action.ts';
 import { AgentPolicySpec } from '../crds/agent-policy.ts';
@@ -58,10 +63,7 @@ export async function explain(p: Plugin, out: (text: string) => void, ref: strin
     );
     return 0;
   }
-  if (inputs.length === 0) {
-    out(`\n${heading}: ALLOW: no AgentPolicy exists, so no rule restricts this action\n`);
-    return 0;
-  }
+  if (inputs.length === 0) out(`\n(no AgentPolicy exists: the agent's built-in defaults apply)\n`);
   const context = await policyContext(p, parsed.action, object, inputs);
   const { decision, rules } = explainPolicies(parsed.action, inputs, context, name);
   out(`\n${heading}: ${decisionLine(decision)}\n`);
@@ -82,7 +84,8 @@ export async function explain(p: Plugin, out: (text: string) => void, ref: strin
 async function policyContext(p: Plugin, action: Action, object: AgentAction, policies: PolicyInput[]) {
   let facts: Awaited<ReturnType<typeof resolveFacts>>;
   try {
-    facts = await resolveFacts(p.clients, action, factNeeds(policies), AbortSignal.timeout(30_000));
+    const needs = factNeeds(resolvePolicies(policies, p.namespace));
+    facts = await resolveFacts(p.clients, action, needs, AbortSignal.timeout(30_000));
   } catch (err) {
     throw new PluginError(
       `cannot read the facts the policies need about ${object.spec.target}: ${errorMessage(err)}`,
@@ -94,8 +97,10 @@ async function policyContext(p: Plugin, action: Action, object: AgentAction, pol
     target: facts.target,
     runningDisruptiveActions: running,
     unavailableNodes: facts.unavailableNodes,
+    totalNodes: facts.totalNodes,
     targetNodeUnavailable: facts.targetNodeUnavailable,
     approved: object.metadata.annotations?.[approvedAnnotation] === 'true',
+    agentNamespace: p.namespace,
   };
 }
 
@@ -104,11 +109,11 @@ function decisionLine(d: Decision): string {
     case 'allow':
       return 'ALLOW';
     case 'dryRun':
-      return `DRY RUN (AgentPolicy ${d.policies.join(', ')}): the plan is reported, nothing changes`;
+      return `DRY RUN (${d.policies.map(policyLabel).join(', ')}): the plan is reported, nothing changes`;
     case 'refuse':
-      return `REFUSE by AgentPolicy ${d.policy} (${d.rule})`;
+      return `REFUSE by ${policyLabel(d.policy)} (${d.rule})`;
     case 'wait':
-      return `WAIT for AgentPolicy ${d.policy} (${d.rule})`;
+      return `WAIT for ${policyLabel(d.policy)} (${d.rule})`;
   }
 }
 

@@ -159,6 +159,22 @@ export function chartValuesSchema(): Schema {
             ['verbs'],
           ),
         },
+        forceDeleteAtBudgetEnd: bool,
+      }),
+      admissionPolicy: closed({ enabled: bool }),
+      networkPolicy: closed({
+        enabled: bool,
+        apiServer: closed({
+          cidrs: strings,
+          ports: { type: 'array', items: int({ minimum: 1, maximum: 65535 }) },
+        }),
+        controlPlane: closed({
+          cidrs: strings,
+          ports: { type: 'array', items: int({ minimum: 1, maximum: 65535 }) },
+        }),
+        dns: closed({ namespaceSelector: anyObject, podSelector: anyObject }),
+        metricsFrom: { type: 'array', items: anyObject },
+        extraEgress: { type: 'array', items: anyObject },
       }),
       podDisruptionBudget: closed({
         enabled: bool,

@@ -1,6 +1,20 @@
 import { z } from 'zod';
-import { CreateClusterRequest, EnqueueRequest, FaultRule, StoredActionState } from './admin-schemas.ts';
-import { createApiKey, createCluster, getCluster, listClusters, revokeApiKey } from './clusters-repo.ts';
+import {
+  ClusterStatusRequest,
+  CreateClusterRequest,
+  EnqueueRequest,
+  FaultRule,
+  HostilePollRequest,
+  StoredActionState,
+} from './admin-schemas.ts';
+import {
+  createApiKey,
+  createCluster,
+  getCluster,
+  listClusters,
+  revokeApiKey,
+  setClusterStatus,
+} from './clusters-repo.ts';
 import { HttpError, validate } from './http-util.ts';
 import { type ControlPlaneContext, ok, type Route, type RouteInput, type RouteResult } from './route.ts';
 
@@ -74,6 +88,35 @@ function actionStatusLog(ctx: ControlPlaneContext, input: RouteInput): RouteResu
   return ok({ entries: ctx.actions.statusLog({ actionId: id }) });
 }
 
+function clusterStatus(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  const id = requireCluster(ctx, input);
+  setClusterStatus(ctx.db, id, validate(ClusterStatusRequest, input.body).status);
+  // Held polls answer at once: with 403 now, or again normally.
+  ctx.hub.notify(id);
+  return ok(getCluster(ctx.db, id));
+}
+
+/** Hostile-mode routes answer 404 on a server started without it. */
+function requireHostile(ctx: ControlPlaneContext): void {
+  if (!ctx.hostile.enabled) {
+    throw new HttpError(404, 'HOSTILE_MODE_OFF', 'the server was not started in hostile mode (--hostile)');
+  }
+}
+
+function hostilePoll(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  requireHostile(ctx);
+  const id = requireCluster(ctx, input);
+  const req = validate(HostilePollRequest, input.body);
+  ctx.hostile.addPollAnswer(id, req.body, req.count);
+  ctx.hub.notify(id);
+  return ok({ queued: req.count }, 201);
+}
+
+function hostileReports(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  requireHostile(ctx);
+  return ok({ reports: ctx.hostile.unknownReports(requireCluster(ctx, input)) });
+}
+
 function lastHeartbeat(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
   const heartbeat = ctx.heartbeats.last(requireCluster(ctx, input));
   if (!heartbeat) throw new HttpError(404, 'HEARTBEAT_NOT_FOUND', 'no heartbeat received yet');
@@ -112,6 +155,27 @@ export const adminRoutes: Route[] = [
     auth: 'admin',
     name: 'create-api-key',
     handle: (ctx, input) => ok(createApiKey(ctx.db, requireCluster(ctx, input)), 201),
+  },
+  {
+    method: 'POST',
+    path: `${cluster}/status`,
+    auth: 'admin',
+    name: 'set-cluster-status',
+    handle: clusterStatus,
+  },
+  {
+    method: 'POST',
+    path: `${cluster}/hostile/polls`,
+    auth: 'admin',
+    name: 'hostile-poll',
+    handle: hostilePoll,
+  },
+  {
+    method: 'GET',
+    path: `${cluster}/hostile/reports`,
+    auth: 'admin',
+    name: 'hostile-reports',
+    handle: hostileReports,
   },
   {
     method: 'POST',

@@ -10,6 +10,7 @@ import {
   type StatusResponse,
 } from '../contract/reports.ts';
 import { describeIssues } from '../contract/wire-envelope.ts';
+import { getCluster } from './clusters-repo.ts';
 import { HttpError, validate } from './http-util.ts';
 import { type ControlPlaneContext, ok, type Route, type RouteInput, type RouteResult } from './route.ts';
 
@@ -38,6 +39,8 @@ async function poll(ctx: ControlPlaneContext, input: RouteInput): Promise<RouteR
   );
   const deadline = Date.now() + waitSeconds * 1000;
   for (;;) {
+    const raw = ctx.hostile.takePollAnswer(input.clusterId);
+    if (raw !== undefined) return { status: 200, raw, contentType: 'application/json' };
     const actions = ctx.actions.lease(input.clusterId, limit, ctx.leaseMs);
     if (actions.length > 0) return ok({ actions });
     const now = Date.now();
@@ -50,6 +53,10 @@ async function poll(ctx: ControlPlaneContext, input: RouteInput): Promise<RouteR
     const outcome = await ctx.hub.wait(input.clusterId, timeout, input.signal);
     if (outcome === 'aborted') return 'no-response';
     if (outcome === 'closed') return ok({ actions: [] });
+    // Disabled while this poll was held: it must not lease anything now.
+    if (getCluster(ctx.db, input.clusterId)?.status !== 'active') {
+      throw new HttpError(403, 'CLUSTER_DISABLED', 'the cluster is disabled: the agent must not act for it');
+    }
   }
 }
 
@@ -61,7 +68,12 @@ function reportStatus(ctx: ControlPlaneContext, input: RouteInput): RouteResult 
   if (!z.uuid().safeParse(id).success) throw notFound;
   const result = ctx.actions.report(input.clusterId, id.toLowerCase(), report);
   if (result.ok) return ok({ state: result.state, changed: result.changed } as StatusResponse);
-  if (result.reason === 'not_found') throw notFound;
+  if (result.reason === 'not_found') {
+    if (ctx.hostile.recordUnknown(input.clusterId, id.toLowerCase(), report)) {
+      return ok({ state: report.state, changed: true } as StatusResponse);
+    }
+    throw notFound;
+  }
   throw new HttpError(409, 'ILLEGAL_TRANSITION', result.message, { extra: { state: result.state } });
 }
 
@@ -96,6 +108,11 @@ function reportStatuses(ctx: ControlPlaneContext, input: RouteInput): RouteResul
   applied.forEach((result, i) => {
     const { index, actionId } = valid[i]!;
     if (result.ok) results[index] = { actionId, status: 200, state: result.state, changed: result.changed };
+    else if (
+      result.reason === 'not_found' &&
+      ctx.hostile.recordUnknown(input.clusterId, actionId, valid[i]!.report)
+    )
+      results[index] = { actionId, status: 200, state: valid[i]!.report.state, changed: true };
     else if (result.reason === 'not_found')
       results[index] = {
         actionId,

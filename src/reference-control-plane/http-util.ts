@@ -125,3 +125,22 @@ export async function sendJson(
   res.writeHead(status, out);
   res.end(payload);
 }
+
+/** Sends bytes as they are (hostile mode, an injected answer of an ingress). */
+export function sendRaw(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  contentType: string,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent || res.destroyed) return;
+  const payload = Buffer.from(body, 'utf8');
+  res.writeHead(status, {
+    'content-type': contentType,
+    'cache-control': 'no-store',
+    'content-length': String(payload.length),
+    ...headers,
+  });
+  res.end(payload);
+}

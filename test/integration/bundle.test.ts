@@ -71,8 +71,9 @@ it('holds every bin of package.json, the kubectl plugin included, and the plugin
 });
 
 it('names src/ files and lines in stack traces', () => {
-  // A copy whose openapi.json is a directory: `openapi --write` fails inside the module that
-  // writes the document, and the CLI prints the stack of the unexpected error.
+  // A copy whose openapi.json is a directory: `openapi --write` fails inside
+  // src/reference-control-plane/openapi-document.ts (the writer since issue 17 moved it out of
+  // src/contract/), and the CLI prints the stack of the unexpected error.
   const copy = join(dir, 'broken', 'dist');
   cpSync(dirname(image.cliPath), copy, { recursive: true });
   rmSync(join(copy, 'openapi.json'));
@@ -81,7 +82,7 @@ it('names src/ files and lines in stack traces', () => {
   const r = cli(['openapi', '--write'], argv);
   expect(r.code).toBe(1);
   expect(r.stderr).toContain('EISDIR');
-  expect(r.stderr).toMatch(/at .*\/src\/[\w/-]+\/openapi[\w-]*\.ts:\d+:\d+\)/);
+  expect(r.stderr).toMatch(/at .*\/src\/reference-control-plane\/openapi-document\.ts:\d+:\d+\)/);
   expect(r.stderr).toMatch(/at .*\/src\/cli\.ts:\d+:\d+\)/);
 });
 

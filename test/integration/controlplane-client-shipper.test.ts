@@ -109,8 +109,17 @@ async function startControlPlane(
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
         return;
       }
-      res.writeHead(verdict.status, { 'content-type': 'application/json', ...verdict.headers });
-      res.end(JSON.stringify(verdict.body ?? { error: { code: `e${verdict.status}`, message: 'refused' } }));
+      // A string body is sent as it is (what an ingress or a WAF answers), anything else as JSON.
+      const raw = typeof verdict.body === 'string';
+      res.writeHead(verdict.status, {
+        'content-type': raw ? 'text/html' : 'application/json',
+        ...verdict.headers,
+      });
+      res.end(
+        raw
+          ? verdict.body
+          : JSON.stringify(verdict.body ?? { error: { code: `e${verdict.status}`, message: 'refused' } }),
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -274,6 +283,28 @@ describe('OutboxShipper', () => {
     expect(shipper.counters.refusedRows.status).toBe(2);
     const warnings = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 40);
     expect(warnings.map((w) => w.code)).toEqual(['CP_CONFLICT', 'CP_NOT_FOUND']);
+  });
+
+  it.concurrent('400, 413 and 404 without a contract error body (an ingress, a WAF) are retried, never dropped', async ({
+    expect,
+  }) => {
+    // In front of the control plane: an HTML 413, a plain-text 400, an HTML 404 (a path the
+    // ingress does not route), an empty 400; then it lets requests through.
+    const answers: Verdict[] = [
+      { status: 413, body: '<html><body>413 Request Entity Too Large</body></html>' },
+      { status: 400, body: 'Bad Request' },
+      { status: 404, body: '<html>404 Not Found</html>' },
+      { status: 400, body: '' },
+      { status: 403, body: 'Forbidden by WAF rule 942100' },
+    ];
+    const cp = await startControlPlane(({ n }) => (n <= answers.length ? answers[n - 1]! : 'accept'));
+    const { store, shipper } = setup(cp.url, { unauthorizedDelayMs: 50 });
+    const expected = [appendRow(store, 'status'), appendRow(store, 'audit'), appendRow(store, 'instances')];
+    await expect.poll(() => cp.received.log.length, { timeout: 10_000, interval: 50 }).toBe(expected.length);
+    expect(cp.received.log).toEqual(expected);
+    expect(shipper.counters.refusedRows).toEqual({ status: 0, instances: 0, audit: 0 });
+    expect(shipper.counters.failures).toMatchObject({ CP_REJECTED: 3, CP_NOT_FOUND: 1 });
+    expect(store.outbox.depth).toBe(0);
   });
 
   it.concurrent('a refused audit batch is split so that only the bad event is dropped', async ({

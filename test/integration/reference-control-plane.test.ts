@@ -544,3 +544,84 @@ describe('reference control plane: fault injection', () => {
     expect((await poll(c.key)).status).toBe(200);
   });
 });
+
+describe('reference control plane: a disabled cluster, and answers of an ingress', () => {
+  it('403s every agent route of a disabled cluster, a held poll too, until it is active again', async () => {
+    const c = await newCluster();
+    const held = poll(c.key, 30);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await admin.setClusterStatus(c.id, 'disabled')).status).toBe('disabled');
+    const answer = await held;
+    expect(answer.status).toBe(403);
+    expect(answer.body.error.code).toBe('CLUSTER_DISABLED');
+    const heartbeat = await agent(c.key, 'POST', '/api/v1/agent/heartbeat', {
+      agentVersion: 'x',
+      outboxDepth: 0,
+    });
+    expect(heartbeat.status).toBe(403);
+    await admin.enqueue(c.id, cordon);
+    expect((await poll(c.key)).status).toBe(403);
+    await admin.setClusterStatus(c.id, 'active');
+    expect((await poll(c.key)).body.actions).toHaveLength(1);
+  });
+
+  it('sends a fault body as it is, without the contract error body', async () => {
+    const c = await newCluster();
+    await admin.addFault({
+      status: 413,
+      body: '<html>413 Request Entity Too Large</html>',
+      routes: ['status'],
+    });
+    const res = await fetch(`${cp.url}/api/v1/agent/actions/${randomUUID()}/status`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${c.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'running' }),
+    });
+    expect(res.status).toBe(413);
+    expect(res.headers.get('content-type')).toBe('text/html');
+    expect(await res.text()).toBe('<html>413 Request Entity Too Large</html>');
+  });
+
+  it('keeps hostile mode off: its routes 404 and unknown actions are 404', async () => {
+    const c = await newCluster();
+    await expect(admin.queueRawPoll(c.id, '{"actions":[null]}')).rejects.toMatchObject({ status: 404 });
+    expect((await status(c.key, randomUUID(), { state: 'rejected', message: 'x' })).status).toBe(404);
+  });
+});
+
+describe('reference control plane: hostile mode', () => {
+  let hostile: ReferenceControlPlane;
+  beforeAll(async () => {
+    hostile = await startReferenceControlPlane({
+      dbPath: join(dir, 'hostile.db'),
+      logger: silent,
+      hostile: true,
+    });
+  });
+  afterAll(() => hostile?.close());
+
+  it('answers polls with the raw bytes queued, and keeps reports about unknown actions', async () => {
+    const c = await hostile.admin.createCluster({ name: 'h' });
+    const deep = `{"actions":[${'['.repeat(5000)}${']'.repeat(5000)}]}`;
+    await hostile.admin.queueRawPoll(c.cluster.id, deep, 2);
+    const get = () =>
+      fetch(`${hostile.url}/api/v1/agent/actions?wait=5`, {
+        headers: { authorization: `Bearer ${c.apiKey}` },
+      });
+    for (let i = 0; i < 2; i++) expect(await (await get()).text()).toBe(deep);
+    const id = randomUUID();
+    const report = await fetch(`${hostile.url}/api/v1/agent/actions/${id}/status`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${c.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'rejected', message: 'invalid envelope: payload nested too deeply' }),
+    });
+    expect(report.status).toBe(200);
+    expect(await hostile.admin.unknownReports(c.cluster.id)).toEqual([
+      expect.objectContaining({
+        actionId: id,
+        state: 'rejected',
+        message: 'invalid envelope: payload nested too deeply',
+      }),
+    ]);
+  });
+});

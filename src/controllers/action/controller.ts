@@ -9,7 +9,12 @@
  */
 import { planDryRun } from '../../actions/dry-run.ts';
 import { executorFor, runAction } from '../../actions/registry.ts';
-import { ActionAbortedError, type ActionResult, type DrainTuning } from '../../actions/types.ts';
+import {
+  ActionAbortedError,
+  type ActionLimits,
+  type ActionResult,
+  type DrainTuning,
+} from '../../actions/types.ts';
 import type { Action } from '../../contract/envelope.ts';
 import {
   type ActionPlan,
@@ -23,20 +28,29 @@ import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { type EventSink, eventScope } from '../../kube/events.ts';
-import type { NodeLookup } from '../../kube/node-cache.ts';
+import type { NodeCache, NodeLookup } from '../../kube/node-cache.ts';
 import type { KubeObject } from '../../kube/watch.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { AgentMetrics } from '../../observability/metrics.ts';
 import { isStateFileError, type StateStore } from '../../store/index.ts';
 import { errorMessage } from '../../util/errors.ts';
 import { planSyncSchedule } from '../hibernation/sync-plan.ts';
-import { type Decision, decide, type PolicyInput, pausedBy } from '../policy/decide.ts';
+import {
+  type Decision,
+  decide,
+  type EffectiveLimits,
+  type PolicyInput,
+  pausedBy,
+  policyLabel,
+  resolvePolicies,
+  withAgentDryRun,
+} from '../policy/decide.ts';
 import { combinePolicies, type ParsedPolicy, parsePolicy } from '../policy/parse-policies.ts';
 import { nameOf, watchIntoCache } from '../runtime/object-cache.ts';
 import { aborted } from '../runtime/run-until-abort.ts';
 import { WorkQueue } from '../runtime/work-queue.ts';
 import { DrainOverrun } from './drain-overrun.ts';
-import { factNeeds, resolveFacts, runningDisruptiveActions } from './facts.ts';
+import { countsAsDisruptive, factNeeds, type NodeCopies, resolveFacts } from './facts.ts';
 import { planStep, supersededBy } from './plan.ts';
 import { drainProgressFromCounts, evictionCounts } from './progress.ts';
 import { ActionRecords } from './records.ts';
@@ -65,12 +79,19 @@ export interface ActionControllerOptions {
   /**
    * The leader's watch-fed, trimmed copies of the Nodes (its NodeCache, shared with the
    * inventory and run by the caller), so cordon/uncordon skip the GET of their node (a write
-   * guarded by the copy's resourceVersion; a stale copy falls back to the read). Absent: they
-   * always read.
+   * guarded by the copy's resourceVersion; a stale copy falls back to the read), and the
+   * policy check counts unavailable nodes and reads control-plane roles without a request.
+   * Absent: they always read.
    */
-  nodes?: NodeLookup;
+  nodes?: NodeLookup & Partial<Pick<NodeCache, 'values' | 'size'>>;
   /** Agent-wide dry run (`--dry-run`): acts like an AgentPolicy with dryRun: true. */
   dryRun?: boolean;
+  /**
+   * Whether the control plane accepts this agent (controlplane/access.ts). While it says to
+   * hold, actions from the control plane that have not started wait (Pending, with why);
+   * admins' own AgentActions and interrupted runs are not held. Absent: never held.
+   */
+  controlPlaneAccess?: { holdReason(): string | undefined; onChange(listener: () => void): () => void };
   /** Told the AgentPolicy that pauses the agent whenever it changes (undefined: not paused). */
   onPauseChange?: (policy: string | undefined) => void;
 }
@@ -92,6 +113,13 @@ export class ActionController {
   readonly counters = { reconciles: 0, executions: 0, finished: 0, deleted: 0 };
   /** AgentAction names by target (supersededBy looks at one target, not at every action). */
   private readonly byTarget = new Map<string, Set<string>>();
+  /**
+   * Names of the disruptive AgentActions in phase Running (maxConcurrentDisruptiveActions),
+   * kept up to date with every change of `actions` (trackRunning) rather than counted by a
+   * scan per decision: the built-in defaults always limit concurrency, and a scan is O(n^2)
+   * over a burst of thousands.
+   */
+  private readonly runningDisruptive = new Set<string>();
   private readonly drains = new DrainOverrun();
   private pausedBy: string | undefined;
   /**
@@ -155,15 +183,21 @@ export class ActionController {
       path: `/apis/${apiGroup}/${apiVersionName}/namespaces/${namespace}/${agentActionPlural}`,
       onList: (objects) => {
         this.byTarget.clear();
-        for (const item of objects.values()) this.indexTarget(item);
+        this.runningDisruptive.clear();
+        for (const [name, item] of objects) {
+          this.indexTarget(item);
+          this.trackRunning(name, item);
+        }
         for (const name of sortedByCreation(objects.values())) queue.add(name);
       },
       onEvent: (type, name, item) => {
         if (type === 'DELETED') {
           this.byTarget.get(item.spec?.target ?? '')?.delete(name);
           this.finals.delete(name);
+          this.runningDisruptive.delete(name);
         } else {
           this.indexTarget(item);
+          this.trackRunning(name, item);
           queue.add(name);
         }
       },
@@ -178,6 +212,10 @@ export class ActionController {
       await Promise.allSettled(caches.map((c) => c.stopped));
       return;
     }
+    // Access restored (or lost): the held actions are looked at again at once.
+    const offAccess = this.options.controlPlaneAccess?.onChange(() => {
+      for (const [name, obj] of this.actions) if (!isTerminal(obj)) queue.add(name);
+    });
     log.info({ namespace }, 'action controller started');
     const gc = setInterval(() => this.collectGarbage(signal), 60_000);
     gc.unref();
@@ -188,6 +226,7 @@ export class ActionController {
     overrun.unref();
     await aborted(signal);
     clearInterval(gc);
+    offAccess?.();
     clearInterval(overrun);
     this.options.metrics?.drainBudgetOverrunSeconds.set(0);
     await queue.stop();
@@ -309,6 +348,16 @@ export class ActionController {
       });
       return;
     }
+    const hold =
+      object.spec.source === 'control-plane' && !resume && this.options.controlPlaneAccess?.holdReason();
+    if (hold) {
+      const message = `waiting: ${hold}`;
+      if (object.status?.phase !== 'Pending' || object.status?.message !== message) {
+        await this.records.patchStatus(object, { phase: 'Pending', message, reason: 'ControlPlaneDenied' });
+      }
+      queue.addAfter(nameOf(object), this.options.waitRecheckMs ?? 15_000);
+      return;
+    }
     const invalid = [...this.policies.values()].find((p) => p.invalid !== undefined);
     if (invalid) {
       const { name: policyName } = invalid;
@@ -320,16 +369,15 @@ export class ActionController {
       return;
     }
     const { policies } = combinePolicies(this.policies.values());
-    if (this.options.dryRun)
-      policies.push({ metadata: { name: '(agent --dry-run)' }, spec: { dryRun: true } });
-    const decision = await this.decide(object, action, policies, signal);
+    const decided = await this.decide(object, action, policies, signal);
+    const decision = this.options.dryRun ? withAgentDryRun(decided) : decided;
     const rule = 'rule' in decision ? decision.rule : 'none';
     this.options.metrics?.policyDecisionsTotal.inc({ decision: decision.decision, rule });
     switch (decision.decision) {
       case 'refuse':
         await this.finish(object, {
           state: 'rejected',
-          message: `refused by AgentPolicy ${decision.policy} (${decision.rule}): ${decision.message}`,
+          message: `refused by ${policyLabel(decision.policy)} (${decision.rule}): ${decision.message}`,
           reason: `AgentPolicy/${decision.policy}:${decision.rule}`,
           result: { policy: decision.policy, rule: decision.rule },
         });
@@ -337,11 +385,11 @@ export class ActionController {
       case 'dryRun': {
         // Rejected, not succeeded: nothing was done, and a control plane that read
         // "succeeded" would act on a change that never happened (docs/policy.md "Dry run").
-        const plan = await this.dryRunPlan(action, signal);
+        const plan = await this.dryRunPlan(action, policies, decision, signal);
         const first = plan.summary.split('\n')[0] ?? '';
         await this.finish(object, {
           state: 'rejected',
-          message: `dry run (AgentPolicy ${decision.policies.join(', ')}), nothing was changed: ${first}`,
+          message: `dry run (${decision.policies.map(policyLabel).join(', ')}), nothing was changed: ${first}`,
           reason: `AgentPolicy/${decision.policies[0]}:dryRun`,
           result: { dryRun: true, policies: decision.policies, rule: 'dryRun', plan },
           plan,
@@ -350,7 +398,7 @@ export class ActionController {
       }
       case 'wait': {
         const phase = decision.rule === 'approval' ? 'WaitingApproval' : 'Pending';
-        const message = `waiting: AgentPolicy ${decision.policy} (${decision.rule}): ${decision.message}`;
+        const message = `waiting: ${policyLabel(decision.policy)} (${decision.rule}): ${decision.message}`;
         if (object.status?.phase !== phase || object.status?.message !== message) {
           await this.records.patchStatus(object, {
             phase,
@@ -374,35 +422,53 @@ export class ActionController {
     policies: PolicyInput[],
     signal: AbortSignal,
   ): Promise<Decision> {
-    const facts = await resolveFacts(this.options.clients, action, factNeeds(policies), signal);
-    const id = object.spec.id;
-    // Only a policy with maxConcurrentDisruptiveActions looks at the count: without one, do
-    // not scan every AgentAction for every action (O(n^2) over a burst of thousands).
-    const running = policies.some((p) => p.spec.maxConcurrentDisruptiveActions !== undefined)
-      ? runningDisruptiveActions(this.actions.values(), id)
-      : 0;
+    const { nodes, namespace } = this.options;
+    const copies = nodes?.values && nodes.size !== undefined ? (nodes as NodeCopies) : undefined;
+    const needs = factNeeds(resolvePolicies(policies, namespace));
+    const facts = await resolveFacts(this.options.clients, action, needs, signal, copies);
+    const name = nameOf(object);
     return decide(action, policies, {
       now: new Date(this.now()),
       target: facts.target,
-      runningDisruptiveActions: running,
+      runningDisruptiveActions: this.runningDisruptive.size - (this.runningDisruptive.has(name) ? 1 : 0),
       unavailableNodes: facts.unavailableNodes,
+      totalNodes: facts.totalNodes,
       targetNodeUnavailable: facts.targetNodeUnavailable,
       approved: object.metadata.annotations?.[approvedAnnotation] === 'true',
+      agentNamespace: namespace,
     });
   }
 
+  /** Keeps runningDisruptive true to `actions` (call with every object stored there). */
+  private trackRunning(name: string, object: AgentAction): void {
+    if (object.status?.phase === 'Running' && countsAsDisruptive(object)) this.runningDisruptive.add(name);
+    else this.runningDisruptive.delete(name);
+  }
+
+  /** Stores what this process knows of an action ahead of the watch. */
+  private setAction(name: string, object: AgentAction): void {
+    this.actions.set(name, object);
+    this.trackRunning(name, object);
+  }
+
   /** The dry run's plan; a plan that cannot be made says why instead (the action is still not run). */
-  private async dryRunPlan(action: Action, signal: AbortSignal): Promise<ActionPlan> {
+  private async dryRunPlan(
+    action: Action,
+    policies: readonly PolicyInput[],
+    limits: EffectiveLimits,
+    signal: AbortSignal,
+  ): Promise<ActionPlan> {
     const { clients, log } = this.options;
     try {
       if (action.type === 'sync_hibernation_schedule')
-        return await planSyncSchedule(clients, action, this.options.namespace, signal);
+        return await planSyncSchedule(clients, action, policies, this.options.namespace, signal);
       return await planDryRun(action, {
         kube: clients,
         log: log.child({ actionId: action.id, type: action.type }),
         signal,
         now: this.now,
         events: eventScope(this.options.events),
+        limits: executorLimits(limits),
       });
     } catch (err) {
       if (signal.aborted) throw err;
@@ -419,7 +485,7 @@ export class ActionController {
   ): Promise<void> {
     const { clients, log, metrics } = this.options;
     // Count this action as Running for the concurrency limits of the ones checked after it.
-    this.actions.set(nameOf(object), { ...object, status: { ...object.status, phase: 'Running' } });
+    this.setAction(nameOf(object), { ...object, status: { ...object.status, phase: 'Running' } });
     // Idempotent executors: status Running only if still running after a moment (see
     // ActionRecords.start); quick actions then cost two API writes less.
     const idempotent = executorFor(action.type)?.idempotent === true;
@@ -431,7 +497,7 @@ export class ActionController {
     } catch (err) {
       // Not started (journal write failed, e.g. disk full): it must not look Running, or
       // the retry would take it for an interrupted run.
-      this.actions.set(nameOf(object), object);
+      this.setAction(nameOf(object), object);
       throw err;
     }
     const { startedAt, settle, wroteRunning } = started;
@@ -449,12 +515,7 @@ export class ActionController {
         // The executor's flush() waits for this action's Events only.
         events: eventScope(this.options.events),
         ...(this.options.nodes ? { nodes: this.options.nodes } : {}),
-        limits: {
-          allowForce: decision.drain.allowForce,
-          ...(decision.drain.maxGracePeriodSeconds === undefined
-            ? {}
-            : { maxGracePeriodSeconds: decision.drain.maxGracePeriodSeconds }),
-        },
+        limits: executorLimits(decision),
         ...(this.options.drainTuning ? { drainTuning: this.options.drainTuning } : {}),
         onProgress: (progress) => this.reportProgress(object, progress),
       });
@@ -544,7 +605,7 @@ export class ActionController {
     }
     if (!final.patched) await this.records.patchFinalStatus(object, record, final.finishedAt);
     final.patched = true;
-    this.actions.set(nameOf(object), {
+    this.setAction(nameOf(object), {
       ...object,
       status: { ...object.status, phase: finalPhase(record.state) },
     });
@@ -597,6 +658,15 @@ function finalPhase(state: FinalRecord['state']) {
   return ({ succeeded: 'Succeeded', failed: 'Failed', rejected: 'Rejected', expired: 'Expired' } as const)[
     state
   ];
+}
+
+/** The policy's limits as the executors take them (actions/types.ts ActionLimits). */
+function executorLimits(limits: EffectiveLimits): ActionLimits {
+  return {
+    ...limits.drain,
+    maxReplicas: limits.scale.maxReplicas,
+    maxScaleUpFactor: limits.scale.maxScaleUpFactor,
+  };
 }
 
 function sortedByCreation(items: Iterable<AgentAction>): string[] {

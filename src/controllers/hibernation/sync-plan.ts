@@ -2,7 +2,8 @@
  * Dry run of sync_hibernation_schedule: the schedule it would create or update, and the
  * workloads and replicas it would put to sleep in its hibernation hours, decided by the same
  * coverage and sleep planning as the hibernation controller (covers, planSleep). Reads only.
- * AgentPolicy protections are applied when the schedule runs; they are left out here.
+ * The AgentPolicies apply as they would when the schedule runs: the namespaces they exclude
+ * (system namespaces by default) are not covered, and protected workloads are skipped.
  * It lives with the hibernation controller, not in actions/dry-run.ts, because its coverage
  * and sleep rules are this controller's (a layer above actions/); the action controller calls it.
  */
@@ -11,12 +12,14 @@ import { specFromSyncPayload } from '../../contract/sync-hibernation-schedule.ts
 import type { ActionPlan } from '../../crds/agent-action.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { listAll } from '../../kube/watch.ts';
+import type { PolicyInput } from '../policy/decide.ts';
 import { listWorkloads } from './cluster.ts';
-import { covers, planSleep } from './workload-plan.ts';
+import { covers, excludedNamespaces, planSleep } from './workload-plan.ts';
 
 export async function planSyncSchedule(
   clients: KubeClients,
   action: ActionOf<'sync_hibernation_schedule'>,
+  policies: readonly PolicyInput[],
   agentNamespace: string,
   signal: AbortSignal,
 ): Promise<ActionPlan> {
@@ -32,6 +35,7 @@ export async function planSyncSchedule(
   const workloads = (
     await Promise.all(spec.kinds.map((kind) => listWorkloads(clients, kind, { namespaces: 'all' }, signal)))
   ).flat();
+  const excluded = excludedNamespaces(policies, agentNamespace);
   const touched: {
     kind: string;
     namespace: string;
@@ -41,8 +45,8 @@ export async function planSyncSchedule(
     skip?: string;
   }[] = [];
   for (const w of workloads) {
-    if (!covers(spec, w, namespaces.get(w.namespace), agentNamespace)) continue;
-    const step = planSleep(w, { schedule: name, now: new Date(), policies: [], refresh: false });
+    if (!covers(spec, w, namespaces.get(w.namespace), excluded)) continue;
+    const step = planSleep(w, { schedule: name, now: new Date(), policies, refresh: false });
     const id = { kind: w.kind, namespace: w.namespace, name: w.name };
     if (step.kind === 'sleep')
       touched.push({ ...id, ...(w.kind === 'CronJob' ? {} : { from: w.replicas ?? 1, to: 0 }) });

@@ -66,7 +66,8 @@ async function main() {
   const kubectl = join(binDir, 'kubectl');
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
-  const ctx = actionContext(kc);
+  // kubectl drain --force's meaning, allowed as a policy would.
+  const ctx = actionContext(kc, { limits: { allowForce: true } });
 
   const times: Record<Side, number[]> = { agent: [], kubectl: [] };
   const drainOnce = async (side: Side, round: number) => {
