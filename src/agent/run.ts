@@ -346,11 +346,11 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       heartbeatLoop(client, clients, store, config, identity, () => inventory.awsAccountId, signal, log),
     ]);
     // A term's work may settle after the elector stopped waiting for it (renewDeadline) and
-    // the next term began: only the current term clears what it set.
+    // the next term began: only the latest term clears its gauges, and `leader` is cleared by
+    // onStoppedLeading alone.
     if (access === termAccess) {
-      metrics.leader.set(0);
-      for (const r of pauseReasons) metrics.paused.set({ reason: r }, 0);
       access = undefined;
+      for (const r of pauseReasons) metrics.paused.set({ reason: r }, 0);
     }
   };
 
@@ -375,7 +375,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     });
     done = elector.run(root.signal);
   } else {
-    done = leaderWork(root.signal);
+    done = leaderWork(root.signal).finally(() => metrics.leader.set(0));
   }
   const refreshReadiness = () =>
     health
