@@ -7,12 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  RbacAuthorizationV1Api,
-  type V1ClusterRole,
-} from '@kubernetes/client-node';
+import { CoreV1Api, RbacAuthorizationV1Api, type V1ClusterRole } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
@@ -27,13 +22,11 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
-import { applyPolicy, deleteAgentPolicy } from '../support/policy.ts';
+import { applyPolicy, deletePolicy } from '../support/policy.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
-const _custom = kc.makeApiClient(CustomObjectsApi);
 const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-const _crd = { group: 'clusteropt.io', version: 'v1alpha1' };
 const node = uniqueName('polfirst');
 const policy = uniqueName('polfirst');
 const mark = { 'clusteropt.io/test-policies-first': node };
@@ -63,7 +56,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop();
-  await deleteAgentPolicy(kc, policy);
+  await deletePolicy(kc, policy);
   await deleteNodes(kc, [node]);
   identity?.uninstall();
   await deleteNamespace(kc, ns);

@@ -21,7 +21,7 @@ import {
   waitFor,
   waitForDeploymentReady,
 } from '../support/kube.ts';
-import { applyPolicy, deleteAgentPolicy } from '../support/policy.ts';
+import { applyPolicy, deletePolicy } from '../support/policy.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -219,7 +219,7 @@ describe('agent end to end', () => {
       expect((await apps.readNamespacedDeployment({ name: 'web', namespace: ns })).spec?.replicas).toBe(2);
       expect((await core.readNode({ name: protectedNode })).spec?.unschedulable).toBeFalsy();
     } finally {
-      await deleteAgentPolicy(kc, 'e2e-protect');
+      await deletePolicy(kc, 'e2e-protect');
     }
 
     await applyPolicy(kc, 'e2e-dry', { dryRun: true });
@@ -230,7 +230,7 @@ describe('agent end to end', () => {
       expect(c.message).toMatch(/dry run \(AgentPolicy e2e-dry\)/);
       expect((await core.readNode({ name: nodes[1]! })).spec?.unschedulable).toBeFalsy();
     } finally {
-      await deleteAgentPolicy(kc, 'e2e-dry');
+      await deletePolicy(kc, 'e2e-dry');
     }
   });
 
@@ -259,7 +259,7 @@ describe('agent end to end', () => {
       expect((await stack.waitForState(id, ['succeeded', 'failed', 'rejected'])).state).toBe('succeeded');
       expect((await core.readNode({ name: nodes[1]! })).spec?.unschedulable).toBe(true);
     } finally {
-      await deleteAgentPolicy(kc, 'e2e-approval');
+      await deletePolicy(kc, 'e2e-approval');
     }
   });
 });

@@ -1,3 +1,15 @@
+/**
+ * A hostile control plane against the chart's default guardrails, on the real test cluster.
+ *
+ * The chart is installed (its RBAC and admission policy; no agent pods), the real agent runs in
+ * this process with the chart's ServiceAccount token and no AgentPolicy at all (the built-in
+ * defaults), and the reference control plane runs in hostile mode: it sends every threat of
+ * docs/security.md, raw poll answers no honest server would send, answers of an ingress in front
+ * of it, and fast-check envelopes. Asserted: nothing outside policy happens in the cluster (no
+ * node deleted, no pod evicted or deleted, no pod template, system workload, control-plane node
+ * or reserved key touched, no scale-up past the caps), every refused action reaches the control
+ * plane with its reason, and the agent stays ready.
+ */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +43,6 @@ const finalStates = ['succeeded', 'failed', 'rejected', 'expired'];
 
 describe('a hostile control plane against the default guardrails', () => {
   const release = uniqueName('hostile');
-  const serviceAccount = `${release}-clusteropt-agent`;
   const cpNode = uniqueName('hostile-cp');
   const workerA = uniqueName('hostile-a'); // runs an unmanaged pod: drains of it are refused
   const workerB = uniqueName('hostile-b'); // runs PDB-protected pods, system ones too
@@ -97,7 +108,7 @@ describe('a hostile control plane against the default guardrails', () => {
     }
     await waitForPodsRunning(kc, app, workerB, 2);
     await waitForPodsRunning(kc, 'kube-system', workerB, 2);
-    const kubeconfig = identity!.kubeconfigPath;
+    const kubeconfig = identity.kubeconfigPath;
     stack = await startAgentStack({
       namespace: ns,
       guardrails: 'defaults',

@@ -121,7 +121,6 @@ export async function deleteNamespace(kc: KubeConfig, name: string): Promise<voi
 
 const clusteropt = { group: 'clusteropt.io', version: 'v1alpha1' };
 
-/** Creates the cluster-scoped AgentPolicy `name`; delete it with deleteAgentPolicy. */
 /** The AgentAction of control-plane action `id` in the agent's namespace; undefined if none. */
 export async function readAgentAction(
   kc: KubeConfig,

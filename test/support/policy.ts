@@ -22,27 +22,27 @@ export const widePolicySpec: AgentPolicySpec = {
   scale: { maxReplicas: 100_000, maxScaleUpFactor: 10_000 },
 };
 
+const ref = { group: apiGroup, version: apiVersionName, plural: agentPolicyPlural };
+
 /** Creates (or replaces) a cluster-scoped AgentPolicy; returns the function that deletes it. */
 export async function applyPolicy(
   kc: KubeConfig,
   name: string,
   spec: AgentPolicySpec,
 ): Promise<() => Promise<void>> {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const ref = { group: apiGroup, version: apiVersionName, plural: agentPolicyPlural };
-  await custom.deleteClusterCustomObject({ ...ref, name }).catch(() => undefined);
-  await custom.createClusterCustomObject({
+  await deletePolicy(kc, name);
+  await kc.makeApiClient(CustomObjectsApi).createClusterCustomObject({
     ...ref,
     body: { apiVersion, kind: 'AgentPolicy', metadata: { name }, spec },
   });
-  return () => deleteAgentPolicy(kc, name);
+  return () => deletePolicy(kc, name);
 }
 
-/** Deletes a cluster-scoped AgentPolicy; one already gone is fine. */
-export async function deleteAgentPolicy(kc: KubeConfig, name: string): Promise<void> {
+/** Deletes the AgentPolicy `name` if it exists (e.g. one `kubectl clusteropt pause` made). */
+export async function deletePolicy(kc: KubeConfig, name: string): Promise<void> {
   await kc
     .makeApiClient(CustomObjectsApi)
-    .deleteClusterCustomObject({ group: apiGroup, version: apiVersionName, plural: agentPolicyPlural, name })
+    .deleteClusterCustomObject({ ...ref, name })
     .catch(() => undefined);
 }
 

@@ -1,14 +1,11 @@
 /**
- * Credentials of a ServiceAccount, for tests that run the agent with exactly the chart's RBAC
- * (chart-identity.ts installs the chart's identity and uses this for its kubeconfig).
+ * Credentials of a ServiceAccount for tests that run the agent with exactly the chart's RBAC
+ * (through chart-identity.ts).
  */
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { chartDir } from '../../src/packaging/chart.ts';
-import { clusterBinDir, testKubeconfigPath } from './kube.ts';
 
 /** A kubeconfig that authenticates as the ServiceAccount with a bound token (TokenRequest). */
 export async function serviceAccountKubeconfig(
