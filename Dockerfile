@@ -2,8 +2,9 @@
 # BuildKit directly: `DOCKER_BUILDKIT=1 docker build --build-arg VERSION=... .` Two stages:
 #  build   - Node 24 on Debian bookworm: `npm ci` (compiles better-sqlite3 for this Node when
 #            no prebuilt binary matches), then `node scripts/bundle.ts`: the CLI as one minified
-#            ES module dist/cli.mjs (esbuild) with its source map, and better-sqlite3 (the one
-#            external package) under dist/node_modules/; smoke test of dist/ alone.
+#            ES module dist/cli.mjs (esbuild) with its source map, the kubectl plugin as
+#            dist/kubectl-clusteropt.mjs, and better-sqlite3 (the one external package) under
+#            dist/node_modules/; smoke test of dist/ alone.
 #  runtime - distroless Node 24 (Debian 12, same glibc as the build stage, so the compiled
 #            better-sqlite3 addon loads), no shell or package manager, user nonroot (65532).
 # A bundle rather than node_modules: V8 keeps the source of every module it loads, and one
@@ -35,11 +36,13 @@ COPY scripts/bundle.ts scripts/source-map-filter.ts ./scripts/
 COPY src ./src
 RUN node scripts/bundle.ts \
  && rm -rf node_modules src \
- # Smoke test of dist/ on its own: the CLI starts, its contract is the committed one, and
- # the native SQLite addon loads from dist/node_modules.
+ # Smoke test of dist/ on its own: the CLI starts, its contract is the committed one, the
+ # kubectl plugin (package.json's second bin) starts, and the native SQLite addon loads
+ # from dist/node_modules.
  && node dist/cli.mjs --version \
  && node dist/cli.mjs run --help > /dev/null \
  && node dist/cli.mjs openapi --check \
+ && node dist/kubectl-clusteropt.mjs --help > /dev/null \
  && cd dist && node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()"
 
 FROM ${RUNTIME_IMAGE}

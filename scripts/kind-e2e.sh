@@ -113,7 +113,7 @@ EOF
 k -n "$cp_ns" rollout status deployment/control-plane --timeout="${timeout}s"
 cp_pod="$(k -n "$cp_ns" get pod -l app=control-plane -o jsonpath='{.items[0].metadata.name}')"
 # The image has no shell: exec node itself. The CLI works on the database file directly.
-cp_cli() { k -n "$cp_ns" exec "$cp_pod" -- /nodejs/bin/node /app/dist/cli.js control-plane "$@" --db /data/cp.db; }
+cp_cli() { k -n "$cp_ns" exec "$cp_pod" -- /nodejs/bin/node /app/dist/cli.mjs control-plane "$@" --db /data/cp.db; }
 
 created="$(cp_cli create-cluster kind-e2e)"
 cluster_id="$(printf '%s\n' "$created" | sed -n 's/^cluster_id=//p')"

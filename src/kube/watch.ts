@@ -14,8 +14,7 @@
 
 import type { Logger } from '../observability/logger.ts';
 import { Backoff, sleep } from '../util/backoff.ts';
-import { errorMessage } from '../util/errors.ts';
-import { isRetryableKubeError } from './api-errors.ts';
+import { apiErrorMessage, isRetryableKubeError } from './api-errors.ts';
 import type { KubeClients } from './clients.ts';
 import { ListItemSplitter } from './list-items.ts';
 import { type KubeRequest, kubeFetch, kubeJson, kubeResponseError } from './raw.ts';
@@ -310,7 +309,7 @@ export function listWatch<Raw extends KubeObject, T>(options: ListWatchOptions<R
             failedStarts++;
             const retryable = isRetryableKubeError(err);
             const retryInMs = retryable ? backoff.next() : refusedBackoff.next();
-            const message = errorMessage(err);
+            const message = apiErrorMessage(err);
             if (message !== loggedStartError) {
               if (retryable) options.log?.warn({ path, err: message }, 'list failed; retrying');
               else

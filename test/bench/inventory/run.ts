@@ -54,7 +54,7 @@ import { createKubeClients, type KubeClients } from '../../../src/kube/clients.t
 import { startReferenceControlPlane } from '../../../src/reference-control-plane/index.ts';
 import { freePort } from '../../cluster/launcher.ts';
 import { AwsQueryServer, instanceIdFor, makeInstances } from '../../integration/aws-query-server.ts';
-import { imageRuntime, scriptIn, withVariantWords } from '../common/agent-image.ts';
+import { imageRuntime, scriptIn, withVariantWords } from '../../support/agent-image.ts';
 import {
   eksInstanceTypes,
   eksNodeAnnotations,

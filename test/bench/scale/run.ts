@@ -52,9 +52,10 @@ import { parseArgs } from 'node:util';
 import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { createKubeClients, type KubeClients } from '../../../src/kube/clients.ts';
 import { AwsQueryServer, makeInstances } from '../../integration/aws-query-server.ts';
-import { withVariantWords } from '../common/agent-image.ts';
+import { withVariantWords } from '../../support/agent-image.ts';
+import { applyWidePolicy } from '../../support/policy.ts';
+import { spawnControlPlane } from '../../support/processes.ts';
 import { forEachLimit, waitFor } from '../common/kube.ts';
-import { spawnControlPlane } from '../common/processes.ts';
 import { machineNote, printJsonLine, printTable, round, summarize } from '../common/stats.ts';
 import { type AgentBuild, buildAgent, imageRuntime } from './agent-build.ts';
 import { countPodStates, nodesHeldByKwok, type PlacedNode, placeNodesWithPods } from './bulk-pods.ts';
@@ -290,6 +291,8 @@ async function main(): Promise<void> {
   try {
     const { installCrds } = await import('../../../src/crds/install.ts');
     await installCrds(kc);
+    // Measures the agent's mechanics, not its guardrails: every one widened (an explicit admin act).
+    await applyWidePolicy(kc, 'bench-wide');
     await Promise.all([ensureNamespace(clients, bulkNamespace), ensureNamespace(clients, appsNamespace)]);
 
     // 3. Nodes and pods. The pod-carrying ("managed") nodes each come with their bare pods
