@@ -12,7 +12,6 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cache="${CLUSTEROPT_BIN_CACHE:-$root/.cache/cluster-bin}"
-export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
 
 if [ -n "${CLUSTEROPT_CLUSTER_BIN_DIR:-}" ]; then
   for b in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok helm; do
@@ -21,19 +20,8 @@ if [ -n "${CLUSTEROPT_CLUSTER_BIN_DIR:-}" ]; then
   echo "$CLUSTEROPT_CLUSTER_BIN_DIR"; exit 0
 fi
 
-modver() { # module version as required by a wrapper go.mod
-  (cd "$here/go/$1" && go list -m -f '{{.Version}}' "$2")
-}
-build() { # <wrapper> <out-dir> <binary> <package> [ldflags]
-  local wrapper=$1 out=$2 bin=$3 pkg=$4 ldflags=${5:-}
-  if [ -x "$out/$bin" ]; then return 0; fi
-  mkdir -p "$out"
-  echo "building $bin ($pkg) into $out" >&2
-  local t0=$SECONDS
-  (cd "$here/go/$wrapper" && go build -ldflags "-s -w $ldflags" -o "$out/$bin.tmp" "$pkg")
-  mv "$out/$bin.tmp" "$out/$bin"
-  echo "built $bin in $((SECONDS - t0))s" >&2
-}
+# shellcheck source=go-build.sh
+source "$here/go-build.sh"
 
 k8s=$(modver kubernetes k8s.io/kubernetes)
 etcd=$(modver etcd go.etcd.io/etcd/server/v3)

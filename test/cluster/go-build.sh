@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Shared by build-binaries.sh and kind/node-image.sh (sourced, not run): builds one binary from
+# a wrapper module under go/ into the binary cache, and reads the versions those modules pin.
+# Needs $here (this folder) and $cache (the binary cache) set by the caller.
+export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
+
+modver() { # module version as required by a wrapper go.mod
+  (cd "$here/go/$1" && go list -m -f '{{.Version}}' "$2")
+}
+build() { # <wrapper> <out-dir> <binary> <package> [ldflags]
+  local wrapper=$1 out=$2 bin=$3 pkg=$4 ldflags=${5:-}
+  if [ -x "$out/$bin" ]; then return 0; fi
+  mkdir -p "$out"
+  echo "building $bin ($pkg) into $out" >&2
+  local t0=$SECONDS
+  (cd "$here/go/$wrapper" && go build -ldflags "-s -w $ldflags" -o "$out/$bin.tmp" "$pkg")
+  mv "$out/$bin.tmp" "$out/$bin"
+  echo "built $bin in $((SECONDS - t0))s" >&2
+}
