@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test cluster's binaries from the Go module proxy (no Docker, no downloads of
 # prebuilt releases): kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
-# kubelet and kube-proxy (the opt-in real node), etcd, kwok, kwokctl and helm. Versions
-# come from the wrapper modules under go/.
+# kubelet and kube-proxy (the opt-in real node), etcd, kwok, kwokctl, helm and kind
+# (scripts/kind-e2e.sh). Versions come from the wrapper modules under go/.
 #
 # Output: $CLUSTEROPT_BIN_CACHE/<component>-<version>/<binary> (default .cache/cluster-bin
 # at the repository root, git-ignored). A binary already present is not rebuilt.
@@ -27,6 +27,7 @@ k8s=$(modver kubernetes k8s.io/kubernetes)
 etcd=$(modver etcd go.etcd.io/etcd/server/v3)
 kwok=$(modver kwok sigs.k8s.io/kwok)
 helm=$(modver helm helm.sh/helm/v3)
+kind=$(modver kind sigs.k8s.io/kind)
 minor=$(echo "$k8s" | cut -d. -f2)
 vpkg=k8s.io/component-base/version
 k8sld="-X $vpkg.gitVersion=$k8s -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
@@ -44,11 +45,12 @@ build kwok "$cache/kwok-$kwok" kwok sigs.k8s.io/kwok/cmd/kwok "$kwokld"
 build kwok "$cache/kwok-$kwok" kwokctl sigs.k8s.io/kwok/cmd/kwokctl "$kwokld"
 build helm "$cache/helm-$helm" helm helm.sh/helm/v3/cmd/helm \
   "-X helm.sh/helm/v3/internal/version.version=$helm"
+build kind "$cache/kind-$kind" kind sigs.k8s.io/kind
 
 # One folder of links, named by the set of versions, so tools find every binary in one place.
-set_dir="$cache/set-k8s$k8s-etcd$etcd-kwok$kwok-helm$helm"
+set_dir="$cache/set-k8s$k8s-etcd$etcd-kwok$kwok-helm$helm-kind$kind"
 mkdir -p "$set_dir"
-for p in "$cache/kubernetes-$k8s"/* "$cache/etcd-$etcd/etcd" "$cache/kwok-$kwok"/* "$cache/helm-$helm/helm"; do
+for p in "$cache/kubernetes-$k8s"/* "$cache/etcd-$etcd/etcd" "$cache/kwok-$kwok"/* "$cache/helm-$helm/helm" "$cache/kind-$kind/kind"; do
   ln -sfn "$p" "$set_dir/$(basename "$p")"
 done
 ln -sfn "$set_dir" "$cache/current"
