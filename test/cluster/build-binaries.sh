@@ -29,8 +29,7 @@ kwok=$(modver kwok sigs.k8s.io/kwok)
 helm=$(modver helm helm.sh/helm/v3)
 kind=$(modver kind sigs.k8s.io/kind)
 minor=$(echo "$k8s" | cut -d. -f2)
-vpkg=k8s.io/component-base/version
-k8sld="-X $vpkg.gitVersion=$k8s -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
+k8sld=$(k8s_ldflags "$k8s")
 # kubectl reports its client version from client-go's copy of the version package.
 kctlld="$k8sld -X k8s.io/client-go/pkg/version.gitVersion=$k8s -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
 

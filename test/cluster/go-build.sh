@@ -17,3 +17,8 @@ build() { # <wrapper> <out-dir> <binary> <package> [ldflags]
   mv "$out/$bin.tmp" "$out/$bin"
   echo "built $bin in $((SECONDS - t0))s" >&2
 }
+k8s_ldflags() { # <k8s version>: the version the Kubernetes binaries report
+  local vpkg=k8s.io/component-base/version minor
+  minor=$(echo "$1" | cut -d. -f2)
+  echo "-X $vpkg.gitVersion=$1 -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
+}
