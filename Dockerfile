@@ -1,13 +1,14 @@
 # clusteropt-agent image. Build it with `npm run image` (scripts/image/build.sh), or with
 # BuildKit directly: `DOCKER_BUILDKIT=1 docker build --build-arg VERSION=... .` Two stages:
 #  build   - Node 24 on Debian bookworm: `npm ci` (compiles better-sqlite3 for this Node when
-#            no prebuilt binary matches), TypeScript compiled to dist/ with tsconfig.build.json,
-#            dev dependencies pruned, smoke test of the result.
+#            no prebuilt binary matches), then `node scripts/bundle.ts`: the CLI as one minified
+#            ES module dist/cli.mjs (esbuild) with its source map, and better-sqlite3 (the one
+#            external package) under dist/node_modules/; smoke test of dist/ alone.
 #  runtime - distroless Node 24 (Debian 12, same glibc as the build stage, so the compiled
 #            better-sqlite3 addon loads), no shell or package manager, user nonroot (65532).
-# Compiled JavaScript rather than Node's type stripping at run time: no TypeScript parsing
-# at every start, no test files or sources in the image, and `package.json` "bin" already
-# points at dist/cli.js.
+# A bundle rather than node_modules: V8 keeps the source of every module it loads, and one
+# minified file of the reachable code costs tens of MiB less RSS than the packages as
+# published (docs/benchmarks-scale.md, "Bundle"); no sources, tests or package.json ship.
 # Pin the bases by digest for production builds, e.g.
 #   --build-arg NODE_IMAGE=node:24.21.0-bookworm-slim@sha256:...
 # No `# syntax=` line: BuildKit would pull that frontend image from a registry; the built-in
@@ -30,16 +31,16 @@ RUN --mount=type=secret,id=npm_ca,required=false \
       export NPM_CONFIG_CAFILE=/run/secrets/npm_ca NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; \
     fi \
  && npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/bundle.ts scripts/source-map-filter.ts ./scripts/
 COPY src ./src
-COPY manifests/crds ./manifests/crds
-RUN npm run build \
- && cp src/contract/openapi.json dist/contract/openapi.json \
- && npm prune --omit=dev --no-audit --no-fund \
- && rm -rf src tsconfig.json tsconfig.build.json \
- # Smoke test: the compiled CLI starts and the native SQLite addon loads.
- && node dist/cli.js run --help > /dev/null \
- && node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()"
+RUN node scripts/bundle.ts \
+ && rm -rf node_modules src \
+ # Smoke test of dist/ on its own: the CLI starts, its contract is the committed one, and
+ # the native SQLite addon loads from dist/node_modules.
+ && node dist/cli.mjs --version \
+ && node dist/cli.mjs run --help > /dev/null \
+ && node dist/cli.mjs openapi --check \
+ && cd dist && node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()"
 
 FROM ${RUNTIME_IMAGE}
 # package.json's version and the git commit; scripts/image/build.sh passes both.
@@ -53,10 +54,7 @@ LABEL org.opencontainers.image.title="clusteropt-agent" \
 # `clusteropt-agent --version` and the clusteropt_agent_build_info metric report it.
 ENV CLUSTEROPT_BUILD_REVISION=${REVISION}
 WORKDIR /app
-COPY --from=build /app/package.json ./package.json
-COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY --from=build /app/manifests ./manifests
 ENV NODE_ENV=production
 # glibc gives every thread that mallocs its own arena (up to 8 per core); V8's compiler and
 # GC threads then strand freed memory in arenas of their own. With two, the agent's RSS at
@@ -75,5 +73,7 @@ EXPOSE 8080
 # nodes was ~125 MiB lower (419 -> 294 MiB back to back) for more, cheap, scavenges (first
 # report times within run-to-run noise). Measured in docs/inventory.md; the inventory
 # benchmark runs the agent with exactly these flags and ENV (it reads this file).
-ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=2", "/app/dist/cli.js"]
+# --enable-source-maps: stack traces name src/ files and lines (dist/cli.mjs.map maps src/
+# only, which keeps its cost to a few MiB: scripts/source-map-filter.ts).
+ENTRYPOINT ["/nodejs/bin/node", "--enable-source-maps", "--max-semi-space-size=2", "/app/dist/cli.mjs"]
 CMD ["run"]

@@ -3,10 +3,14 @@
  * - CLUSTEROPT_TEST_KUBECONFIG set: use that cluster as it is (nothing started or stopped).
  * - a healthy cluster from `npm run cluster:up`: reuse it, leave it running.
  * - otherwise: start one attached to this process and stop it at the end.
+ * It also bundles the agent once (scripts/bundle.ts) for the tests that start it as a child
+ * process the way the image runs it (CLUSTEROPT_AGENT_BUNDLE, read by agent-image.ts).
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { buildBundle, repoRoot } from '../bench/common/agent-image.ts';
 import { apiGet, defaultStateDir, resolveBinDir, startTestCluster } from './launcher.ts';
 
 declare module 'vitest' {
@@ -37,7 +41,21 @@ async function reusableCluster(): Promise<{ kubeconfigPath: string; binDir: stri
   return status === 200 ? { kubeconfigPath: state.kubeconfigPath, binDir: state.binDir } : undefined;
 }
 
-export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  let bundleDir: string | undefined;
+  if (!process.env.CLUSTEROPT_AGENT_BUNDLE) {
+    bundleDir = mkdtempSync(join(tmpdir(), 'clusteropt-bundle-'));
+    buildBundle(repoRoot, join(bundleDir, 'dist'));
+    process.env.CLUSTEROPT_AGENT_BUNDLE = join(bundleDir, 'dist');
+  }
+  const stopCluster = await provideCluster(project);
+  return async () => {
+    await stopCluster?.();
+    if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
+  };
+}
+
+async function provideCluster(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   const external = process.env.CLUSTEROPT_TEST_KUBECONFIG;
   if (external) {
     project.provide('kubeconfigPath', external);

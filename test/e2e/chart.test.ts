@@ -433,7 +433,18 @@ describe('helm install on the real node', () => {
         { what: 'reports waiting in the outbox' },
       );
       const oldUid = (await core.readNamespacedPod({ namespace, name: leader })).metadata?.uid;
+      const deletedAt = Date.now();
       await core.deleteNamespacedPod({ namespace, name: leader });
+      // The agent stops on SIGTERM at a safe point, well inside the 30 s grace period.
+      await waitFor(
+        async () => {
+          const p = await core.readNamespacedPod({ namespace, name: leader }).catch(() => undefined);
+          return !p || p.metadata?.uid !== oldUid;
+        },
+        { timeoutMs: 120_000, intervalMs: 100, what: `${leader} gone` },
+      );
+      const stopSeconds = (Date.now() - deletedAt) / 1000;
+      expect(stopSeconds).toBeLessThan(20);
       await waitFor(
         async () => {
           const p = await core.readNamespacedPod({ namespace, name: leader }).catch(() => undefined);
@@ -442,6 +453,7 @@ describe('helm install on the real node', () => {
         { timeoutMs: 120_000, what: `${leader} recreated` },
       );
       await waitForPodsReady(kc, namespace, agentSelector, 2);
+      recordFigure('podRestart', { stopSeconds, readySeconds: (Date.now() - deletedAt) / 1000 });
       const after = outboxRows(await stateFileOf(leader));
       expect(after.slice(0, before.length)).toEqual(before);
     } finally {
@@ -490,6 +502,21 @@ describe('helm install on the real node', () => {
   });
 
   it('serves /metrics through its Service; logs are JSON and never contain the key', async () => {
+    // What the kubelet measures of each agent container (the figure memory limits are set on).
+    const summary = JSON.parse(kubectl(['get', '--raw', `/api/v1/nodes/${agentNode}/proxy/stats/summary`]));
+    const workingSet = (
+      summary.pods as {
+        podRef: { namespace: string; name: string };
+        containers: { memory: { workingSetBytes: number } }[];
+      }[]
+    )
+      .filter((p) => p.podRef.namespace === namespace)
+      .map((p) => ({
+        pod: p.podRef.name,
+        workingSetMiB: Math.round((p.containers[0]?.memory.workingSetBytes ?? 0) / 2 ** 20),
+      }));
+    expect(workingSet).toHaveLength(2);
+    recordFigure('agentMemoryOnRealNode', workingSet);
     const metrics = kubectl([
       'get',
       '--raw',

@@ -48,7 +48,8 @@ import {
   type ReferenceControlPlane,
   startReferenceControlPlane,
 } from '../../src/reference-control-plane/index.ts';
-import { type AgentProcess, cliPath, spawnAgent } from '../bench/common/processes.ts';
+import { shippedAgent } from '../bench/common/agent-image.ts';
+import { type AgentProcess, spawnAgent } from '../bench/common/processes.ts';
 import {
   createDeployment,
   createPdb,
@@ -462,10 +463,11 @@ it('refuses to start on a full or read-only state dir with one clear line naming
   requirePrerequisites();
   mountTmpfs(smallMnt, '1m');
   const run = (stateDir: string) => {
+    const image = shippedAgent();
     const r = spawnSync(
       process.execPath,
       [
-        cliPath,
+        ...image.argv,
         'run',
         `--control-plane-url=${cp.url}`,
         '--allow-insecure-http',
@@ -475,7 +477,7 @@ it('refuses to start on a full or read-only state dir with one clear line naming
         `--kubeconfig=${testKubeconfigPath()}`,
         '--listen-health=127.0.0.1:0',
       ],
-      { encoding: 'utf8', timeout: 60_000 },
+      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...image.env } },
     );
     return { status: r.status, out: `${r.stdout}${r.stderr}` };
   };

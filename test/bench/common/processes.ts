@@ -1,7 +1,7 @@
 /**
- * The reference control plane and the agent as CHILD processes (`node src/cli.ts ...`), as
- * they run for real: they can be killed with SIGKILL and restarted on the same files and
- * port. Shared by the fault tests (test/k8s/faults-*.test.ts) and the benchmarks; no vitest
+ * The reference control plane and the agent as CHILD processes, as the image runs them (the
+ * bundle with the Dockerfile's node flags and ENV: agent-image.ts): they can be killed with
+ * SIGKILL and restarted on the same files and port. Shared by the fault tests (test/k8s/faults-*.test.ts) and the benchmarks; no vitest
  * imports here, so plain `node` scripts can use it.
  *
  * Children run under `setpriv --pdeathsig KILL` when available, so they die with the
@@ -12,23 +12,24 @@ import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { ReferenceControlPlaneAdmin } from '../../../src/reference-control-plane/admin-client.ts';
 import { freePort } from '../../cluster/launcher.ts';
-
-export const repoRoot = join(import.meta.dirname, '../../..');
-export const cliPath = join(repoRoot, 'src/cli.ts');
+import { shippedAgent } from './agent-image.ts';
 
 const hasSetpriv = existsSync('/usr/bin/setpriv');
 
-function spawnNode(
+/** `clusteropt-agent ARGS` as the image runs it. */
+function spawnCli(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; logFile: string; pipeStdout?: boolean },
 ): ChildProcess {
   const out = openSync(options.logFile, 'a');
+  const image = shippedAgent();
+  const argv = [...image.argv, ...args];
   const [cmd, cmdArgs] = hasSetpriv
-    ? ['setpriv', ['--pdeathsig', 'KILL', '--', process.execPath, ...args]]
-    : [process.execPath, args];
+    ? ['setpriv', ['--pdeathsig', 'KILL', '--', process.execPath, ...argv]]
+    : [process.execPath, argv];
   const child = spawn(cmd, cmdArgs, {
     stdio: ['ignore', options.pipeStdout ? 'pipe' : out, out],
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...image.env, ...options.env },
   });
   child.once('exit', () => closeSync(out));
   return child;
@@ -107,9 +108,8 @@ export async function spawnControlPlane(options: {
     admin: new ReferenceControlPlaneAdmin({ url, adminToken }),
     child: undefined as unknown as ChildProcess,
     async start() {
-      const child = spawnNode(
+      const child = spawnCli(
         [
-          cliPath,
           'control-plane',
           'serve',
           '--db',
@@ -193,9 +193,8 @@ export async function spawnAgent(options: AgentProcessOptions): Promise<AgentPro
     logFile,
     child: undefined as unknown as ChildProcess,
     async start() {
-      const child = spawnNode(
+      const child = spawnCli(
         [
-          cliPath,
           'run',
           `--control-plane-url=${options.controlPlaneUrl}`,
           '--allow-insecure-http',

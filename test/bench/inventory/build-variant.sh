@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the agent as committed at REV into OUT (OUT/dist/cli.js and OUT/Dockerfile, whose
-# ENTRYPOINT flags the benchmark uses), optionally with the changes of some commits undone,
+# Builds the agent as committed at REV into OUT the way REV's Dockerfile does (OUT/dist/ and
+# OUT/Dockerfile, whose ENTRYPOINT and ENV the benchmark uses), optionally with the changes of some commits undone,
 # for `npm run bench -- inventory -- --variant NAME=OUT`:
 #
 #   test/bench/inventory/build-variant.sh /tmp/inv/after HEAD
@@ -16,16 +16,21 @@ shift 2
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 rm -rf "$out"
 mkdir -p "$out"
-git -C "$root" archive "$rev" src manifests Dockerfile package.json tsconfig.json tsconfig.build.json |
-  tar -x -C "$out"
+# shellcheck disable=SC2046 # tsconfig.build.json only exists before the bundle
+git -C "$root" archive "$rev" src scripts Dockerfile package.json tsconfig.json \
+  $(git -C "$root" ls-tree --name-only "$rev" tsconfig.build.json) | tar -x -C "$out"
 ln -s "$root/node_modules" "$out/node_modules"
 cd "$out"
 for commit in "$@"; do
-  git -C "$root" show --format= "$commit" -- src Dockerfile | git apply -R -
+  git -C "$root" show --format= "$commit" -- src scripts Dockerfile | git apply -R -
 done
-node "$root/node_modules/typescript/bin/tsc" -p tsconfig.build.json > "$out/build.log" 2>&1 || {
-  cat "$out/build.log" >&2
-  exit 1
-}
-cp src/contract/openapi.json dist/contract/openapi.json
+if [ -f scripts/bundle.ts ]; then
+  node scripts/bundle.ts > "$out/build.log" 2>&1 || { cat "$out/build.log" >&2; exit 1; }
+else
+  node "$root/node_modules/typescript/bin/tsc" -p tsconfig.build.json > "$out/build.log" 2>&1 || {
+    cat "$out/build.log" >&2
+    exit 1
+  }
+  cp src/contract/openapi.json dist/contract/openapi.json
+fi
 echo "built $out from $rev${1:+ without $*} ($(grep '^ENTRYPOINT' Dockerfile))"

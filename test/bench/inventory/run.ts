@@ -1,16 +1,18 @@
 /**
  * Inventory benchmark: the agent's memory and its time to the first full instance report
  * at N nodes, measured on the agent process as it ships: `node <Dockerfile ENTRYPOINT
- * flags> dist/cli.js run` (built with `npm run build`), all of it running (leader election,
+ * flags> dist/cli.mjs run` (the bundle, `npm run bundle`), all of it running (leader election,
  * action and hibernation controllers, poller, heartbeat, inventory, outbox shipper).
  *
- *   npm run build && npm run bench -- inventory -- [--nodes 5000] [--no-aws]
- *     [--variant NAME=DIR]... [--hours 1] [--churn-rate 200] [--kubeconfig PATH]
- *     [--heap-snapshot DIR] [--managed]
+ *   npm run bundle && npm run bench -- inventory -- [--nodes 5000] [--no-aws]
+ *     [--variant "NAME=DIR [flags] [ENV=value]"]... [--rounds 1] [--hours 1] [--churn-rate 200]
+ *     [--kubeconfig PATH] [--heap-snapshot DIR] [--managed]
  *
  * `--variant NAME=DIR` (repeatable; default `current=.`) runs the agent built in DIR
- * (DIR/dist/cli.js, flags from DIR/Dockerfile's ENTRYPOINT) one after the other against the
- * same nodes, each with a fresh control-plane cluster, so versions compare back to back.
+ * (DIR/Dockerfile's ENTRYPOINT script under DIR, its flags and ENV) one after the other against
+ * the same nodes, each with a fresh control-plane cluster, so versions compare back to back.
+ * Words after DIR are Node flags added to the image's, or NAME=value environment variables
+ * (malloc settings, ...). `--rounds N` runs the variants N times in turn (A, B, A, B, ...).
  *
  * Per variant: a fresh agent process (fresh state dir, fresh Lease) against the reference
  * control plane (in this process, behind a small proxy that sees each instances batch):
@@ -52,6 +54,7 @@ import { createKubeClients, type KubeClients } from '../../../src/kube/clients.t
 import { startReferenceControlPlane } from '../../../src/reference-control-plane/index.ts';
 import { freePort } from '../../cluster/launcher.ts';
 import { AwsQueryServer, instanceIdFor, makeInstances } from '../../integration/aws-query-server.ts';
+import { imageRuntime, scriptIn } from '../common/agent-image.ts';
 import {
   eksInstanceTypes,
   eksNodeAnnotations,
@@ -67,6 +70,7 @@ const { values: args } = parseArgs({
     nodes: { type: 'string', default: '5000' },
     kubeconfig: { type: 'string' },
     variant: { type: 'string', multiple: true },
+    rounds: { type: 'string', default: '1' },
     /** Hours of a busy cluster's node churn to replay (see churnPlan). 0: no churn. */
     hours: { type: 'string', default: '1' },
     /** Upper bound on churn writes per second (the API server and this process set the real pace). */
@@ -174,29 +178,6 @@ function procStatus(pid: number): { rss: number; hwm: number; rssAnon: number; r
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(text)?.[1] ?? 0) * 1024;
   return { rss: kb('VmRSS'), hwm: kb('VmHWM'), rssAnon: kb('RssAnon'), rssFile: kb('RssFile') };
-}
-
-/**
- * How the image runs the agent: the node flags of the Dockerfile's ENTRYPOINT (between node
- * and cli.js) and its `ENV` lines (NODE_ENV, allocator settings), so the benchmark measures
- * the process as it ships.
- */
-function shippedRuntime(dir: string): { nodeFlags: string[]; env: Record<string, string> } {
-  const text = readFileSync(join(dir, 'Dockerfile'), 'utf8');
-  const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(text)?.[1];
-  if (!line) throw new Error(`no ENTRYPOINT [...] in ${dir}/Dockerfile`);
-  const argv = JSON.parse(line) as string[];
-  const cli = argv.findIndex((a) => a.endsWith('/dist/cli.js'));
-  if (cli < 1) throw new Error(`ENTRYPOINT ${line} does not run dist/cli.js`);
-  // The runtime stage only: ENV lines after its FROM.
-  const runtime = text.slice(text.lastIndexOf('\nFROM '));
-  const env: Record<string, string> = {};
-  for (const m of runtime.matchAll(/^ENV\s+(.+)$/gm)) {
-    for (const pair of m[1]!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S+)/g)) {
-      env[pair[1]!] = pair[2]!.replace(/^"|"$/g, '');
-    }
-  }
-  return { nodeFlags: argv.slice(1, cli), env };
 }
 
 /**
@@ -337,12 +318,30 @@ interface AgentLogLine {
 
 async function main(): Promise<void> {
   const variants = (args.variant?.length ? args.variant : ['current=.']).map((v) => {
-    const [name, dir] = v.split('=') as [string, string | undefined];
+    const eq = v.indexOf('=');
+    const name = v.slice(0, eq);
+    const [dir, ...words] = v
+      .slice(eq + 1)
+      .split(/\s+/)
+      .filter(Boolean);
     const root = resolve(repoRoot, dir ?? '.');
-    const cli = join(root, 'dist/cli.js');
-    if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` in ${root}`);
-    return { name, root, cli, ...shippedRuntime(root) };
+    const image = imageRuntime(root);
+    const cli = scriptIn(root, image);
+    if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run bundle\` in ${root}`);
+    const isEnv = (w: string) => /^[A-Z_][A-Z0-9_]*=/.test(w);
+    const env = Object.fromEntries(
+      words.filter(isEnv).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
+    );
+    return {
+      name,
+      root,
+      cli,
+      nodeFlags: [...image.nodeFlags, ...words.filter((w) => !isEnv(w))],
+      env: { ...image.env, ...env },
+    };
   });
+  const rounds = Number(args.rounds);
+  const runs = Array.from({ length: rounds }, (_, r) => variants.map((v) => ({ ...v, round: r + 1 }))).flat();
   const uptimeBefore = readFileSync('/proc/loadavg', 'utf8').trim();
   const cluster = await useCluster({
     ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}),
@@ -387,11 +386,12 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 15_000));
     const allNodes = async () => (await core.listNode()).items.length;
 
-    for (const variant of variants) {
-      const created = await cp.admin.createCluster({ name: `bench-inventory-${variant.name}` });
-      const keyFile = join(dir, `${variant.name}.key`);
+    for (const variant of runs) {
+      const tag = `${variant.name}-${variant.round}`;
+      const created = await cp.admin.createCluster({ name: `bench-inventory-${tag}` });
+      const keyFile = join(dir, `${tag}.key`);
       writeFileSync(keyFile, `${created.apiKey}\n`, { mode: 0o600 });
-      const stateDir = join(dir, `state-${variant.name}`);
+      const stateDir = join(dir, `state-${tag}`);
       const healthPort = await freePort();
       const heapDir = args['heap-snapshot'] ? resolve(args['heap-snapshot']) : undefined;
       if (heapDir) mkdirSync(heapDir, { recursive: true });
@@ -408,7 +408,7 @@ async function main(): Promise<void> {
         `--kubeconfig=${cluster.kubeconfigPath}`,
         `--listen-health=127.0.0.1:${healthPort}`,
         '--log-level=info',
-        `--leader-election-lease-name=clusteropt-bench-${variant.name}`,
+        `--leader-election-lease-name=clusteropt-bench-${tag}`,
       ];
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH,
@@ -429,7 +429,7 @@ async function main(): Promise<void> {
             }
           : {}),
       };
-      const logFile = join(logDir, `agent-${variant.name}.log`);
+      const logFile = join(logDir, `agent-${tag}.log`);
       const logStream = createWriteStream(logFile);
       const loadAtStart = loadavg();
       const describeBefore = awsServer?.calls('DescribeInstances').length ?? 0;
@@ -627,6 +627,7 @@ async function main(): Promise<void> {
       const warnings = lines.filter((l) => l.level >= 40).map((l) => l.msg);
       results.push({
         variant: variant.name,
+        round: variant.round,
         nodeFlags: variant.nodeFlags,
         imageEnv: variant.env,
         firstFullReportMs: seen.firstFullAt,

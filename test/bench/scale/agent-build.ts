@@ -1,20 +1,28 @@
 /**
- * The agent as it ships, for the scale benchmark: compiled JavaScript (`npm run build`, as
- * the Dockerfile does) started with the Node flags and environment the image declares.
+ * The agent as it ships, for the scale benchmark: built the way that commit's Dockerfile
+ * builds it (the bundle of scripts/bundle.ts; commits from before the bundle: `npm run
+ * build`'s dist/), started as its ENTRYPOINT says with its runtime ENV (agent-image.ts).
  *
  * `source: 'head'` builds the committed HEAD in a temporary folder (`git archive`), so the
  * figures belong to a commit even while others edit the shared work tree; `'worktree'`
- * runs `npm run build` in the repository and uses its dist/.
+ * bundles the repository's files into its dist/.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  buildBundle,
+  imageRuntime as commonImageRuntime,
+  type ImageRuntime,
+  repoRoot,
+  scriptIn,
+} from '../common/agent-image.ts';
 
-export const repoRoot = join(import.meta.dirname, '../../..');
+export { repoRoot };
 
 export interface AgentBuild {
-  /** Folder holding package.json, dist/ and node_modules (a link to the repository's). */
+  /** The image's /app: Dockerfile, dist/ and node_modules (a link to the repository's). */
   root: string;
   cliPath: string;
   commit: string;
@@ -41,12 +49,11 @@ export function buildAgent(source: string, log: (line: string) => void): AgentBu
   ]);
   const npmEnv = { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` };
   if (source === 'worktree') {
-    const dirty = git(['status', '--porcelain', '--', 'src']).length > 0;
-    execFileSync('npm', ['run', '--silent', 'build'], { cwd: repoRoot, stdio: 'inherit', env: npmEnv });
-    copyFileSync(join(repoRoot, 'src/contract/openapi.json'), join(repoRoot, 'dist/contract/openapi.json'));
+    const dirty = git(['status', '--porcelain', '--', 'src', 'scripts/bundle.ts', 'Dockerfile']).length > 0;
+    buildBundle(repoRoot, join(repoRoot, 'dist'));
     const b: AgentBuild = {
       root: repoRoot,
-      cliPath: join(repoRoot, 'dist/cli.js'),
+      cliPath: scriptIn(repoRoot, commonImageRuntime(repoRoot)),
       commit,
       dirty,
       source: 'worktree',
@@ -56,31 +63,33 @@ export function buildAgent(source: string, log: (line: string) => void): AgentBu
     return b;
   }
   const root = mkdtempSync(join(tmpdir(), 'clusteropt-scale-build-'));
+  // What the Dockerfile's build stage needs (tsconfig.build.json: commits before the bundle).
+  const present = new Set(git(['ls-tree', '--name-only', commit]).split('\n'));
+  const paths = ['Dockerfile', 'package.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'scripts'];
   const archive = execFileSync(
     'git',
-    [
-      'archive',
-      '--format=tar',
-      commit,
-      'Dockerfile',
-      'package.json',
-      'tsconfig.json',
-      'tsconfig.build.json',
-      'src',
-      'manifests/crds',
-    ],
-    { cwd: repoRoot, maxBuffer: 256 * 1024 * 1024 },
+    ['archive', '--format=tar', commit, ...paths.filter((p) => present.has(p))],
+    {
+      cwd: repoRoot,
+      maxBuffer: 256 * 1024 * 1024,
+    },
   );
   execFileSync('tar', ['-x', '-C', root], { input: archive });
   symlinkSync(join(repoRoot, 'node_modules'), join(root, 'node_modules'), 'dir');
-  execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit', env: npmEnv });
-  mkdirSync(join(root, 'dist/contract'), { recursive: true });
-  copyFileSync(join(root, 'src/contract/openapi.json'), join(root, 'dist/contract/openapi.json'));
-  if (!existsSync(join(root, 'dist/cli.js'))) throw new Error(`build of ${commit} produced no dist/cli.js`);
+  if (existsSync(join(root, 'scripts/bundle.ts'))) {
+    buildBundle(root, join(root, 'dist'));
+  } else {
+    // Before the bundle: the image shipped tsc's dist/ and node_modules.
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit', env: npmEnv });
+    mkdirSync(join(root, 'dist/contract'), { recursive: true });
+    copyFileSync(join(root, 'src/contract/openapi.json'), join(root, 'dist/contract/openapi.json'));
+  }
+  const cliPath = scriptIn(root, commonImageRuntime(root));
+  if (!existsSync(cliPath)) throw new Error(`build of ${commit} produced no ${cliPath}`);
   log(`built ${commit.slice(0, 10)} in ${root}`);
   return {
     root,
-    cliPath: join(root, 'dist/cli.js'),
+    cliPath,
     commit,
     dirty: false,
     source: 'head',
@@ -88,44 +97,7 @@ export function buildAgent(source: string, log: (line: string) => void): AgentBu
   };
 }
 
-export interface ImageRuntime {
-  /** Node flags between the node binary and the script in ENTRYPOINT. */
-  nodeFlags: string[];
-  /** ENV of the runtime stage (NODE_ENV, NODE_OPTIONS, ...). */
-  env: Record<string, string>;
-}
-
-/**
- * What the image runs: the Dockerfile's last stage's ENTRYPOINT node flags and ENV. The chart
- * adds no Node flags of its own (it sets only CLUSTEROPT_* and POD_NAME variables; users may add
- * `extraEnv`), so this is what a Helm install runs.
- */
+/** What the image runs for this build (its own Dockerfile's flags and ENV). */
 export function imageRuntime(build?: AgentBuild): ImageRuntime {
-  const dockerfile = join(build?.root ?? repoRoot, 'Dockerfile');
-  const text = readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
-  const lines = text.split('\n');
-  const lastFrom = lines.findLastIndex((l) => /^\s*FROM\s/i.test(l));
-  const stage = lines.slice(lastFrom);
-  const env: Record<string, string> = {};
-  let nodeFlags: string[] = [];
-  for (const line of stage) {
-    const envMatch = /^\s*ENV\s+(.*)$/i.exec(line);
-    if (envMatch) {
-      const body = envMatch[1]!.trim();
-      const pairs = [...body.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("([^"]*)"|'([^']*)'|(\S*))/g)];
-      if (pairs.length > 0) {
-        for (const p of pairs) env[p[1]!] = p[3] ?? p[4] ?? p[5] ?? '';
-      } else {
-        const [key, ...rest] = body.split(/\s+/);
-        if (key) env[key] = rest.join(' ');
-      }
-    }
-    const entry = /^\s*ENTRYPOINT\s+(\[.*\])\s*$/i.exec(line);
-    if (entry) {
-      const argv = JSON.parse(entry[1]!) as string[];
-      const script = argv.findIndex((a, i) => i > 0 && !a.startsWith('-'));
-      nodeFlags = argv.slice(1, script < 0 ? argv.length : script);
-    }
-  }
-  return { nodeFlags, env };
+  return commonImageRuntime(build?.root ?? repoRoot);
 }

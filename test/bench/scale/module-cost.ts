@@ -1,100 +1,116 @@
 /**
- * What loading costs before the agent holds any cluster data: for each step, a fresh Node
- * process (the image's Node flags, plus --expose-gc to measure) imports the modules of all
- * steps so far from a built agent, collects garbage, and reports RSS, heapUsed, external and
- * arrayBuffers. The difference between steps is what that module adds.
+ * What loading costs before the agent holds any cluster data. Each row is a fresh Node
+ * process with the image's Node flags and ENV (plus --expose-gc, to measure) that imports
+ * one way of shipping the agent's code, collects garbage, and reports RSS and V8's figures:
  *
- *   node test/bench/scale/module-cost.ts [--source head|worktree] [--node-flags "..."]
+ *  - packages as published: src/agent/run.ts (Node strips the types) over node_modules;
+ *  - the bundle: the agent's `run` module bundled exactly as scripts/bundle.ts bundles the
+ *    CLI (minified, src/-only source map), with and without the image's --enable-source-maps;
+ *  - each again with the AWS SDK clients the inventory loads on AWS (@aws-sdk/client-ec2,
+ *    client-sts).
+ *
+ *   node test/bench/scale/module-cost.ts [--repeat 3] [--env "MALLOC_MMAP_THRESHOLD_=32768 ..."]
  */
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { bundleModule } from '../../../scripts/bundle.ts';
+import { imageRuntime, repoRoot } from '../common/agent-image.ts';
 import { printJsonLine, printTable, round } from '../common/stats.ts';
-import { buildAgent, imageRuntime } from './agent-build.ts';
 
 const { values: args } = parseArgs({
   args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
   options: {
-    /** head, worktree, or a commit to build. */
-    source: { type: 'string', default: 'head' },
-    'node-flags': { type: 'string' },
     repeat: { type: 'string', default: '3' },
+    /** Extra environment, NAME=value words (e.g. malloc settings). */
+    env: { type: 'string', default: '' },
   },
 });
 
-const steps: { label: string; imports: string[] }[] = [
-  { label: 'node (nothing imported)', imports: [] },
-  { label: '+ better-sqlite3', imports: ['better-sqlite3'] },
-  { label: '+ pino', imports: ['pino'] },
-  { label: '+ zod', imports: ['zod'] },
-  { label: '+ undici', imports: ['undici'] },
-  { label: '+ prom-client', imports: ['prom-client'] },
-  { label: '+ yaml', imports: ['yaml'] },
-  { label: '+ @kubernetes/client-node', imports: ['@kubernetes/client-node'] },
-  { label: '+ dist/agent/run.js (the whole agent)', imports: ['./dist/agent/run.js'] },
-  { label: '+ @aws-sdk/client-ec2', imports: ['@aws-sdk/client-ec2'] },
-  { label: '+ @aws-sdk/client-sts', imports: ['@aws-sdk/client-sts'] },
-];
+const image = imageRuntime();
+const extraEnv = Object.fromEntries(
+  args.env
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
+);
+const sourceMaps = '--enable-source-maps';
+const withoutMaps = image.nodeFlags.filter((f) => f !== sourceMaps);
+const agentModule = join(repoRoot, 'src/agent/run.ts');
+const awsImports = ['@aws-sdk/client-ec2', '@aws-sdk/client-sts'];
 
-function measure(root: string, flags: string[], env: Record<string, string>, imports: string[]) {
+function measure(flags: string[], imports: string[]): NodeJS.MemoryUsage {
   const code = `
-${imports.map((m, i) => `const m${i} = await import(${JSON.stringify(m.startsWith('./') ? `${root}/${m.slice(2)}` : m)});`).join('\n')}
+${imports.map((m, i) => `const m${i} = await import(${JSON.stringify(m)});`).join('\n')}
 for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)); }
-const u = process.memoryUsage();
-process.stdout.write(JSON.stringify(u));`;
+process.stdout.write(JSON.stringify(process.memoryUsage()));`;
   const out = execFileSync(process.execPath, [...flags, '--expose-gc', '--input-type=module', '-e', code], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', ...env },
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '', ...image.env, ...extraEnv },
     encoding: 'utf8',
   });
   return JSON.parse(out) as NodeJS.MemoryUsage;
 }
 
-const build = buildAgent(args.source, (l) => process.stderr.write(`${l}\n`));
-const image = imageRuntime(build);
-const flags =
-  args['node-flags'] !== undefined ? args['node-flags'].split(/\s+/).filter(Boolean) : image.nodeFlags;
+const dir = mkdtempSync(join(tmpdir(), 'clusteropt-module-cost-'));
 const MiB = 1024 * 1024;
 const rows: (string | number)[][] = [];
 const json: Record<string, unknown>[] = [];
-const imports: string[] = [];
-let previous: number | undefined;
 try {
+  // better-sqlite3 stays external, as in the shipped bundle.
+  symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  const agentBundle = join(dir, 'agent.mjs');
+  const awsBundle = join(dir, 'agent-aws.mjs');
+  const exportAll = (m: string, i: number) => `export * as m${i} from ${JSON.stringify(m)};`;
+  await bundleModule({
+    sourceRoot: repoRoot,
+    entry: { contents: exportAll(agentModule, 0) },
+    outfile: agentBundle,
+  });
+  await bundleModule({
+    sourceRoot: repoRoot,
+    entry: { contents: [agentModule, ...awsImports].map(exportAll).join('\n') },
+    outfile: awsBundle,
+  });
+  const steps: { label: string; flags: string[]; imports: string[] }[] = [
+    { label: 'node (nothing imported)', flags: withoutMaps, imports: [] },
+    { label: 'packages as published: agent', flags: withoutMaps, imports: [agentModule] },
+    {
+      label: 'packages as published: agent + AWS SDK',
+      flags: withoutMaps,
+      imports: [agentModule, ...awsImports],
+    },
+    { label: 'bundle: agent', flags: withoutMaps, imports: [agentBundle] },
+    { label: 'bundle: agent + AWS SDK', flags: withoutMaps, imports: [awsBundle] },
+    { label: `bundle: agent, ${sourceMaps}`, flags: [...withoutMaps, sourceMaps], imports: [agentBundle] },
+    {
+      label: `bundle: agent + AWS SDK, ${sourceMaps}`,
+      flags: [...withoutMaps, sourceMaps],
+      imports: [awsBundle],
+    },
+  ];
   for (const step of steps) {
-    imports.push(...step.imports);
-    const samples = Array.from({ length: Number(args.repeat) }, () =>
-      measure(build.root, flags, image.env, imports),
-    );
+    const samples = Array.from({ length: Number(args.repeat) }, () => measure(step.flags, step.imports));
     // Median by RSS.
     const s = samples.sort((a, b) => a.rss - b.rss)[Math.floor(samples.length / 2)]!;
-    const rss = s.rss / MiB;
-    rows.push([
-      step.label,
-      rss,
-      previous === undefined ? 0 : rss - previous,
-      s.heapUsed / MiB,
-      s.heapTotal / MiB,
-      s.external / MiB,
-      s.arrayBuffers / MiB,
-    ]);
+    rows.push([step.label, s.rss / MiB, s.heapUsed / MiB, s.heapTotal / MiB, s.external / MiB]);
     json.push({
       step: step.label,
-      rssMiB: round(rss),
+      nodeFlags: step.flags,
+      rssMiB: round(s.rss / MiB),
       heapUsedMiB: round(s.heapUsed / MiB),
       heapTotalMiB: round(s.heapTotal / MiB),
       externalMiB: round(s.external / MiB),
-      arrayBuffersMiB: round(s.arrayBuffers / MiB),
     });
-    previous = rss;
   }
 } finally {
-  if (build.source === 'head') rmSync(build.root, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
 }
 console.log(
-  `\nmodule load cost (after GC), node ${process.version} ${flags.join(' ')}, commit ${build.commit.slice(0, 10)}`,
+  `\nmodule load cost (after GC, median of ${args.repeat}), node ${process.version}, ` +
+    `env ${JSON.stringify({ ...image.env, ...extraEnv })}`,
 );
-printTable([
-  ['cumulative imports', 'RSS MiB', '+RSS MiB', 'heapUsed', 'heapTotal', 'external', 'arrayBuffers'],
-  ...rows,
-]);
-printJsonLine('scale-module-cost', { commit: build.commit, nodeFlags: flags, steps: json });
+printTable([['what is loaded', 'RSS MiB', 'heapUsed', 'heapTotal', 'external'], ...rows]);
+printJsonLine('scale-module-cost', { env: { ...image.env, ...extraEnv }, steps: json });

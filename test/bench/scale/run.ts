@@ -8,8 +8,8 @@
  *     [--kubeconfig PATH] [--variant "label=flags ENV=value"] [--variant-rounds N]
  *     [--rounds-per-life 1]
  *
- * The agent runs as it ships: `node <flags of the Dockerfile's ENTRYPOINT> dist/cli.js run`
- * with the image's ENV (NODE_ENV=production), built from the committed HEAD (`--source head`,
+ * The agent runs as it ships: `node <flags of the Dockerfile's ENTRYPOINT> dist/cli.mjs run`
+ * (the bundle) with the image's ENV, built from the committed HEAD (`--source head`,
  * default) or the work tree; leader election, the inventory (with EC2 enrichment against a
  * local EC2/STS server unless `--aws off`) and the hibernation controller on; talking to the
  * reference control plane as a child process over HTTP. Without --kubeconfig a test cluster
@@ -256,7 +256,7 @@ async function main(): Promise<void> {
   ];
   for (const v of variants)
     log(
-      `agent "${v.label}" (${v.build.commit.slice(0, 10)}): node ${v.nodeFlags.join(' ')} dist/cli.js run; env ${JSON.stringify(v.env)}`,
+      `agent "${v.label}" (${v.build.commit.slice(0, 10)}): node ${v.nodeFlags.join(' ')} ${v.build.cliPath} run; env ${JSON.stringify(v.env)}`,
     );
 
   // 2. The cluster.

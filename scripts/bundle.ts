@@ -1,0 +1,145 @@
+/**
+ * `npm run bundle`: the agent CLI as one minified ES module, what the image ships.
+ *
+ *   dist/cli.mjs              src/cli.ts and every dependency it reaches, minified
+ *   dist/cli.mjs.map          its source map: src/ lines only (source-map-filter.ts says why);
+ *                             with --enable-source-maps stack traces name src/ files and lines
+ *   dist/cli.mjs.LEGAL.txt    the dependencies' licence comments, moved out of the code
+ *   dist/openapi.json         the committed contract, for `openapi --check` (the image's smoke test)
+ *   dist/node_modules/better-sqlite3/   the one dependency left outside: its JavaScript and
+ *                             the native addon this machine loads (compiled or prebuilt)
+ *
+ * Why a bundle: V8 keeps the source text of every module it loaded, and the agent's
+ * dependencies ship tens of MiB of it (client-node's generated API alone ~16 MiB). One
+ * minified file holds only the code reachable from the CLI, and loads faster. Measured in
+ * docs/benchmarks-scale.md ("Bundle").
+ *
+ * better-sqlite3 stays external: its loader finds the `.node` addon relative to its own
+ * files. The agent reads no other file of its package at run time: the CRD manifests are
+ * for tests and the chart, the OpenAPI document only for `openapi --check`, and the version
+ * is compiled in (`CLUSTEROPT_AGENT_VERSION`, src/agent/version.ts).
+ *
+ * `node scripts/bundle.ts [--outdir DIR] [--metafile FILE]` (default dist/ of this checkout;
+ * the metafile is esbuild's account of what went in, byte by byte).
+ */
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+import { filterSourceMap, type SourceMapV3 } from './source-map-filter.ts';
+
+const root = resolve(import.meta.dirname, '..');
+
+export interface BundleResult {
+  outdir: string;
+  cliPath: string;
+  bytes: number;
+  mapBytes: number;
+}
+
+/** Builds the bundle from `sourceRoot` (a checkout: src/, package.json, node_modules/) into `outdir`. */
+export async function bundleAgent(
+  options: { sourceRoot?: string; outdir?: string; metafile?: string } = {},
+): Promise<BundleResult> {
+  const sourceRoot = options.sourceRoot ?? root;
+  const outdir = options.outdir ?? join(sourceRoot, 'dist');
+  rmSync(outdir, { recursive: true, force: true });
+  mkdirSync(outdir, { recursive: true });
+  const cliPath = join(outdir, 'cli.mjs');
+  await bundleModule({ sourceRoot, entry: join(sourceRoot, 'src/cli.ts'), outfile: cliPath, ...options });
+  cpSync(join(sourceRoot, 'src/contract/openapi.json'), join(outdir, 'openapi.json'));
+  copyBetterSqlite3(sourceRoot, outdir);
+  return {
+    outdir,
+    cliPath,
+    bytes: readFileSync(cliPath).length,
+    mapBytes: readFileSync(`${cliPath}.map`).length,
+  };
+}
+
+/**
+ * One module bundled as the agent is: `entry` is a file, or the text of a module whose
+ * imports resolve from `sourceRoot` (test/bench/scale/module-cost.ts bundles parts of the
+ * agent this way to weigh them).
+ */
+export async function bundleModule(options: {
+  sourceRoot: string;
+  entry: string | { contents: string };
+  outfile: string;
+  metafile?: string;
+}): Promise<void> {
+  const { sourceRoot, entry, outfile } = options;
+  const pkg = JSON.parse(readFileSync(join(sourceRoot, 'package.json'), 'utf8')) as { version: string };
+  const result = await build({
+    absWorkingDir: sourceRoot,
+    ...(typeof entry === 'string'
+      ? { entryPoints: [entry] }
+      : {
+          stdin: { contents: entry.contents, resolveDir: sourceRoot, sourcefile: 'entry.ts', loader: 'ts' },
+        }),
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node22.19',
+    minify: true,
+    // Mappings only: a stack trace needs lines and names, not the sources themselves.
+    sourcemap: 'linked',
+    sourcesContent: false,
+    legalComments: 'linked',
+    metafile: true,
+    external: ['better-sqlite3'],
+    define: {
+      CLUSTEROPT_AGENT_VERSION: JSON.stringify(pkg.version),
+      // A module's own `if (import.meta.main)` script mode (src/contract/openapi.ts) must not run
+      // because the bundle is the main module: cli.ts dispatches.
+      'import.meta.main': 'false',
+    },
+    // CommonJS dependencies inside an ES module still call require() for Node built-ins.
+    banner: {
+      js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);",
+    },
+    logLevel: 'warning',
+  });
+  if (options.metafile) writeFileSync(options.metafile, JSON.stringify(result.metafile));
+  const mapPath = `${outfile}.map`;
+  const map = JSON.parse(readFileSync(mapPath, 'utf8')) as SourceMapV3;
+  const srcDir = join(sourceRoot, 'src') + sep;
+  const inSrc = (source: string) => resolve(dirname(outfile), source).startsWith(srcDir);
+  writeFileSync(mapPath, JSON.stringify(filterSourceMap(map, inSrc, { linesOnly: true })));
+}
+
+/**
+ * better-sqlite3's JavaScript (lib/, package.json) and the one addon its loader picks on this
+ * machine (build/Release when compiled, else the prebuilt one for this platform), at the same
+ * paths under outdir/node_modules/, where Node resolves `better-sqlite3` from the bundle.
+ */
+function copyBetterSqlite3(sourceRoot: string, outdir: string): void {
+  const require = createRequire(join(sourceRoot, 'package.json'));
+  const pkgDir = dirname(require.resolve('better-sqlite3/package.json'));
+  const target = join(outdir, 'node_modules/better-sqlite3');
+  mkdirSync(target, { recursive: true });
+  for (const f of ['package.json', 'LICENSE', 'lib'])
+    cpSync(join(pkgDir, f), join(target, f), { recursive: true });
+  const { getPrebuildPath } = require(join(pkgDir, 'lib/binding.js')) as { getPrebuildPath(): string | null };
+  const compiled = join(pkgDir, 'build/Release/better_sqlite3.node');
+  const addon = existsSync(compiled) ? compiled : getPrebuildPath();
+  if (!addon)
+    throw new Error(`better-sqlite3 in ${pkgDir} has no addon for ${process.platform}-${process.arch}`);
+  const dest = join(target, relative(pkgDir, addon));
+  mkdirSync(dirname(dest), { recursive: true });
+  cpSync(addon, dest);
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { outdir: { type: 'string' }, metafile: { type: 'string' } } });
+  const r = await bundleAgent({
+    outdir: values.outdir ? resolve(values.outdir) : undefined,
+    metafile: values.metafile ? resolve(values.metafile) : undefined,
+  });
+  const mib = (n: number) => (n / 1024 / 1024).toFixed(2);
+  process.stdout.write(
+    `${relative(process.cwd(), r.cliPath)}: ${mib(r.bytes)} MiB, source map ${mib(r.mapBytes)} MiB\n`,
+  );
+}
