@@ -94,14 +94,16 @@ buildkit_build --quiet --network none -t "$pause" -f "$here/real-node/pause/Dock
 sandbox=$(sed -n 's/^ *sandbox_image *= *"\(.*\)"/\1/p' "$kind_module/images/base/files/etc/containerd/config.toml")
 if [ -n "$sandbox" ] && [ "$sandbox" != "$pause" ]; then docker tag "$pause" "$sandbox" && components+=("$sandbox"); fi
 
-# local-path-provisioner's helper pods run sh, mkdir, rm: Debian's static busybox.
+# local-path-provisioner's helper pods run sh, mkdir, rm: Debian's static busybox, every applet.
 helper_image=clusteropt.local/busybox:bookworm && components+=("$helper_image")
 mkdir -p "$ctx/img-busybox/rootfs/bin" "$ctx/img-busybox/deb"
 (cd "$ctx/img-busybox/deb" && { apt-get download busybox-static >/dev/null 2>&1 ||
   { apt-get update >/dev/null && apt-get download busybox-static >/dev/null; }; })
 dpkg-deb -x "$ctx"/img-busybox/deb/busybox-static_*.deb "$ctx/img-busybox/deb/x"
 cp "$ctx/img-busybox/deb/x/bin/busybox" "$ctx/img-busybox/rootfs/bin/"
-for applet in sh mkdir rm rmdir chmod ls cat; do ln -s busybox "$ctx/img-busybox/rootfs/bin/$applet"; done
+for applet in $("$ctx/img-busybox/rootfs/bin/busybox" --list); do
+  [ "$applet" = busybox ] || ln -s busybox "$ctx/img-busybox/rootfs/bin/$applet"
+done
 printf 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/bin\n' |
   buildkit_build --quiet --network none -t "$helper_image" -f - "$ctx/img-busybox" >/dev/null
 
