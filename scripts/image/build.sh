@@ -19,7 +19,7 @@ t0=$SECONDS
 log() { echo "[image +$((SECONDS - t0))s] $*" >&2; }
 dockerfile_default() { sed -n "s/^ARG $1=//p" Dockerfile | head -1; }
 
-# shellcheck source=buildkit.sh
+# shellcheck source=SCRIPTDIR/buildkit.sh
 source "$root/scripts/image/buildkit.sh"
 docker info >/dev/null 2>&1 || { echo "image: no Docker engine answers (bash scripts/docker-daemon.sh start)" >&2; exit 1; }
 

@@ -20,7 +20,7 @@ if [ -n "${CLUSTEROPT_CLUSTER_BIN_DIR:-}" ]; then
   echo "$CLUSTEROPT_CLUSTER_BIN_DIR"; exit 0
 fi
 
-# shellcheck source=go-build.sh
+# shellcheck source=SCRIPTDIR/go-build.sh
 source "$here/go-build.sh"
 
 k8s=$(modver kubernetes k8s.io/kubernetes)

@@ -2,6 +2,7 @@
 # Shared by build-binaries.sh and kind/node-image.sh (sourced, not run): builds one binary from
 # a wrapper module under go/ into the binary cache, and reads the versions those modules pin.
 # Needs $here (this folder) and $cache (the binary cache) set by the caller.
+# shellcheck disable=SC2154 # $here comes from the caller
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
 
 modver() { # module version as required by a wrapper go.mod

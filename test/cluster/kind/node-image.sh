@@ -21,9 +21,9 @@ root="$(cd "$here/../.." && pwd)"
 cache="${CLUSTEROPT_BIN_CACHE:-$root/.cache/cluster-bin}"
 t0=$SECONDS
 log() { echo "[kind-node +$((SECONDS - t0))s] $*" >&2; }
-# shellcheck source=../go-build.sh
+# shellcheck source=SCRIPTDIR/../go-build.sh
 source "$here/go-build.sh"
-# shellcheck source=../../../scripts/image/buildkit.sh
+# shellcheck source=SCRIPTDIR/../../../scripts/image/buildkit.sh
 source "$root/scripts/image/buildkit.sh"
 
 # 1. Binaries: the test cluster's (kube-*, kubelet, kubectl, etcd, kind), then the node's own.
@@ -59,7 +59,8 @@ ctx=$(mktemp -d "${TMPDIR:-/tmp}/kind-node.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
 image_for() { "$kubeadm" config images list --kubernetes-version "$k8s" | grep "/$1:"; }
 static_image() { # <tag> <binary path> <path in image> [entrypoint]
-  local c="$ctx/img-$(basename "$3")"
+  local c
+  c="$ctx/img-$(basename "$3")"
   mkdir -p "$c" && cp "$2" "$c/bin"
   printf 'FROM scratch\nCOPY bin %s\nENV PATH=/usr/local/bin:/usr/bin:/bin\n%s\n' "$3" \
     "${4:+ENTRYPOINT [\"$4\"]}" | buildkit_build --quiet --network none -t "$1" -f - "$c" >/dev/null

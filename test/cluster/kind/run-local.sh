@@ -81,7 +81,8 @@ out=$(kubectl --context "kind-$cluster" run egress-probe --image=clusteropt.loca
   busybox nc -w 5 "$probe_ip" 443 </dev/null 2>&1) && connected=1 || connected=0
 after=$(guard_drops)
 sleep 1
-kill "$tcpdump_pid" && wait "$tcpdump_pid" 2>/dev/null || true
+kill "$tcpdump_pid"
+wait "$tcpdump_pid" 2>/dev/null || true
 tcpdump_pid=""
 seen=$(tcpdump -n -r "$pcap" 2>/dev/null | wc -l)
 rm -f "$pcap"
