@@ -11,8 +11,11 @@ const LAYERS = [
   ['actions'],
   ['controllers', 'controlplane', 'operator'],
   ['agent'],
-  ['cli.ts'],
+  // The command lines: the agent's and the kubectl plugin's (entry and folder). Nothing
+  // imports them, and neither imports the other.
+  ['cli.ts', 'kubectl-clusteropt.ts', 'kubectl-plugin'],
 ];
+const CLIS = { agent: ['cli.ts'], plugin: ['kubectl-clusteropt.ts', 'kubectl-plugin'] };
 
 // Apart from the agent: they may use the foundation and the contract, nothing else; no agent
 // code imports them (only the command line, which dispatches to them).
@@ -52,6 +55,34 @@ module.exports = {
         path: '^src/',
         pathNot: [under(APART_MAY_USE), '^src/$1/'],
       },
+    },
+    {
+      name: 'command-lines-apart',
+      comment: 'The agent CLI and the kubectl plugin do not import each other.',
+      severity: 'error',
+      from: { path: under(CLIS.plugin) },
+      to: { path: under(CLIS.agent) },
+    },
+    {
+      name: 'command-lines-apart-reverse',
+      comment: 'The agent CLI and the kubectl plugin do not import each other.',
+      severity: 'error',
+      from: { path: under(CLIS.agent) },
+      to: { path: under(CLIS.plugin) },
+    },
+    {
+      name: 'plugin-imports-apart',
+      comment: `The kubectl plugin talks to the Kubernetes API only: it never imports ${APART.join(' or ')}.`,
+      severity: 'error',
+      from: { path: under(CLIS.plugin) },
+      to: { path: under(APART) },
+    },
+    {
+      name: 'test-helpers-only-in-tests',
+      comment: 'Test fixtures in src/ (test-db.ts, *-test-fixtures.ts) are for tests only.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '\\.test\\.ts$' },
+      to: { path: '(^|/)(test-db|[a-z-]*test-fixtures)\\.ts$' },
     },
     {
       name: 'no-file-cycles',

@@ -2,8 +2,9 @@
 # BuildKit directly: `DOCKER_BUILDKIT=1 docker build --build-arg VERSION=... .` Two stages:
 #  build   - Node 24 on Debian bookworm: `npm ci` (compiles better-sqlite3 for this Node when
 #            no prebuilt binary matches), then `node scripts/bundle.ts`: the CLI as one minified
-#            ES module dist/cli.mjs (esbuild) with its source map, and better-sqlite3 (the one
-#            external package) under dist/node_modules/; smoke test of dist/ alone.
+#            ES module dist/cli.mjs (esbuild) with its source map, the kubectl plugin as
+#            dist/kubectl-clusteropt.mjs, and better-sqlite3 (the one external package) under
+#            dist/node_modules/; smoke test of dist/ alone.
 #  runtime - distroless Node 24 (Debian 12, same glibc as the build stage, so the compiled
 #            better-sqlite3 addon loads), no shell or package manager, user nonroot (65532).
 # A bundle rather than node_modules: V8 keeps the source of every module it loads, and one
@@ -35,11 +36,13 @@ COPY scripts/bundle.ts scripts/source-map-filter.ts ./scripts/
 COPY src ./src
 RUN node scripts/bundle.ts \
  && rm -rf node_modules src \
- # Smoke test of dist/ on its own: the CLI starts, its contract is the committed one, and
- # the native SQLite addon loads from dist/node_modules.
+ # Smoke test of dist/ on its own: the CLI starts, its contract is the committed one, the
+ # kubectl plugin (package.json's second bin) starts, and the native SQLite addon loads
+ # from dist/node_modules.
  && node dist/cli.mjs --version \
  && node dist/cli.mjs run --help > /dev/null \
  && node dist/cli.mjs openapi --check \
+ && node dist/kubectl-clusteropt.mjs --help > /dev/null \
  && cd dist && node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()"
 
 FROM ${RUNTIME_IMAGE}
@@ -60,6 +63,10 @@ ENV NODE_ENV=production
 # GC threads then strand freed memory in arenas of their own. With two, the agent's RSS at
 # 5,000 nodes was ~20 MiB lower in a back-to-back run (docs/inventory.md, Measured).
 ENV MALLOC_ARENA_MAX=2
+# Blocks of 32 KiB and more are mmap'ed, so freeing them returns them to the kernel: V8's
+# parser and compiler zones and I/O buffers otherwise stay in glibc's main arena once freed
+# (at 5,000 nodes the arena held 87-111 MiB; with this 10-15 MiB). docs/benchmarks-scale.md.
+ENV MALLOC_MMAP_THRESHOLD_=32768
 # Numeric, so Kubernetes can verify runAsNonRoot. The root filesystem may be read-only:
 # the agent writes only to its state dir (a volume) and /tmp (mount an emptyDir).
 USER 65532:65532
@@ -73,7 +80,10 @@ EXPOSE 8080
 # nodes was ~125 MiB lower (419 -> 294 MiB back to back) for more, cheap, scavenges (first
 # report times within run-to-run noise). Measured in docs/inventory.md; the inventory
 # benchmark runs the agent with exactly these flags and ENV (it reads this file).
+# --memory-saver-mode: V8 collects the old generation sooner instead of letting it grow to
+# 2-4x the live data; at 5,000 nodes the heap after sync is ~40 MiB instead of ~80, for more
+# CPU in full GCs (start-up and bursts: measured in docs/benchmarks-scale.md).
 # --enable-source-maps: stack traces name src/ files and lines (dist/cli.mjs.map maps src/
-# only, which keeps its cost to a few MiB: scripts/source-map-filter.ts).
-ENTRYPOINT ["/nodejs/bin/node", "--enable-source-maps", "--max-semi-space-size=2", "/app/dist/cli.mjs"]
+# lines only, which keeps its cost to ~1.5 MiB: scripts/source-map-filter.ts).
+ENTRYPOINT ["/nodejs/bin/node", "--enable-source-maps", "--max-semi-space-size=2", "--memory-saver-mode", "/app/dist/cli.mjs"]
 CMD ["run"]

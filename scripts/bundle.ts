@@ -1,10 +1,13 @@
 /**
- * `npm run bundle`: the agent CLI as one minified ES module, what the image ships.
+ * `npm run bundle`: the agent CLI as one minified ES module, what the image ships, and the
+ * kubectl plugin the same way (package.json `bin` points at both).
  *
  *   dist/cli.mjs              src/cli.ts and every dependency it reaches, minified
  *   dist/cli.mjs.map          its source map: src/ lines only (source-map-filter.ts says why);
  *                             with --enable-source-maps stack traces name src/ files and lines
  *   dist/cli.mjs.LEGAL.txt    the dependencies' licence comments, moved out of the code
+ *   dist/kubectl-clusteropt.mjs (.map, .LEGAL.txt)   the admin's kubectl plugin
+ *                             (src/kubectl-clusteropt.ts); it needs no file beside it
  *   dist/openapi.json         the committed contract, for `openapi --check` (the image's smoke test)
  *   dist/node_modules/better-sqlite3/   the one dependency left outside: its JavaScript and
  *                             the native addon this machine loads (compiled or prebuilt)
@@ -34,6 +37,8 @@ const root = resolve(import.meta.dirname, '..');
 export interface BundleResult {
   outdir: string;
   cliPath: string;
+  /** The kubectl plugin (`kubectl-clusteropt`). */
+  pluginPath: string;
   bytes: number;
   mapBytes: number;
 }
@@ -48,11 +53,18 @@ export async function bundleAgent(
   mkdirSync(outdir, { recursive: true });
   const cliPath = join(outdir, 'cli.mjs');
   await bundleModule({ sourceRoot, entry: join(sourceRoot, 'src/cli.ts'), outfile: cliPath, ...options });
+  const pluginPath = join(outdir, 'kubectl-clusteropt.mjs');
+  await bundleModule({
+    sourceRoot,
+    entry: join(sourceRoot, 'src/kubectl-clusteropt.ts'),
+    outfile: pluginPath,
+  });
   cpSync(join(sourceRoot, 'src/contract/openapi.json'), join(outdir, 'openapi.json'));
   copyBetterSqlite3(sourceRoot, outdir);
   return {
     outdir,
     cliPath,
+    pluginPath,
     bytes: readFileSync(cliPath).length,
     mapBytes: readFileSync(`${cliPath}.map`).length,
   };
@@ -140,6 +152,7 @@ if (import.meta.main) {
   });
   const mib = (n: number) => (n / 1024 / 1024).toFixed(2);
   process.stdout.write(
-    `${relative(process.cwd(), r.cliPath)}: ${mib(r.bytes)} MiB, source map ${mib(r.mapBytes)} MiB\n`,
+    `${relative(process.cwd(), r.cliPath)}: ${mib(r.bytes)} MiB, source map ${mib(r.mapBytes)} MiB\n` +
+      `${relative(process.cwd(), r.pluginPath)}: ${mib(readFileSync(r.pluginPath).length)} MiB\n`,
   );
 }

@@ -40,6 +40,8 @@ export interface DrainDetails {
   budget: { ms: number; limitedBy: 'timeout' | 'deadline'; endsAt: string };
   force: boolean;
   forceAllowed: boolean;
+  forceDeleteAtBudgetEnd: boolean;
+  forceDeleteAtBudgetEndAllowed: boolean;
   evicted: DrainPodReport[];
   forceDeleted: DrainPodReport[];
   stuck: DrainPodReport[];
@@ -138,9 +140,13 @@ export async function drainNode(
     nowMs: ctx.now(),
   });
   const budgetEndsAtMono = performance.now() + budget.remainingMs;
-  const forceAllowed = ctx.limits?.allowForce ?? true;
+  // Without limits (an executor called directly) the narrow side: neither kind of force.
+  const forceAllowed = ctx.limits?.allowForce ?? false;
+  const forceDeleteAllowed = ctx.limits?.allowForceDeleteAtBudgetEnd ?? false;
+  const noForceNamespaces = ctx.limits?.noForceNamespaces ?? [];
   const filters: DrainFilterOptions = {
-    force: payload.force,
+    force: payload.force && forceAllowed,
+    noForceNamespaces,
     deleteEmptyDirData: payload.deleteEmptyDirData,
     ignoreDaemonSets: payload.ignoreDaemonSets,
     skipWaitForDeleteTimeoutSeconds: payload.skipWaitForDeleteTimeoutSeconds,
@@ -154,6 +160,8 @@ export async function drainNode(
     },
     force: payload.force,
     forceAllowed,
+    forceDeleteAtBudgetEnd: payload.forceDeleteAtBudgetEnd,
+    forceDeleteAtBudgetEndAllowed: forceDeleteAllowed,
     evicted: [],
     forceDeleted: [],
     stuck: [],
@@ -168,10 +176,11 @@ export async function drainNode(
     await ctx.events.flush(2_000);
     return { result, node };
   };
+  const forceRefused = payload.force && !forceAllowed ? ' (force is not allowed by policy)' : '';
   const blockedResult = (why: string) =>
     failed(
       'blocked',
-      `drain of ${nodeName} refused: ${details.blocked.length} pod(s) block it: ${summarizeBlocked(details.blocked)}${why}`,
+      `drain of ${nodeName} refused: ${details.blocked.length} pod(s) block it: ${summarizeBlocked(details.blocked)}${forceRefused}${why}`,
       details,
     );
 
@@ -204,8 +213,8 @@ export async function drainNode(
     actionId: action.id,
     budgetEndsAtMono,
     payloadGraceSeconds: payload.gracePeriodSeconds,
-    force: payload.force,
-    forceAllowed,
+    forceDeleteAtBudgetEnd: payload.forceDeleteAtBudgetEnd && forceDeleteAllowed,
+    noForceNamespaces,
     skipWaitForDeleteTimeoutSeconds: payload.skipWaitForDeleteTimeoutSeconds,
   });
   let outcome: DrainRunOutcome;
@@ -257,7 +266,9 @@ export async function drainNode(
     const why = rejected
       ? `eviction refused for ${summarizeBlocked(outcome.rejected)}`
       : `${outcome.remaining.length} pod(s) not drained when the budget ended: ${summarizeBlocked(outcome.remaining)}` +
-        (payload.force && !forceAllowed ? ' (force is not allowed by policy)' : '');
+        (payload.forceDeleteAtBudgetEnd && !forceDeleteAllowed
+          ? ' (forceDeleteAtBudgetEnd is not allowed by policy)'
+          : '');
     ctx.events.emit(
       nodeSubject(node),
       'Warning',

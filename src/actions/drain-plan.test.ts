@@ -8,7 +8,6 @@ import {
   drainBudget,
   evictionGraceSeconds,
   evictionWaves,
-  forcedDeleteGraceSeconds,
   isCriticalPod,
   planDrain,
 } from './drain-plan.ts';
@@ -109,6 +108,20 @@ describe('decidePod: kubectl filters', () => {
       action: 'evict',
       notes: ['terminal'],
     });
+  });
+
+  it('never applies force in a protected system namespace', () => {
+    const p = pod({ controller: undefined, namespace: 'kube-system' });
+    expect(
+      decidePod(p, noOwners, opts({ force: true, noForceNamespaces: ['kube-system'] }), NOW),
+    ).toMatchObject({
+      action: 'block',
+      reason: 'unmanaged',
+      message: expect.stringMatching(/force does not apply in system namespace kube-system/),
+    });
+    expect(decidePod(p, noOwners, opts({ force: true, noForceNamespaces: ['other'] }), NOW).action).toBe(
+      'evict',
+    );
   });
 
   it('applies the filters in kubectl order: an unmanaged emptyDir pod reports local storage first', () => {
@@ -342,19 +355,42 @@ describe('drainBudget', () => {
 });
 
 describe('grace periods', () => {
+  const noFloor = { minGracePeriodSeconds: 0 };
   it('evicts with the payload grace, else the pod own, capped by policy', () => {
-    expect(evictionGraceSeconds({ terminationGracePeriodSeconds: 30 }, undefined, undefined)).toBeUndefined();
-    expect(evictionGraceSeconds({ terminationGracePeriodSeconds: 30 }, 5, undefined)).toBe(5);
-    expect(evictionGraceSeconds({ terminationGracePeriodSeconds: 30 }, 60, 20)).toBe(20);
-    expect(evictionGraceSeconds({ terminationGracePeriodSeconds: 300 }, undefined, 60)).toBe(60);
-    expect(evictionGraceSeconds({ terminationGracePeriodSeconds: 30 }, undefined, 60)).toBeUndefined();
+    expect(evictionGraceSeconds({ terminationGracePeriodSeconds: 30 }, undefined, noFloor)).toBeUndefined();
+    expect(evictionGraceSeconds({ terminationGracePeriodSeconds: 30 }, 5, noFloor)).toBe(5);
+    expect(
+      evictionGraceSeconds({ terminationGracePeriodSeconds: 30 }, 60, {
+        ...noFloor,
+        maxGracePeriodSeconds: 20,
+      }),
+    ).toBe(20);
+    expect(
+      evictionGraceSeconds({ terminationGracePeriodSeconds: 300 }, undefined, {
+        ...noFloor,
+        maxGracePeriodSeconds: 60,
+      }),
+    ).toBe(60);
+    expect(
+      evictionGraceSeconds({ terminationGracePeriodSeconds: 30 }, undefined, {
+        ...noFloor,
+        maxGracePeriodSeconds: 60,
+      }),
+    ).toBeUndefined();
   });
 
-  it('force-deletes with a short grace', () => {
-    expect(forcedDeleteGraceSeconds({ terminationGracePeriodSeconds: 300 }, undefined, undefined)).toBe(10);
-    expect(forcedDeleteGraceSeconds({ terminationGracePeriodSeconds: 3 }, undefined, undefined)).toBe(3);
-    expect(forcedDeleteGraceSeconds({ terminationGracePeriodSeconds: 300 }, 0, undefined)).toBe(0);
-    expect(forcedDeleteGraceSeconds({ terminationGracePeriodSeconds: 300 }, 60, 20)).toBe(20);
-    expect(forcedDeleteGraceSeconds({ terminationGracePeriodSeconds: undefined }, 45, undefined)).toBe(30);
+  it('never asks for less than the minimum (default 30 s), nor more than the pod own or the maximum', () => {
+    // A hostile grace of 0 gets the floor.
+    expect(evictionGraceSeconds({ terminationGracePeriodSeconds: 3600 }, 0, {})).toBe(30);
+    expect(
+      evictionGraceSeconds({ terminationGracePeriodSeconds: 3600 }, 0, { minGracePeriodSeconds: 120 }),
+    ).toBe(120);
+    // A pod whose own grace is shorter than the floor keeps its own.
+    expect(evictionGraceSeconds({ terminationGracePeriodSeconds: 5 }, 0, {})).toBe(5);
+    // The floor never exceeds the maximum an admin set.
+    expect(
+      evictionGraceSeconds({ terminationGracePeriodSeconds: 3600 }, 0, { maxGracePeriodSeconds: 10 }),
+    ).toBe(10);
+    expect(evictionGraceSeconds({ terminationGracePeriodSeconds: 3600 }, 600, {})).toBe(600);
   });
 });

@@ -12,7 +12,10 @@ import type { PodFacts } from '../kube/pods.ts';
 import { type OwnerInfo, ownerKey } from '../kube/workloads.ts';
 
 export interface DrainFilterOptions {
+  /** kubectl's --force, as allowed by policy: pods without a controller may be evicted. */
   force: boolean;
+  /** Namespaces where force never applies (the system namespaces a policy protects). */
+  noForceNamespaces?: readonly string[];
   deleteEmptyDirData: boolean;
   ignoreDaemonSets: boolean;
   /** kubectl's --skip-wait-for-delete-timeout: 0/undefined disables. */
@@ -96,6 +99,9 @@ export function decidePod(
 ): PodDecision {
   const notes: EvictNote[] = [];
   const terminal = isTerminal(pod);
+  const force = options.force && !(options.noForceNamespaces ?? []).includes(pod.namespace);
+  const noForceHere =
+    options.force && !force ? `; force does not apply in system namespace ${pod.namespace}` : '';
 
   // 1. skipDeletedFilter: deletion requested longer ago than the skip-wait timeout.
   const skipWait = options.skipWaitForDeleteTimeoutSeconds ?? 0;
@@ -111,7 +117,7 @@ export function decidePod(
   if (pod.controller && isDaemonSetController(pod) && !terminal) {
     const owner = owners.get(ownerKey(pod.namespace, pod.controller));
     if (owner && !owner.exists) {
-      if (!options.force) return block('daemonset-missing', `DaemonSet ${pod.controller.name}`);
+      if (!force) return block('daemonset-missing', `DaemonSet ${pod.controller.name}${noForceHere}`);
       notes.push('orphaned-daemonset-pod');
     } else if (!options.ignoreDaemonSets) {
       return block('daemonset-not-ignored');
@@ -133,7 +139,7 @@ export function decidePod(
   if (terminal) {
     notes.push('terminal');
   } else if (!pod.controller) {
-    if (!options.force) return block('unmanaged');
+    if (!force) return block('unmanaged', noForceHere ? noForceHere.slice(2) : undefined);
     notes.push('unmanaged-forced');
   }
 
@@ -221,33 +227,23 @@ export function drainBudget(input: BudgetInput): Budget {
 
 /** Default pod grace when the pod does not set one (the API server's default). */
 export const defaultPodGraceSeconds = 30;
-/** Largest grace a forced deletion gives a pod unless the payload asks for a specific one. */
-export const forcedDeleteMaxGraceSeconds = 10;
+/** The policy's minGracePeriodSeconds when no policy sets one (docs/policy.md). */
+export const defaultMinGracePeriodSeconds = 30;
 
 /**
  * The gracePeriodSeconds sent with an eviction: the payload's, else the pod's own (undefined:
- * let the server use it), both capped by the policy's maximum.
+ * let the server use it), capped by the policy's maximum, and never below the floor: the
+ * policy's minimum, or the pod's own when that is shorter (a hostile or careless grace of 0
+ * does not kill pods at once). The floor never exceeds the maximum.
  */
 export function evictionGraceSeconds(
   pod: Pick<PodFacts, 'terminationGracePeriodSeconds'>,
   payloadGrace: number | undefined,
-  policyMaxGrace: number | undefined,
+  limits: { maxGracePeriodSeconds?: number | undefined; minGracePeriodSeconds?: number | undefined },
 ): number | undefined {
-  const max = policyMaxGrace ?? Number.POSITIVE_INFINITY;
-  if (payloadGrace !== undefined) return Math.min(payloadGrace, max);
   const own = pod.terminationGracePeriodSeconds ?? defaultPodGraceSeconds;
-  return own > max ? max : undefined;
-}
-
-/** Grace for deleting what is left when the budget ran out and force applies: short. */
-export function forcedDeleteGraceSeconds(
-  pod: Pick<PodFacts, 'terminationGracePeriodSeconds'>,
-  payloadGrace: number | undefined,
-  policyMaxGrace: number | undefined,
-): number {
-  return Math.min(
-    pod.terminationGracePeriodSeconds ?? defaultPodGraceSeconds,
-    payloadGrace ?? forcedDeleteMaxGraceSeconds,
-    policyMaxGrace ?? Number.POSITIVE_INFINITY,
-  );
+  const max = limits.maxGracePeriodSeconds ?? Number.POSITIVE_INFINITY;
+  const floor = Math.min(limits.minGracePeriodSeconds ?? defaultMinGracePeriodSeconds, own, max);
+  const grace = Math.max(floor, Math.min(payloadGrace ?? own, max));
+  return payloadGrace === undefined && grace === own ? undefined : grace;
 }

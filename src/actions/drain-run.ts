@@ -21,7 +21,7 @@ import { deletePod, evictPod, nodePodsQuery, type PodFacts, podFacts } from '../
 import { listWatch } from '../kube/watch.ts';
 import { Backoff } from '../util/backoff.ts';
 import { Wakeup } from '../util/wakeup.ts';
-import { evictionGraceSeconds, forcedDeleteGraceSeconds, isMirrorPod } from './drain-plan.ts';
+import { defaultPodGraceSeconds, evictionGraceSeconds, isMirrorPod } from './drain-plan.ts';
 import { type DoneReason, DrainTracker } from './drain-tracker.ts';
 import type { ActionContext } from './types.ts';
 
@@ -51,10 +51,15 @@ export interface DrainRunOptions {
   /** Monotonic (performance.now()) time at which the budget ends. */
   budgetEndsAtMono: number;
   payloadGraceSeconds: number | undefined;
-  force: boolean;
-  forceAllowed: boolean;
+  /** Delete what a PDB still protects when the budget ends (asked for and allowed by policy). */
+  forceDeleteAtBudgetEnd: boolean;
+  /** Pods in these namespaces are never force-deleted. */
+  noForceNamespaces: readonly string[];
   skipWaitForDeleteTimeoutSeconds: number | undefined;
 }
+
+/** Longest a drain waits for pods it force-deleted; still there after that: reported terminating. */
+const forcedDeleteMaxWaitSeconds = 300;
 
 export interface DrainRunOutcome {
   evicted: DrainPodReport[];
@@ -257,7 +262,7 @@ export class DrainRun {
     // Out of budget (or refused): force, or report what is left and why.
     const forceStarted = performance.now();
     const remainingEntries = [...stalled.map((s) => s.entry), ...leftover];
-    if (this.out.budgetExhausted && this.options.force && this.options.forceAllowed) {
+    if (this.out.budgetExhausted && this.options.forceDeleteAtBudgetEnd) {
       await this.forceDelete(remainingEntries);
       this.out.forceMs = Math.round(performance.now() - forceStarted);
       if (this.halted) return this.out;
@@ -353,13 +358,16 @@ export class DrainRun {
       this.markDone(pod, 'gone');
       return;
     }
+    // Already terminating: it is leaving on its own. An eviction now would only cut what is
+    // left of its grace period (the API server applies a shorter one), so just wait for it.
+    if ((this.tracker.latestFacts(pod.uid) ?? pod).deletionTimestampMs !== undefined) {
+      if (!item.entry.notes.includes('already-terminating')) item.entry.notes.push('already-terminating');
+      this.accepted(item, undefined);
+      return;
+    }
     this.inFlight++;
     item.attempts++;
-    const grace = evictionGraceSeconds(
-      pod,
-      this.options.payloadGraceSeconds,
-      this.ctx.limits?.maxGracePeriodSeconds,
-    );
+    const grace = evictionGraceSeconds(pod, this.options.payloadGraceSeconds, this.ctx.limits ?? {});
     evictPod(this.ctx.kube, pod, grace)
       .then(
         () => this.accepted(item, 'Evicted'),
@@ -464,7 +472,13 @@ export class DrainRun {
     }
   }
 
-  /** Deletes what is left (PDBs are bypassed: only with force) and waits briefly for it. */
+  /**
+   * Deletes what is left at the budget end (PDBs are bypassed: only with
+   * forceDeleteAtBudgetEnd allowed by policy) and waits for it a while. Each pod keeps its own
+   * grace period (no grace is sent, so the API server applies the pod's); a pod already
+   * terminating is not deleted again (that could only shorten what is left of its grace), and
+   * pods in protected system namespaces are never deleted this way.
+   */
   private async forceDelete(entries: EvictEntry[]): Promise<void> {
     const outstanding = new Map<string, QueueItem>();
     let maxGrace = 0;
@@ -483,14 +497,29 @@ export class DrainRun {
           this.markDone(pod, this.doneReasons.get(pod.uid) ?? 'gone');
           continue;
         }
-        const grace = forcedDeleteGraceSeconds(
-          pod,
-          this.options.payloadGraceSeconds,
-          this.ctx.limits?.maxGracePeriodSeconds,
-        );
+        const live = this.tracker.latestFacts(pod.uid) ?? pod;
+        if (live.deletionTimestampMs !== undefined) {
+          // Terminating already (an accepted eviction, or deleted by someone else): left to
+          // finish in its own time. Followed for the margin below, not for the rest of its
+          // grace (which may be an hour): still there, it is reported terminating.
+          outstanding.set(pod.uid, item);
+          if (!this.acceptedAt.has(pod.uid)) this.accepted(item, undefined);
+          continue;
+        }
+        if (this.options.noForceNamespaces.includes(pod.namespace)) {
+          this.out.remaining.push(
+            report(pod, {
+              reason: 'pdb',
+              message: `not force-deleted: system namespace ${pod.namespace} is protected (protectSystemNamespaces)`,
+              critical: entry.critical,
+            }),
+          );
+          continue;
+        }
+        const grace = live.terminationGracePeriodSeconds ?? defaultPodGraceSeconds;
         maxGrace = Math.max(maxGrace, grace);
         try {
-          await deletePod(this.ctx.kube, pod, grace);
+          await deletePod(this.ctx.kube, pod, undefined);
           this.forced.add(pod.uid);
           outstanding.set(pod.uid, item);
           if (!this.acceptedAt.has(pod.uid)) this.accepted(item, undefined);
@@ -498,7 +527,7 @@ export class DrainRun {
             { apiVersion: 'v1', kind: 'Pod', name: pod.name, namespace: pod.namespace, uid: pod.uid },
             'Warning',
             'ClusteroptForceDeleted',
-            `Deleted (grace ${grace}s, PodDisruptionBudgets bypassed) after the drain budget of clusteropt action ${this.options.actionId} ran out`,
+            `Deleted with its own grace period (${grace}s), PodDisruptionBudgets bypassed, after the drain budget of clusteropt action ${this.options.actionId} ran out (forceDeleteAtBudgetEnd)`,
           );
         } catch (err) {
           if (isNotFound(err) || isConflict(err)) {
@@ -517,7 +546,8 @@ export class DrainRun {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, work.length) }, worker));
-    const until = performance.now() + maxGrace * 1000 + this.forcedMarginMs;
+    const until =
+      performance.now() + Math.min(maxGrace, forcedDeleteMaxWaitSeconds) * 1000 + this.forcedMarginMs;
     while (!this.halted) {
       this.collectDone(outstanding);
       if (outstanding.size === 0) break;

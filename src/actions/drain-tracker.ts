@@ -65,6 +65,11 @@ export class DrainTracker {
     if (!this.waiting.has(pod.uid)) this.waiting.set(pod.uid, { pod: newest, sinceMs: nowMs });
   }
 
+  /** The newest facts the watch gave for a pod still on the node. */
+  latestFacts(uid: string): PodFacts | undefined {
+    return this.latest.get(uid);
+  }
+
   /** True when the watch already saw this pod go. */
   isGone(uid: string): boolean {
     return this.goneUids.has(uid);

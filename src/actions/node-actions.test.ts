@@ -6,7 +6,7 @@ import { nodeIdentityMismatch } from '../contract/node-identity.ts';
 import { PatchNodePayload } from '../contract/payloads.ts';
 import type { NodeChange } from '../kube/nodes.ts';
 import { planCordon } from './cordon-node.ts';
-import { planPatchNode } from './patch-node.ts';
+import { isEvictingPatch, patchNodeDisruption, planPatchNode } from './patch-node.ts';
 import { decideScale } from './scale-workload.ts';
 import { planUncordon } from './uncordon-node.ts';
 
@@ -177,6 +177,35 @@ describe('patch_node', () => {
     });
   });
 
+  it('records the taints it adds, so removing them later is known to undo its own change', () => {
+    const added = planPatchNode(
+      node(),
+      parse({ nodeName: 'n1', taints: [{ key: 'gpu', effect: 'NoSchedule' }] }).data!,
+    );
+    expect(added.change?.annotations).toEqual({ 'clusteropt.io/patched-taints': '["gpu:NoSchedule"]' });
+    const tainted = apply(node(), added.change);
+    const removal = parse({ nodeName: 'n1', removeTaints: [{ key: 'gpu', effect: 'NoSchedule' }] }).data!;
+    const ours = patchNodeDisruption(removal, tainted.metadata?.annotations ?? {});
+    expect(ours).toEqual({ noExecuteAdded: [], foreignTaintsRemoved: [] });
+    expect(isEvictingPatch(ours)).toBe(false);
+    // The removal drops it from the record (the annotation goes with the last one).
+    expect(planPatchNode(tainted, removal).change?.annotations).toEqual({
+      'clusteropt.io/patched-taints': null,
+    });
+    // A taint someone else put there: removing it is disruptive; unknown annotations too.
+    expect(patchNodeDisruption(removal, {})).toEqual({
+      noExecuteAdded: [],
+      foreignTaintsRemoved: ['gpu:NoSchedule'],
+    });
+    expect(isEvictingPatch(patchNodeDisruption(removal, undefined))).toBe(true);
+    const noExecute = parse({ nodeName: 'n1', taints: [{ key: 'x', effect: 'NoExecute' }] }).data!;
+    expect(isEvictingPatch(patchNodeDisruption(noExecute, {}))).toBe(true);
+    // The record is the agent's own: patch_node cannot write it.
+    expect(parse({ nodeName: 'n1', annotations: { 'clusteropt.io/patched-taints': '[]' } }).success).toBe(
+      false,
+    );
+  });
+
   it("refuses the agent's own marks and contradictory taints (rejected at parse time)", () => {
     expect(parse({ nodeName: 'n1', annotations: { 'clusteropt.io/cordoned-by': null } }).success).toBe(false);
     expect(
@@ -245,6 +274,16 @@ describe('scale decisions', () => {
 
   it('is done when already at the target (a replay after a crash)', () => {
     expect(decideScale({ replicas: 5, expectedReplicas: 3 }, 5, true)).toEqual({ kind: 'noop' });
+  });
+
+  it('refuses a scale-up past the policy limits (checked again on the replicas read before writing)', () => {
+    const limits = { maxReplicas: 100, maxScaleUpFactor: 2 };
+    expect(decideScale({ replicas: 6 }, 3, false, limits)).toEqual({ kind: 'scale' });
+    expect(decideScale({ replicas: 7 }, 3, false, limits)).toMatchObject({ kind: 'over-limit' });
+    expect(decideScale({ replicas: 100_000 }, 90_000, false, limits)).toMatchObject({ kind: 'over-limit' });
+    // The defaults apply when no limits are given; scaling down never hits them.
+    expect(decideScale({ replicas: 500 }, 300, false)).toMatchObject({ kind: 'over-limit' });
+    expect(decideScale({ replicas: 200 }, 300, false)).toEqual({ kind: 'scale' });
   });
 
   it('refuses to scale a do-not-disrupt workload down, but not up', () => {

@@ -1,5 +1,6 @@
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
-import { type PatchNodePayload, sameTaint } from '../contract/payloads.ts';
+import { patchedTaintsAnnotation } from '../contract/marks.ts';
+import { type PatchNodePayload, sameTaint, type Taint } from '../contract/payloads.ts';
 import { type NodeChange, updateNode } from '../kube/nodes.ts';
 import { loadTargetNode, nodeSubject } from './target-node.ts';
 import {
@@ -20,6 +21,48 @@ export interface PatchNodePlan {
 }
 
 const taintName = (t: Pick<V1Taint, 'key' | 'effect'>): string => `${t.key}:${t.effect}`;
+
+/** The taints patch_node added to a node (its patchedTaintsAnnotation), as `key:Effect`. */
+export function agentAddedTaints(annotations: Record<string, string> | undefined): Set<string> {
+  const raw = annotations?.[patchedTaintsAnnotation];
+  if (!raw) return new Set();
+  try {
+    const list = JSON.parse(raw) as unknown;
+    return new Set(Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string') : []);
+  } catch {
+    // Edited into garbage: no taint counts as the agent's (the safe reading).
+    return new Set();
+  }
+}
+
+/** What a patch_node would disrupt (docs/policy.md "patch_node"): both kinds count as evicting. */
+export interface PatchNodeDisruption {
+  /** NoExecute taints it adds: pods that do not tolerate them are evicted, PDBs or not. */
+  noExecuteAdded: Taint[];
+  /** Taints it removes that patch_node did not add (`key:Effect`); undefined: node annotations unknown. */
+  foreignTaintsRemoved: string[] | undefined;
+}
+
+export function patchNodeDisruption(
+  payload: Pick<PatchNodePayload, 'taints' | 'removeTaints'>,
+  nodeAnnotations: Record<string, string> | undefined,
+): PatchNodeDisruption {
+  const removals = payload.removeTaints ?? [];
+  const ours = nodeAnnotations === undefined ? undefined : agentAddedTaints(nodeAnnotations);
+  return {
+    noExecuteAdded: (payload.taints ?? []).filter((t) => t.effect === 'NoExecute'),
+    foreignTaintsRemoved:
+      ours === undefined && removals.length > 0
+        ? undefined
+        : removals.map(taintName).filter((name) => !ours?.has(name)),
+  };
+}
+
+export function isEvictingPatch(d: PatchNodeDisruption): boolean {
+  return (
+    d.noExecuteAdded.length > 0 || d.foreignTaintsRemoved === undefined || d.foreignTaintsRemoved.length > 0
+  );
+}
 
 /** Only the keys whose value would actually change (so a replay patches nothing). */
 function mergeMap(
@@ -59,6 +102,15 @@ export function planPatchNode(node: V1Node, payload: PatchNodePayload): PatchNod
   if (labels.changed.length) change.labels = labels.patch;
   if (annotations.changed.length) change.annotations = annotations.patch;
   if (taintsChanged) change.taints = next;
+  // Remember which taints are the agent's own, so removing them later is known to be an undo.
+  const before = agentAddedTaints(node.metadata?.annotations);
+  const ours = new Set([...before, ...taintsAdded].filter((name) => !taintsRemoved.includes(name)));
+  if (ours.size !== before.size || [...ours].some((name) => !before.has(name))) {
+    change.annotations = {
+      ...change.annotations,
+      [patchedTaintsAnnotation]: ours.size ? JSON.stringify([...ours].sort()) : null,
+    };
+  }
   return {
     change: Object.keys(change).length ? change : null,
     labelsChanged: labels.changed,

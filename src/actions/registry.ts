@@ -36,13 +36,17 @@ export function executorFor<T extends ActionType>(type: T): ActionExecutor<T> | 
   return executors[type] as ActionExecutor<T> | undefined;
 }
 
-const knownReasons = new Set<string>([
-  'identity_mismatch',
-  'node_not_found',
-  'node_update_conflict',
-  'workload_not_found',
-  'unsupported_kind',
-]);
+/**
+ * Error codes (UPPER_SNAKE, like every AgentError code) that name a result reason the control
+ * plane knows (lower_snake: the shipped result vocabulary, docs/actions.md).
+ */
+const reasonOfCode: Readonly<Record<string, ResultReason>> = {
+  IDENTITY_MISMATCH: 'identity_mismatch',
+  NODE_NOT_FOUND: 'node_not_found',
+  NODE_UPDATE_CONFLICT: 'node_update_conflict',
+  WORKLOAD_NOT_FOUND: 'workload_not_found',
+  UNSUPPORTED_KIND: 'unsupported_kind',
+};
 
 /**
  * Runs an action's executor. Always resolves to a result, except when `ctx.signal` aborted:
@@ -60,8 +64,9 @@ export async function runAction(action: Action, ctx: ActionContext): Promise<Act
   } catch (err) {
     if (err instanceof ActionAbortedError) throw err;
     if (ctx.signal.aborted) throw new ActionAbortedError(action.id, ctx.signal.reason);
-    if (err instanceof AgentError && knownReasons.has(err.code)) {
-      return failed(err.code as ResultReason, err.message, {}, err.retryable);
+    const reason = err instanceof AgentError ? reasonOfCode[err.code] : undefined;
+    if (err instanceof AgentError && reason !== undefined) {
+      return failed(reason, err.message, {}, err.retryable);
     }
     const code = statusCode(err);
     const retryable = isRetryableKubeError(err);

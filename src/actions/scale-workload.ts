@@ -21,23 +21,59 @@ import {
   throwIfAborted,
 } from './types.ts';
 
+/** The AgentPolicy scale limits when no policy sets them (docs/policy.md). */
+export const defaultScaleLimits = { maxReplicas: 100, maxScaleUpFactor: 2 } as const;
+
+/**
+ * The scale-up limits, shared by the policy check (controllers/policy/decide.ts) and this
+ * executor (which checks again on the replicas it read right before writing). Scaling down is
+ * never refused here.
+ */
+export function scaleUpRefusal(
+  current: number,
+  target: number,
+  limits: { maxReplicas: number; maxScaleUpFactor: number },
+): { rule: 'maxReplicas' | 'maxScaleUpFactor'; message: string } | undefined {
+  if (target <= current) return undefined;
+  if (target > limits.maxReplicas) {
+    return {
+      rule: 'maxReplicas',
+      message: `scaling up from ${current} to ${target} replicas exceeds scale.maxReplicas ${limits.maxReplicas}`,
+    };
+  }
+  const most = Math.floor(Math.max(current, 1) * limits.maxScaleUpFactor);
+  if (target > most) {
+    return {
+      rule: 'maxScaleUpFactor',
+      message: `scaling up from ${current} to ${target} replicas is more than scale.maxScaleUpFactor ${limits.maxScaleUpFactor} times (at most ${most})`,
+    };
+  }
+  return undefined;
+}
+
 export type ScaleDecision =
   | { kind: 'noop' }
   | { kind: 'scale' }
   | { kind: 'conflict'; message: string }
-  | { kind: 'refused'; message: string };
+  | { kind: 'refused'; message: string }
+  | { kind: 'over-limit'; message: string };
 
 /**
  * Pure: what to do given the live replicas. Already at the target is success whatever
  * expectedReplicas says: that is also what a replay after a crash finds, and the state the
- * action asked for holds. A scale-down of a do-not-disrupt workload is refused.
+ * action asked for holds. A scale-down of a do-not-disrupt workload is refused, and so is a
+ * scale-up past the policy's limits (checked again here on the replicas read right before the
+ * write: the policy check read them a moment earlier).
  */
 export function decideScale(
   payload: Pick<ScaleWorkloadPayload, 'replicas' | 'expectedReplicas'>,
   currentReplicas: number,
   doNotDisrupt: boolean,
+  limits: { maxReplicas: number; maxScaleUpFactor: number } = defaultScaleLimits,
 ): ScaleDecision {
   if (currentReplicas === payload.replicas) return { kind: 'noop' };
+  const overLimit = scaleUpRefusal(currentReplicas, payload.replicas, limits);
+  if (overLimit) return { kind: 'over-limit', message: `${overLimit.message}; not changed` };
   if (payload.expectedReplicas !== undefined && payload.expectedReplicas !== currentReplicas) {
     return {
       kind: 'conflict',
@@ -92,13 +128,18 @@ export const scaleWorkloadExecutor: ActionExecutor<'scale_workload'> = {
         readWorkloadMeta(ctx.kube, target),
       ]);
       details.from = scale.replicas;
-      const decision = decideScale(p, scale.replicas, isDoNotDisrupt(meta.annotations));
+      const decision = decideScale(p, scale.replicas, isDoNotDisrupt(meta.annotations), {
+        maxReplicas: ctx.limits?.maxReplicas ?? defaultScaleLimits.maxReplicas,
+        maxScaleUpFactor: ctx.limits?.maxScaleUpFactor ?? defaultScaleLimits.maxScaleUpFactor,
+      });
       if (decision.kind === 'noop') {
         return succeeded(`${what} already has ${p.replicas} replicas`, details, 'already_done');
       }
       if (decision.kind === 'conflict') return failed('conflict', `${what}: ${decision.message}`, details);
       if (decision.kind === 'refused')
         return failed('do_not_disrupt', `${what}: ${decision.message}`, details);
+      if (decision.kind === 'over-limit')
+        return failed('policy_limit', `${what}: ${decision.message}`, details);
       throwIfAborted(ctx, action.id);
       try {
         await replaceScale(ctx.kube, target, p.replicas, scale.resourceVersion);

@@ -22,12 +22,26 @@ import { AgentError } from '../util/errors.ts';
 
 export type ActionOf<T extends ActionType> = Extract<Action, { type: T }>;
 
-/** The policy's say over an action, resolved by the controller before execution. */
+/**
+ * The policy's say over an action, resolved by the controller before execution (see
+ * EffectiveLimits in controllers/policy/decide.ts). Absent fields take the narrow side, so an
+ * executor called without limits never does more than the built-in defaults allow.
+ */
 export interface ActionLimits {
-  /** false: a drain's `force` never deletes (budget end reports blocked instead). Default true. */
+  /** kubectl's --force: pods without a controller may be evicted. Default false. */
   allowForce?: boolean;
-  /** Upper bound for any grace period the agent asks for (evictions and deletions). */
+  /** Pods a PodDisruptionBudget still protects may be deleted at budget end. Default false. */
+  allowForceDeleteAtBudgetEnd?: boolean;
+  /** Pods in these namespaces are never force-deleted nor evicted without a controller. */
+  noForceNamespaces?: readonly string[];
+  /** Upper bound for an eviction grace period the agent asks for. Default: none. */
   maxGracePeriodSeconds?: number;
+  /** Lower bound for a grace period an action asks for (never above the pod's own). Default 30. */
+  minGracePeriodSeconds?: number;
+  /** scale_workload: never above this many replicas when scaling up. Default 100. */
+  maxReplicas?: number;
+  /** scale_workload: never more than this times the current replicas when scaling up. Default 2. */
+  maxScaleUpFactor?: number;
 }
 
 /** Knobs with production defaults; tests and benchmarks turn them. */
@@ -79,6 +93,7 @@ export type ResultReason =
   | 'eviction_failed'
   | 'conflict'
   | 'do_not_disrupt'
+  | 'policy_limit'
   | 'workload_not_found'
   | 'unsupported_kind'
   | 'protected_key'
@@ -106,7 +121,7 @@ export interface ActionExecutor<T extends ActionType> {
 export class ActionAbortedError extends AgentError {
   constructor(actionId: string, reason?: unknown) {
     super(
-      'action_aborted',
+      'ACTION_ABORTED',
       `action ${actionId} stopped before finishing${reason instanceof Error ? `: ${reason.message}` : ''}`,
       { retryable: true, cause: reason },
     );

@@ -8,6 +8,7 @@
  * action `started` in the journal for the next leader to resume), the Lease is released,
  * the state file is checkpointed and closed.
  */
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -17,13 +18,26 @@ import { ActionController } from '../controllers/action/controller.ts';
 import { acceptEnvelopes } from '../controllers/action/poller.ts';
 import { HibernationController } from '../controllers/hibernation/controller.ts';
 import { createInventory } from '../controllers/inventory/index.ts';
-import { ApiKeySource, ControlPlaneClient, OutboxShipper, PollLoop } from '../controlplane/index.ts';
+import { pollRoute } from '../controlplane/client.ts';
+import {
+  ApiKeySource,
+  ControlPlaneAccess,
+  ControlPlaneClient,
+  OutboxShipper,
+  PollLoop,
+} from '../controlplane/index.ts';
+import { type AgentStatusReport, agentStatusAnnotation } from '../crds/agent-status.ts';
 import { createKubeClients, type KubeClients } from '../kube/clients.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { NodeCache } from '../kube/node-cache.ts';
 import { createHealthServer, recencyCheck } from '../observability/health.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
-import { type AgentMetrics, createMetrics } from '../observability/metrics.ts';
+import {
+  type AgentMetrics,
+  controlPlanePauseReasons,
+  createMetrics,
+  pauseReasons,
+} from '../observability/metrics.ts';
 import { LeaderElector } from '../operator/leader-election.ts';
 import { StateStore } from '../store/index.ts';
 import { sleep } from '../util/backoff.ts';
@@ -81,7 +95,27 @@ function loadKubeConfig(config: AgentConfig): KubeConfig {
 /** Starts every part of the agent; used by `main` and by tests that run the agent in-process. */
 export async function startAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
   const metrics = createMetrics({ version: agentVersion, revision: buildRevision });
-  const store = StateStore.open({ path: join(config.stateDir, 'agent.db') });
+  const { store, recovered } = StateStore.openRecovering({ path: join(config.stateDir, 'agent.db') });
+  if (recovered) {
+    // Said three ways: a log line now, a metric, and an audit event for the control plane.
+    metrics.stateCorruptRecoveriesTotal.inc();
+    log.error(
+      { movedTo: recovered.movedTo, reason: recovered.reason },
+      'state file was corrupt: moved aside and started with a fresh one; unshipped reports and the journal are lost (AgentActions remain the record)',
+    );
+    store.outbox.appendAudit({
+      id: randomUUID(),
+      timestamp: new Date().toISOString(),
+      event: 'state.corrupt_recovered',
+      resource: recovered.movedTo,
+      message:
+        `the agent's state file was corrupt (${recovered.reason}); it was moved to ${recovered.movedTo} and the agent started with a fresh one`.slice(
+          0,
+          4096,
+        ),
+      details: { movedTo: recovered.movedTo },
+    });
+  }
   const interrupted = store.journal.interruptedActions();
   if (interrupted.length > 0) {
     log.info(
@@ -152,22 +186,71 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   const healthAddress = await health.listen(config.listenHealth);
 
   const apiKey = new ApiKeySource({ path: config.apiKeyFile, logger: log });
+  const controlPlaneStatus: AgentStatusReport['controlPlane'] = {};
+  let readiness: { ok: boolean; failing: string[] } = { ok: false, failing: ['starting'] };
+  let pausedBy: string | undefined;
+  const statusReport = (): AgentStatusReport => {
+    const stats = store.isOpen ? store.stats() : { depth: 0, oldestAgeMs: 0 };
+    return {
+      version: agentVersion,
+      ready: readiness.ok,
+      ...(readiness.failing.length ? { notReady: readiness.failing.slice(0, 16) } : {}),
+      controlPlane: { ...controlPlaneStatus },
+      outbox: { depth: stats.depth, oldestAgeSeconds: Math.round(stats.oldestAgeMs / 1000) },
+      ...(pausedBy ? { pausedBy } : {}),
+      updatedAt: new Date().toISOString(),
+    };
+  };
   const client = new ControlPlaneClient({
     baseUrl: config.controlPlaneUrl,
     apiKey,
     allowInsecureHttp: config.allowInsecureHttp,
     ...(config.caFile ? { caFile: config.caFile } : {}),
     userAgent: `clusteropt-agent/${agentVersion}`,
+    observe: ({ route, outcome, durationMs }) => {
+      noteControlPlaneOutcome(controlPlaneStatus, outcome);
+      metrics.controlPlaneRequestsTotal.inc({ route, outcome });
+      metrics.controlPlaneRequestDurationSeconds.observe({ route }, durationMs / 1000);
+      if (route === pollRoute && outcome !== '2xx') metrics.pollErrorsTotal.inc({ code: outcome });
+    },
   });
   const events = new EventRecorder(clients, { log });
   const namespace = config.namespace;
   const leaseNamespace = config.leaderElection.leaseNamespace ?? namespace;
   const identity = config.leaderElection.identity ?? `${process.env.POD_NAME ?? hostname()}`;
 
+  // The leader's view of whether the control plane accepts this agent (a fresh one per term).
+  let access: ControlPlaneAccess | undefined;
+  health.addReadinessCheck({
+    name: 'control-plane-access',
+    check: () => {
+      const denied = access?.deniedReason();
+      return denied
+        ? {
+            ok: false,
+            message: `${denied}; no action from the control plane is started until it answers again`,
+          }
+        : { ok: true };
+    },
+  });
   const root = new AbortController();
   const leaderWork = async (signal: AbortSignal) => {
     metrics.leader.set(1);
     log.info({ identity }, 'leading: polling, executing and shipping');
+    const termAccess = new ControlPlaneAccess();
+    access = termAccess;
+    termAccess.onChange((state) => {
+      const reason = termAccess.pauseReason();
+      for (const r of controlPlanePauseReasons) metrics.paused.set({ reason: r }, r === reason ? 1 : 0);
+      if (state.kind === 'denied') {
+        log.error(
+          { status: state.status, err: state.message },
+          'the control plane refuses this agent: no action from it is started, nothing new is put to sleep, until it answers again',
+        );
+      } else if (state.kind === 'allowed') {
+        log.info('the control plane accepts this agent');
+      }
+    });
     // The leader's one list+watch of all Nodes: the executors' copies and the inventory's.
     const nodes = new NodeCache(clients, { log: log.child({ component: 'node-cache' }) });
     const controller = new ActionController({
@@ -181,6 +264,11 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       drainTuning: { concurrency: config.drainConcurrency },
       dryRun: config.dryRun,
       nodes,
+      controlPlaneAccess: termAccess,
+      onPauseChange: (policy) => {
+        pausedBy = policy;
+        metrics.paused.set({ reason: 'policy' }, policy ? 1 : 0);
+      },
     });
     // Schedules run from the cluster alone: no control plane needed, audit events wait in the outbox.
     const hibernation = new HibernationController({
@@ -189,6 +277,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       log: log.child({ component: 'hibernation' }),
       agentNamespace: namespace,
       dryRun: config.dryRun,
+      controlPlaneAccess: termAccess,
       audit: (event) => store.outbox.appendAudit(event),
       clockJumps,
     });
@@ -206,11 +295,30 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     const poll = new PollLoop({
       client,
       waitSeconds: config.pollWaitSeconds,
+      maxActions: config.maxActionsPerPoll,
+      access: termAccess,
+      // Results that cannot be delivered are not joined by new ones: the outbox stays bounded
+      // even when something in front of the control plane refuses every report.
+      pausedBecause: () =>
+        store.stats().overCapacity
+          ? 'the outbox is over capacity (reports are not being delivered)'
+          : undefined,
+      unauthorizedBackoff: {
+        minMs: config.deniedRetrySeconds * 1000,
+        maxMs: config.deniedRetrySeconds * 10_000,
+      },
       logger: log.child({ component: 'poller' }),
       wakeOn: (wake) => both(apiKey.onChange(wake), onWritable(wake)),
       onActions: async (raw, { clockSkewMs }) => {
         metrics.pollRequestsTotal.inc();
-        await acceptEnvelopes(raw, { clients, namespace, store, log, clockSkewMs });
+        await acceptEnvelopes(raw, {
+          clients,
+          namespace,
+          store,
+          log,
+          clockSkewMs,
+          maxActions: config.maxActionsPerPoll,
+        });
       },
       onClockSkew: (skewMs) => {
         metrics.controlPlaneClockSkewSeconds.set(skewMs / 1000);
@@ -237,7 +345,13 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       shipper.run(signal),
       heartbeatLoop(client, clients, store, config, identity, () => inventory.awsAccountId, signal, log),
     ]);
-    metrics.leader.set(0);
+    // A term's work may settle after the elector stopped waiting for it (renewDeadline) and
+    // the next term began: only the latest term clears its gauges, and `leader` is cleared by
+    // onStoppedLeading alone.
+    if (access === termAccess) {
+      access = undefined;
+      for (const r of pauseReasons) metrics.paused.set({ reason: r }, 0);
+    }
   };
 
   let elector: LeaderElector | undefined;
@@ -252,6 +366,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       renewDeadlineSeconds: config.leaderElection.renewDeadlineSeconds,
       retryPeriodSeconds: config.leaderElection.retryPeriodSeconds,
       onStartedLeading: leaderWork,
+      annotations: () => ({ [agentStatusAnnotation]: JSON.stringify(statusReport()) }),
       onStoppedLeading: (reason) => {
         metrics.leader.set(0);
         log.warn({ reason }, 'stopped leading');
@@ -260,10 +375,23 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     });
     done = elector.run(root.signal);
   } else {
-    done = leaderWork(root.signal);
+    done = leaderWork(root.signal).finally(() => metrics.leader.set(0));
   }
+  const refreshReadiness = () =>
+    health
+      .readiness()
+      .then((r) => {
+        readiness = r;
+      })
+      .catch(() => undefined);
+  const pruned = { journal: 0, outbox: 0 };
   const metricsTimer = setInterval(() => {
     syncWriteFailureMetric();
+    void refreshReadiness();
+    metrics.statePrunedRowsTotal.inc({ table: 'journal' }, store.pruned.journalEntries - pruned.journal);
+    metrics.statePrunedRowsTotal.inc({ table: 'outbox' }, store.pruned.outboxRows - pruned.outbox);
+    pruned.journal = store.pruned.journalEntries;
+    pruned.outbox = store.pruned.outboxRows;
     const stats = store.stats();
     metrics.outboxDepth.set(stats.depth);
     metrics.outboxOldestAgeSeconds.set(stats.oldestAgeMs / 1000);
@@ -273,6 +401,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       .catch(() => undefined);
   }, 10_000);
   metricsTimer.unref();
+  void refreshReadiness();
   clients.version
     .getCode()
     .then(() => kubeReachable.markSuccess())
@@ -296,6 +425,14 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       store.close();
     },
   };
+}
+
+/** Keeps the last outcome and the times of the last success and failure (an abort is neither). */
+function noteControlPlaneOutcome(status: AgentStatusReport['controlPlane'], outcome: string): void {
+  if (outcome === 'ABORTED') return;
+  status.lastOutcome = outcome;
+  if (outcome === '2xx') status.lastSuccessAt = new Date().toISOString();
+  else status.lastFailureAt = new Date().toISOString();
 }
 
 /**

@@ -24,7 +24,12 @@ export interface DescribeResult {
 export interface Ec2DescriberOptions {
   api: Ec2Api;
   limiter: TokenBucket;
-  /** Instance ids per by-id call. Default 500, at most 1000. */
+  /**
+   * Instance ids per by-id call. Default 100, at most 1000. The SDK parses each answer whole
+   * (XML text, then a tree, then its output shapes); the transient objects of 100
+   * instances stay in V8's young generation and die there, 500 do not, and at 5,000 nodes
+   * the agent's peak RSS was ~55 MiB lower with 100 (docs/benchmarks-scale.md, "Memory").
+   */
   batchSize?: number;
   /** Values per `instance-id` filter call (EC2 caps values per filter at 200). Default 200. */
   filterChunk?: number;
@@ -59,7 +64,7 @@ export class Ec2Describer {
   constructor(options: Ec2DescriberOptions) {
     this.api = options.api;
     this.limiter = options.limiter;
-    this.batchSize = Math.min(1000, Math.max(1, options.batchSize ?? 500));
+    this.batchSize = Math.min(1000, Math.max(1, options.batchSize ?? 100));
     this.filterChunk = Math.min(200, Math.max(1, options.filterChunk ?? 200));
   }
 

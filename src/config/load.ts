@@ -17,7 +17,7 @@ import { didYouMean } from './suggest.ts';
 export class ConfigError extends AgentError {
   readonly problems: readonly string[];
   constructor(problems: string[]) {
-    super('config_invalid', `invalid configuration:\n  ${problems.join('\n  ')}`);
+    super('CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`);
     this.problems = problems;
   }
 }

@@ -56,7 +56,7 @@ export const AgentConfigSchema = z
       .min(1, 'required')
       .optional()
       .describe(
-        'PEM bundle of the CAs to trust for the control plane; replaces the system CAs (a private CA).',
+        'PEM bundle of extra CAs to trust for the control plane, on top of the default ones (a private CA, a TLS-inspecting proxy).',
       ),
     allowInsecureHttp: z
       .boolean()
@@ -90,6 +90,19 @@ export const AgentConfigSchema = z
     pollWaitSeconds: seconds(1, 300)
       .default(25)
       .describe("Long-poll wait asked of the control plane; keep below proxies' idle timeouts."),
+    maxActionsPerPoll: z
+      .int()
+      .min(1)
+      .max(1000)
+      .default(100)
+      .describe(
+        'Most actions asked for in one poll; a control plane that sends more gets the rest rejected with the reason.',
+      ),
+    deniedRetrySeconds: seconds(1, 3600)
+      .default(30)
+      .describe(
+        'While the control plane refuses the agent (401/403, e.g. a disabled cluster), poll again after this long, doubling up to 10 times it.',
+      ),
     heartbeatIntervalSeconds: seconds(5, 3600).default(60).describe('Interval between heartbeats.'),
     actionTtlSeconds: seconds(60, 31_536_000)
       .default(604_800)

@@ -27,6 +27,7 @@ describe('AgentAction helpers', () => {
           name: 'nights',
           timezone: 'UTC',
           windows: [{ days: ['Mon'], from: '20:00', to: '24:00' }],
+          namespaceSelector: { matchLabels: { env: 'dev' } },
         }),
       ),
     ).toBe('hibernationschedule/nights');

@@ -46,9 +46,22 @@ const valid: Record<ActionType, unknown[]> = {
       name: 'nightly',
       timezone: 'Europe/Berlin',
       windows: [{ days: ['Mon', 'Fri'], from: '20:00', to: '24:00' }],
+      namespaceSelector: { matchLabels: { env: 'dev' } },
     },
-    { name: 'weekend', timezone: 'UTC', matrix: '0'.repeat(120) + '1'.repeat(48) },
-    { name: 'bools', timezone: 'UTC', matrix: Array.from({ length: 168 }, (_, i) => i % 24 < 6) },
+    {
+      name: 'weekend',
+      timezone: 'UTC',
+      matrix: '0'.repeat(120) + '1'.repeat(48),
+      namespaceSelector: {
+        matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['shop'] }],
+      },
+    },
+    {
+      name: 'bools',
+      timezone: 'UTC',
+      matrix: Array.from({ length: 168 }, (_, i) => i % 24 < 6),
+      namespaceSelector: { matchLabels: { env: 'dev' } },
+    },
   ],
 };
 
@@ -98,6 +111,9 @@ const invalid: Record<ActionType, unknown[]> = {
   ],
   sync_hibernation_schedule: [
     { name: 'x', timezone: 'UTC' },
+    // The control plane must name the namespaces: absent or `{}` would mean all of them.
+    { name: 'x', timezone: 'UTC', matrix: '0'.repeat(168) },
+    { name: 'x', timezone: 'UTC', matrix: '0'.repeat(168), namespaceSelector: {} },
     {
       name: 'x',
       timezone: 'UTC',

@@ -53,14 +53,21 @@ export type ParsedEnvelope =
   /** `id` is set when the envelope carried a usable id, so the rejection can be reported. */
   | { ok: false; id: string | undefined; reason: string };
 
+/** The envelope's id when it is a usable uuid (so a refusal can be reported), else undefined. */
+export function envelopeId(input: unknown): string | undefined {
+  const rawId =
+    typeof input === 'object' && input !== null && Object.hasOwn(input, 'id')
+      ? (input as { id: unknown }).id
+      : undefined;
+  return z.uuid().safeParse(rawId).success ? (rawId as string) : undefined;
+}
+
 /**
  * Validates anything received as an action. Never throws: unknown types, bad payloads and
  * garbage all come back as `{ok: false, reason}` for a `rejected` report.
  */
 export function parseEnvelope(input: unknown): ParsedEnvelope {
-  const rawId =
-    typeof input === 'object' && input !== null && 'id' in input ? (input as { id: unknown }).id : undefined;
-  const id = z.uuid().safeParse(rawId).success ? (rawId as string) : undefined;
+  const id = envelopeId(input);
   const wire = WireEnvelope.safeParse(input);
   if (!wire.success) return { ok: false, id, reason: `invalid envelope: ${describeIssues(wire.error)}` };
   const type = wire.data.type;

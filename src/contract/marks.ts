@@ -16,8 +16,15 @@ export const doNotDisruptAnnotation = 'clusteropt.io/do-not-disrupt';
 export const isDoNotDisrupt = (annotations: Record<string, string> | undefined): boolean =>
   annotations?.[doNotDisruptAnnotation] === 'true';
 
-/** Marks only cordon/uncordon/drain may change; patch_node refuses to touch them. */
-export const agentOwnedAnnotations: readonly string[] = [cordonedByAnnotation];
+/**
+ * On a Node: the taints patch_node added (JSON list of `key:Effect`), so removing one of them
+ * later is known to undo the agent's own change, while removing any other taint is treated
+ * as disruptive by the policy check (docs/policy.md "patch_node").
+ */
+export const patchedTaintsAnnotation = 'clusteropt.io/patched-taints';
+
+/** Marks only the agent's own bookkeeping may change; patch_node refuses to touch them directly. */
+export const agentOwnedAnnotations: readonly string[] = [cordonedByAnnotation, patchedTaintsAnnotation];
 export const agentOwnedTaintKeys: readonly string[] = [drainingTaintKey];
 
 /** On the schedule: the id of the action that last created or changed it. */

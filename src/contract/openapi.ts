@@ -170,7 +170,8 @@ function agentPaths(): JsonObject {
           {
             name: 'limit',
             in: 'query',
-            description: 'Most actions to return (1..1000).',
+            description:
+              'Most actions to return (1..1000). The agent sends its maxActionsPerPoll and rejects, with the reason, any action past it in one response.',
             schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
           },
         ],

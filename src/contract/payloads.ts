@@ -16,7 +16,13 @@ export const UncordonNodePayload = NodeTarget;
 export const DrainNodePayload = NodeTarget.extend({
   timeoutSeconds: z.int().min(1).max(86_400),
   gracePeriodSeconds: z.int().min(0).max(86_400).optional(),
+  /** kubectl drain's --force: pods no controller manages (and of a deleted DaemonSet) may be evicted. */
   force: z.boolean().default(false),
+  /**
+   * When the budget ends, delete the pods still there (a PodDisruptionBudget kept them), each
+   * with its own grace period. Only where an AgentPolicy enables it by name.
+   */
+  forceDeleteAtBudgetEnd: z.boolean().default(false),
   deleteEmptyDirData: z.boolean().default(false),
   ignoreDaemonSets: z.boolean().default(true),
   deadline: z.iso.datetime({ offset: true }).optional(),
@@ -96,7 +102,7 @@ export const PatchNodePayload = NodeTarget.extend({
     message: 'patch_node needs at least one of labels, annotations, taints, removeTaints',
   })
   .refine((p) => !Object.keys(p.annotations ?? {}).some((k) => agentOwnedAnnotations.includes(k)), {
-    message: `annotations owned by the agent's cordon/drain cannot be patched: ${agentOwnedAnnotations.join(', ')}`,
+    message: `annotations the agent keeps for its own bookkeeping cannot be patched: ${agentOwnedAnnotations.join(', ')}`,
     path: ['annotations'],
   })
   .refine(

@@ -3,16 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { normalizeMatrix, SLOTS_PER_WEEK } from '../crds/hibernation-matrix.ts';
 import { HibernationScheduleSpec } from '../crds/hibernation-schedule.ts';
+import { base, messages, weeknights } from '../crds/hibernation-test-fixtures.ts';
 import { SyncHibernationSchedulePayload, specFromSyncPayload } from './sync-hibernation-schedule.ts';
-
-const weeknights = [{ days: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'], from: '19:00', to: '07:00' }];
-const base = { timezone: 'Europe/Berlin', namespaceSelector: { matchLabels: { env: 'dev' } } };
-
-/** The issue messages of a failed parse, or [] when it succeeds. */
-function messages(schema: z.ZodType, input: unknown): string[] {
-  const result = schema.safeParse(input);
-  return result.success ? [] : result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-}
 
 describe('SyncHibernationSchedulePayload', () => {
   it('takes the control plane matrix as booleans and writes the spec string', () => {
@@ -31,6 +23,36 @@ describe('SyncHibernationSchedulePayload', () => {
     );
   });
 
+  it('takes schedule_matrix as 0/1 integers too (a JSONB array), alone or mixed with booleans', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom<boolean | 0 | 1>(true, false, 0, 1), {
+          minLength: SLOTS_PER_WEEK,
+          maxLength: SLOTS_PER_WEEK,
+        }),
+        (matrix) => {
+          const spec = specFromSyncPayload(
+            SyncHibernationSchedulePayload.parse({ name: 'n', ...base, matrix }),
+          );
+          expect(normalizeMatrix(spec.matrix!)).toEqual(matrix.map((slot) => slot === true || slot === 1));
+        },
+      ),
+      { numRuns: 50 },
+    );
+    const ints = Array.from({ length: SLOTS_PER_WEEK }, (_, i) => (i < 7 ? 1 : 0));
+    expect(
+      specFromSyncPayload(SyncHibernationSchedulePayload.parse({ name: 'n', ...base, matrix: ints })).matrix,
+    ).toBe(`${'1'.repeat(7)}${'0'.repeat(SLOTS_PER_WEEK - 7)}`);
+    for (const bad of [2, -1, 0.5, '1', null]) {
+      const matrix = [...ints];
+      matrix[3] = bad as never;
+      expect(
+        SyncHibernationSchedulePayload.safeParse({ name: 'n', ...base, matrix }).success,
+        String(bad),
+      ).toBe(false);
+    }
+  });
+
   it('converts to JSON Schema for the OpenAPI contract', () => {
     for (const io of ['input', 'output'] as const) {
       const json = z.toJSONSchema(SyncHibernationSchedulePayload, { io });
@@ -40,13 +62,26 @@ describe('SyncHibernationSchedulePayload', () => {
     }
   });
 
-  it('covers the whole cluster when the control plane sends no namespaceSelector', () => {
-    const payload = SyncHibernationSchedulePayload.parse({
-      name: 'nightly',
-      timezone: 'UTC',
-      windows: weeknights,
-    });
-    expect(specFromSyncPayload(payload).namespaceSelector).toEqual({});
+  it('refuses a schedule that does not name its namespaces (absent or empty selector)', () => {
+    for (const namespaceSelector of [undefined, {}, { matchLabels: {} }, { matchExpressions: [] }]) {
+      const problems = messages(SyncHibernationSchedulePayload, {
+        name: 'nightly',
+        timezone: 'UTC',
+        windows: weeknights,
+        ...(namespaceSelector ? { namespaceSelector } : {}),
+      });
+      expect(problems.join('; '), JSON.stringify(namespaceSelector)).toMatch(/namespaceSelector/);
+    }
+    expect(
+      messages(SyncHibernationSchedulePayload, {
+        name: 'nightly',
+        timezone: 'UTC',
+        windows: weeknights,
+        namespaceSelector: {
+          matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['dev'] }],
+        },
+      }),
+    ).toEqual([]);
   });
 
   it('passes windows through unchanged', () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { getCACertificates } from 'node:tls';
 import { type Dispatcher, EnvHttpProxyAgent } from 'undici';
 import type { z } from 'zod';
 import {
@@ -44,7 +45,10 @@ export interface ControlPlaneClientOptions {
   apiKey: ApiKeyProvider;
   /** Permit `http:` base URLs. Local development only: the API key would travel in clear. */
   allowInsecureHttp?: boolean;
-  /** PEM bundle that replaces the default trusted CAs (a private control-plane CA). */
+  /**
+   * PEM bundle of CAs trusted on top of Node's default ones (the bundled Mozilla list and
+   * NODE_EXTRA_CA_CERTS), e.g. a private control-plane CA or a TLS-inspecting proxy's.
+   */
   caFile?: string;
   connectTimeoutMs?: number;
   /** Headers and body (between chunks) timeout, and overall deadline, of ordinary requests. */
@@ -88,6 +92,9 @@ export interface PolledActions {
   /** Agent clock minus the control plane's, from the response's Date header (clock-skew.ts). */
   clockSkewMs: number;
 }
+
+/** Route template of the long poll (metrics tell its failures apart from the other routes'). */
+export const pollRoute = 'GET /api/v1/agent/actions';
 
 const MiB = 1024 * 1024;
 const errorBodyCap = 64 * 1024;
@@ -156,7 +163,9 @@ export class ControlPlaneClient {
       }
     }
     const env = options.env ?? process.env;
-    const tls = ca === undefined ? {} : { ca };
+    // Appended, not replacing: a bundle for a proxy must not make public CAs untrusted, and
+    // undici replaces the defaults whenever `ca` is given.
+    const tls = ca === undefined ? {} : { ca: [...getCACertificates('default'), ca] };
     // EnvHttpProxyAgent: HTTPS_PROXY/HTTP_PROXY/NO_PROXY semantics. Values are passed
     // explicitly so `env` (tests, config) rather than the process decides; '' means none.
     this.dispatcher = new EnvHttpProxyAgent({
@@ -173,16 +182,18 @@ export class ControlPlaneClient {
   }
 
   /**
-   * Long-poll for actions. Returns the raw envelopes; the caller validates each with
-   * parseEnvelope (so one bad action is rejected by id, not the whole batch).
+   * Long-poll for actions, at most `limit` of them (the contract's `limit`; a control plane
+   * that sends more gets the rest refused by the poller). Returns the raw envelopes; the
+   * caller validates each with parseEnvelope (so one bad action is rejected by id, not the
+   * whole batch).
    */
-  async pollActions(waitSeconds: number, signal?: AbortSignal): Promise<PolledActions> {
+  async pollActions(waitSeconds: number, signal?: AbortSignal, limit?: number): Promise<PolledActions> {
     const wait = Math.max(0, Math.floor(waitSeconds));
     let skew = 0;
     const res = await this.call({
       method: 'GET',
-      route: 'GET /api/v1/agent/actions',
-      path: `api/v1/agent/actions?wait=${wait}`,
+      route: pollRoute,
+      path: `api/v1/agent/actions?wait=${wait}${limit === undefined ? '' : `&limit=${Math.max(1, Math.floor(limit))}`}`,
       schema: PollResponse,
       allowEmpty: false,
       timeoutMs: wait * 1000 + this.longPollMarginMs,
@@ -380,11 +391,28 @@ export class ControlPlaneClient {
     route: string,
     key: string,
   ): ControlPlaneError {
-    const detail = `${route}: HTTP ${status}${serverDetail(raw, key)}`;
+    const body = contractErrorBody(raw);
+    const detail = `${route}: HTTP ${status}${
+      body
+        ? ` (${scrub(`${body.code}: ${body.message}`, key).slice(0, 300)})`
+        : raw.length
+          ? ` ("${snippet(raw, key)}")`
+          : ''
+    }`;
     const retryAfterMs = parseRetryAfter(headers['retry-after']);
-    const d = { status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
-    if (status === 401 || status === 403) {
+    const d = {
+      status,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      ...(body ? { serverCode: body.code } : {}),
+    };
+    if (status === 401) {
       return new CpUnauthorizedError(`${detail} — the API key was refused; check the mounted Secret`, d);
+    }
+    if (status === 403) {
+      return new CpUnauthorizedError(
+        `${detail} — the control plane refuses this agent (a disabled cluster or a revoked key)`,
+        d,
+      );
     }
     if (status === 429) return new CpRateLimitedError(detail, d);
     if (status === 408) return new CpTimeoutError(detail, d);
@@ -453,19 +481,15 @@ function checkOutgoing<T>(schema: z.ZodType<T>, value: T, what: string): T {
   return parsed.data;
 }
 
-/** ` (server code: message)` from a contract error body, else a short scrubbed snippet. */
-function serverDetail(raw: Buffer, key: string): string {
-  if (raw.length === 0) return '';
+/** The contract error body (`{error: {code, message}}`) of an answer, if it is one. */
+function contractErrorBody(raw: Buffer): { code: string; message: string } | undefined {
+  if (raw.length === 0) return undefined;
   try {
     const parsed = ErrorBody.safeParse(JSON.parse(raw.toString('utf8')));
-    if (parsed.success) {
-      const text = `${parsed.data.error.code}: ${parsed.data.error.message}`;
-      return ` (${scrub(text, key).slice(0, 300)})`;
-    }
+    return parsed.success ? parsed.data.error : undefined;
   } catch {
-    // not JSON: fall through to the snippet
+    return undefined;
   }
-  return ` ("${snippet(raw, key)}")`;
 }
 
 /** The first bytes of a body, printable, without the API key (a server might echo it). */

@@ -10,19 +10,32 @@ export class ControlPlaneError extends AgentError {
   readonly status: number | undefined;
   /** The server's Retry-After, in ms, when it sent one. */
   readonly retryAfterMs: number | undefined;
+  /**
+   * The `error.code` of a contract error body (`{error: {code, message}}`), when the answer
+   * carried one: the control plane itself answered. Undefined for an answer without it (a
+   * proxy, an ingress or a WAF in front of the control plane).
+   */
+  readonly serverCode: string | undefined;
 
   constructor(
     code: string,
     message: string,
-    options: { cause?: unknown; retryable: boolean; status?: number; retryAfterMs?: number },
+    options: {
+      cause?: unknown;
+      retryable: boolean;
+      status?: number;
+      retryAfterMs?: number;
+      serverCode?: string;
+    },
   ) {
     super(code, message, { cause: options.cause, retryable: options.retryable });
     this.status = options.status;
     this.retryAfterMs = options.retryAfterMs;
+    this.serverCode = options.serverCode;
   }
 }
 
-type HttpDetail = { status?: number; retryAfterMs?: number; cause?: unknown };
+type HttpDetail = { status?: number; retryAfterMs?: number; serverCode?: string; cause?: unknown };
 
 /** 401/403: the key is wrong, revoked or for another cluster. Back off long; fix the Secret. */
 export class CpUnauthorizedError extends ControlPlaneError {

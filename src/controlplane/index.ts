@@ -1,4 +1,5 @@
 /** The agent's control-plane client: HTTP client, long-poll loop, outbox shipper. See docs/outbox.md. */
+export { type AccessState, ControlPlaneAccess } from './access.ts';
 export { type ApiKeyProvider, ApiKeySource } from './api-key-source.ts';
 export {
   ControlPlaneClient,

@@ -7,7 +7,7 @@ import { Backoff, type BackoffOptions, sleep } from '../util/backoff.ts';
 import { errorCode, errorMessage } from '../util/errors.ts';
 import { Wakeup } from '../util/wakeup.ts';
 import { type ControlPlaneClient, isMissingRoute } from './client.ts';
-import { retryAfterOf } from './errors.ts';
+import { ControlPlaneError, retryAfterOf } from './errors.ts';
 
 export interface OutboxShipperHooks {
   shipped?(kind: OutboxKind, rows: number): void;
@@ -69,7 +69,11 @@ export interface OutboxShipperCounters {
   failures: Record<string, number>;
 }
 
-/** Control-plane answers that mean "delivered, and it will never be accepted": do not retry. */
+/**
+ * Control-plane answers that mean "delivered, and it will never be accepted": do not retry.
+ * Only when the control plane itself said so (isRefusal): the same status from something in
+ * front of it is retried.
+ */
 const refusedCodes: Record<OutboxKind, ReadonlySet<string>> = {
   // 404 on a status: the action is unknown there (deleted, expired); 409: illegal transition.
   status: new Set(['CP_CONFLICT', 'CP_NOT_FOUND', 'CP_REJECTED', 'CP_INVALID_REQUEST']),
@@ -85,6 +89,19 @@ const batchRefusalCodes: Record<400 | 404 | 409, string> = {
   409: 'CP_CONFLICT',
 };
 
+/**
+ * Whether `err` drops the rows: a refusal code AND a contract error body (the control plane
+ * answered, not an ingress, proxy or WAF returning 400/413/404 of its own), or a body the
+ * agent refused to send (CP_INVALID_REQUEST: it would never become valid). Anything else is
+ * retried with backoff, so a misconfigured path or a body-size limit in front of the control
+ * plane delays reports but never loses them.
+ */
+function isRefusal(kind: OutboxKind, err: unknown): boolean {
+  const code = errorCode(err);
+  if (!refusedCodes[kind].has(code)) return false;
+  return code === 'CP_INVALID_REQUEST' || (err instanceof ControlPlaneError && err.serverCode !== undefined);
+}
+
 class RowsRefused extends Error {
   readonly code: string;
   constructor(code: string, message: string) {
@@ -97,9 +114,11 @@ class RowsRefused extends Error {
  * Ships the outbox to the control plane in order: the head row (or run of audit rows, or of
  * status rows of distinct actions) is retried until it is delivered or refused before
  * anything behind it goes; an action's own reports always go in order. Rows
- * are marked shipped only after a 2xx, or after an answer that means "never" (409/404 on a
- * status report, other 4xx): those are logged and dropped, never retried forever. Wakes on
- * every append, so a result ships within milliseconds while the control plane is up.
+ * are marked shipped only after a 2xx, or after the control plane's own answer that means
+ * "never" (409/404 on a status report, other 4xx, each with a contract error body): those are
+ * logged and dropped, never retried forever. The same statuses without a contract body come
+ * from something in front of the control plane and are retried (isRefusal). Wakes on every
+ * append, so a result ships within milliseconds while the control plane is up.
  */
 export class OutboxShipper {
   readonly counters: OutboxShipperCounters = {
@@ -369,7 +388,7 @@ export class OutboxShipper {
         return;
       }
       const code = errorCode(outcome.reason);
-      if (!refusedCodes.status.has(code)) {
+      if (!isRefusal('status', outcome.reason)) {
         failure ??= { err: outcome.reason };
         return;
       }
@@ -470,7 +489,7 @@ export class OutboxShipper {
       await request();
     } catch (err) {
       const code = errorCode(err);
-      if (!refusedCodes[kind].has(code)) throw err;
+      if (!isRefusal(kind, err)) throw err;
       if (!markRefused) throw new RowsRefused(code, errorMessage(err));
       this.options.store.outbox.markShipped(ids, 'refused', `${code}: ${errorMessage(err)}`.slice(0, 1000));
       this.counters.refusedRows[kind] += ids.length;

@@ -3,8 +3,9 @@ import type { Logger } from '../observability/logger.ts';
 import { Backoff, type BackoffOptions, sleep } from '../util/backoff.ts';
 import { AgentError, errorCode, errorMessage } from '../util/errors.ts';
 import { Wakeup } from '../util/wakeup.ts';
+import type { ControlPlaneAccess } from './access.ts';
 import type { ControlPlaneClient } from './client.ts';
-import { retryAfterOf } from './errors.ts';
+import { ControlPlaneError, retryAfterOf } from './errors.ts';
 
 export interface PollLoopOptions {
   client: Pick<ControlPlaneClient, 'pollActions'>;
@@ -15,6 +16,20 @@ export interface PollLoopOptions {
   onActions: (actions: unknown[], meta: { clockSkewMs: number }) => void | Promise<void>;
   /** Long-poll wait sent to the server. Default 20 s. */
   waitSeconds?: number;
+  /** Most actions asked for per poll (`limit`); absent: the server's default. */
+  maxActions?: number;
+  /**
+   * Told of every poll's answer (controlplane/access.ts): allowed, denied (401/403) or no
+   * answer. The loop's first poll then asks for no wait, so access is known in a round trip.
+   */
+  access?: ControlPlaneAccess;
+  /**
+   * Why no new action should be taken now (e.g. the outbox is over capacity: the results of
+   * earlier ones cannot be delivered); checked before each poll, which waits `pausedRecheckMs`
+   * (default 5 s) while it gives a reason. Logged once per pause.
+   */
+  pausedBecause?: () => string | undefined;
+  pausedRecheckMs?: number;
   /**
    * Minimum time between the starts of two polls, whatever the server does (one that
    * ignores `wait` and answers at once must not make the agent hot-loop). Default 1 s.
@@ -93,8 +108,20 @@ export class PollLoop {
     const unsubscribe = this.options.wakeOn?.(() => this.wakeup.wake());
     let lastStart = Number.NEGATIVE_INFINITY;
     let floorMs = minIntervalMs;
+    let first = true;
     try {
+      let paused: string | undefined;
       while (!signal.aborted) {
+        const reason = this.options.pausedBecause?.();
+        if (reason !== paused) {
+          if (reason) this.options.logger?.warn({ reason }, 'not taking new actions from the control plane');
+          else this.options.logger?.info('taking new actions from the control plane again');
+          paused = reason;
+        }
+        if (reason) {
+          await sleep(this.options.pausedRecheckMs ?? 5_000, signal);
+          continue;
+        }
         const sinceLast = performance.now() - lastStart;
         if (sinceLast < floorMs) await sleep(floorMs - sinceLast, signal);
         lastStart = performance.now();
@@ -102,7 +129,13 @@ export class PollLoop {
         this.counters.requests += 1;
         let delayMs: number;
         try {
-          const { actions, clockSkewMs } = await this.options.client.pollActions(waitSeconds, signal);
+          const { actions, clockSkewMs } = await this.options.client.pollActions(
+            first && this.options.access ? 0 : waitSeconds,
+            signal,
+            this.options.maxActions,
+          );
+          first = false;
+          this.options.access?.allowed();
           this.counters.successes += 1;
           if (clockSkewMs !== this.clockSkewMs) {
             this.clockSkewMs = clockSkewMs;
@@ -137,6 +170,12 @@ export class PollLoop {
           if (signal.aborted) break;
           const code = errorCode(err);
           this.counters.errors[code] = (this.counters.errors[code] ?? 0) + 1;
+          const status = err instanceof ControlPlaneError ? err.status : undefined;
+          if (code === 'CP_UNAUTHORIZED' && (status === 401 || status === 403)) {
+            this.options.access?.denied(status, errorMessage(err));
+          } else if (code !== 'CALLBACK_FAILED') {
+            this.options.access?.unanswered();
+          }
           delayMs =
             code === 'CP_UNAUTHORIZED'
               ? this.unauthorizedBackoff.next(this.options.unauthorizedBackoff?.minMs ?? 30_000)

@@ -98,6 +98,24 @@ export const DrainProgress = z.object({
 });
 export type DrainProgress = z.infer<typeof DrainProgress>;
 
+/**
+ * What a dry run would have done (docs/policy.md "Dry run"): a human summary, one line per
+ * pod, field or workload, whether the action as a whole would be refused or fail, and the
+ * same facts as data (per type: drain pods with verdicts, scale from/to, patch diff,
+ * hibernation workloads and replicas). The same object goes to the control plane as
+ * result.plan.
+ */
+export const ActionPlan = z.object({
+  summary: z.string().max(16_384),
+  wouldFail: z
+    .boolean()
+    .describe('true: executing it would end Failed or Rejected (e.g. a drain blocked by a pod).'),
+  details: z
+    .record(z.string(), z.unknown())
+    .describe('Type-specific plan, as reported upstream in result.plan.'),
+});
+export type ActionPlan = z.infer<typeof ActionPlan>;
+
 export const AgentActionStatus = z.object({
   phase: ActionPhase.optional(),
   observedGeneration: z.int().min(0).optional(),
@@ -111,6 +129,7 @@ export const AgentActionStatus = z.object({
   startedAt: Timestamp.optional(),
   finishedAt: Timestamp.optional(),
   progress: z.object({ drain: DrainProgress.optional() }).optional(),
+  plan: ActionPlan.optional().describe('Dry run only: what the action would have done.'),
   result: z
     .record(z.string(), z.unknown())
     .optional()

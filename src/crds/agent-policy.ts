@@ -1,8 +1,9 @@
 /**
  * AgentPolicy (clusteropt.io/v1alpha1, cluster-scoped, short name `apol`): an admin's
- * guardrails for the agent. Every field is optional and an absent field restricts nothing,
- * so an empty policy changes nothing; several policies combine and the most restrictive
- * wins (src/controllers/policy/decide.ts, docs/policy.md).
+ * guardrails for the agent. Every field is optional and an absent field takes its narrow
+ * built-in default (src/controllers/policy/defaults.ts), so widening is always a field an
+ * admin wrote; no AgentPolicy at all acts as one policy of all defaults. Several policies
+ * combine and the most restrictive wins (src/controllers/policy/decide.ts, docs/policy.md).
  */
 import { z } from 'zod';
 import { ActionType } from './agent-action.ts';
@@ -70,15 +71,75 @@ export const DrainLimits = z.object({
     .min(0)
     .max(86_400)
     .optional()
-    .describe('Upper bound for the grace period given to evicted pods; longer requests are clamped.'),
+    .describe(
+      'Upper bound for the grace period given to evicted pods; longer requests are clamped. Default: none.',
+    ),
+  minGracePeriodSeconds: z
+    .int()
+    .min(0)
+    .max(86_400)
+    .optional()
+    .describe(
+      'Lower bound for a grace period an action asks for (a pod whose own is shorter keeps its own; never above maxGracePeriodSeconds). Default 30.',
+    ),
   allowForce: z
     .boolean()
     .optional()
-    .describe('false: drains asking for force are refused, and a drain never deletes pods past its budget.'),
+    .describe(
+      "kubectl drain's --force: a drain may evict pods no controller manages (and pods of a deleted DaemonSet). Default false: drains asking for force are refused.",
+    ),
+  allowForceDeleteAtBudgetEnd: z
+    .boolean()
+    .optional()
+    .describe(
+      'A drain asking for forceDeleteAtBudgetEnd may delete the pods a PodDisruptionBudget still protects when its time budget ends (each with its own grace period). Default false: such drains are refused.',
+    ),
 });
 export type DrainLimits = z.infer<typeof DrainLimits>;
 
 export const Approval = z.enum(['none', 'required']);
+
+/** `N` nodes or `N%` of all nodes (rounded up, at least 1). */
+export const NodeCount = z
+  .union([z.int().min(0).max(100_000), z.string().regex(/^(100|[1-9]?[0-9])%$/)])
+  .meta({
+    'x-kubernetes-int-or-string': true,
+    ...cel({
+      rule: "type(self) == string ? self.matches('^(100|[1-9]?[0-9])%$') : int(self) >= 0",
+      message: 'must be a number of nodes or a percentage like "10%"',
+    }),
+  });
+export type NodeCount = z.infer<typeof NodeCount>;
+
+export const ScaleLimits = z.object({
+  maxReplicas: z
+    .int()
+    .min(0)
+    .max(100_000)
+    .optional()
+    .describe('scale_workload never scales a workload up above this many replicas. Default 100.'),
+  maxScaleUpFactor: z
+    .number()
+    .min(1)
+    .max(10_000)
+    .optional()
+    .describe(
+      'scale_workload never scales up to more than this times the current replicas (a workload at 0 counts as 1). Default 2.',
+    ),
+});
+export type ScaleLimits = z.infer<typeof ScaleLimits>;
+
+export const PatchNodeLimits = z.object({
+  allowedReservedKeys: z
+    .array(z.string().min(1).max(317))
+    .max(64)
+    .optional()
+    .meta({ 'x-kubernetes-list-type': 'set' })
+    .describe(
+      'Label, annotation and taint keys under kubernetes.io or k8s.io (and their subdomains) that patch_node may change. Default: none.',
+    ),
+});
+export type PatchNodeLimits = z.infer<typeof PatchNodeLimits>;
 
 export const AgentPolicySpec = z.object({
   description: z.string().max(1024).optional(),
@@ -94,7 +155,19 @@ export const AgentPolicySpec = z.object({
     .optional()
     .meta({ 'x-kubernetes-list-type': 'set' })
     .describe('Workloads in these namespaces are never scaled, nor their pods evicted by a drain.'),
+  protectSystemNamespaces: z
+    .boolean()
+    .optional()
+    .describe(
+      "kube-system, kube-public, kube-node-lease and the agent's own namespace: their workloads are never scaled or put to sleep, their pods never force-deleted nor evicted by a NoExecute taint. Default true.",
+    ),
   protectedNodeSelector: LabelSelector.optional().describe('Nodes matching this are never changed.'),
+  protectControlPlaneNodes: z
+    .boolean()
+    .optional()
+    .describe(
+      'Nodes labelled node-role.kubernetes.io/control-plane (or /master) are never changed. Default true.',
+    ),
   protectedWorkloadSelector: LabelSelector.optional().describe(
     'Workloads (and pods) with matching labels are never scaled or evicted.',
   ),
@@ -103,13 +176,12 @@ export const AgentPolicySpec = z.object({
     .min(0)
     .max(10_000)
     .optional()
-    .describe('Disruptive actions (cordon, drain, delete node) running at once; 0 pauses them.'),
-  maxUnavailableNodes: z
-    .int()
-    .min(0)
-    .max(100_000)
-    .optional()
-    .describe('A disruptive action waits if it would make more nodes NotReady or unschedulable than this.'),
+    .describe(
+      'Disruptive actions (cordon, drain, delete node, an evicting patch_node) running at once; 0 pauses them. Default 10.',
+    ),
+  maxUnavailableNodes: NodeCount.optional().describe(
+    'A disruptive action waits if it would make more nodes NotReady or unschedulable than this: a number, or a percentage of all nodes (rounded up, at least 1). Default "10%".',
+  ),
   maintenanceWindows: z
     .array(MaintenanceWindow)
     .max(64)
@@ -122,11 +194,30 @@ export const AgentPolicySpec = z.object({
       }),
     )
     .describe('Disruptive actions only start inside one of these windows; absent: any time.'),
-  dryRun: z.boolean().optional().describe('true: actions are decided and reported, never executed.'),
+  dryRun: z
+    .boolean()
+    .optional()
+    .describe(
+      'true: actions are planned, never executed: they end Rejected with the plan in status.plan and in the result (result.dryRun, result.plan).',
+    ),
+  paused: z
+    .boolean()
+    .optional()
+    .describe(
+      'true: no action starts (kubectl clusteropt pause); every action not yet running waits Pending until no policy is paused. Running actions finish.',
+    ),
   approval: Approval.optional().describe(
-    `required: an action waits until an admin sets the annotation clusteropt.io/approved: "true" on it.`,
+    `required: every action waits until an admin sets the annotation clusteropt.io/approved: "true" on it.`,
   ),
+  requireApprovalFor: z
+    .array(ActionType)
+    .max(32)
+    .optional()
+    .meta({ 'x-kubernetes-list-type': 'set' })
+    .describe('Action types that wait for approval (as with approval: required). Default [delete_node].'),
   drain: DrainLimits.optional(),
+  scale: ScaleLimits.optional(),
+  patchNode: PatchNodeLimits.optional(),
 });
 export type AgentPolicySpec = z.infer<typeof AgentPolicySpec>;
 

@@ -38,12 +38,15 @@ export interface WindowProblem {
   message: string;
 }
 
+/** A slot as the control plane's JSONB array may hold it: a boolean or the integer 0/1. */
+export type MatrixSlot = boolean | 0 | 1;
+
 /**
- * Normalises the matrix forms the control plane and the spec use: 168 booleans, or a string
- * of 168 `0`/`1` digits (whitespace between digits ignored, so a spec can write one line of
- * 24 per day). Throws RangeError for anything else.
+ * Normalises the matrix forms the control plane and the spec use: 168 slots (booleans or
+ * 0/1 integers, mixed even), or a string of 168 `0`/`1` digits (whitespace between digits
+ * ignored, so a spec can write one line of 24 per day). Throws RangeError for anything else.
  */
-export function normalizeMatrix(input: readonly boolean[] | string): boolean[] {
+export function normalizeMatrix(input: readonly MatrixSlot[] | string): boolean[] {
   if (typeof input === 'string') {
     const digits = input.replace(/\s+/g, '');
     if (!/^[01]*$/.test(digits) || digits.length !== SLOTS_PER_WEEK) {
@@ -51,10 +54,13 @@ export function normalizeMatrix(input: readonly boolean[] | string): boolean[] {
     }
     return [...digits].map((digit) => digit === '1');
   }
-  if (input.length !== SLOTS_PER_WEEK || input.some((slot) => typeof slot !== 'boolean')) {
-    throw new RangeError(`a matrix must hold ${SLOTS_PER_WEEK} booleans`);
+  if (
+    input.length !== SLOTS_PER_WEEK ||
+    input.some((slot) => typeof slot !== 'boolean' && slot !== 0 && slot !== 1)
+  ) {
+    throw new RangeError(`a matrix must hold ${SLOTS_PER_WEEK} booleans or 0/1 integers`);
   }
-  return [...input];
+  return input.map((slot) => slot === true || slot === 1);
 }
 
 /** The 168-digit string form of a matrix (1 = asleep). */

@@ -6,15 +6,7 @@ import {
   HibernationScheduleSpec,
   HibernationScheduleStatus,
 } from './hibernation-schedule.ts';
-
-const weeknights = [{ days: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'], from: '19:00', to: '07:00' }];
-const base = { timezone: 'Europe/Berlin', namespaceSelector: { matchLabels: { env: 'dev' } } };
-
-/** The issue messages of a failed parse, or [] when it succeeds. */
-function messages(schema: z.ZodType, input: unknown): string[] {
-  const result = schema.safeParse(input);
-  return result.success ? [] : result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-}
+import { base, messages, weeknights } from './hibernation-test-fixtures.ts';
 
 describe('HibernationScheduleSpec', () => {
   it('accepts windows and fills the defaults', () => {

@@ -47,7 +47,7 @@ export async function installCrds(kc: KubeConfig, options: InstallCrdsOptions = 
   const names: string[] = [];
   for (const crd of crds) {
     const name = crd.metadata?.name;
-    if (!name) throw new AgentError('crd_invalid_manifest', 'a CRD manifest has no metadata.name');
+    if (!name) throw new AgentError('CRD_INVALID_MANIFEST', 'a CRD manifest has no metadata.name');
     await api.patchCustomResourceDefinition(
       { name, body: crd, fieldManager: options.fieldManager ?? 'clusteropt-agent', force: true },
       setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
@@ -60,7 +60,7 @@ export async function installCrds(kc: KubeConfig, options: InstallCrdsOptions = 
       const crd = await api.readCustomResourceDefinition({ name });
       if (isEstablished(crd)) break;
       if (Date.now() > deadline) {
-        throw new AgentError('crd_not_established', `CRD ${name} not Established in time`, {
+        throw new AgentError('CRD_NOT_ESTABLISHED', `CRD ${name} not Established in time`, {
           retryable: true,
         });
       }

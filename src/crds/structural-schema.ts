@@ -3,7 +3,9 @@
  * OpenAPI v3 schema, the subset apiextensions.k8s.io/v1 accepts for a CRD version:
  * - every node has a `type` (or x-kubernetes-preserve-unknown-fields / int-or-string);
  * - no `$ref`, `$schema`, `anyOf`/`oneOf`/`not` (zod unions would need them: model such
- *   fields differently), no `additionalProperties: false` (unknown fields are pruned anyway);
+ *   fields differently), except the int-or-string union of a node marked
+ *   `x-kubernetes-int-or-string` (its anyOf is dropped: the API server checks the two types
+ *   itself, a CEL rule the rest), no `additionalProperties: false` (unknown fields are pruned anyway);
  * - `properties` and `additionalProperties` never together;
  * - an open map of anything (z.record(z.string(), z.unknown())) becomes an object with
  *   `x-kubernetes-preserve-unknown-fields: true`, so the free-form payload and result keep
@@ -79,6 +81,8 @@ export function toStructuralSchema(schema: JsonSchema, path = '<root>'): JsonSch
         throw new StructuralSchemaError(`${path}: pattern uses look-around, which Go's RE2 cannot compile`);
       }
       out.pattern = value;
+    } else if (key === 'anyOf' && schema['x-kubernetes-int-or-string'] === true) {
+      // Dropped: the type pair is what int-or-string already means.
     } else if (key === 'allOf' || key === 'anyOf' || key === 'oneOf' || key === 'not') {
       throw new StructuralSchemaError(
         `${path}: ${key} (a zod union or intersection) is not structural; model the field without it`,

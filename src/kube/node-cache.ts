@@ -7,8 +7,9 @@
  *
  * The copy keeps the union of what both read, in the Node's own shape (so it is a RawNode for
  * the inventory's trimNode and a V1Node for the executors): uid, resourceVersion, providerID,
- * unschedulable, taints, the agent's cordon mark, the labels the inventory reports and
- * whether the node is Ready.
+ * unschedulable, taints, the agent's cordon mark, the labels the inventory reports, the
+ * control-plane role labels (the policy check's protectControlPlaneNodes) and whether the
+ * node is Ready.
  *
  * For the executors a copy is only ever a starting point for a write guarded by its
  * resourceVersion (see `patchCachedNode` in nodes.ts): a stale copy makes that write fail
@@ -20,6 +21,7 @@ import type { V1Node, V1NodeStatus, V1Taint } from '@kubernetes/client-node';
 import { cordonedByAnnotation } from '../contract/marks.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { KubeClients } from './clients.ts';
+import { controlPlaneNodeLabels } from './nodes.ts';
 import { keptLabelKeys } from './trim-node.ts';
 import { listWatch } from './watch.ts';
 
@@ -59,7 +61,7 @@ export function trimNode(raw: RawNode): V1Node {
   const mark = meta.annotations?.[cordonedByAnnotation];
   const spec = raw.spec ?? {};
   let labels: Record<string, string> | undefined;
-  for (const key of keptLabelKeys) {
+  for (const key of [...keptLabelKeys, ...controlPlaneNodeLabels]) {
     const value = meta.labels?.[key];
     if (value === undefined) continue;
     labels ??= {};

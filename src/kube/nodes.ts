@@ -10,6 +10,12 @@ import type { KubeClients } from './clients.ts';
 import { mergePatch, mergePatchContentType } from './merge-patch.ts';
 import { kubeJson } from './raw.ts';
 
+/** Labels that make a node a control-plane node (kubeadm's current and legacy role label). */
+export const controlPlaneNodeLabels: readonly string[] = [
+  'node-role.kubernetes.io/control-plane',
+  'node-role.kubernetes.io/master',
+];
+
 export async function readNodeOrNull(clients: KubeClients, name: string): Promise<V1Node | null> {
   try {
     return await clients.core.readNode({ name });
@@ -47,14 +53,14 @@ export function isEmptyChange(change: NodeChange): boolean {
 
 export class NodeGoneError extends AgentError {
   constructor(name: string) {
-    super('node_not_found', `node ${name} not found`);
+    super('NODE_NOT_FOUND', `node ${name} not found`);
   }
 }
 
 export class NodeReplacedError extends AgentError {
   constructor(name: string, expected: string, found: string | undefined) {
     super(
-      'identity_mismatch',
+      'IDENTITY_MISMATCH',
       `node ${name} was replaced while the action ran (uid ${expected} -> ${found ?? 'none'})`,
     );
   }
@@ -63,7 +69,7 @@ export class NodeReplacedError extends AgentError {
 export class NodeUpdateConflictError extends AgentError {
   constructor(name: string, attempts: number) {
     super(
-      'node_update_conflict',
+      'NODE_UPDATE_CONFLICT',
       `node ${name} kept changing: gave up after ${attempts} conflicting updates`,
       {
         retryable: true,

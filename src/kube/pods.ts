@@ -5,6 +5,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { KubeClients } from './clients.ts';
+import type { TolerationLike } from './tolerations.ts';
 import { listAll } from './watch.ts';
 
 export interface OwnerRef {
@@ -33,6 +34,8 @@ export interface PodFacts {
   deletionGracePeriodSeconds: number | undefined;
   terminationGracePeriodSeconds: number | undefined;
   ready: boolean;
+  /** Which NoExecute taints it tolerates (the policy check of a patch_node that adds one). */
+  tolerations?: TolerationLike[];
 }
 
 type RawPod = V1Pod | Record<string, unknown>;
@@ -58,6 +61,7 @@ export function podFacts(raw: RawPod): PodFacts {
     phase: pod.status?.phase,
     labels: meta.labels ?? {},
     annotations: meta.annotations ?? {},
+    tolerations: (pod.spec?.tolerations ?? []) as TolerationLike[],
     controller: controller
       ? {
           apiVersion: controller.apiVersion,

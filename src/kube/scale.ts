@@ -37,13 +37,13 @@ export interface WorkloadMeta {
 
 export class UnsupportedKindError extends AgentError {
   constructor(kind: string, why: string) {
-    super('unsupported_kind', `cannot scale kind ${kind}: ${why}`);
+    super('UNSUPPORTED_KIND', `cannot scale kind ${kind}: ${why}`);
   }
 }
 
 export class WorkloadNotFoundError extends AgentError {
   constructor(target: Pick<ScaleTarget, 'kind' | 'namespace' | 'name'>) {
-    super('workload_not_found', `${target.kind} ${target.namespace}/${target.name} not found`);
+    super('WORKLOAD_NOT_FOUND', `${target.kind} ${target.namespace}/${target.name} not found`);
   }
 }
 

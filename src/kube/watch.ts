@@ -4,9 +4,9 @@
  * relisting when the version is too old (410) or the watch fails; on request it also retries a
  * first list that fails for a retryable reason (`retryFirstList`). Objects are the API's raw
  * JSON (timestamps are strings), or what the caller's `transform` makes of each: it runs on
- * every item as each list page arrives and on every watch event's object, so a caller that
- * keeps a few fields of a large collection (the node inventory) never holds more than one
- * raw page at a time, and nothing here keeps a list reachable while the watch runs.
+ * every item as it streams in and on every watch event's object, so a caller that keeps a
+ * few fields of a large collection (the node inventory) never holds more than a few raw
+ * objects at a time, and nothing here keeps a list reachable while the watch runs.
  *
  * Why not client-node's Watch/Informer: the Watch opens a fresh TLS connection per call
  * (see clients.ts) and the informer stops for good on most errors and never paginates.
@@ -14,9 +14,9 @@
 
 import type { Logger } from '../observability/logger.ts';
 import { Backoff, sleep } from '../util/backoff.ts';
-import { errorMessage } from '../util/errors.ts';
-import { isRetryableKubeError } from './api-errors.ts';
+import { apiErrorMessage, isRetryableKubeError } from './api-errors.ts';
 import type { KubeClients } from './clients.ts';
+import { ListItemSplitter } from './list-items.ts';
 import { type KubeRequest, kubeFetch, kubeJson, kubeResponseError } from './raw.ts';
 
 export interface KubeObject {
@@ -36,8 +36,8 @@ export interface ListWatchOptions<Raw extends KubeObject, T = Raw> {
   /** fieldSelector / labelSelector etc., used for the list and the watch alike. */
   query?: Record<string, string>;
   /**
-   * Applied to each item of a list page as soon as the page is parsed (the raw page is then
-   * dropped) and to each watch event's object (DELETED ones too) before `onEvent`.
+   * Applied to each listed item as soon as it is parsed (the raw item is then dropped) and to
+   * each watch event's object (DELETED ones too) before `onEvent`.
    */
   transform?: (raw: Raw) => T;
   /** Called with the full set after the first list and after every relist. */
@@ -86,34 +86,45 @@ export function getJson<T>(
 }
 
 /**
- * Lists a collection page by page, handing each page's items to `onPage` as soon as it is
- * parsed (nothing here keeps a page after that); returns the collection's resourceVersion.
+ * Lists a collection page by page, handing the items to `onItems` as they stream in, each
+ * parsed on its own (list-items.ts: a page never exists whole); returns the collection's
+ * resourceVersion.
  */
 export async function listPages<Raw>(
   clients: KubeClients,
   path: string,
   query: Record<string, string>,
   signal: AbortSignal,
-  onPage: (items: Raw[]) => void,
+  onItems: (items: Raw[]) => void,
   pageSize = 500,
 ): Promise<string> {
   let continueToken: string | undefined;
   let resourceVersion = '';
   do {
-    const page = await getJson<{
-      items?: Raw[];
-      metadata?: { resourceVersion?: string; continue?: string };
-    }>(
-      clients,
-      path,
-      { ...query, limit: String(pageSize), ...(continueToken ? { continue: continueToken } : {}) },
-      signal,
-    );
+    const pageQuery = {
+      ...query,
+      limit: String(pageSize),
+      ...(continueToken ? { continue: continueToken } : {}),
+    };
+    const request: KubeRequest = { method: 'GET', path, query: pageQuery, signal };
+    const res = await kubeFetch(clients, request);
+    if (res.status !== 200 || !res.body) throw await kubeResponseError(res, request);
+    const splitter = new ListItemSplitter();
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body) {
+      deliverItems(splitter.push(decoder.decode(chunk as Uint8Array, { stream: true })), onItems);
+    }
+    deliverItems(splitter.push(decoder.decode()), onItems);
+    const page = splitter.end<{ metadata?: { resourceVersion?: string; continue?: string } }>();
     resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
     continueToken = page.metadata?.continue || undefined;
-    onPage(page.items ?? []);
   } while (continueToken);
   return resourceVersion;
+}
+
+/** Parses and delivers items; a function of its own so the parsed objects live in its frame only. */
+function deliverItems<Raw>(texts: string[], onItems: (items: Raw[]) => void): void {
+  if (texts.length > 0) onItems(texts.map((t) => JSON.parse(t) as Raw));
 }
 
 /** Lists every page; returns the items and the collection's resourceVersion. */
@@ -130,8 +141,8 @@ export async function listAll<T>(
     path,
     query,
     signal,
-    (page) => {
-      for (const item of page) items.push(item);
+    (some) => {
+      for (const item of some) items.push(item);
     },
     pageSize,
   );
@@ -239,8 +250,8 @@ async function relist<Raw extends KubeObject, T>(options: ListWatchOptions<Raw, 
     options.path,
     options.query ?? {},
     options.signal,
-    (page) => {
-      for (const raw of page) items.push(transform ? transform(raw) : (raw as unknown as T));
+    (some) => {
+      for (const raw of some) items.push(transform ? transform(raw) : (raw as unknown as T));
     },
     options.pageSize,
   );
@@ -298,7 +309,7 @@ export function listWatch<Raw extends KubeObject, T>(options: ListWatchOptions<R
             failedStarts++;
             const retryable = isRetryableKubeError(err);
             const retryInMs = retryable ? backoff.next() : refusedBackoff.next();
-            const message = errorMessage(err);
+            const message = apiErrorMessage(err);
             if (message !== loggedStartError) {
               if (retryable) options.log?.warn({ path, err: message }, 'list failed; retrying');
               else

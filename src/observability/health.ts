@@ -41,6 +41,8 @@ export interface HealthServer {
   listen(address: string): Promise<{ host: string; port: number }>;
   /** Adds a readiness check later (e.g. once the state store is open). */
   addReadinessCheck(check: HealthCheck): void;
+  /** Runs the readiness checks as /readyz does; `failing` names each failed check with its message. */
+  readiness(): Promise<{ ok: boolean; failing: string[] }>;
   close(): Promise<void>;
 }
 
@@ -119,10 +121,11 @@ export function createHealthServer(options: HealthServerOptions = {}): HealthSer
   const timeoutMs = options.checkTimeoutMs ?? 2000;
   const lag = startLagMonitor(options.lagWindowMs ?? 30_000);
 
+  const runAll = (checks: HealthCheck[]) =>
+    Promise.all(checks.map(async (c) => ({ name: c.name, ...(await runCheck(c, timeoutMs)) })));
+
   async function probe(checks: HealthCheck[], res: ServerResponse, extra: string[] = [], extraOk = true) {
-    const results = await Promise.all(
-      checks.map(async (c) => ({ name: c.name, ...(await runCheck(c, timeoutMs)) })),
-    );
+    const results = await runAll(checks);
     const lines = [
       ...extra,
       ...results.map((r) =>
@@ -187,6 +190,12 @@ export function createHealthServer(options: HealthServerOptions = {}): HealthSer
     },
     addReadinessCheck(check: HealthCheck) {
       readiness.push(check);
+    },
+    async readiness() {
+      const failing = (await runAll(readiness))
+        .filter((r) => !r.ok)
+        .map((r) => (r.message ? `${r.name}: ${r.message}` : r.name));
+      return { ok: failing.length === 0, failing };
     },
     close() {
       lag.stop();

@@ -39,7 +39,31 @@ export interface AgentMetrics {
   clockJumpsTotal: Counter<'direction'>;
   /** Agent clock minus the control plane's, from the last poll's Date header; 0 when under 2 s. */
   controlPlaneClockSkewSeconds: Gauge;
+  /** Corrupt state files moved aside at start (the agent then started with a fresh one). */
+  stateCorruptRecoveriesTotal: Counter;
+  /** Rows pruned from the state file by its timer; table: journal | outbox. */
+  statePrunedRowsTotal: Counter<'table'>;
+  /** Requests to the control plane by route template and outcome (`2xx`, or the error code). */
+  controlPlaneRequestsTotal: Counter<'route' | 'outcome'>;
+  /** Duration of control-plane requests by route (long polls last up to their wait). */
+  controlPlaneRequestDurationSeconds: Histogram<'route'>;
+  /** Actions executing right now, by type (a drain in progress counts under drain_node). */
+  actionsRunning: Gauge<'type'>;
+  /** How long the drain furthest past its time budget has been running past it; 0 when none is. */
+  drainBudgetOverrunSeconds: Gauge;
+  /**
+   * 1 while the agent starts no new action, by reason: policy (an AgentPolicy with paused:
+   * true, kubectl clusteropt pause), controlplane_forbidden (403: the cluster is disabled),
+   * controlplane_unauthorized (401). Control-plane reasons hold only control-plane actions.
+   */
+  paused: Gauge<'reason'>;
 }
+
+/** The reasons of clusteropt_agent_paused (always exported, 0 when not paused). */
+export const pauseReasons = ['policy', 'controlplane_forbidden', 'controlplane_unauthorized'] as const;
+export type PauseReason = (typeof pauseReasons)[number];
+/** The reasons ControlPlaneAccess sets (the policy pause is the action controller's). */
+export const controlPlanePauseReasons = ['controlplane_forbidden', 'controlplane_unauthorized'] as const;
 
 export interface MetricsOptions {
   /** Process and Node.js runtime metrics (process_*, nodejs_*), unprefixed as dashboards expect. */
@@ -141,9 +165,52 @@ export function createMetrics(options: MetricsOptions = {}): AgentMetrics {
       help: "Agent wall clock minus the control plane's, measured from the last poll response's Date header (0 when under 2 s). Action instants are translated by it.",
       registers,
     }),
+    stateCorruptRecoveriesTotal: new Counter({
+      name: `${metricPrefix}state_corrupt_recoveries_total`,
+      help: 'Corrupt state files moved aside at start; the agent started with a fresh file (unshipped reports and the journal were lost).',
+      registers,
+    }),
+    statePrunedRowsTotal: new Counter({
+      name: `${metricPrefix}state_pruned_rows_total`,
+      help: 'Rows pruned from the state file (retention and size bounds), by table (journal, outbox).',
+      labelNames: ['table'],
+      registers,
+    }),
+    controlPlaneRequestsTotal: new Counter({
+      name: `${metricPrefix}controlplane_requests_total`,
+      help: 'Requests to the control plane, by route template and outcome (2xx, or an error code such as CP_NETWORK, CP_UNAUTHORIZED, CP_SERVER_ERROR).',
+      labelNames: ['route', 'outcome'],
+      registers,
+    }),
+    controlPlaneRequestDurationSeconds: new Histogram({
+      name: `${metricPrefix}controlplane_request_duration_seconds`,
+      help: 'Duration of control-plane requests, by route template (long polls last up to their wait).',
+      labelNames: ['route'],
+      buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    actionsRunning: new Gauge({
+      name: `${metricPrefix}actions_running`,
+      help: 'Actions executing right now, by type.',
+      labelNames: ['type'],
+      registers,
+    }),
+    drainBudgetOverrunSeconds: new Gauge({
+      name: `${metricPrefix}drain_budget_overrun_seconds`,
+      help: 'Seconds the running drain furthest past its time budget has spent past it; 0 when no drain is.',
+      registers,
+    }),
+    paused: new Gauge({
+      name: `${metricPrefix}paused`,
+      help: '1 while the agent starts no new action, by reason (policy: an AgentPolicy with paused: true; controlplane_forbidden: HTTP 403, the cluster is disabled; controlplane_unauthorized: HTTP 401).',
+      labelNames: ['reason'],
+      registers,
+    }),
   };
   metrics.leader.set(0);
+  metrics.drainBudgetOverrunSeconds.set(0);
   metrics.stateWritable.set(1);
+  for (const reason of pauseReasons) metrics.paused.set({ reason }, 0);
   metrics.outboxDepth.set(0);
   metrics.outboxOldestAgeSeconds.set(0);
   metrics.buildInfo.set(

@@ -8,7 +8,7 @@
 import { Writable } from 'node:stream';
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LeaderElector } from './leader-election.ts';
 
 class FakeLeases {
@@ -57,18 +57,26 @@ class FakeLeases {
   }
 }
 
-const realNow = Date.now.bind(Date);
-let offsetMs = 0;
+// Time is the subject: fake timers, so the test runs in no real time and its bounds are exact.
+// Date (the wall clock) is stepped with setSystemTime; performance.now (the monotonic clock
+// the elector must use) is not moved by that, only by advancing the timers.
+const startWall = Date.parse('2026-03-02T10:00:00Z');
+beforeEach(() => {
+  vi.useFakeTimers({
+    toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'],
+    now: startWall,
+  });
+});
 afterEach(() => {
-  vi.restoreAllMocks();
-  offsetMs = 0;
+  vi.useRealTimers();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => vi.advanceTimersByTimeAsync(ms);
+/** Steps the wall clock to `offsetMs` away from the true time (start + monotonic time passed). */
+const stepWallClock = (offsetMs: number) => vi.setSystemTime(startWall + performance.now() + offsetMs);
 
 describe('LeaderElector and wall-clock steps', () => {
   it('keeps one leader through ±2 h steps, and a standby still takes over a dead leader on time', async () => {
-    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offsetMs);
     const leases = new FakeLeases();
     const stops: Record<string, string[]> = { a: [], b: [] };
     const make = (who: 'a' | 'b') =>
@@ -79,7 +87,9 @@ describe('LeaderElector and wall-clock steps', () => {
         identity: who,
         leaseDurationSeconds: 1.2,
         renewDeadlineSeconds: 0.8,
-        retryPeriodSeconds: 0.2,
+        // Different periods: with fake timers the two would otherwise run in lockstep, and B
+        // would see a fresh renew at every poll, never judging A's Lease by elapsed time.
+        retryPeriodSeconds: who === 'a' ? 0.2 : 0.13,
         onStartedLeading: () => undefined,
         onStoppedLeading: (reason) => stops[who]!.push(reason),
         releaseOnCancel: false,
@@ -103,7 +113,7 @@ describe('LeaderElector and wall-clock steps', () => {
       // Steps while A leads and B waits: forward (B must not see A's Lease as expired; A must
       // not see its renew deadline as passed), back, forward by a day, back to normal.
       for (const step of [2 * 3_600_000, -2 * 3_600_000, 24 * 3_600_000, 0]) {
-        offsetMs = step;
+        stepWallClock(step);
         await sleep(1_500); // longer than the lease: any wrong expiry would show
       }
       expect(both, 'samples with two leaders').toBe(0);
@@ -113,7 +123,7 @@ describe('LeaderElector and wall-clock steps', () => {
 
       // A's API connection dies while the clock is 2 h behind: A must step down within its
       // renew deadline and B take over within about a lease — not 2 h later.
-      offsetMs = -2 * 3_600_000;
+      stepWallClock(-2 * 3_600_000);
       const cut = performance.now();
       leases.cutOff.add('a');
       while (a.isLeader()) await sleep(5);

@@ -58,6 +58,11 @@ export interface LeaderElectionOptions {
   /** Release the Lease on shutdown (default true). */
   releaseOnCancel?: boolean;
   /**
+   * Annotations this replica writes on the Lease with each acquire and renewal while it holds
+   * it (the agent's status for `kubectl clusteropt status`); they cost no extra API request.
+   */
+  annotations?: () => Record<string, string>;
+  /**
    * Clocks, injectable for tests. `wall` (default Date.now) only fills the Lease's renewTime
    * and acquireTime, which are for humans and other tools; every expiry and deadline this
    * replica decides on is measured on `monotonic` (default performance.now), so a wall-clock
@@ -314,7 +319,7 @@ export class LeaderElector {
       const body: V1Lease = {
         apiVersion: 'coordination.k8s.io/v1',
         kind: 'Lease',
-        metadata: { name, namespace },
+        metadata: { name, namespace, ...this.holderAnnotations(undefined) },
         spec: this.record(wall, new V1MicroTime(wall), 0),
       };
       try {
@@ -358,7 +363,23 @@ export class LeaderElector {
     const renewal = spec.holderIdentity === this.identity;
     const transitions = (spec.leaseTransitions ?? 0) + (renewal ? 0 : 1);
     const acquireTime = renewal && spec.acquireTime ? spec.acquireTime : new V1MicroTime(now);
-    return { ...current, spec: { ...spec, ...this.record(now, acquireTime, transitions) } };
+    return {
+      ...current,
+      metadata: { ...current.metadata, ...this.holderAnnotations(current.metadata?.annotations) },
+      spec: { ...spec, ...this.record(now, acquireTime, transitions) },
+    };
+  }
+
+  /** `{annotations}` with the holder's own merged in, or nothing when there are none. */
+  private holderAnnotations(existing: Record<string, string> | undefined) {
+    let own: Record<string, string> | undefined;
+    try {
+      own = this.options.annotations?.();
+    } catch (err) {
+      // Status for humans must never cost the Lease.
+      this.options.log?.warn({ err }, 'leader election: Lease annotations failed');
+    }
+    return own ? { annotations: { ...existing, ...own } } : {};
   }
 
   /** `now` is monotonic. */

@@ -73,6 +73,10 @@ export function helmOnChart(command: 'template' | 'lint', options: HelmRenderOpt
             options.namespace ?? defaultRelease.namespace,
             '--kube-version',
             renderKubeVersion,
+            // Offline, helm knows only built-in API versions; this one the chart's admission
+            // policy needs is served by every Kubernetes from 1.30 (renderKubeVersion is later).
+            '--api-versions',
+            'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy',
           ]
         : [
             'lint',

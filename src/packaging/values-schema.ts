@@ -159,6 +159,22 @@ export function chartValuesSchema(): Schema {
             ['verbs'],
           ),
         },
+        forceDeleteAtBudgetEnd: bool,
+      }),
+      admissionPolicy: closed({ enabled: bool }),
+      networkPolicy: closed({
+        enabled: bool,
+        apiServer: closed({
+          cidrs: strings,
+          ports: { type: 'array', items: int({ minimum: 1, maximum: 65535 }) },
+        }),
+        controlPlane: closed({
+          cidrs: strings,
+          ports: { type: 'array', items: int({ minimum: 1, maximum: 65535 }) },
+        }),
+        dns: closed({ namespaceSelector: anyObject, podSelector: anyObject }),
+        metricsFrom: { type: 'array', items: anyObject },
+        extraEgress: { type: 'array', items: anyObject },
       }),
       podDisruptionBudget: closed({
         enabled: bool,
@@ -212,6 +228,18 @@ export function chartValuesSchema(): Schema {
         interval: str({ pattern: '^([0-9]+(ms|s|m|h))+$' }),
         scrapeTimeout: str({ pattern: '^([0-9]+(ms|s|m|h))+$' }),
         labels: stringMap,
+      }),
+      prometheusRule: closed({
+        enabled: bool,
+        labels: stringMap,
+        runbookUrl: str({ minLength: 1 }),
+        clockSkewSeconds: int({ minimum: 1 }),
+      }),
+      grafanaDashboard: closed({
+        enabled: bool,
+        labels: stringMap,
+        annotations: stringMap,
+        namespace: str({ maxLength: 63 }),
       }),
     }),
   };

@@ -16,9 +16,11 @@ import {
   type EnqueueRequest,
   FaultList,
   type FaultRuleInput,
+  HostilePollQueued,
   InstanceList,
   StatusLog,
   StoredHeartbeat,
+  UnknownReportList,
 } from './admin-schemas.ts';
 
 /** An admin request answered with an error status (or an answer that did not fit its schema). */
@@ -103,6 +105,28 @@ export class ReferenceControlPlaneAdmin {
     return this.request('POST', `/admin/v1/clusters/${enc(clusterId)}/api-keys`, ApiKeyCreated, {});
   }
 
+  /** A disabled cluster's agent gets 403 (CLUSTER_DISABLED) on every agent route. */
+  setClusterStatus(clusterId: string, status: 'active' | 'disabled'): Promise<z.infer<typeof Cluster>> {
+    return this.request('POST', `/admin/v1/clusters/${enc(clusterId)}/status`, Cluster, { status });
+  }
+
+  /** Hostile mode: the next `count` polls of the cluster get `body` as it is. */
+  async queueRawPoll(clusterId: string, body: string, count = 1): Promise<void> {
+    await this.request('POST', `/admin/v1/clusters/${enc(clusterId)}/hostile/polls`, HostilePollQueued, {
+      body,
+      count,
+    });
+  }
+
+  /** Hostile mode: reports received about actions the store does not know. */
+  unknownReports(clusterId: string): Promise<z.infer<typeof UnknownReportList>['reports']> {
+    return this.request(
+      'GET',
+      `/admin/v1/clusters/${enc(clusterId)}/hostile/reports`,
+      UnknownReportList,
+    ).then((r) => r.reports);
+  }
+
   async revokeApiKey(apiKeyId: string): Promise<void> {
     await this.request('POST', `/admin/v1/api-keys/${enc(apiKeyId)}/revoke`, ApiKeyRevoked, {});
   }
@@ -157,7 +181,7 @@ export class ReferenceControlPlaneAdmin {
     try {
       return await this.request('GET', `/admin/v1/clusters/${enc(clusterId)}/heartbeat`, StoredHeartbeat);
     } catch (err) {
-      if (err instanceof AdminRequestError && err.code === 'heartbeat_not_found') return undefined;
+      if (err instanceof AdminRequestError && err.code === 'HEARTBEAT_NOT_FOUND') return undefined;
       throw err;
     }
   }

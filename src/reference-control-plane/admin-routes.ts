@@ -1,13 +1,27 @@
 import { z } from 'zod';
-import { CreateClusterRequest, EnqueueRequest, FaultRule, StoredActionState } from './admin-schemas.ts';
-import { createApiKey, createCluster, getCluster, listClusters, revokeApiKey } from './clusters-repo.ts';
+import {
+  ClusterStatusRequest,
+  CreateClusterRequest,
+  EnqueueRequest,
+  FaultRule,
+  HostilePollRequest,
+  StoredActionState,
+} from './admin-schemas.ts';
+import {
+  createApiKey,
+  createCluster,
+  getCluster,
+  listClusters,
+  revokeApiKey,
+  setClusterStatus,
+} from './clusters-repo.ts';
 import { HttpError, validate } from './http-util.ts';
 import { type ControlPlaneContext, ok, type Route, type RouteInput, type RouteResult } from './route.ts';
 
 function requireCluster(ctx: ControlPlaneContext, input: RouteInput): string {
   const id = (input.params.id ?? '').toLowerCase();
   if (!z.uuid().safeParse(id).success || !getCluster(ctx.db, id)) {
-    throw new HttpError(404, 'cluster_not_found', `no cluster ${id.slice(0, 64)}`);
+    throw new HttpError(404, 'CLUSTER_NOT_FOUND', `no cluster ${id.slice(0, 64)}`);
   }
   return id;
 }
@@ -15,7 +29,7 @@ function requireCluster(ctx: ControlPlaneContext, input: RouteInput): string {
 function requireActionId(input: RouteInput): string {
   const id = (input.params.id ?? '').toLowerCase();
   if (!z.uuid().safeParse(id).success)
-    throw new HttpError(404, 'action_not_found', `no action ${id.slice(0, 64)}`);
+    throw new HttpError(404, 'ACTION_NOT_FOUND', `no action ${id.slice(0, 64)}`);
   return id;
 }
 
@@ -37,8 +51,8 @@ function enqueue(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
   });
   if (!result.ok) {
     throw result.reason === 'duplicate_id'
-      ? new HttpError(409, 'duplicate_action_id', `an action with id ${req.id} already exists`)
-      : new HttpError(404, 'cluster_not_found', `no cluster ${clusterId}`);
+      ? new HttpError(409, 'DUPLICATE_ACTION_ID', `an action with id ${req.id} already exists`)
+      : new HttpError(404, 'CLUSTER_NOT_FOUND', `no cluster ${clusterId}`);
   }
   ctx.hub.notify(clusterId);
   return ok(result.action, 201);
@@ -48,7 +62,7 @@ function listActions(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
   const clusterId = requireCluster(ctx, input);
   const stateParam = input.query.get('state');
   const state = stateParam === null ? undefined : StoredActionState.safeParse(stateParam);
-  if (state && !state.success) throw new HttpError(400, 'invalid_query', `unknown state "${stateParam}"`);
+  if (state && !state.success) throw new HttpError(400, 'INVALID_QUERY', `unknown state "${stateParam}"`);
   // Listing shows expiry as the agent would see it, without waiting for the next poll.
   ctx.actions.expireDue(clusterId);
   return ok({ actions: ctx.actions.list(clusterId, state ? { state: state.data } : {}) });
@@ -64,19 +78,48 @@ function countActions(ctx: ControlPlaneContext, input: RouteInput): RouteResult 
 function getAction(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
   const id = requireActionId(input);
   const action = ctx.actions.get(id);
-  if (!action) throw new HttpError(404, 'action_not_found', `no action ${id}`);
+  if (!action) throw new HttpError(404, 'ACTION_NOT_FOUND', `no action ${id}`);
   return ok(action);
 }
 
 function actionStatusLog(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
   const id = requireActionId(input);
-  if (!ctx.actions.get(id)) throw new HttpError(404, 'action_not_found', `no action ${id}`);
+  if (!ctx.actions.get(id)) throw new HttpError(404, 'ACTION_NOT_FOUND', `no action ${id}`);
   return ok({ entries: ctx.actions.statusLog({ actionId: id }) });
+}
+
+function clusterStatus(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  const id = requireCluster(ctx, input);
+  setClusterStatus(ctx.db, id, validate(ClusterStatusRequest, input.body).status);
+  // Held polls answer at once: with 403 now, or again normally.
+  ctx.hub.notify(id);
+  return ok(getCluster(ctx.db, id));
+}
+
+/** Hostile-mode routes answer 404 on a server started without it. */
+function requireHostile(ctx: ControlPlaneContext): void {
+  if (!ctx.hostile.enabled) {
+    throw new HttpError(404, 'HOSTILE_MODE_OFF', 'the server was not started in hostile mode (--hostile)');
+  }
+}
+
+function hostilePoll(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  requireHostile(ctx);
+  const id = requireCluster(ctx, input);
+  const req = validate(HostilePollRequest, input.body);
+  ctx.hostile.addPollAnswer(id, req.body, req.count);
+  ctx.hub.notify(id);
+  return ok({ queued: req.count }, 201);
+}
+
+function hostileReports(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
+  requireHostile(ctx);
+  return ok({ reports: ctx.hostile.unknownReports(requireCluster(ctx, input)) });
 }
 
 function lastHeartbeat(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
   const heartbeat = ctx.heartbeats.last(requireCluster(ctx, input));
-  if (!heartbeat) throw new HttpError(404, 'heartbeat_not_found', 'no heartbeat received yet');
+  if (!heartbeat) throw new HttpError(404, 'HEARTBEAT_NOT_FOUND', 'no heartbeat received yet');
   return ok(heartbeat);
 }
 
@@ -115,13 +158,34 @@ export const adminRoutes: Route[] = [
   },
   {
     method: 'POST',
+    path: `${cluster}/status`,
+    auth: 'admin',
+    name: 'set-cluster-status',
+    handle: clusterStatus,
+  },
+  {
+    method: 'POST',
+    path: `${cluster}/hostile/polls`,
+    auth: 'admin',
+    name: 'hostile-poll',
+    handle: hostilePoll,
+  },
+  {
+    method: 'GET',
+    path: `${cluster}/hostile/reports`,
+    auth: 'admin',
+    name: 'hostile-reports',
+    handle: hostileReports,
+  },
+  {
+    method: 'POST',
     path: '/admin/v1/api-keys/{id}/revoke',
     auth: 'admin',
     name: 'revoke-api-key',
     handle: (ctx, input) => {
       const id = (input.params.id ?? '').toLowerCase();
       if (!revokeApiKey(ctx.db, id))
-        throw new HttpError(404, 'api_key_not_found', `no API key ${id.slice(0, 64)}`);
+        throw new HttpError(404, 'API_KEY_NOT_FOUND', `no API key ${id.slice(0, 64)}`);
       return ok({ revoked: true });
     },
   },

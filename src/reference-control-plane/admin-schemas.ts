@@ -140,9 +140,12 @@ export const FaultRule = z
   .strictObject({
     count: z.int().min(1).max(100_000).default(1),
     routes: z.array(AgentRouteName).min(1).optional(),
-    status: z
-      .union([z.literal(429), z.literal(500), z.literal(502), z.literal(503), z.literal(504)])
-      .optional(),
+    status: z.int().min(400).max(599).optional(),
+    /**
+     * Sent as it is (text/html) instead of the contract error body: what an ingress, a proxy or
+     * a WAF in front of the control plane answers.
+     */
+    body: z.string().max(65_536).optional(),
     retryAfterSeconds: z.int().min(0).max(3600).optional(),
     delayMs: z.int().min(0).max(120_000).optional(),
     reset: z.boolean().optional(),
@@ -152,7 +155,8 @@ export const FaultRule = z
   })
   .refine((r) => !(r.status !== undefined && r.reset === true), {
     message: 'status and reset exclude each other',
-  });
+  })
+  .refine((r) => r.body === undefined || r.status !== undefined, { message: 'body needs a status' });
 export type FaultRule = z.output<typeof FaultRule>;
 export type FaultRuleInput = z.input<typeof FaultRule>;
 
@@ -162,6 +166,7 @@ export const FaultList = z.object({
       remaining: z.int(),
       routes: z.array(AgentRouteName).optional(),
       status: z.int().optional(),
+      body: z.string().optional(),
       retryAfterSeconds: z.int().optional(),
       delayMs: z.int().optional(),
       reset: z.boolean().optional(),
@@ -169,3 +174,26 @@ export const FaultList = z.object({
   ),
 });
 export type FaultList = z.infer<typeof FaultList>;
+
+/** Enable or disable a cluster: a disabled cluster's agent gets 403 on every agent route. */
+export const ClusterStatusRequest = z.strictObject({ status: z.enum(['active', 'disabled']) });
+
+/** Hostile mode: the next `count` polls of the cluster are answered 200 with `body`, as it is. */
+export const HostilePollRequest = z.strictObject({
+  body: z.string().max(10 * 1024 * 1024),
+  count: z.int().min(1).max(1000).default(1),
+});
+
+export const HostilePollQueued = z.object({ queued: z.int() });
+
+/** Hostile mode: status reports received about actions the store does not know. */
+export const UnknownReportList = z.object({
+  reports: z.array(
+    z.object({
+      actionId: z.string(),
+      state: z.string(),
+      message: z.string(),
+      receivedAt: z.string(),
+    }),
+  ),
+});

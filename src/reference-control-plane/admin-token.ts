@@ -11,7 +11,7 @@ export function defaultAdminTokenFile(dbPath: string): string {
 
 export class AdminTokenUnavailableError extends AgentError {
   constructor(message: string) {
-    super('admin_token_unavailable', message);
+    super('ADMIN_TOKEN_UNAVAILABLE', message);
   }
 }
 

@@ -10,6 +10,7 @@ import {
   type StatusResponse,
 } from '../contract/reports.ts';
 import { describeIssues } from '../contract/wire-envelope.ts';
+import { getCluster } from './clusters-repo.ts';
 import { HttpError, validate } from './http-util.ts';
 import { type ControlPlaneContext, ok, type Route, type RouteInput, type RouteResult } from './route.ts';
 
@@ -22,7 +23,7 @@ function numberParam(query: URLSearchParams, name: string): number | undefined {
   const raw = query.get(name);
   if (raw === null || raw === '') return undefined;
   const n = Number(raw);
-  if (!Number.isFinite(n)) throw new HttpError(400, 'invalid_query', `${name} must be a number`);
+  if (!Number.isFinite(n)) throw new HttpError(400, 'INVALID_QUERY', `${name} must be a number`);
   return n;
 }
 
@@ -38,6 +39,8 @@ async function poll(ctx: ControlPlaneContext, input: RouteInput): Promise<RouteR
   );
   const deadline = Date.now() + waitSeconds * 1000;
   for (;;) {
+    const raw = ctx.hostile.takePollAnswer(input.clusterId);
+    if (raw !== undefined) return { status: 200, raw, contentType: 'application/json' };
     const actions = ctx.actions.lease(input.clusterId, limit, ctx.leaseMs);
     if (actions.length > 0) return ok({ actions });
     const now = Date.now();
@@ -50,6 +53,10 @@ async function poll(ctx: ControlPlaneContext, input: RouteInput): Promise<RouteR
     const outcome = await ctx.hub.wait(input.clusterId, timeout, input.signal);
     if (outcome === 'aborted') return 'no-response';
     if (outcome === 'closed') return ok({ actions: [] });
+    // Disabled while this poll was held: it must not lease anything now.
+    if (getCluster(ctx.db, input.clusterId)?.status !== 'active') {
+      throw new HttpError(403, 'CLUSTER_DISABLED', 'the cluster is disabled: the agent must not act for it');
+    }
   }
 }
 
@@ -57,12 +64,17 @@ async function poll(ctx: ControlPlaneContext, input: RouteInput): Promise<RouteR
 function reportStatus(ctx: ControlPlaneContext, input: RouteInput): RouteResult {
   const report = validate(StatusReport, input.body);
   const id = input.params.id ?? '';
-  const notFound = new HttpError(404, 'action_not_found', `no action ${id.slice(0, 64)} for this cluster`);
+  const notFound = new HttpError(404, 'ACTION_NOT_FOUND', `no action ${id.slice(0, 64)} for this cluster`);
   if (!z.uuid().safeParse(id).success) throw notFound;
   const result = ctx.actions.report(input.clusterId, id.toLowerCase(), report);
   if (result.ok) return ok({ state: result.state, changed: result.changed } as StatusResponse);
-  if (result.reason === 'not_found') throw notFound;
-  throw new HttpError(409, 'illegal_transition', result.message, { extra: { state: result.state } });
+  if (result.reason === 'not_found') {
+    if (ctx.hostile.recordUnknown(input.clusterId, id.toLowerCase(), report)) {
+      return ok({ state: report.state, changed: true } as StatusResponse);
+    }
+    throw notFound;
+  }
+  throw new HttpError(409, 'ILLEGAL_TRANSITION', result.message, { extra: { state: result.state } });
 }
 
 /** The batch body as far as it must be valid as a whole; each entry is checked on its own. */
@@ -84,7 +96,7 @@ function reportStatuses(ctx: ControlPlaneContext, input: RouteInput): RouteResul
       results[index] = {
         actionId,
         status: 400,
-        error: { code: 'invalid_body', message: describeIssues(parsed.error) },
+        error: { code: 'INVALID_BODY', message: describeIssues(parsed.error) },
       };
       return;
     }
@@ -96,18 +108,23 @@ function reportStatuses(ctx: ControlPlaneContext, input: RouteInput): RouteResul
   applied.forEach((result, i) => {
     const { index, actionId } = valid[i]!;
     if (result.ok) results[index] = { actionId, status: 200, state: result.state, changed: result.changed };
+    else if (
+      result.reason === 'not_found' &&
+      ctx.hostile.recordUnknown(input.clusterId, actionId, valid[i]!.report)
+    )
+      results[index] = { actionId, status: 200, state: valid[i]!.report.state, changed: true };
     else if (result.reason === 'not_found')
       results[index] = {
         actionId,
         status: 404,
-        error: { code: 'action_not_found', message: `no action ${actionId} for this cluster` },
+        error: { code: 'ACTION_NOT_FOUND', message: `no action ${actionId} for this cluster` },
       };
     else
       results[index] = {
         actionId,
         status: 409,
         state: result.state,
-        error: { code: 'illegal_transition', message: result.message },
+        error: { code: 'ILLEGAL_TRANSITION', message: result.message },
       };
   });
   return ok({ results });

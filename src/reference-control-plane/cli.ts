@@ -3,16 +3,20 @@ import { AgentError, errorMessage } from '../util/errors.ts';
 import { type ActionRecord, ActionsRepo, storedActionStates } from './actions-repo.ts';
 import type { ReferenceControlPlaneAdmin } from './admin-client.ts';
 import { resolveAdminToken } from './admin-token.ts';
-import { createCluster } from './clusters-repo.ts';
+import { createCluster, setClusterStatus } from './clusters-repo.ts';
 import { openDatabase } from './db.ts';
 
 const usage = `usage: clusteropt-agent control-plane <command> [options]
 
-  serve --db FILE [--listen HOST:PORT] [--lease-seconds N] [--admin-token-file F]
+  serve --db FILE [--listen HOST:PORT] [--lease-seconds N] [--admin-token-file F] [--hostile]
       Run the reference control plane (default listen 127.0.0.1:8080). Prints
       "listening on http://HOST:PORT" once ready; stops cleanly on SIGTERM/SIGINT.
       Admin token: --admin-token-file, else $CLUSTEROPT_ADMIN_TOKEN, else FILE.admin-token
-      (generated, mode 0600, on first start).
+      (generated, mode 0600, on first start). --hostile: tests only, raw poll answers
+      and reports about unknown actions through the admin API (docs/security.md).
+
+  cluster-status ID active|disabled --db FILE
+      Enable or disable a cluster: a disabled cluster's agent gets 403 and starts nothing.
 
   create-cluster NAME --db FILE [--account-id ID] [--region R] [--json]
       Create a cluster and its API key (printed once: cluster_id=... and api_key=...).
@@ -31,7 +35,7 @@ const usage = `usage: clusteropt-agent control-plane <command> [options]
 /** Bad command line: exit status 2 with the usage text. */
 export class UsageError extends AgentError {
   constructor(message: string) {
-    super('usage', message);
+    super('USAGE', message);
   }
 }
 
@@ -90,6 +94,7 @@ async function serve(args: string[]): Promise<number> {
       ...common,
       listen: { type: 'string', default: '127.0.0.1:8080' },
       'lease-seconds': { type: 'string' },
+      hostile: { type: 'boolean', default: false },
     },
   });
   const { host, port } = parseListen(values.listen);
@@ -102,6 +107,7 @@ async function serve(args: string[]): Promise<number> {
     port,
     ...(leaseSeconds === undefined ? {} : { leaseSeconds }),
     ...(values['admin-token-file'] ? { adminTokenFile: values['admin-token-file'] } : {}),
+    hostile: values.hostile === true,
   });
   if (cp.adminTokenFile && !values['admin-token-file']) {
     process.stderr.write(`admin token in ${cp.adminTokenFile}\n`);
@@ -241,8 +247,32 @@ async function actionsCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+async function clusterStatusCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: common });
+  const [clusterId, status] = positionals;
+  if (positionals.length !== 2 || (status !== 'active' && status !== 'disabled')) {
+    throw new UsageError('cluster-status takes ID and active or disabled');
+  }
+  if (values.server) {
+    await (await adminClient(values.server, values)).setClusterStatus(clusterId!, status);
+  } else {
+    const db = openDatabase(required(values.db, '--db'));
+    try {
+      if (!setClusterStatus(db, clusterId!, status)) {
+        process.stderr.write(`no cluster ${clusterId}\n`);
+        return 1;
+      }
+    } finally {
+      db.close();
+    }
+  }
+  print(`cluster ${clusterId} ${status}`);
+  return 0;
+}
+
 const subcommands: Record<string, (args: string[]) => Promise<number>> = {
   serve,
+  'cluster-status': clusterStatusCommand,
   'create-cluster': createClusterCommand,
   enqueue: enqueueCommand,
   actions: actionsCommand,

@@ -31,7 +31,7 @@ interface ClusterRow {
 /** Ten random prefixes in a row were taken: the key space is (nearly) full or the RNG is broken. */
 export class ApiKeyPrefixExhaustedError extends AgentError {
   constructor() {
-    super('api_key_prefix_exhausted', 'could not find a free API key prefix');
+    super('API_KEY_PREFIX_EXHAUSTED', 'could not find a free API key prefix');
   }
 }
 
@@ -104,6 +104,11 @@ export function getCluster(db: Db, id: string): ClusterRecord | undefined {
   return row ? toCluster(row) : undefined;
 }
 
+/** Sets a cluster's status ('active' or 'disabled'); false when there is no such cluster. */
+export function setClusterStatus(db: Db, id: string, status: 'active' | 'disabled'): boolean {
+  return db.prepare('UPDATE clusters SET status = ? WHERE id = ?').run(status, id).changes === 1;
+}
+
 export function listClusters(db: Db): ClusterRecord[] {
   return (db.prepare('SELECT * FROM clusters ORDER BY created_at, rowid').all() as ClusterRow[]).map(
     toCluster,
@@ -112,8 +117,8 @@ export function listClusters(db: Db): ClusterRecord[] {
 
 export type Authentication =
   | { ok: true; clusterId: string; keyId: string }
-  /** unauthenticated: missing, malformed, unknown or wrong key (401); revoked: 403. */
-  | { ok: false; reason: 'unauthenticated' | 'revoked' };
+  /** unauthenticated: missing, malformed, unknown or wrong key (401); revoked, disabled: 403. */
+  | { ok: false; reason: 'unauthenticated' | 'revoked' | 'disabled' };
 
 // Hash of an arbitrary secret: an unknown prefix still costs one comparison, so response
 // time does not tell whether a prefix exists.
@@ -133,6 +138,7 @@ export function authenticateApiKey(db: Db, presented: string | undefined): Authe
   const matches = secretMatches(parts.secret, row?.key_hash ?? decoyHash);
   if (!row || !matches) return { ok: false, reason: 'unauthenticated' };
   // Only a holder of the right secret learns that the key is revoked.
-  if (row.revoked_at !== null || row.status !== 'active') return { ok: false, reason: 'revoked' };
+  if (row.revoked_at !== null) return { ok: false, reason: 'revoked' };
+  if (row.status !== 'active') return { ok: false, reason: 'disabled' };
   return { ok: true, clusterId: row.cluster_id, keyId: row.id };
 }

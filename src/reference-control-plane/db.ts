@@ -110,7 +110,7 @@ export const schemaVersion = migrations.length;
 export class SchemaTooNewError extends AgentError {
   constructor(found: number, known: number) {
     super(
-      'control_plane_schema_too_new',
+      'CONTROL_PLANE_SCHEMA_TOO_NEW',
       `database schema version ${found} is newer than this build knows (${known})`,
     );
   }

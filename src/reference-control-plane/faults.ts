@@ -27,6 +27,7 @@ export class FaultInjector {
         remaining,
         ...(rule.routes ? { routes: rule.routes } : {}),
         ...(rule.status === undefined ? {} : { status: rule.status }),
+        ...(rule.body === undefined ? {} : { body: rule.body }),
         ...(rule.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: rule.retryAfterSeconds }),
         ...(rule.delayMs === undefined ? {} : { delayMs: rule.delayMs }),
         ...(rule.reset === undefined ? {} : { reset: rule.reset }),

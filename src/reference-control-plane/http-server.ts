@@ -5,7 +5,7 @@ import { adminRoutes } from './admin-routes.ts';
 import type { AgentRouteName } from './admin-schemas.ts';
 import { agentRoutes } from './agent-routes.ts';
 import { authenticateApiKey } from './clusters-repo.ts';
-import { HttpError, parseJson, readBody, sendJson } from './http-util.ts';
+import { HttpError, parseJson, readBody, sendJson, sendRaw } from './http-util.ts';
 import { bearerToken, tokenMatches } from './keys.ts';
 import { type ControlPlaneContext, compilePath, type Route, type RouteResult } from './route.ts';
 
@@ -41,8 +41,8 @@ function match(method: string, path: string): { route: Route; params: Record<str
     allowed.push(route.method);
   }
   if (allowed.length === 0)
-    return new HttpError(404, 'route_not_found', `no route ${method} ${path.slice(0, 200)}`);
-  return new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${path.slice(0, 200)}`, {
+    return new HttpError(404, 'ROUTE_NOT_FOUND', `no route ${method} ${path.slice(0, 200)}`);
+  return new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path.slice(0, 200)}`, {
     headers: { allow: allowed.join(', ') },
   });
 }
@@ -77,25 +77,31 @@ export function createControlPlaneServer(ctx: ControlPlaneContext, options: Http
           req.socket.destroy();
           return 'no-response';
         }
+        const retryAfter: Record<string, string> =
+          fault.retryAfterSeconds === undefined ? {} : { 'retry-after': String(fault.retryAfterSeconds) };
+        if (fault.status !== undefined && fault.body !== undefined) {
+          return { status: fault.status, raw: fault.body, contentType: 'text/html', headers: retryAfter };
+        }
         if (fault.status !== undefined) {
-          throw new HttpError(fault.status, 'injected_fault', `injected ${fault.status} (admin fault rule)`, {
-            headers:
-              fault.retryAfterSeconds === undefined ? {} : { 'retry-after': String(fault.retryAfterSeconds) },
+          throw new HttpError(fault.status, 'INJECTED_FAULT', `injected ${fault.status} (admin fault rule)`, {
+            headers: retryAfter,
           });
         }
       }
       const auth = authenticateApiKey(ctx.db, bearerToken(req.headers.authorization));
       if (!auth.ok) {
-        throw auth.reason === 'revoked'
-          ? new HttpError(403, 'api_key_revoked', 'the API key has been revoked')
-          : new HttpError(
-              401,
-              'unauthenticated',
-              'a valid API key is required (Authorization: Bearer co_...)',
-              {
-                headers: { 'www-authenticate': 'Bearer' },
-              },
-            );
+        throw auth.reason === 'disabled'
+          ? new HttpError(403, 'CLUSTER_DISABLED', 'the cluster is disabled: the agent must not act for it')
+          : auth.reason === 'revoked'
+            ? new HttpError(403, 'API_KEY_REVOKED', 'the API key has been revoked')
+            : new HttpError(
+                401,
+                'UNAUTHENTICATED',
+                'a valid API key is required (Authorization: Bearer co_...)',
+                {
+                  headers: { 'www-authenticate': 'Bearer' },
+                },
+              );
       }
       clusterId = auth.clusterId;
       log.clusterId = clusterId;
@@ -104,7 +110,7 @@ export function createControlPlaneServer(ctx: ControlPlaneContext, options: Http
       if (!token || !tokenMatches(token, options.adminToken)) {
         throw new HttpError(
           401,
-          'unauthenticated',
+          'UNAUTHENTICATED',
           'the admin token is required (Authorization: Bearer ...)',
           {
             headers: { 'www-authenticate': 'Bearer' },
@@ -134,6 +140,10 @@ export function createControlPlaneServer(ctx: ControlPlaneContext, options: Http
     handle(req, abort.signal, log)
       .then(async (result) => {
         if (result === 'no-response') return;
+        if ('raw' in result) {
+          sendRaw(res, result.status, result.raw, result.contentType, { ...closing(), ...result.headers });
+          return;
+        }
         await sendJson(req, res, result.status, result.body, { ...closing(), ...result.headers });
       })
       .catch(async (err: unknown) => {
@@ -146,7 +156,7 @@ export function createControlPlaneServer(ctx: ControlPlaneContext, options: Http
           req,
           res,
           500,
-          { error: { code: 'internal_error', message: errorMessage(err) } },
+          { error: { code: 'INTERNAL_ERROR', message: errorMessage(err) } },
           closing(),
         );
       })

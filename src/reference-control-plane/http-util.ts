@@ -35,7 +35,7 @@ export class HttpError extends AgentError {
 export function validate<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
-  throw new HttpError(400, 'invalid_body', describeIssues(parsed.error), {
+  throw new HttpError(400, 'INVALID_BODY', describeIssues(parsed.error), {
     extra: {
       issues: parsed.error.issues.slice(0, 50).map((i) => ({ path: i.path.map(String), message: i.message })),
     },
@@ -50,30 +50,30 @@ export function validate<S extends z.ZodType>(schema: S, body: unknown): z.outpu
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   if (encoding !== 'identity' && encoding !== 'gzip') {
-    throw new HttpError(415, 'unsupported_encoding', `content-encoding "${encoding}" is not supported`);
+    throw new HttpError(415, 'UNSUPPORTED_ENCODING', `content-encoding "${encoding}" is not supported`);
   }
   const chunks: Buffer[] = [];
   let received = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     received += chunk.length;
     if (received > limit * 4) {
-      throw new HttpError(413, 'body_too_large', `request body is larger than ${limit} bytes`, {
+      throw new HttpError(413, 'BODY_TOO_LARGE', `request body is larger than ${limit} bytes`, {
         headers: { connection: 'close' },
       });
     }
     if (received <= limit) chunks.push(chunk);
   }
   if (received > limit)
-    throw new HttpError(413, 'body_too_large', `request body is larger than ${limit} bytes`);
+    throw new HttpError(413, 'BODY_TOO_LARGE', `request body is larger than ${limit} bytes`);
   const raw = Buffer.concat(chunks);
   if (encoding === 'identity') return raw;
   try {
     return await gunzipAsync(raw, { maxOutputLength: limit });
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new HttpError(413, 'body_too_large', `request body is larger than ${limit} bytes once unzipped`);
+      throw new HttpError(413, 'BODY_TOO_LARGE', `request body is larger than ${limit} bytes once unzipped`);
     }
-    throw new HttpError(400, 'invalid_gzip', 'request body is not valid gzip');
+    throw new HttpError(400, 'INVALID_GZIP', 'request body is not valid gzip');
   }
 }
 
@@ -83,7 +83,7 @@ export function parseJson(raw: Buffer): unknown {
   try {
     return JSON.parse(raw.toString('utf8'));
   } catch (err) {
-    throw new HttpError(400, 'invalid_json', `request body is not JSON: ${(err as Error).message}`);
+    throw new HttpError(400, 'INVALID_JSON', `request body is not JSON: ${(err as Error).message}`);
   }
 }
 
@@ -123,5 +123,24 @@ export async function sendJson(
   out['content-length'] = String(payload.length);
   if (res.headersSent || res.destroyed) return;
   res.writeHead(status, out);
+  res.end(payload);
+}
+
+/** Sends bytes as they are (hostile mode, an injected answer of an ingress). */
+export function sendRaw(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  contentType: string,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent || res.destroyed) return;
+  const payload = Buffer.from(body, 'utf8');
+  res.writeHead(status, {
+    'content-type': contentType,
+    'cache-control': 'no-store',
+    'content-length': String(payload.length),
+    ...headers,
+  });
   res.end(payload);
 }

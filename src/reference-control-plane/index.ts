@@ -7,6 +7,7 @@ import { AuditRepo } from './audit-repo.ts';
 import { openDatabase } from './db.ts';
 import { FaultInjector } from './faults.ts';
 import { HeartbeatsRepo } from './heartbeats-repo.ts';
+import { HostileMode } from './hostile.ts';
 import { createControlPlaneServer } from './http-server.ts';
 import { InstancesRepo } from './instances-repo.ts';
 import { LongPollHub } from './long-poll.ts';
@@ -33,6 +34,8 @@ export interface ReferenceControlPlaneOptions {
   bodyLimitBytes?: number;
   /** How often to look for actions inserted by another process while polls wait (default 250 ms). */
   probeIntervalMs?: number;
+  /** Hostile mode (hostile.ts): raw poll answers and reports about unknown actions. Tests only. */
+  hostile?: boolean;
   logger?: Logger;
 }
 
@@ -90,6 +93,7 @@ export async function startReferenceControlPlane(
     heartbeats: new HeartbeatsRepo(db),
     hub,
     faults: new FaultInjector(),
+    hostile: new HostileMode(options.hostile === true),
     requests: new RequestCounts(),
     leaseMs: Math.round((options.leaseSeconds ?? 60) * 1000),
     logger,

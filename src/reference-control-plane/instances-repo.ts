@@ -20,7 +20,8 @@ export interface StoredInstance {
 
 /**
  * The cluster's instances, keyed by node name (a reused name replaces the row; `removed`
- * lists node names). A full batch replaces the whole set and restarts the sequence at its
+ * lists node names). A full batch replaces the whole set (rows of nodes still in it keep
+ * their ids) and restarts the sequence at its
  * seq; a delta must carry last_seq + 1 or it is refused with `resync` so the agent sends a
  * full snapshot. A repeated seq is accepted without being applied again (a retry whose
  * answer was lost). A full batch is always applied: applying it twice gives the same set.
@@ -29,7 +30,7 @@ export class InstancesRepo {
   private readonly db: Db;
   private readonly lastSeq;
   private readonly setLastSeq;
-  private readonly deleteAll;
+  private readonly deleteAllBut;
   private readonly deleteOne;
   private readonly upsert;
 
@@ -37,7 +38,9 @@ export class InstancesRepo {
     this.db = db;
     this.lastSeq = db.prepare('SELECT instances_last_seq AS seq FROM clusters WHERE id = ?');
     this.setLastSeq = db.prepare('UPDATE clusters SET instances_last_seq = ? WHERE id = ?');
-    this.deleteAll = db.prepare('DELETE FROM instances WHERE cluster_id = ?');
+    this.deleteAllBut = db.prepare(
+      'DELETE FROM instances WHERE cluster_id = ? AND node_name NOT IN (SELECT value FROM json_each(?))',
+    );
     this.deleteOne = db.prepare('DELETE FROM instances WHERE cluster_id = ? AND node_name = ?');
     this.upsert = db.prepare(
       `INSERT INTO instances (id, cluster_id, node_name, instance_id, instance_type, lifecycle, data, updated_at)
@@ -59,7 +62,9 @@ export class InstancesRepo {
           if (batch.seq === row.seq) return { accepted: true, resync: false };
           if (batch.seq !== row.seq + 1) return { accepted: false, resync: true };
         } else {
-          this.deleteAll.run(clusterId);
+          // A full snapshot replaces the set, but a node still in it keeps its row (and id):
+          // the platform's other tables refer to instance rows by id.
+          this.deleteAllBut.run(clusterId, JSON.stringify(batch.instances.map((i) => i.nodeName)));
         }
         for (const name of batch.removed) this.deleteOne.run(clusterId, name);
         for (const i of batch.instances) {

@@ -94,6 +94,36 @@ function adminPaths(): JsonObject {
         errors: notFound,
       }),
     },
+    '/admin/v1/clusters/{id}/status': {
+      post: adminOp('adminSetClusterStatus', 'Enable or disable a cluster', {
+        description:
+          "A disabled cluster's agent gets 403 `CLUSTER_DISABLED` on every agent route (held polls too); the agent then starts no action until the cluster is active again.",
+        params: cluster,
+        body: 'AdminClusterStatusRequest',
+        ok: 'AdminCluster',
+        errors: notFound,
+      }),
+    },
+    '/admin/v1/clusters/{id}/hostile/polls': {
+      post: adminOp('adminHostilePoll', 'Hostile mode: answer the next polls with raw bytes', {
+        description:
+          "Only on a server started with --hostile (otherwise 404 `HOSTILE_MODE_OFF`): the next `count` polls of the cluster are answered 200 with `body` exactly as given (any bytes: deep nesting, junk, envelopes of any shape). For the agent's hostile-control-plane tests; not part of the agent contract.",
+        params: cluster,
+        body: 'AdminHostilePollRequest',
+        ok: 'AdminHostilePollQueued',
+        status: '201',
+        errors: notFound,
+      }),
+    },
+    '/admin/v1/clusters/{id}/hostile/reports': {
+      get: adminOp('adminHostileReports', 'Hostile mode: reports about actions the store does not know', {
+        description:
+          'Only with --hostile: status reports the agent sent about the ids of raw poll answers, which a normal server answers with 404 and this one keeps.',
+        params: cluster,
+        ok: 'AdminUnknownReportList',
+        errors: notFound,
+      }),
+    },
     '/admin/v1/api-keys/{id}/revoke': {
       post: adminOp('adminRevokeApiKey', 'Revoke an API key (requests with it then get 403)', {
         params: [idParam('API key')],
@@ -177,7 +207,7 @@ function adminPaths(): JsonObject {
       get: adminOp('adminListFaults', 'List active fault rules', { ok: 'AdminFaultList' }),
       post: adminOp('adminAddFault', 'Add a fault rule (test hook)', {
         description:
-          'The next `count` agent requests (to `routes`, default all) are delayed by `delayMs`, then answered with `status` (+ Retry-After) or cut off (`reset`); with only `delayMs` they are then served normally. For client tests; not part of the agent contract.',
+          'The next `count` agent requests (to `routes`, default all) are delayed by `delayMs`, then answered with `status` (+ Retry-After) or cut off (`reset`); with only `delayMs` they are then served normally. With `body`, the answer is that text (text/html) instead of a contract error body: what an ingress or a WAF in front of the control plane sends. For client tests; not part of the agent contract.',
         body: 'AdminFaultRule',
         ok: 'AdminFaultList',
         status: '201',
@@ -220,6 +250,10 @@ export const adminOpenApi: OpenApiPart = {
     [admin.StoredHeartbeat, 'AdminHeartbeat'],
     [admin.FaultRule, 'AdminFaultRule'],
     [admin.FaultList, 'AdminFaultList'],
+    [admin.ClusterStatusRequest, 'AdminClusterStatusRequest'],
+    [admin.HostilePollRequest, 'AdminHostilePollRequest'],
+    [admin.HostilePollQueued, 'AdminHostilePollQueued'],
+    [admin.UnknownReportList, 'AdminUnknownReportList'],
   ],
 };
 

@@ -82,6 +82,18 @@ describe('InstancesRepo', () => {
     expect(names()).toEqual(['y', 'z']);
   });
 
+  it('keeps the row ids of nodes still present across full snapshots', () => {
+    const ids = () => Object.fromEntries(repo.list(cluster).instances.map((i) => [i.nodeName, i.id]));
+    repo.apply(cluster, batch(0, true, [node('a'), node('b'), node('c')]));
+    const first = ids();
+    repo.apply(cluster, batch(0, true, [node('a'), node('c', { lifecycle: 'on-demand' }), node('d')]));
+    const second = ids();
+    expect(Object.keys(second)).toEqual(['a', 'c', 'd']);
+    expect(second.a).toBe(first.a);
+    expect(second.c).toBe(first.c);
+    expect(Object.values(first)).not.toContain(second.d);
+  });
+
   it('upserts by node name (a reused name replaces the row)', () => {
     repo.apply(cluster, batch(0, true, [node('a', { instanceId: 'i-old' })]));
     repo.apply(cluster, batch(1, false, [node('a', { instanceId: 'i-new' })]));

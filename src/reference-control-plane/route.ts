@@ -5,6 +5,7 @@ import type { AuditRepo } from './audit-repo.ts';
 import type { Db } from './db.ts';
 import type { FaultInjector } from './faults.ts';
 import type { HeartbeatsRepo } from './heartbeats-repo.ts';
+import type { HostileMode } from './hostile.ts';
 import type { InstancesRepo } from './instances-repo.ts';
 import type { LongPollHub } from './long-poll.ts';
 import type { RequestCounts } from './request-counts.ts';
@@ -18,6 +19,8 @@ export interface ControlPlaneContext {
   heartbeats: HeartbeatsRepo;
   hub: LongPollHub;
   faults: FaultInjector;
+  /** Hostile mode (off unless the server was started with it). */
+  hostile: HostileMode;
   /** Requests received per method and route (benchmarks read it through the server handle). */
   requests: RequestCounts;
   leaseMs: number;
@@ -37,6 +40,8 @@ export interface RouteInput {
 
 export type RouteResult =
   | { status: number; body: unknown; headers?: Record<string, string> }
+  /** Bytes sent as they are (hostile mode, injected faults): not necessarily JSON. */
+  | { status: number; raw: string; contentType: string; headers?: Record<string, string> }
   /** The client is gone: nothing to send. */
   | 'no-response';
 

@@ -23,6 +23,7 @@ export type {
 } from './outbox.ts';
 export { defaultOutboxLimits, Outbox } from './outbox.ts';
 export {
+  type CorruptRecovery,
   interruptedMessage,
   StateStore,
   type StateStoreOptions,

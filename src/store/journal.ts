@@ -1,9 +1,13 @@
 import type Database from 'better-sqlite3';
+import { jsonDepth, maxEnvelopeDepth } from '../contract/bounds.ts';
 import type { ActionState } from '../contract/reports.ts';
 import { guard, JournalTransitionError } from './errors.ts';
 import type { WriteHealth } from './write-health.ts';
 
 export type JournalState = 'new' | 'received' | 'started' | 'finished';
+
+/** Rows deleted per statement when pruning (keeps each write short). */
+const pruneBatch = 1000;
 
 export interface JournalEntry {
   id: string;
@@ -51,23 +55,46 @@ function toEntry(r: RawEntry): JournalEntry {
  * Transitions: new → received → started → finished, or received → finished (rejected or
  * expired before starting).
  */
+/** Largest envelope copy the journal keeps (JSON bytes); larger ones are kept as a stub. */
+export const maxJournaledEnvelopeBytes = 2048;
+
+/**
+ * The envelope as the journal keeps it. The copy is for diagnosis only (decisions use the
+ * journal's state and the AgentAction), so anything deep or large is replaced by a stub: the
+ * journal's size stays bounded by its entry count, and no envelope can make it throw.
+ */
+function journalCopy(envelope: unknown): string {
+  if (jsonDepth(envelope, maxEnvelopeDepth) > maxEnvelopeDepth) return '{"stub":"nested too deeply"}';
+  const json = JSON.stringify(envelope) ?? 'null';
+  return json.length <= maxJournaledEnvelopeBytes
+    ? json
+    : JSON.stringify({ stub: 'too large', bytes: json.length });
+}
+
+export interface JournalLimits {
+  /** How long finished entries are kept (redeliveries within it are recognised). */
+  retentionMs: number;
+  /** Most finished entries kept; the oldest beyond it go first, whatever their age. */
+  maxFinishedEntries: number;
+}
+
 export class ActionJournal {
   private readonly db: Database.Database;
   private readonly path: string;
   private readonly now: () => number;
-  private readonly retentionMs: number;
+  private readonly limits: JournalLimits;
   private readonly health: WriteHealth | undefined;
   private readonly statements;
 
   constructor(
     db: Database.Database,
-    options: { path: string; now: () => number; retentionMs: number; health?: WriteHealth },
+    options: { path: string; now: () => number; limits: JournalLimits; health?: WriteHealth },
   ) {
     this.db = db;
     this.health = options.health;
     this.path = options.path;
     this.now = options.now;
-    this.retentionMs = options.retentionMs;
+    this.limits = options.limits;
     this.statements = {
       insert: db.prepare(
         `INSERT INTO action_journal (id, envelope, state, received_at) VALUES (?, ?, 'received', ?)
@@ -84,7 +111,12 @@ export class ActionJournal {
       byState: db.prepare('SELECT * FROM action_journal WHERE state = ? ORDER BY received_at, id'),
       prune: db.prepare(
         `DELETE FROM action_journal WHERE id IN
-           (SELECT id FROM action_journal WHERE state = 'finished' AND finished_at < ? LIMIT 1000)`,
+           (SELECT id FROM action_journal WHERE state = 'finished' AND finished_at < ? LIMIT ${pruneBatch})`,
+      ),
+      finishedCount: db.prepare(`SELECT count(*) FROM action_journal WHERE state = 'finished'`).pluck(),
+      pruneOldest: db.prepare(
+        `DELETE FROM action_journal WHERE id IN
+           (SELECT id FROM action_journal WHERE state = 'finished' ORDER BY finished_at, id LIMIT ?)`,
       ),
     };
   }
@@ -98,8 +130,7 @@ export class ActionJournal {
       this.db
         .transaction((): JournalState => {
           const before = this.stateNoGuard(id);
-          if (before === 'new')
-            this.statements.insert.run(id, JSON.stringify(envelope) ?? 'null', this.now());
+          if (before === 'new') this.statements.insert.run(id, journalCopy(envelope), this.now());
           return before;
         })
         .immediate(),
@@ -166,12 +197,25 @@ export class ActionJournal {
     );
   }
 
-  /** Deletes finished entries older than the retention period (bounded per call). */
+  /**
+   * Deletes finished entries older than the retention period, then the oldest finished ones
+   * beyond maxFinishedEntries, in batches (each its own short transaction). Entries not yet
+   * finished are never deleted. Returns how many went.
+   */
   prune(): number {
-    return this.write(
-      'pruning the journal',
-      () => this.statements.prune.run(this.now() - this.retentionMs).changes,
-    );
+    return this.write('pruning the journal', () => {
+      let deleted = 0;
+      const cutoff = this.now() - this.limits.retentionMs;
+      for (let n = pruneBatch; n === pruneBatch; deleted += n) n = this.statements.prune.run(cutoff).changes;
+      let excess = (this.statements.finishedCount.get() as number) - this.limits.maxFinishedEntries;
+      while (excess > 0) {
+        const n = this.statements.pruneOldest.run(Math.min(excess, pruneBatch)).changes;
+        if (n === 0) break;
+        deleted += n;
+        excess -= n;
+      }
+      return deleted;
+    });
   }
 
   /** A write: file errors are typed and mark the store failing (see WriteHealth). */

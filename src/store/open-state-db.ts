@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { guard, StateCorruptError, StateUnwritableError } from './errors.ts';
@@ -18,14 +18,42 @@ export interface OpenStateDbOptions {
   maxPageCount?: number;
 }
 
+/** Modes of what the agent keeps: only its own user may read the journal and the outbox. */
+export const stateDirMode = 0o700;
+export const stateFileMode = 0o600;
+
 /**
- * Opens (creating if needed) the state file: WAL, the chosen synchronous level, busy
+ * Tightens `path` to `mode` when this process owns it and it is looser (a volume the kubelet
+ * prepared with fsGroup adds group bits; a directory someone else owns, such as a volume's
+ * root, is left as it is and its files still are 0600). Missing files are fine.
+ */
+function tighten(path: string, mode: number): void {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch {
+    return;
+  }
+  if (st.uid === process.getuid?.() && (st.mode & 0o777 & ~mode) !== 0) chmodSync(path, mode);
+}
+
+/**
+ * Opens (creating if needed) the state file: directory 0700 and files 0600 (SQLite gives the
+ * WAL and shared-memory files the database's mode), WAL, the chosen synchronous level, busy
  * timeout, a quick_check, migrations and a test write. Throws STATE_UNWRITABLE,
  * STATE_CORRUPT, STATE_DISK_FULL, STATE_LOCKED or STATE_VERSION_UNSUPPORTED; never returns a
  * handle that cannot be written.
  */
 export function openStateDb(path: string, options: OpenStateDbOptions = {}): Database.Database {
-  guard(path, 'creating the state directory', () => mkdirSync(dirname(path), { recursive: true }));
+  guard(path, 'creating the state directory', () => {
+    mkdirSync(dirname(path), { recursive: true, mode: stateDirMode });
+    tighten(dirname(path), stateDirMode);
+  });
+  guard(path, 'creating the state file', () => {
+    // Created here, not by SQLite, so that it never exists with the umask's mode.
+    closeSync(openSync(path, 'a', stateFileMode));
+    for (const suffix of ['', '-wal', '-shm']) tighten(`${path}${suffix}`, stateFileMode);
+  });
   const db = guard(path, 'opening', () => new Database(path, { timeout: options.busyTimeoutMs ?? 5000 }));
   try {
     guard(path, 'configuring', () => {

@@ -42,13 +42,19 @@ export interface OutboxLimits {
   maxPendingBytes: number;
   /** How long shipped rows (key only, body cleared) are kept for de-duplication. */
   shippedRetentionMs: number;
+  /** Most shipped rows kept; the oldest beyond it go first, whatever their age. */
+  maxShippedRows: number;
 }
 
 export const defaultOutboxLimits: OutboxLimits = {
   maxPendingRows: 100_000,
   maxPendingBytes: 256 * 1024 * 1024,
   shippedRetentionMs: 24 * 60 * 60 * 1000,
+  maxShippedRows: 100_000,
 };
+
+/** Rows deleted per statement when pruning (keeps each write short). */
+const pruneBatch = 1000;
 
 const fullSnapshotFlag = 'instances_full_snapshot_required';
 
@@ -118,7 +124,12 @@ export class Outbox {
       dropInstances: db.prepare(`DELETE FROM outbox WHERE shipped_at IS NULL AND kind = 'instances'`),
       prune: db.prepare(
         `DELETE FROM outbox WHERE id IN
-           (SELECT id FROM outbox WHERE shipped_at IS NOT NULL AND shipped_at < ? LIMIT 1000)`,
+           (SELECT id FROM outbox WHERE shipped_at IS NOT NULL AND shipped_at < ? LIMIT ${pruneBatch})`,
+      ),
+      shippedCount: db.prepare('SELECT count(*) FROM outbox WHERE shipped_at IS NOT NULL').pluck(),
+      pruneOldest: db.prepare(
+        `DELETE FROM outbox WHERE id IN
+           (SELECT id FROM outbox WHERE shipped_at IS NOT NULL ORDER BY shipped_at, id LIMIT ?)`,
       ),
       getFlag: db.prepare('SELECT value FROM flags WHERE name = ?').pluck(),
       setFlag: db.prepare(
@@ -329,13 +340,26 @@ export class Outbox {
     return this.droppedTotal;
   }
 
-  /** Deletes shipped rows older than the retention period (bounded per call). */
+  /**
+   * Deletes shipped rows older than the retention period, then the oldest shipped ones beyond
+   * maxShippedRows, in batches. Pending rows are never deleted here (their cap is
+   * maxPendingRows/Bytes, see append). Returns how many went.
+   */
   prune(): number {
     this.lastPruneAt = performance.now();
-    return this.write(
-      'pruning the outbox',
-      () => this.statements.prune.run(this.now() - this.limits.shippedRetentionMs).changes,
-    );
+    return this.write('pruning the outbox', () => {
+      let deleted = 0;
+      const cutoff = this.now() - this.limits.shippedRetentionMs;
+      for (let n = pruneBatch; n === pruneBatch; deleted += n) n = this.statements.prune.run(cutoff).changes;
+      let excess = (this.statements.shippedCount.get() as number) - this.limits.maxShippedRows;
+      while (excess > 0) {
+        const n = this.statements.pruneOldest.run(Math.min(excess, pruneBatch)).changes;
+        if (n === 0) break;
+        deleted += n;
+        excess -= n;
+      }
+      return deleted;
+    });
   }
 
   /** A write: file errors are typed and mark the store failing (see WriteHealth). */

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   closeSync,
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -54,6 +56,51 @@ describe('StateStore.open', () => {
     const b = StateStore.open({ path });
     expect(b.outbox.peek({ maxRows: 5 }).map((r) => r.body)).toEqual([{ v: 1 }]);
     b.close();
+  });
+
+  it('keeps its directory 0700 and its files 0600, whatever the umask, and tightens looser ones it owns', () => {
+    const old = process.umask(0o022);
+    try {
+      const path = join(dir, 'state', 'agent.db');
+      const store = StateStore.open({ path });
+      store.outbox.append('audit', 'k', { v: 1 });
+      const mode = (p: string) => statSync(p).mode & 0o777;
+      expect(mode(join(dir, 'state'))).toBe(0o700);
+      for (const f of [path, `${path}-wal`, `${path}-shm`]) expect(mode(f), f).toBe(0o600);
+      store.close();
+      // A kubelet with fsGroup (or an older agent) left group bits: tightened at the next open.
+      chmodSync(join(dir, 'state'), 0o2770);
+      chmodSync(path, 0o660);
+      StateStore.open({ path }).close();
+      expect(mode(join(dir, 'state'))).toBe(0o700);
+      expect(mode(path)).toBe(0o600);
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it('moves a corrupt file aside, keeps it, and starts fresh (openRecovering)', () => {
+    const path = join(dir, 'agent.db');
+    let now = Date.parse('2026-03-01T00:00:00Z');
+    for (let i = 0; i < 5; i++) {
+      writeFileSync(path, randomBytes(64 * 1024));
+      const { store, recovered } = StateStore.openRecovering({ path, now: () => now, pruneIntervalMs: 0 });
+      expect(recovered?.reason).toMatch(/STATE_CORRUPT|not a valid SQLite database/);
+      expect(recovered?.movedTo).toBe(`${path}.corrupt-${new Date(now).toISOString().replace(/[:.]/g, '-')}`);
+      expect(statSync(recovered!.movedTo).size).toBe(64 * 1024);
+      expect(store.outbox.depth).toBe(0);
+      store.close();
+      now += 60_000;
+    }
+    // The newest three copies are kept.
+    expect(readdirSync(dir).filter((f) => f.includes('.corrupt-'))).toHaveLength(3);
+    // A healthy file is opened as it is; other failures still stop the agent.
+    const again = StateStore.openRecovering({ path });
+    expect(again.recovered).toBeUndefined();
+    again.store.close();
+    expect(() => StateStore.openRecovering({ path: `/proc/self/clusteropt-${process.pid}.db` })).toThrow(
+      code('STATE_UNWRITABLE'),
+    );
   });
 
   it('refuses a file written by a newer agent', () => {

@@ -1,12 +1,42 @@
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { StatusReport } from '../contract/reports.ts';
 import { terminalStates } from '../contract/reports.ts';
 import { AppendNotifier } from './append-notifier.ts';
-import { guard, JournalTransitionError } from './errors.ts';
+import { guard, JournalTransitionError, StateCorruptError } from './errors.ts';
 import { ActionJournal } from './journal.ts';
 import { type OpenStateDbOptions, openStateDb } from './open-state-db.ts';
 import { type AppendResult, defaultOutboxLimits, Outbox, type OutboxLimits } from './outbox.ts';
 import { WriteHealth, type WriteState, type WriteStateListener } from './write-health.ts';
+
+/** What openRecovering did with a corrupt file. */
+export interface CorruptRecovery {
+  /** Where the corrupt file now is. */
+  movedTo: string;
+  /** Why it was found corrupt. */
+  reason: string;
+}
+
+/** Renames the file and its companions to `<path>.corrupt-<time>`; deletes older copies past `keep`. */
+function moveAside(path: string, nowMs: number, keep: number): string {
+  const stamp = new Date(nowMs).toISOString().replace(/[:.]/g, '-');
+  const movedTo = `${path}.corrupt-${stamp}`;
+  guard(path, 'moving a corrupt state file aside', () => {
+    for (const suffix of ['', '-wal', '-shm']) {
+      if (existsSync(`${path}${suffix}`)) renameSync(`${path}${suffix}`, `${movedTo}${suffix}`);
+    }
+    const prefix = `${basename(path)}.corrupt-`;
+    const copies = readdirSync(dirname(path))
+      .filter((f) => f.startsWith(prefix) && !f.endsWith('-wal') && !f.endsWith('-shm'))
+      .sort();
+    for (const old of copies.slice(0, Math.max(0, copies.length - keep))) {
+      for (const suffix of ['', '-wal', '-shm'])
+        rmSync(join(dirname(path), `${old}${suffix}`), { force: true });
+    }
+  });
+  return movedTo;
+}
 
 /** The message every action interrupted by a restart is failed with. */
 export const interruptedMessage = 'agent restarted during execution; outcome unknown — verify the target';
@@ -15,8 +45,15 @@ export interface StateStoreOptions extends OpenStateDbOptions {
   /** The SQLite file, e.g. `<stateDir>/agent.db`. Its directory is created if missing. */
   path: string;
   outbox?: Partial<OutboxLimits>;
-  /** How long finished journal entries are kept (redeliveries within it are recognised). */
+  /** How long finished journal entries are kept (redeliveries within it are recognised). Default 7 days. */
   journalRetentionMs?: number;
+  /** Most finished journal entries kept (oldest pruned first). Default 100,000. */
+  journalMaxFinishedEntries?: number;
+  /**
+   * How often the journal and the outbox are pruned (retention and size bounds), from open
+   * until close. Default 10 minutes; 0 turns the timer off (tests that prune by hand).
+   */
+  pruneIntervalMs?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
   /** While writes fail (disk full, read-only), a probe write is tried this often. Default 1 s. */
@@ -79,14 +116,57 @@ export class StateStore {
     this.journal = new ActionJournal(db, {
       path: options.path,
       now: this.now,
-      retentionMs: options.journalRetentionMs ?? 7 * 24 * 60 * 60 * 1000,
+      limits: {
+        retentionMs: options.journalRetentionMs ?? 7 * 24 * 60 * 60 * 1000,
+        maxFinishedEntries: options.journalMaxFinishedEntries ?? 100_000,
+      },
       health: this.health,
     });
+    const interval = options.pruneIntervalMs ?? 10 * 60_000;
+    if (interval > 0) {
+      this.pruneTimer = setInterval(() => this.pruneQuietly(), interval);
+      this.pruneTimer.unref();
+    }
+  }
+
+  private readonly pruneTimer: NodeJS.Timeout | undefined;
+  /** Totals pruned by the timer since open (metrics, tests). */
+  readonly pruned = { outboxRows: 0, journalEntries: 0, failures: 0 };
+
+  /** The timer's prune: a failure (disk full) is counted, and the write state already says why. */
+  private pruneQuietly(): void {
+    try {
+      const { outboxRows, journalEntries } = this.prune();
+      this.pruned.outboxRows += outboxRows;
+      this.pruned.journalEntries += journalEntries;
+    } catch {
+      this.pruned.failures++;
+    }
   }
 
   /** Opens or creates the file. Throws STATE_* errors (see errors.ts); never a half-open store. */
   static open(options: StateStoreOptions): StateStore {
     return new StateStore(openStateDb(options.path, options), options);
+  }
+
+  /**
+   * Like open, but a corrupt file (STATE_CORRUPT) does not stop the agent for good: the file
+   * (with its WAL and shared-memory files) is moved aside to `<path>.corrupt-<time>`, kept for
+   * diagnosis (the newest `keepCorrupt` copies), and a fresh file is opened. The caller says
+   * so (audit event, metric, log): the outbox's unshipped rows and the journal are lost, and
+   * the AgentActions become the only record (docs/outbox.md "Corrupt state file").
+   */
+  static openRecovering(options: StateStoreOptions & { keepCorrupt?: number }): {
+    store: StateStore;
+    recovered?: CorruptRecovery;
+  } {
+    try {
+      return { store: StateStore.open(options) };
+    } catch (err) {
+      if (!(err instanceof StateCorruptError)) throw err;
+      const movedTo = moveAside(options.path, (options.now ?? Date.now)(), options.keepCorrupt ?? 3);
+      return { store: StateStore.open(options), recovered: { movedTo, reason: err.message } };
+    }
   }
 
   /**
@@ -192,7 +272,10 @@ export class StateStore {
     };
   }
 
-  /** Deletes shipped outbox rows and finished journal entries past their retention. */
+  /**
+   * Deletes shipped outbox rows and finished journal entries past their retention or beyond
+   * their count bounds (runs every pruneIntervalMs by itself; callable for tests).
+   */
   prune(): { outboxRows: number; journalEntries: number } {
     return { outboxRows: this.outbox.prune(), journalEntries: this.journal.prune() };
   }
@@ -212,6 +295,7 @@ export class StateStore {
 
   /** Checkpoints the WAL into the main file and closes. */
   close(): void {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.health.close();
     if (!this.db.open) return;
     try {

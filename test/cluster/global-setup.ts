@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { buildBundle, repoRoot } from '../bench/common/agent-image.ts';
+import { buildBundle, repoRoot } from '../support/agent-image.ts';
 import { apiGet, defaultStateDir, resolveBinDir, startTestCluster } from './launcher.ts';
 
 declare module 'vitest' {

@@ -8,13 +8,13 @@ export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
 modver() { # module version as required by a wrapper go.mod
   (cd "$here/go/$1" && go list -m -f '{{.Version}}' "$2")
 }
-build() { # <wrapper> <out-dir> <binary> <package> [ldflags]
-  local wrapper=$1 out=$2 bin=$3 pkg=$4 ldflags=${5:-}
+build() { # <wrapper> <out-dir> <binary> <package> [ldflags] [build tags]
+  local wrapper=$1 out=$2 bin=$3 pkg=$4 ldflags=${5:-} tags=${6:-}
   if [ -x "$out/$bin" ]; then return 0; fi
   mkdir -p "$out"
   echo "building $bin ($pkg) into $out" >&2
   local t0=$SECONDS
-  (cd "$here/go/$wrapper" && go build -ldflags "-s -w $ldflags" -o "$out/$bin.tmp" "$pkg")
+  (cd "$here/go/$wrapper" && go build -tags "$tags" -ldflags "-s -w $ldflags" -o "$out/$bin.tmp" "$pkg")
   mv "$out/$bin.tmp" "$out/$bin"
   echo "built $bin in $((SECONDS - t0))s" >&2
 }

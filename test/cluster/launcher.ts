@@ -68,7 +68,16 @@ interface ClusterState {
   processes: ProcessRecord[];
 }
 
-const binaries = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'kubectl'];
+// promtool is not part of the cluster but is built with it (the alert-rule tests run it).
+const binaries = [
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kwok',
+  'kubectl',
+  'promtool',
+];
 
 /** The binaries folder: $CLUSTEROPT_CLUSTER_BIN_DIR, or built/cached by build-binaries.sh. */
 export function resolveBinDir(log?: (line: string) => void): string {

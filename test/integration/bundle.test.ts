@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { filterSourceMap, type SourceMapV3 } from '../../scripts/source-map-filter.ts';
-import { repoRoot, type ShippedAgent, shippedAgent } from '../bench/common/agent-image.ts';
+import { repoRoot, type ShippedAgent, shippedAgent, shippedBin } from '../support/agent-image.ts';
 
 let image: ShippedAgent;
 let dir: string;
@@ -51,9 +51,29 @@ it('opens SQLite through the better-sqlite3 copied into the bundle', () => {
   expect(r.stdout).toMatch(/^cluster_id=/m);
 });
 
+it('holds every bin of package.json, the kubectl plugin included, and the plugin runs on its own', () => {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+    bin: Record<string, string>;
+  };
+  expect(Object.keys(pkg.bin).sort()).toEqual(['clusteropt-agent', 'kubectl-clusteropt']);
+  expect(shippedBin('clusteropt-agent')).toBe(image.cliPath);
+  // Copied alone (no node_modules, no src/ above it), as on an admin's machine.
+  const alone = join(dir, 'plugin-alone');
+  mkdirSync(alone);
+  const plugin = join(alone, 'kubectl-clusteropt.mjs');
+  cpSync(shippedBin('kubectl-clusteropt'), plugin);
+  const help = cli(['--help'], [plugin]);
+  expect(help.code, help.stderr).toBe(0);
+  expect(help.stdout).toMatch(/^Usage: kubectl clusteropt COMMAND/);
+  const noConfig = cli(['--kubeconfig', join(dir, 'missing-kubeconfig'), 'status'], [plugin]);
+  expect(noConfig.code).toBe(1);
+  expect(noConfig.stderr).toMatch(/^kubectl clusteropt status: cannot load the kubeconfig: .*ENOENT/);
+});
+
 it('names src/ files and lines in stack traces', () => {
   // A copy whose openapi.json is a directory: `openapi --write` fails inside
-  // src/contract/openapi.ts, and the CLI prints the stack of the unexpected error.
+  // src/reference-control-plane/openapi-document.ts (the writer since issue 17 moved it out of
+  // src/contract/), and the CLI prints the stack of the unexpected error.
   const copy = join(dir, 'broken', 'dist');
   cpSync(dirname(image.cliPath), copy, { recursive: true });
   rmSync(join(copy, 'openapi.json'));
@@ -62,7 +82,7 @@ it('names src/ files and lines in stack traces', () => {
   const r = cli(['openapi', '--write'], argv);
   expect(r.code).toBe(1);
   expect(r.stderr).toContain('EISDIR');
-  expect(r.stderr).toMatch(/at .*\/src\/contract\/openapi\.ts:\d+:\d+\)/);
+  expect(r.stderr).toMatch(/at .*\/src\/reference-control-plane\/openapi-document\.ts:\d+:\d+\)/);
   expect(r.stderr).toMatch(/at .*\/src\/cli\.ts:\d+:\d+\)/);
 });
 

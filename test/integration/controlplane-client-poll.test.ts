@@ -14,6 +14,7 @@ import { pino } from 'pino';
 import { afterAll, describe, it } from 'vitest';
 import {
   ApiKeySource,
+  ControlPlaneAccess,
   ControlPlaneClient,
   PollLoop,
   type PollLoopOptions,
@@ -140,6 +141,70 @@ describe('PollLoop', () => {
     expect(levels.filter((l) => l.level === 30).map((l) => l.msg)).toEqual([
       expect.stringMatching(/recovered/),
     ]);
+  });
+
+  it.concurrent('tells ControlPlaneAccess what each answer says: denied on 403/401, allowed again after', async ({
+    expect,
+  }) => {
+    const srv = await startServer((req, res, n) => {
+      if (n === 1) return json(res, 200, { actions: [] });
+      if (n <= 3)
+        return json(res, 403, { error: { code: 'CLUSTER_DISABLED', message: 'the cluster is disabled' } });
+      if (n === 4) return json(res, 401, { error: { code: 'unauthenticated', message: 'no' } });
+      json(res, 200, { actions: [envelope] });
+      void req;
+    });
+    const { client } = setup(srv.url);
+    const access = new ControlPlaneAccess();
+    const seen: string[] = [];
+    access.onChange((state) => seen.push(state.kind === 'denied' ? `denied ${state.status}` : state.kind));
+    expect(access.holdReason()).toMatch(/first answer/);
+    const controller = new AbortController();
+    const waits: string[] = [];
+    const loop = new PollLoop({
+      client,
+      access,
+      waitSeconds: 5,
+      minIntervalMs: 0,
+      unauthorizedBackoff: { minMs: 10, maxMs: 20 },
+      onActions: () => controller.abort(),
+    });
+    const original = client.pollActions.bind(client);
+    client.pollActions = (wait, signal, limit) => {
+      waits.push(String(wait));
+      return original(wait, signal, limit);
+    };
+    await loop.run(controller.signal);
+    expect(seen).toEqual(['allowed', 'denied 403', 'denied 401', 'allowed']);
+    // The term's first poll asks for no wait, so access is known in one round trip.
+    expect(waits[0]).toBe('0');
+    expect(waits[1]).toBe('5');
+    expect(access.holdReason()).toBeUndefined();
+  });
+
+  it.concurrent('takes no new actions while pausedBecause gives a reason (outbox over capacity)', async ({
+    expect,
+  }) => {
+    const srv = await startServer((_req, res) => json(res, 200, { actions: [envelope] }));
+    const { client, logger, lines } = setup(srv.url);
+    let full = true;
+    const controller = new AbortController();
+    const loop = new PollLoop({
+      client,
+      logger,
+      waitSeconds: 1,
+      pausedBecause: () => (full ? 'the outbox is over capacity' : undefined),
+      pausedRecheckMs: 50,
+      onActions: () => controller.abort(),
+    });
+    const running = loop.run(controller.signal);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(srv.arrivals).toHaveLength(0);
+    full = false;
+    await running;
+    expect(srv.arrivals).toHaveLength(1);
+    const msgs = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(msgs.filter((m) => m.startsWith('not taking new actions'))).toHaveLength(1);
   });
 
   it.concurrent('honours Retry-After on 429 (measured delay >= 1 s)', async ({ expect }) => {

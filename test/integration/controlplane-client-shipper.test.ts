@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterAll, describe, it } from 'vitest';
+import { afterAll, describe, it, vi } from 'vitest';
 import type { AuditEvent, InstancesBatch } from '../../src/contract/reports.ts';
 import {
   ApiKeySource,
@@ -72,7 +72,7 @@ async function startControlPlane(
       if (batch && !options.batch) {
         received.batchMisses++;
         res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code: 'route_not_found', message: 'no such route' } }));
+        res.end(JSON.stringify({ error: { code: 'ROUTE_NOT_FOUND', message: 'no such route' } }));
         return;
       }
       const reports = batch ? (body.reports as { actionId: string; state: string }[]) : [];
@@ -109,8 +109,17 @@ async function startControlPlane(
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
         return;
       }
-      res.writeHead(verdict.status, { 'content-type': 'application/json', ...verdict.headers });
-      res.end(JSON.stringify(verdict.body ?? { error: { code: `e${verdict.status}`, message: 'refused' } }));
+      // A string body is sent as it is (what an ingress or a WAF answers), anything else as JSON.
+      const raw = typeof verdict.body === 'string';
+      res.writeHead(verdict.status, {
+        'content-type': raw ? 'text/html' : 'application/json',
+        ...verdict.headers,
+      });
+      res.end(
+        raw
+          ? verdict.body
+          : JSON.stringify(verdict.body ?? { error: { code: `e${verdict.status}`, message: 'refused' } }),
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -276,6 +285,28 @@ describe('OutboxShipper', () => {
     expect(warnings.map((w) => w.code)).toEqual(['CP_CONFLICT', 'CP_NOT_FOUND']);
   });
 
+  it.concurrent('400, 413 and 404 without a contract error body (an ingress, a WAF) are retried, never dropped', async ({
+    expect,
+  }) => {
+    // In front of the control plane: an HTML 413, a plain-text 400, an HTML 404 (a path the
+    // ingress does not route), an empty 400; then it lets requests through.
+    const answers: Verdict[] = [
+      { status: 413, body: '<html><body>413 Request Entity Too Large</body></html>' },
+      { status: 400, body: 'Bad Request' },
+      { status: 404, body: '<html>404 Not Found</html>' },
+      { status: 400, body: '' },
+      { status: 403, body: 'Forbidden by WAF rule 942100' },
+    ];
+    const cp = await startControlPlane(({ n }) => (n <= answers.length ? answers[n - 1]! : 'accept'));
+    const { store, shipper } = setup(cp.url, { unauthorizedDelayMs: 50 });
+    const expected = [appendRow(store, 'status'), appendRow(store, 'audit'), appendRow(store, 'instances')];
+    await expect.poll(() => cp.received.log.length, { timeout: 10_000, interval: 50 }).toBe(expected.length);
+    expect(cp.received.log).toEqual(expected);
+    expect(shipper.counters.refusedRows).toEqual({ status: 0, instances: 0, audit: 0 });
+    expect(shipper.counters.failures).toMatchObject({ CP_REJECTED: 3, CP_NOT_FOUND: 1 });
+    expect(store.outbox.depth).toBe(0);
+  });
+
   it.concurrent('a refused audit batch is split so that only the bad event is dropped', async ({
     expect,
   }) => {
@@ -402,7 +433,13 @@ describe('OutboxShipper', () => {
     }
     expect(cp.received.batchMisses).toBe(3);
   });
-  it.concurrent('under a steady stream of results, status batches linger so one request carries several; an idle shipper sends at once', async ({
+});
+
+// Time is the subject here (linger or not), so the shipper's timers and clock are fake: the test
+// decides when time passes, and no bound depends on how busy the machine is. Not concurrent:
+// fake timers are the whole worker's. HTTP and SQLite stay real.
+describe('OutboxShipper linger (fake timers)', () => {
+  it('under a steady stream of results, status batches linger so one request carries several; an idle shipper sends at once', async ({
     expect,
   }) => {
     const arrivals: number[] = [];
@@ -414,19 +451,26 @@ describe('OutboxShipper', () => {
       undefined,
       { batch: true },
     );
-    const { store } = setup(cp.url, { statusBatchLingerMs: 600, idleCheckMs: 60_000 });
-    await new Promise((r) => setTimeout(r, 100));
-    const t0 = performance.now();
-    const expected = [appendRow(store, 'status')];
-    await expect.poll(() => arrivals.length, { timeout: 2000, interval: 5 }).toBe(1);
-    expect(arrivals[0]! - t0).toBeLessThan(450); // idle: no linger (600 ms) before the first
-    for (let i = 0; i < 20; i++) {
-      await new Promise((r) => setTimeout(r, 5));
-      expected.push(appendRow(store, 'status'));
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const { store } = setup(cp.url, { statusBatchLingerMs: 600, idleCheckMs: 60_000 });
+      await vi.advanceTimersByTimeAsync(100);
+      const t0 = performance.now();
+      const expected = [appendRow(store, 'status')];
+      // No time passes until the first request is in: a shipper that lingered first never sends it.
+      await expect.poll(() => arrivals.length, { timeout: 2000, interval: 5 }).toBe(1);
+      expect(arrivals[0]! - t0).toBeLessThan(450); // idle: no linger (600 ms) before the first
+      for (let i = 0; i < 20; i++) {
+        await vi.advanceTimersByTimeAsync(5);
+        expected.push(appendRow(store, 'status'));
+      }
+      await vi.advanceTimersByTimeAsync(600);
+      await expect.poll(() => cp.received.log.length, { timeout: 5000 }).toBe(expected.length);
+      expect(cp.received.log).toEqual(expected);
+      // 21 rows over 100 ms: the first alone, the rest in a few lingering batches.
+      expect(cp.received.requests.length).toBeLessThanOrEqual(4);
+    } finally {
+      vi.useRealTimers();
     }
-    await expect.poll(() => cp.received.log.length, { timeout: 5000 }).toBe(expected.length);
-    expect(cp.received.log).toEqual(expected);
-    // 21 rows over ~100+ ms: the first alone, the rest in a few lingering batches.
-    expect(cp.received.requests.length).toBeLessThanOrEqual(4);
   });
 });

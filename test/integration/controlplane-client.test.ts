@@ -19,6 +19,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -450,18 +451,15 @@ describe('TLS and proxy', () => {
   let tlsKey: string;
   let tlsCert: string;
 
-  beforeAll(() => {
-    // A private CA and a server certificate for 127.0.0.1 signed by it.
-    const d = mkdtempSync(join(dir, 'tls-'));
+  /** A private CA and a server certificate for 127.0.0.1 signed by it. */
+  function privateCa(name: string): { ca: string; key: string; cert: string } {
+    const d = mkdtempSync(join(dir, `tls-${name}-`));
     const run = (args: string[]) => execFileSync('openssl', args, { cwd: d, stdio: 'pipe' });
+    const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
     run([
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
+      ...ecKey,
       '-keyout',
       'ca.key',
       '-out',
@@ -469,22 +467,9 @@ describe('TLS and proxy', () => {
       '-days',
       '1',
       '-subj',
-      '/CN=test-ca',
+      `/CN=${name}-ca`,
     ]);
-    run([
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      'srv.key',
-      '-out',
-      'srv.csr',
-      '-subj',
-      '/CN=127.0.0.1',
-    ]);
+    run(['req', ...ecKey, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1']);
     writeFileSync(join(d, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
     run([
       'x509',
@@ -503,14 +488,22 @@ describe('TLS and proxy', () => {
       '-extfile',
       'ext.cnf',
     ]);
-    ca = join(d, 'ca.pem');
-    tlsKey = readFileSync(join(d, 'srv.key'), 'utf8');
-    tlsCert = readFileSync(join(d, 'srv.pem'), 'utf8');
+    return {
+      ca: join(d, 'ca.pem'),
+      key: readFileSync(join(d, 'srv.key'), 'utf8'),
+      cert: readFileSync(join(d, 'srv.pem'), 'utf8'),
+    };
+  }
+
+  beforeAll(() => {
+    ({ ca, key: tlsKey, cert: tlsCert } = privateCa('test'));
   });
 
-  async function httpsServer(): Promise<{ url: string; port: number; hits: () => number }> {
+  async function httpsServer(
+    identity: { key: string; cert: string } = { key: tlsKey, cert: tlsCert },
+  ): Promise<{ url: string; port: number; hits: () => number }> {
     let hits = 0;
-    const server = createHttpsServer({ key: tlsKey, cert: tlsCert }, (_req, res) => {
+    const server = createHttpsServer({ key: identity.key, cert: identity.cert }, (_req, res) => {
       hits++;
       json(res, 200, { actions: [] });
     });
@@ -526,6 +519,25 @@ describe('TLS and proxy', () => {
     expect(
       (await client(srv.url, path, { allowInsecureHttp: false, caFile: ca }).pollActions(0)).actions,
     ).toEqual([]);
+  });
+
+  it('appends the CA bundle to the default CAs instead of replacing them', async () => {
+    // Another CA among the process's default ones (as a public CA is): a server it signed must
+    // stay trusted when caFile names a private CA (e.g. a TLS-inspecting proxy's).
+    const other = privateCa('default');
+    const defaults = getCACertificates('default');
+    setDefaultCACertificates([...defaults, readFileSync(other.ca, 'utf8')]);
+    try {
+      const publicish = await httpsServer(other);
+      const privateSrv = await httpsServer();
+      const { path } = keyFile();
+      const c = client(publicish.url, path, { allowInsecureHttp: false, caFile: ca });
+      expect((await c.pollActions(0)).actions).toEqual([]);
+      const p = client(privateSrv.url, path, { allowInsecureHttp: false, caFile: ca });
+      expect((await p.pollActions(0)).actions).toEqual([]);
+    } finally {
+      setDefaultCACertificates(defaults);
+    }
   });
 
   it('goes through HTTPS_PROXY with CONNECT, and not for NO_PROXY hosts', async () => {

@@ -75,7 +75,7 @@ describe('reference control plane: authentication', () => {
     const c = await newCluster();
     const noKey = await poll(undefined as unknown as string);
     expect(noKey.status).toBe(401);
-    expect(noKey.body).toEqual({ error: { code: 'unauthenticated', message: expect.any(String) } });
+    expect(noKey.body).toEqual({ error: { code: 'UNAUTHENTICATED', message: expect.any(String) } });
     expect((await agent('nonsense', 'GET', '/api/v1/agent/actions')).status).toBe(401);
     const [, prefix, secret] = c.key.split('_') as [string, string, string];
     const wrongSecret = `co_${prefix}_${secret.split('').reverse().join('')}`;
@@ -86,7 +86,7 @@ describe('reference control plane: authentication', () => {
     await admin.revokeApiKey(c.keyId);
     const revoked = await poll(c.key);
     expect(revoked.status).toBe(403);
-    expect(revoked.body.error.code).toBe('api_key_revoked');
+    expect(revoked.body.error.code).toBe('API_KEY_REVOKED');
     expect((await poll(rotated.apiKey)).status).toBe(200);
     // A wrong secret does not learn that the prefix was revoked.
     expect((await poll(wrongSecret)).status).toBe(401);
@@ -225,7 +225,7 @@ describe('reference control plane: status reports', () => {
     expect(repeat.body).toEqual({ state: 'succeeded', changed: false });
     const back = await status(c.key, id, { state: 'running' });
     expect(back.status).toBe(409);
-    expect(back.body.error).toMatchObject({ code: 'illegal_transition', state: 'succeeded' });
+    expect(back.body.error).toMatchObject({ code: 'ILLEGAL_TRANSITION', state: 'succeeded' });
     expect((await status(c.key, id, { state: 'failed', message: 'x' })).status).toBe(409);
 
     const stored = await admin.getAction(id);
@@ -245,12 +245,12 @@ describe('reference control plane: status reports', () => {
     const { id } = await admin.enqueue(c.id, cordon);
     const bad = await status(c.key, id, { state: 'done', startedAt: 'yesterday' });
     expect(bad.status).toBe(400);
-    expect(bad.body.error.code).toBe('invalid_body');
+    expect(bad.body.error.code).toBe('INVALID_BODY');
     expect(bad.body.error.issues.map((i: { path: string[] }) => i.path[0]).sort()).toEqual([
       'startedAt',
       'state',
     ]);
-    expect((await status(c.key, id, '{not json')).body.error.code).toBe('invalid_json');
+    expect((await status(c.key, id, '{not json')).body.error.code).toBe('INVALID_JSON');
     expect((await status(c.key, randomUUID(), { state: 'running' })).status).toBe(404);
     expect((await status(c.key, 'not-a-uuid', { state: 'running' })).status).toBe(404);
   });
@@ -338,9 +338,9 @@ describe('reference control plane: batch status route (contract 1.1)', () => {
     expect(res.status).toBe(200);
     const results = res.body.results as { status: number; state?: string; error?: { code: string } }[];
     expect(results.map((r) => r.status)).toEqual([409, 404, 404, 400, 400, 200]);
-    expect(results[0]).toMatchObject({ state: 'succeeded', error: { code: 'illegal_transition' } });
-    expect(results[1]!.error!.code).toBe('action_not_found');
-    expect(results[3]!.error!.code).toBe('invalid_body');
+    expect(results[0]).toMatchObject({ state: 'succeeded', error: { code: 'ILLEGAL_TRANSITION' } });
+    expect(results[1]!.error!.code).toBe('ACTION_NOT_FOUND');
+    expect(results[3]!.error!.code).toBe('INVALID_BODY');
     expect((await admin.getAction(a.id)).state).toBe('succeeded');
     expect((await admin.getAction(foreign.id)).state).toBe('queued');
   });
@@ -457,7 +457,7 @@ describe('reference control plane: HTTP edges', () => {
     const big = JSON.stringify({ events: [{ padding: 'x'.repeat(6 * 1024 * 1024) }] });
     const res = await agent(c.key, 'POST', '/api/v1/agent/events', big);
     expect(res.status).toBe(413);
-    expect(res.body.error.code).toBe('body_too_large');
+    expect(res.body.error.code).toBe('BODY_TOO_LARGE');
     const bomb = gzipSync(Buffer.from(big));
     expect(bomb.length).toBeLessThan(100_000);
     const zipped = await request(`${cp.url}/api/v1/agent/events`, {
@@ -503,11 +503,11 @@ describe('reference control plane: HTTP edges', () => {
     const c = await newCluster();
     const missing = await agent(c.key, 'GET', '/api/v1/agent/nothing');
     expect(missing.status).toBe(404);
-    expect(missing.body.error.code).toBe('route_not_found');
+    expect(missing.body.error.code).toBe('ROUTE_NOT_FOUND');
     const wrong = await agent(c.key, 'DELETE', '/api/v1/agent/actions');
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get('allow')).toBe('GET');
-    expect(wrong.body.error.code).toBe('method_not_allowed');
+    expect(wrong.body.error.code).toBe('METHOD_NOT_ALLOWED');
   });
 });
 
@@ -542,5 +542,86 @@ describe('reference control plane: fault injection', () => {
     await admin.addFault({ count: 5, status: 429 });
     await admin.clearFaults();
     expect((await poll(c.key)).status).toBe(200);
+  });
+});
+
+describe('reference control plane: a disabled cluster, and answers of an ingress', () => {
+  it('403s every agent route of a disabled cluster, a held poll too, until it is active again', async () => {
+    const c = await newCluster();
+    const held = poll(c.key, 30);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await admin.setClusterStatus(c.id, 'disabled')).status).toBe('disabled');
+    const answer = await held;
+    expect(answer.status).toBe(403);
+    expect(answer.body.error.code).toBe('CLUSTER_DISABLED');
+    const heartbeat = await agent(c.key, 'POST', '/api/v1/agent/heartbeat', {
+      agentVersion: 'x',
+      outboxDepth: 0,
+    });
+    expect(heartbeat.status).toBe(403);
+    await admin.enqueue(c.id, cordon);
+    expect((await poll(c.key)).status).toBe(403);
+    await admin.setClusterStatus(c.id, 'active');
+    expect((await poll(c.key)).body.actions).toHaveLength(1);
+  });
+
+  it('sends a fault body as it is, without the contract error body', async () => {
+    const c = await newCluster();
+    await admin.addFault({
+      status: 413,
+      body: '<html>413 Request Entity Too Large</html>',
+      routes: ['status'],
+    });
+    const res = await fetch(`${cp.url}/api/v1/agent/actions/${randomUUID()}/status`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${c.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'running' }),
+    });
+    expect(res.status).toBe(413);
+    expect(res.headers.get('content-type')).toBe('text/html');
+    expect(await res.text()).toBe('<html>413 Request Entity Too Large</html>');
+  });
+
+  it('keeps hostile mode off: its routes 404 and unknown actions are 404', async () => {
+    const c = await newCluster();
+    await expect(admin.queueRawPoll(c.id, '{"actions":[null]}')).rejects.toMatchObject({ status: 404 });
+    expect((await status(c.key, randomUUID(), { state: 'rejected', message: 'x' })).status).toBe(404);
+  });
+});
+
+describe('reference control plane: hostile mode', () => {
+  let hostile: ReferenceControlPlane;
+  beforeAll(async () => {
+    hostile = await startReferenceControlPlane({
+      dbPath: join(dir, 'hostile.db'),
+      logger: silent,
+      hostile: true,
+    });
+  });
+  afterAll(() => hostile?.close());
+
+  it('answers polls with the raw bytes queued, and keeps reports about unknown actions', async () => {
+    const c = await hostile.admin.createCluster({ name: 'h' });
+    const deep = `{"actions":[${'['.repeat(5000)}${']'.repeat(5000)}]}`;
+    await hostile.admin.queueRawPoll(c.cluster.id, deep, 2);
+    const get = () =>
+      fetch(`${hostile.url}/api/v1/agent/actions?wait=5`, {
+        headers: { authorization: `Bearer ${c.apiKey}` },
+      });
+    for (let i = 0; i < 2; i++) expect(await (await get()).text()).toBe(deep);
+    const id = randomUUID();
+    const report = await fetch(`${hostile.url}/api/v1/agent/actions/${id}/status`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${c.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'rejected', message: 'invalid envelope: payload nested too deeply' }),
+    });
+    expect(report.status).toBe(200);
+    expect(await hostile.admin.unknownReports(c.cluster.id)).toEqual([
+      expect.objectContaining({
+        actionId: id,
+        state: 'rejected',
+        message: 'invalid envelope: payload nested too deeply',
+      }),
+    ]);
   });
 });

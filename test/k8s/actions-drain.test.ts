@@ -33,7 +33,7 @@ import {
   poolPlacement,
   setUnschedulable,
   waitForPodsRunning,
-} from '../bench/drain/fixture.ts';
+} from '../support/drain-fixture.ts';
 import {
   clusterBinDir,
   loadTestKubeConfig,
@@ -125,7 +125,8 @@ describe('drain of a node with 110 pods', () => {
     expect(kubectl.code, kubectl.stderr).toBe(0);
     expect(kubectl.evicting).toHaveLength(108);
 
-    const ctx = actionContext(kc);
+    // kubectl's --force, allowed by policy (the controller hands these limits over).
+    const ctx = actionContext(kc, { limits: { allowForce: true } });
     const action = makeAction('drain_node', {
       nodeName: pool.source,
       timeoutSeconds: 120,
@@ -294,19 +295,27 @@ describe('drain with PodDisruptionBudgets', () => {
     expect((late.details as DrainDetails).blocked.map((b) => b.attempts)).toEqual([1, 1]);
     expect(performance.now() - lateStart).toBeLessThan(3_000);
 
-    // 2. force requested but the policy forbids it: still blocked, says why.
-    const forbidden = await drainNodeExecutor.execute(
+    // 2. kubectl's force, even allowed, never deletes past a PDB (as with kubectl drain --force).
+    const kubectlForce = await drainNodeExecutor.execute(
       makeAction('drain_node', { nodeName: pool.source, timeoutSeconds: 2, force: true }),
-      actionContext(kc, { limits: { allowForce: false } }),
+      actionContext(kc, { limits: { allowForce: true } }),
     );
-    expect(forbidden).toMatchObject({ outcome: 'failed', reason: 'blocked' });
-    expect(forbidden.message).toContain('force is not allowed');
+    expect(kubectlForce).toMatchObject({ outcome: 'failed', reason: 'blocked' });
     expect((await podsOnNode(kc, pool.source)).filter((p) => !p.metadata?.deletionTimestamp)).toHaveLength(2);
 
-    // 3. force allowed: deleted at the budget end with a clamped grace, PDB bypassed.
+    // 2b. deletion at the budget end requested but the policy forbids it: still blocked, says why.
+    const forbidden = await drainNodeExecutor.execute(
+      makeAction('drain_node', { nodeName: pool.source, timeoutSeconds: 2, forceDeleteAtBudgetEnd: true }),
+      actionContext(kc, { limits: { allowForce: true, allowForceDeleteAtBudgetEnd: false } }),
+    );
+    expect(forbidden).toMatchObject({ outcome: 'failed', reason: 'blocked' });
+    expect(forbidden.message).toContain('forceDeleteAtBudgetEnd is not allowed');
+    expect((await podsOnNode(kc, pool.source)).filter((p) => !p.metadata?.deletionTimestamp)).toHaveLength(2);
+
+    // 3. allowed by name: deleted at the budget end with their own grace period, PDB bypassed.
     const forced = await drainNodeExecutor.execute(
-      makeAction('drain_node', { nodeName: pool.source, timeoutSeconds: 2, force: true }),
-      actionContext(kc),
+      makeAction('drain_node', { nodeName: pool.source, timeoutSeconds: 2, forceDeleteAtBudgetEnd: true }),
+      actionContext(kc, { limits: { allowForceDeleteAtBudgetEnd: true } }),
     );
     expect(forced.outcome, forced.message).toBe('succeeded');
     const fd = forced.details as DrainDetails;
@@ -318,7 +327,7 @@ describe('drain with PodDisruptionBudgets', () => {
       fieldSelector: 'reason=ClusteroptForceDeleted',
     });
     expect(events.items.length).toBeGreaterThanOrEqual(2);
-    expect(events.items[0]!.message).toContain('grace 10s');
+    expect(events.items[0]!.message).toContain('its own grace period (30s)');
   });
 });
 
@@ -367,7 +376,7 @@ describe('drain of a NotReady node', () => {
     const started = performance.now();
     const result = await drainNodeExecutor.execute(
       makeAction('drain_node', { nodeName: pool.source, timeoutSeconds: 120, force: true }),
-      actionContext(kc, { drainTuning: { notReadyMarginSeconds: 2 } }),
+      actionContext(kc, { limits: { allowForce: true }, drainTuning: { notReadyMarginSeconds: 2 } }),
     );
     const elapsed = performance.now() - started;
     expect(result.outcome, result.message).toBe('succeeded');
@@ -385,45 +394,57 @@ describe('drain of a NotReady node', () => {
   });
 });
 
+/**
+ * A node Ready as far as the API server knows (so not "stuck on a NotReady node"), where
+ * nothing runs: accepted deletions stay terminating, with the deletionTimestamp they got.
+ */
+async function readyUnrunPool(prefix: string): Promise<Pool> {
+  const id = uniqueName(prefix);
+  const pool = { id, namespace: id, source: `${id}-slow`, targets: [] };
+  await createReadyNamespace(kc, id);
+  await createPoolNodes(kc, id, [pool.source], { managed: false });
+  // (Retried: kube-controller-manager updates a new node too, so a replace can meet a 409.)
+  await waitFor(
+    async () =>
+      core
+        .replaceNodeStatus({
+          name: pool.source,
+          body: {
+            ...(await core.readNode({ name: pool.source })),
+            status: {
+              conditions: [
+                {
+                  type: 'Ready',
+                  status: 'True',
+                  reason: 'KubeletReady',
+                  message: 'test',
+                  lastHeartbeatTime: new Date(),
+                  lastTransitionTime: new Date(),
+                },
+              ],
+            },
+          },
+        })
+        .then(
+          () => true,
+          () => false,
+        ),
+    { timeoutMs: 20_000, what: 'the node marked Ready' },
+  );
+  return pool;
+}
+
 describe('drain of a Ready node whose kubelet never finishes pods', () => {
   let pool: Pool | undefined;
-  afterAll(() => deleteUnrunPool(pool), 120_000);
+  let gracePool: Pool | undefined;
+  afterAll(async () => {
+    await deleteUnrunPool(pool);
+    await deleteUnrunPool(gracePool);
+  }, 120_000);
 
   it('counts pods deleted but still terminating in its summary, not as "0 evicted"', async () => {
-    const id = uniqueName('terminating');
-    pool = { id, namespace: id, source: `${id}-slow`, targets: [] };
-    await createReadyNamespace(kc, id);
-    await createPoolNodes(kc, id, [pool.source], { managed: false });
-    // Ready as far as the API server knows (so not "stuck on a NotReady node"), but nothing
-    // runs there: accepted deletions stay terminating.
-    // (Retried: kube-controller-manager updates a new node too, so a replace can meet a 409.)
-    await waitFor(
-      async () =>
-        core
-          .replaceNodeStatus({
-            name: pool!.source,
-            body: {
-              ...(await core.readNode({ name: pool!.source })),
-              status: {
-                conditions: [
-                  {
-                    type: 'Ready',
-                    status: 'True',
-                    reason: 'KubeletReady',
-                    message: 'test',
-                    lastHeartbeatTime: new Date(),
-                    lastTransitionTime: new Date(),
-                  },
-                ],
-              },
-            },
-          })
-          .then(
-            () => true,
-            () => false,
-          ),
-      { timeoutMs: 20_000, what: 'the node marked Ready' },
-    );
+    pool = await readyUnrunPool('terminating');
+    const id = pool.id;
     await createBarePods(id, pool.source, ['a', 'b', 'c'], 30);
     const result = await drainNodeExecutor.execute(
       makeAction('drain_node', {
@@ -432,7 +453,7 @@ describe('drain of a Ready node whose kubelet never finishes pods', () => {
         gracePeriodSeconds: 1,
         force: true,
       }),
-      actionContext(kc),
+      actionContext(kc, { limits: { allowForce: true } }),
     );
     expect(result.outcome).toBe('failed');
     const d = result.details as DrainDetails;
@@ -443,6 +464,42 @@ describe('drain of a Ready node whose kubelet never finishes pods', () => {
     expect(result.message).toContain('0 evicted, 0 force-deleted, 3 deleted but still terminating');
     const left = await podsOnNode(kc, pool.source);
     expect(left.every((p) => p.metadata?.deletionTimestamp)).toBe(true);
+  }, 120_000);
+
+  it('never shortens a grace period: a terminating pod keeps what is left of its own, others get at least the minimum', async () => {
+    gracePool = await readyUnrunPool('grace');
+    const { namespace, source } = gracePool;
+    await createBarePods(namespace, source, ['leaving', 'staying'], 3600);
+    // An admin deleted `leaving` with its full hour; it terminates on its own.
+    await core.deleteNamespacedPod({ name: 'leaving', namespace, gracePeriodSeconds: 3600 });
+    const before = await core.readNamespacedPod({ name: 'leaving', namespace });
+    expect(before.metadata?.deletionGracePeriodSeconds).toBe(3600);
+    // A hostile drain: grace 1, both kinds of force, allowed, a budget of 2 s.
+    const result = await drainNodeExecutor.execute(
+      makeAction('drain_node', {
+        nodeName: source,
+        timeoutSeconds: 2,
+        gracePeriodSeconds: 1,
+        force: true,
+        forceDeleteAtBudgetEnd: true,
+      }),
+      actionContext(kc, {
+        limits: { allowForce: true, allowForceDeleteAtBudgetEnd: true },
+        drainTuning: { forcedDeleteMarginSeconds: 1 },
+      }),
+    );
+    expect(result.outcome).toBe('failed');
+    const leaving = await core.readNamespacedPod({ name: 'leaving', namespace });
+    expect(leaving.metadata?.deletionTimestamp).toEqual(before.metadata?.deletionTimestamp);
+    expect(leaving.metadata?.deletionGracePeriodSeconds).toBe(3600);
+    // Evicted with the minimum grace (30 s by default), not the 1 s asked for; the forced
+    // deletion at budget end left it alone (already terminating: deleting again could only
+    // shorten it).
+    const staying = await core.readNamespacedPod({ name: 'staying', namespace });
+    expect(staying.metadata?.deletionGracePeriodSeconds).toBe(30);
+    const d = result.details as DrainDetails;
+    expect(d.forceDeleted).toEqual([]);
+    expect(d.blocked.map((b) => b.reason).sort()).toEqual(['terminating', 'terminating']);
   }, 120_000);
 });
 
@@ -521,8 +578,13 @@ describe('drain refusals', () => {
     await waitForPodsRunning(kc, pool.namespace, pool.source, 2);
     const before = await nodeState(pool.source);
     const result = await drainNodeExecutor.execute(
-      makeAction('drain_node', { nodeName: pool.source, timeoutSeconds: 30, force: true }),
-      actionContext(kc),
+      makeAction('drain_node', {
+        nodeName: pool.source,
+        timeoutSeconds: 30,
+        force: true,
+        forceDeleteAtBudgetEnd: true,
+      }),
+      actionContext(kc, { limits: { allowForce: true, allowForceDeleteAtBudgetEnd: true } }),
     );
     expect(result).toMatchObject({ outcome: 'failed', reason: 'blocked' });
     const d = result.details as DrainDetails;

@@ -16,7 +16,7 @@ import { cordonNodeExecutor } from '../../src/actions/cordon-node.ts';
 import { uncordonNodeExecutor } from '../../src/actions/uncordon-node.ts';
 import { createKubeClients, type KubeClients } from '../../src/kube/clients.ts';
 import { NodeCache, type NodeLookup, trimNode } from '../../src/kube/node-cache.ts';
-import { actionContext, createPoolNodes, makeAction } from '../bench/drain/fixture.ts';
+import { actionContext, createPoolNodes, makeAction } from '../support/drain-fixture.ts';
 import { kwokNode, loadTestKubeConfig, uniqueName, waitFor } from '../support/kube.ts';
 
 const kc: KubeConfig = loadTestKubeConfig();

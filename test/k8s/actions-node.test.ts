@@ -21,7 +21,7 @@ import {
   makeAction,
   setUnschedulable,
   waitForPodsRunning,
-} from '../bench/drain/fixture.ts';
+} from '../support/drain-fixture.ts';
 import { loadTestKubeConfig, uniqueName, waitFor } from '../support/kube.ts';
 
 const kc: KubeConfig = loadTestKubeConfig();

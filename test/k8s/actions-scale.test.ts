@@ -21,8 +21,11 @@ import {
   createReadyNamespace,
   makeAction,
   poolPlacement,
-} from '../bench/drain/fixture.ts';
+} from '../support/drain-fixture.ts';
 import { deleteNamespace, loadTestKubeConfig, uniqueName, waitFor } from '../support/kube.ts';
+
+/** The scale limits widened (an AgentPolicy would hand these over); without them the defaults apply. */
+const wideScaleLimits = { limits: { maxReplicas: 100_000, maxScaleUpFactor: 10_000 } };
 
 const kc: KubeConfig = loadTestKubeConfig();
 const apps = kc.makeApiClient(AppsV1Api);
@@ -188,13 +191,25 @@ describe('scale_workload', () => {
         return Reflect.get(target, prop, receiver);
       },
     });
-    const ctx = actionContext(kc, { kube: { ...clients, apps: racingApps } });
+    const ctx = actionContext(kc, { kube: { ...clients, apps: racingApps }, ...wideScaleLimits });
     const result = await scaleWorkloadExecutor.execute(
       scale({ kind: 'Deployment', name: 'web', replicas: 3 }),
       ctx,
     );
     expect(result).toMatchObject({ outcome: 'failed', reason: 'conflict', retryable: true });
     expect(await replicasOf('web')).toBe(7);
+  });
+
+  it('refuses a scale-up past the limits on the replicas it reads itself (defaults: 100, twice)', async () => {
+    const before = (await replicasOf('web')) ?? 0;
+    for (const replicas of [before * 2 + 1, 100_000]) {
+      const r = await scaleWorkloadExecutor.execute(
+        scale({ kind: 'Deployment', name: 'web', replicas }),
+        actionContext(kc),
+      );
+      expect(r, String(replicas)).toMatchObject({ outcome: 'failed', reason: 'policy_limit' });
+    }
+    expect(await replicasOf('web')).toBe(before);
   });
 
   it('refuses to scale a do-not-disrupt workload down, but scales it up', async () => {
@@ -222,7 +237,7 @@ describe('scale_workload', () => {
 
     const widget = await scaleWorkloadExecutor.execute(
       scale({ kind: `Widget.${group}`, name: 'w', replicas: 3, expectedReplicas: 1 }),
-      actionContext(kc),
+      actionContext(kc, wideScaleLimits),
     );
     expect(widget).toMatchObject({
       outcome: 'succeeded',

@@ -11,8 +11,10 @@ import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import {
   clusterBinDir,
+  createAgentPolicy,
   createKwokNodes,
   createNamespace,
+  deleteAgentPolicy,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
@@ -26,19 +28,6 @@ const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
-
-const policyApi = { group: 'clusteropt.io', version: 'v1alpha1', plural: 'agentpolicies' };
-
-async function createPolicy(name: string, spec: Record<string, unknown>) {
-  await custom.createClusterCustomObject({
-    ...policyApi,
-    body: { apiVersion: 'clusteropt.io/v1alpha1', kind: 'AgentPolicy', metadata: { name }, spec },
-  });
-}
-
-async function deletePolicy(name: string) {
-  await custom.deleteClusterCustomObject({ ...policyApi, name }).catch(() => undefined);
-}
 
 function kubectl(args: string[]): string {
   return execFileSync(join(clusterBinDir(), 'kubectl'), ['--kubeconfig', testKubeconfigPath(), ...args], {
@@ -210,7 +199,7 @@ describe('agent end to end', () => {
       name: protectedNode,
       body: [{ op: 'add', path: '/metadata/labels/tier', value: 'critical' }],
     });
-    await createPolicy('e2e-protect', {
+    await createAgentPolicy(kc, 'e2e-protect', {
       protectedNamespaces: [ns],
       protectedNodeSelector: { matchLabels: { tier: 'critical' } },
     });
@@ -231,10 +220,10 @@ describe('agent end to end', () => {
       expect((await apps.readNamespacedDeployment({ name: 'web', namespace: ns })).spec?.replicas).toBe(2);
       expect((await core.readNode({ name: protectedNode })).spec?.unschedulable).toBeFalsy();
     } finally {
-      await deletePolicy('e2e-protect');
+      await deleteAgentPolicy(kc, 'e2e-protect');
     }
 
-    await createPolicy('e2e-dry', { dryRun: true });
+    await createAgentPolicy(kc, 'e2e-dry', { dryRun: true });
     try {
       const cordon = await stack.enqueue('cordon_node', { nodeName: nodes[1] });
       const c = await stack.waitForState(cordon, ['rejected', 'succeeded', 'failed']);
@@ -242,12 +231,12 @@ describe('agent end to end', () => {
       expect(c.message).toMatch(/dry run \(AgentPolicy e2e-dry\)/);
       expect((await core.readNode({ name: nodes[1]! })).spec?.unschedulable).toBeFalsy();
     } finally {
-      await deletePolicy('e2e-dry');
+      await deleteAgentPolicy(kc, 'e2e-dry');
     }
   });
 
   it('holds an action until an admin approves it, then runs it', async () => {
-    await createPolicy('e2e-approval', { approval: 'required' });
+    await createAgentPolicy(kc, 'e2e-approval', { approval: 'required' });
     try {
       const id = await stack.enqueue('cordon_node', { nodeName: nodes[1] });
       const name = `act-${id}`;
@@ -271,7 +260,7 @@ describe('agent end to end', () => {
       expect((await stack.waitForState(id, ['succeeded', 'failed', 'rejected'])).state).toBe('succeeded');
       expect((await core.readNode({ name: nodes[1]! })).spec?.unschedulable).toBe(true);
     } finally {
-      await deletePolicy('e2e-approval');
+      await deleteAgentPolicy(kc, 'e2e-approval');
     }
   });
 });

@@ -24,7 +24,6 @@ import {
   type ReferenceControlPlane,
   startReferenceControlPlane,
 } from '../../src/reference-control-plane/index.ts';
-import { type AgentProcess, spawnAgent } from '../bench/common/processes.ts';
 import { budgetProblems, createDrainPool, type DrainPool, drainEffects } from '../support/fault-drains.ts';
 import { bySize, faultsSeed, faultsSize, seededRandom } from '../support/faults.ts';
 import {
@@ -37,6 +36,8 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyWidePolicy } from '../support/policy.ts';
+import { type AgentProcess, spawnAgent } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -63,8 +64,12 @@ async function holder(): Promise<string | undefined> {
   return lease?.spec?.holderIdentity?.split('_')[0] || undefined;
 }
 
+let removeWidePolicy: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
   await installCrds(kc);
+  // The agent's mechanics under test, not its guardrails: every one widened (test/support/policy.ts).
+  removeWidePolicy = await applyWidePolicy(kc, `test-wide-${process.pid}-${Date.now()}`);
   ns = await createNamespace(kc, 'failover');
   await createKwokNodes(kc, nodes);
   pool = await createDrainPool(kc, { prefix: 'fo-pdb' });
@@ -98,6 +103,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await removeWidePolicy?.();
   for (const agent of agents.values()) await agent.kill();
   await cp?.close();
   await deleteNodes(kc, nodes);

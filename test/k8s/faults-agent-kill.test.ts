@@ -39,7 +39,6 @@ import {
   startReferenceControlPlane,
 } from '../../src/reference-control-plane/index.ts';
 import { StateStore } from '../../src/store/index.ts';
-import { type AgentProcess, spawnAgent } from '../bench/common/processes.ts';
 import { assertLastActionWins } from '../support/fault-checks.ts';
 import { budgetProblems, createDrainPool, type DrainPool, drainEffects } from '../support/fault-drains.ts';
 import { bySize, faultsSeed, faultsSize, interruptedInJournal, seededRandom } from '../support/faults.ts';
@@ -53,6 +52,8 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyWidePolicy } from '../support/policy.ts';
+import { type AgentProcess, spawnAgent } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -83,8 +84,12 @@ interface Planned {
   step: number;
 }
 
+let removeWidePolicy: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
   await installCrds(kc);
+  // The agent's mechanics under test, not its guardrails: every one widened (test/support/policy.ts).
+  removeWidePolicy = await applyWidePolicy(kc, `test-wide-${process.pid}-${Date.now()}`);
   ns = await createNamespace(kc, 'agent-kill');
   await createKwokNodes(kc, allNodes, { managed: false });
   pool = await createDrainPool(kc, { prefix: 'ak-pdb' });
@@ -111,6 +116,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await removeWidePolicy?.();
   await agent?.kill();
   await cp?.close();
   await deleteNodes(kc, allNodes);

@@ -43,6 +43,7 @@ import { startTestCluster, type TestCluster } from '../cluster/launcher.ts';
 import { bySize, faultsSize } from '../support/faults.ts';
 import { createKwokNodes, createNamespace, waitFor, waitForDeploymentReady } from '../support/kube.ts';
 import { watchBudgetFloor } from '../support/pdb-watch.ts';
+import { applyWidePolicy } from '../support/policy.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'clusteropt-apiserver-outage-'));
 const outageMs = bySize({ ci: 30_000, full: 60_000 });
@@ -55,6 +56,8 @@ let agent: RunningAgent;
 let clusterId = '';
 let agentNs = '';
 let appNs = '';
+
+let removeWidePolicy: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
   // node-monitor-grace-period above the longest outage: with the default 50 s, a 60 s outage
@@ -71,6 +74,8 @@ beforeAll(async () => {
   kc = new KubeConfig();
   kc.loadFromFile(cluster.kubeconfigPath);
   await installCrds(kc);
+  // The agent's mechanics under test, not its guardrails: every one widened (test/support/policy.ts).
+  removeWidePolicy = await applyWidePolicy(kc, `test-wide-${process.pid}-${Date.now()}`);
   agentNs = await createNamespace(kc, 'agent');
   appNs = await createNamespace(kc, 'app');
   cp = await startReferenceControlPlane({
@@ -98,6 +103,7 @@ beforeAll(async () => {
 }, 150_000);
 
 afterAll(async () => {
+  await removeWidePolicy?.();
   await agent?.stop();
   await cp?.close();
   await cluster?.stop();

@@ -45,7 +45,6 @@ import {
   startReferenceControlPlane,
 } from '../../src/reference-control-plane/index.ts';
 import { StateStore } from '../../src/store/index.ts';
-import { type AgentProcess, spawnAgent } from '../bench/common/processes.ts';
 import {
   assertExactlyOnce,
   nodeActionPlan,
@@ -63,6 +62,8 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyWidePolicy } from '../support/policy.ts';
+import { type AgentProcess, spawnAgent } from '../support/processes.ts';
 
 const libfaketime = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const kc = loadTestKubeConfig();
@@ -141,6 +142,8 @@ function requirePrerequisites(): void {
   if (prerequisite) throw prerequisite;
 }
 
+let removeWidePolicy: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
   if (!existsSync(libfaketime)) {
     prerequisite = new Error(
@@ -150,6 +153,8 @@ beforeAll(async () => {
   }
   setOffset(0);
   await installCrds(kc);
+  // The agent's mechanics under test, not its guardrails: every one widened (test/support/policy.ts).
+  removeWidePolicy = await applyWidePolicy(kc, `test-wide-${process.pid}-${Date.now()}`);
   ns = await createNamespace(kc, 'clock-jump');
   workNs = `${run}-work`;
   await core.createNamespace({ body: { metadata: { name: workNs, labels: { 'clock-jump': run } } } });
@@ -209,6 +214,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await removeWidePolicy?.();
   trackPids();
   for (const a of agents) await a.kill();
   removeFaketimeLeftovers();

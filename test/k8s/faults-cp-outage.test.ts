@@ -29,12 +29,6 @@ import { installCrds } from '../../src/crds/install.ts';
 import { ActionsRepo } from '../../src/reference-control-plane/actions-repo.ts';
 import { openDatabase } from '../../src/reference-control-plane/db.ts';
 import { StateStore } from '../../src/store/index.ts';
-import {
-  type AgentProcess,
-  type ControlPlaneProcess,
-  spawnAgent,
-  spawnControlPlane,
-} from '../bench/common/processes.ts';
 import { assertLastActionWins } from '../support/fault-checks.ts';
 import { budgetProblems, createDrainPool, type DrainPool, drainEffects } from '../support/fault-drains.ts';
 import { bySize, faultsSize } from '../support/faults.ts';
@@ -48,6 +42,13 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyWidePolicy } from '../support/policy.ts';
+import {
+  type AgentProcess,
+  type ControlPlaneProcess,
+  spawnAgent,
+  spawnControlPlane,
+} from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -97,8 +98,12 @@ function plan(i: number): Planned {
   };
 }
 
+let removeWidePolicy: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
   await installCrds(kc);
+  // The agent's mechanics under test, not its guardrails: every one widened (test/support/policy.ts).
+  removeWidePolicy = await applyWidePolicy(kc, `test-wide-${process.pid}-${Date.now()}`);
   ns = await createNamespace(kc, 'cp-outage');
   // Unmanaged kwok nodes: patch/cordon do not need a Ready node, and they cost kwok nothing.
   await createKwokNodes(kc, [...patchNodes, ...cordonNodes], { managed: false });
@@ -126,6 +131,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await removeWidePolicy?.();
   await agent?.kill();
   await cp?.kill();
   await deleteNodes(kc, [...patchNodes, ...cordonNodes]);

@@ -48,8 +48,7 @@ import {
   type ReferenceControlPlane,
   startReferenceControlPlane,
 } from '../../src/reference-control-plane/index.ts';
-import { shippedAgent } from '../bench/common/agent-image.ts';
-import { type AgentProcess, spawnAgent } from '../bench/common/processes.ts';
+import { shippedAgent } from '../support/agent-image.ts';
 import {
   createDeployment,
   createPdb,
@@ -58,7 +57,7 @@ import {
   deletePool,
   podsOnNode,
   waitForPodsRunning,
-} from '../bench/drain/fixture.ts';
+} from '../support/drain-fixture.ts';
 import {
   assertExactlyOnce,
   assertJournal,
@@ -78,6 +77,8 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyWidePolicy } from '../support/policy.ts';
+import { type AgentProcess, spawnAgent } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -171,6 +172,8 @@ function requirePrerequisites(): void {
   if (prerequisite) throw prerequisite;
 }
 
+let removeWidePolicy: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
   try {
     mountTmpfs(mnt, '24m');
@@ -179,6 +182,8 @@ beforeAll(async () => {
     return;
   }
   await installCrds(kc);
+  // The agent's mechanics under test, not its guardrails: every one widened (test/support/policy.ts).
+  removeWidePolicy = await applyWidePolicy(kc, `test-wide-${process.pid}-${Date.now()}`);
   ns = await createNamespace(kc, 'disk-full');
   await createKwokNodes(kc, allNodes, { managed: false });
   await createReadyNamespace(kc, pool);
@@ -210,6 +215,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await removeWidePolicy?.();
   await agent?.kill();
   await cp?.close();
   await deleteNodes(kc, allNodes).catch(() => undefined);

@@ -98,6 +98,19 @@ const everyValue = {
     create: true,
     scaleSubresources: [{ apiGroup: 'argoproj.io', resources: ['rollouts'] }],
     extraClusterRules: [{ apiGroups: ['keda.sh'], resources: ['scaledobjects'], verbs: ['get', 'list'] }],
+    forceDeleteAtBudgetEnd: true,
+  },
+  admissionPolicy: { enabled: false },
+  networkPolicy: {
+    enabled: true,
+    apiServer: { cidrs: ['10.96.0.1/32'], ports: [6443] },
+    controlPlane: { cidrs: ['203.0.113.0/24'], ports: [8443] },
+    dns: {
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'dns' } },
+      podSelector: { matchLabels: { 'k8s-app': 'coredns' } },
+    },
+    metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+    extraEgress: [{ to: [{ ipBlock: { cidr: '52.94.0.0/16' } }], ports: [{ port: 443, protocol: 'TCP' }] }],
   },
   podDisruptionBudget: { enabled: true, maxUnavailable: '50%' },
   priorityClassName: 'system-cluster-critical',
@@ -121,6 +134,18 @@ const everyValue = {
   terminationGracePeriodSeconds: 45,
   service: { type: 'ClusterIP', port: 9090, annotations: { 'example.com/s': 't' } },
   serviceMonitor: { enabled: true, interval: '15s', scrapeTimeout: '5s', labels: { release: 'prom' } },
+  prometheusRule: {
+    enabled: true,
+    labels: { release: 'prom' },
+    runbookUrl: 'https://docs.example/runbooks.md',
+    clockSkewSeconds: 90,
+  },
+  grafanaDashboard: {
+    enabled: true,
+    labels: { grafana_dashboard: 'yes' },
+    annotations: { grafana_folder: 'clusteropt' },
+    namespace: 'monitoring',
+  },
 };
 
 /** Dotted leaf paths of a values object (maps and lists count as leaves). */
@@ -158,6 +183,8 @@ describe('helm chart rendering', () => {
         'Service',
         'ServiceAccount',
         'StatefulSet',
+        'ValidatingAdmissionPolicy',
+        'ValidatingAdmissionPolicyBinding',
       ].sort(),
     );
     const sts = find(docs, 'StatefulSet');
@@ -190,6 +217,35 @@ describe('helm chart rendering', () => {
     );
     expect(find(docs, 'ConfigMap').data['agent.yaml']).toMatch(/# controlPlaneUrl: https:/);
     expect(find(docs, 'Role').metadata.namespace).toBe('clusteropt-system');
+  });
+
+  it('is safe by default: no pod deletion, the key file 0400, the state in a directory of its own, the admission policy', () => {
+    const docs = render();
+    const pods = find(docs, 'ClusterRole').rules.find((r: { resources: string[] }) =>
+      r.resources.includes('pods'),
+    );
+    expect(pods.verbs).toEqual(['list', 'watch']);
+    const pod = find(docs, 'StatefulSet').spec.template.spec;
+    const key = pod.volumes.find((v: { name: string }) => v.name === 'api-key').secret;
+    expect(key.defaultMode).toBe(0o400);
+    const env = pod.containers[0].env as { name: string; value?: string }[];
+    expect(env.find((e) => e.name === 'CLUSTEROPT_STATE_DIR')?.value).toBe('/var/lib/clusteropt-agent/state');
+    // Bound to this release's ServiceAccount, and only UPDATEs of the workloads it patches.
+    const policy = find(docs, 'ValidatingAdmissionPolicy');
+    expect(policy.spec.matchConditions).toEqual([
+      {
+        name: 'the-agent',
+        expression: 'request.userInfo.username == "system:serviceaccount:clusteropt-system:clusteropt-agent"',
+      },
+    ]);
+    expect(
+      policy.spec.matchConstraints.resourceRules.map((r: { resources: string[] }) => r.resources),
+    ).toEqual([['deployments', 'statefulsets'], ['cronjobs']]);
+    expect(find(docs, 'ValidatingAdmissionPolicyBinding').spec).toEqual({
+      policyName: policy.metadata.name,
+      validationActions: ['Deny'],
+    });
+    expect(docs.map((d) => d.kind)).not.toContain('NetworkPolicy');
   });
 
   it('renders every value where it belongs', () => {
@@ -248,6 +304,45 @@ describe('helm chart rendering', () => {
     });
     expect(find(docs, 'Service').spec.ports[0].port).toBe(9090);
     expect(find(docs, 'PodDisruptionBudget').spec.maxUnavailable).toBe('50%');
+    expect(clusterRules.find((r: { resources: string[] }) => r.resources.includes('pods')).verbs).toContain(
+      'delete',
+    );
+    expect(kinds).not.toContain('ValidatingAdmissionPolicy');
+    const np = find(docs, 'NetworkPolicy');
+    expect(np.spec.ingress).toEqual([
+      { from: everyValue.networkPolicy.metricsFrom, ports: [{ port: 'http', protocol: 'TCP' }] },
+    ]);
+    expect(np.spec.egress).toEqual([
+      {
+        to: [{ ...everyValue.networkPolicy.dns }],
+        ports: [
+          { port: 53, protocol: 'UDP' },
+          { port: 53, protocol: 'TCP' },
+        ],
+      },
+      { ports: [{ port: 6443, protocol: 'TCP' }], to: [{ ipBlock: { cidr: '10.96.0.1/32' } }] },
+      { ports: [{ port: 8443, protocol: 'TCP' }], to: [{ ipBlock: { cidr: '203.0.113.0/24' } }] },
+      ...everyValue.networkPolicy.extraEgress,
+    ]);
+    const rules = find(docs, 'PrometheusRule');
+    expect(rules.metadata.labels?.release).toBe('prom');
+    const skew = rules.spec.groups[0].rules.find(
+      (r: { alert: string }) => r.alert === 'ClusteroptAgentClockSkew',
+    );
+    expect(skew.expr).toContain('> 90');
+    expect(skew.annotations.runbook_url).toBe('https://docs.example/runbooks.md#clusteroptagentclockskew');
+    // The lease duration set under config decides how long no leader is tolerated.
+    const noLeader = rules.spec.groups[0].rules.find(
+      (r: { alert: string }) => r.alert === 'ClusteroptAgentNoLeader',
+    );
+    expect(noLeader.for).toBe(`${everyValue.config.leaderElection.leaseDurationSeconds + 60}s`);
+    const dashboard = find(docs, 'ConfigMap', 'co-agent-dashboard');
+    expect(dashboard.metadata).toMatchObject({
+      namespace: 'monitoring',
+      labels: { grafana_dashboard: 'yes' },
+      annotations: { grafana_folder: 'clusteropt' },
+    });
+    expect(JSON.parse(dashboard.data['clusteropt-agent.json']).uid).toBe('clusteropt-agent');
   });
 
   it.each([

@@ -2,6 +2,7 @@
  * Lease leader election against the real API server: two electors on one Lease, with short
  * timings (lease 4 s, renew deadline 3 s, retry 1 s) so the hand-overs are quick to observe.
  */
+import { execFileSync } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { CoordinationV1Api, KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -185,6 +186,39 @@ describe('Lease leader election', () => {
     const record = await readLease(ns, lease);
     expect(record.spec?.holderIdentity).toBe('replica-b');
     expect(record.spec?.leaseTransitions).toBe(transitionsBefore + 1);
+  });
+
+  it('a leader whose event loop was blocked past the lease steps down, then leads again at once on its own Lease', async () => {
+    // What a synchronous child process (execFileSync) does to an agent running in-process:
+    // no renewal can run, so on waking the leader must stop (it cannot know whether another
+    // replica took over) and then campaign again. Its previous term's work takes longer than
+    // the renew deadline to finish, as an agent's may.
+    const lease = uniqueName('lease');
+    const starts: number[] = [];
+    const a = start(ns, lease, 'replica-a', {
+      onStartedLeading: (signal) => {
+        starts.push(Date.now());
+        return new Promise((resolve) =>
+          signal.addEventListener('abort', () => setTimeout(resolve, 10_000), { once: true }),
+        );
+      },
+    });
+    await waitFor(() => a.elector.isLeader(), { timeoutMs: 10_000, what: 'a leads' });
+    const before = await readLease(ns, lease);
+
+    execFileSync('sleep', ['5']); // longer than the lease (4 s)
+    const wokeAt = Date.now();
+    await waitFor(() => a.stopReasons.length > 0, { timeoutMs: 2_000, what: 'a steps down' });
+    expect(a.stopReasons).toEqual(['renew deadline passed']);
+    await waitFor(() => a.elector.isLeader(), { timeoutMs: 10_000, what: 'a leads again' });
+    expect(starts).toHaveLength(2);
+    // The old term's work is waited for up to the renew deadline (3 s), then one retry.
+    expect((starts[1] as number) - wokeAt).toBeLessThanOrEqual((3 + 1.2) * 1000 + 1000);
+    // Nobody else held it: a renewal of its own Lease, not a takeover.
+    const after = await readLease(ns, lease);
+    expect(after.spec?.holderIdentity).toBe('replica-a');
+    expect(after.spec?.leaseTransitions).toBe(before.spec?.leaseTransitions);
+    expect(String(after.spec?.acquireTime)).toBe(String(before.spec?.acquireTime));
   });
 
   it('a graceful shutdown releases the Lease and the standby takes over within about one retry period', async () => {

@@ -11,9 +11,14 @@
  *    journaled finished and reported `rejected` with a non-empty reason; one without a
  *    usable id becomes an audit event; each valid one becomes an AgentAction, journaled and
  *    acknowledged `running`; nothing pollutes Object.prototype.
+ *    Bounds too (contract/bounds.ts): payloads nested past the depth limit (up to 100,000
+ *    levels, which JSON.stringify cannot handle), envelopes past the size limit, and batches
+ *    longer than maxActions; unanswerable envelopes become one audit event per reason.
  * 2. The whole path: hostile types and payloads enqueued on the reference control plane
  *    (which stores any type string and any JSON payload) reach the in-process agent over
  *    HTTP; each ends `rejected` there with its reason, valid ones run.
+ * The hostile control plane itself (raw poll answers, the chart's guardrails, the cluster
+ * watched for anything outside policy) is test/k8s/hostile-control-plane.test.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -287,6 +292,22 @@ const hostileEnvelope = fc.oneof(
     }),
 );
 
+/** A valid envelope whose payload is nested `levels` deep, as JSON text (JSON.parse takes any depth). */
+const deepEnvelope = fc
+  .tuple(validEnvelope, fc.oneof(fc.integer({ min: 40, max: 2_000 }), fc.constant(100_000)))
+  .map(([{ value }, levels]) => {
+    const text = JSON.stringify({ ...value, payload: { nodeName: 'n1', x: '__DEEP__' } });
+    return {
+      kind: 'broken' as const,
+      text: text.replace('"__DEEP__"', () => `${'['.repeat(levels)}${']'.repeat(levels)}`),
+    };
+  });
+/** A valid envelope past the size bound (1 MiB of JSON). */
+const oversizedEnvelope = validEnvelope.map(({ value }) => ({
+  kind: 'broken' as const,
+  text: JSON.stringify({ ...value, payload: { nodeName: 'n1', blob: 'x'.repeat(1_100_000) } }),
+}));
+
 interface Sample {
   text: string;
   /** What the envelope must become. */
@@ -318,9 +339,14 @@ const batch = fc.array(
   fc.oneof(
     { weight: 2, arbitrary: validEnvelope.map((v) => ({ kind: v.kind, text: JSON.stringify(v.value) })) },
     { weight: 5, arbitrary: hostileEnvelope },
+    { weight: 1, arbitrary: deepEnvelope },
+    { weight: 1, arbitrary: oversizedEnvelope },
   ),
-  { minLength: 1, maxLength: 5 },
+  { minLength: 1, maxLength: 7 },
 );
+
+/** acceptEnvelopes looks at this many per batch; the rest are refused (batches go up to 7). */
+const maxActions = 5;
 
 // ---- 1. acceptEnvelopes directly ---------------------------------------------------------
 
@@ -330,14 +356,19 @@ describe('acceptEnvelopes with hostile input', () => {
   it('never throws; rejects each invalid envelope with a reason; turns valid ones into AgentActions', async () => {
     await fc.assert(
       fc.asyncProperty(batch, async (items) => {
-        const samples = items.map(materialise);
+        // Past maxActions every envelope is refused: rejected when it has a usable id.
+        const samples = items
+          .map(materialise)
+          .map((s, i) =>
+            i >= maxActions && s.expect === 'accepted' ? { ...s, expect: 'rejected' as const } : s,
+          );
         const raw = samples.map((s) => JSON.parse(s.text) as unknown);
         // Cross-check the test's own expectation against the validator for valid-by-construction ones.
         for (const [i, s] of samples.entries()) {
           if (s.expect === 'accepted')
             expect(parseEnvelope(raw[i]), s.text.slice(0, 300)).toMatchObject({ ok: true });
         }
-        const counts = await acceptEnvelopes(raw, { clients, namespace: ns, store, log });
+        const counts = await acceptEnvelopes(raw, { clients, namespace: ns, store, log, maxActions });
         const expected = {
           accepted: samples.filter((s) => s.expect === 'accepted').length,
           rejected: samples.filter((s) => s.expect === 'rejected').length,
@@ -374,12 +405,18 @@ describe('acceptEnvelopes with hostile input', () => {
             expect(object.spec).toMatchObject({ id: s.id, source: 'control-plane' });
           }
         }
+        // One audit event per distinct reason, counting the envelopes it stands for.
         const audits = pending.filter((r) => r.kind === 'audit');
-        expect(audits).toHaveLength(expected.unanswerable);
+        const counted = audits.reduce(
+          (n, a) => n + ((a.body as { details?: { count?: number } }).details?.count ?? 0),
+          0,
+        );
+        expect(counted).toBe(expected.unanswerable);
+        expect(new Set(audits.map((a) => (a.body as { message: string }).message)).size).toBe(audits.length);
         for (const a of audits) expect((a.body as { event: string }).event).toBe('action.unanswerable');
 
         // A redelivery of the same batch changes nothing and throws nothing.
-        const again = await acceptEnvelopes(raw, { clients, namespace: ns, store, log });
+        const again = await acceptEnvelopes(raw, { clients, namespace: ns, store, log, maxActions });
         expect(again.duplicates).toBe(expected.accepted + expected.rejected);
         expect(again.unanswerable).toBe(expected.unanswerable);
 

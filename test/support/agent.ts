@@ -15,7 +15,8 @@ import {
   type ReferenceControlPlane,
   startReferenceControlPlane,
 } from '../../src/reference-control-plane/index.ts';
-import { testKubeconfigPath, waitFor } from './kube.ts';
+import { loadTestKubeConfig, testKubeconfigPath, waitFor } from './kube.ts';
+import { applyWidePolicy } from './policy.ts';
 
 export interface AgentStack {
   cp: ReferenceControlPlane;
@@ -33,11 +34,23 @@ export async function startAgentStack(options: {
   namespace: string;
   kc?: KubeConfig;
   config?: Record<string, unknown>;
+  /**
+   * 'wide' (default): an AgentPolicy that widens every guardrail exists while the stack runs
+   * (tests of the agent's mechanics); 'defaults': no such policy, the built-in guardrails apply.
+   */
+  guardrails?: 'wide' | 'defaults';
+  /** Start the reference control plane in hostile mode. */
+  hostile?: boolean;
 }): Promise<AgentStack> {
   const dir = mkdtempSync(join(tmpdir(), 'clusteropt-e2e-'));
+  const removePolicy =
+    (options.guardrails ?? 'wide') === 'wide'
+      ? await applyWidePolicy(loadTestKubeConfig(), `test-wide-${options.namespace}`)
+      : async () => undefined;
   const cp = await startReferenceControlPlane({
     dbPath: join(dir, 'cp.db'),
     logger: createLogger({ level: 'warn', name: 'reference-control-plane' }),
+    hostile: options.hostile === true,
   });
   const created = await cp.admin.createCluster({ name: options.namespace });
   const keyFile = join(dir, 'api-key');
@@ -64,6 +77,7 @@ export async function startAgentStack(options: {
     async stop() {
       await agent.stop();
       await cp.close();
+      await removePolicy();
     },
     async enqueue(type, payload, extra = {}) {
       const action = await cp.admin.enqueue(created.cluster.id, { type, payload, ...extra });

@@ -31,7 +31,7 @@ import {
   deletePool,
   poolKey,
   poolPlacement,
-} from '../bench/drain/fixture.ts';
+} from './drain-fixture.ts';
 import { uniqueName } from './kube.ts';
 import { type BudgetFloor, type BudgetWatch, watchBudgetFloor } from './pdb-watch.ts';
 import { waitFor } from './wait.ts';

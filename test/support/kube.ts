@@ -4,8 +4,9 @@
  * admin kubeconfig path and the folder of cluster binaries (kubectl, helm, ...).
  */
 import { randomBytes } from 'node:crypto';
-import { AppsV1Api, CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Node } from '@kubernetes/client-node';
 import { inject } from 'vitest';
+import { type AgentAction, agentActionName } from '../../src/crds/agent-action.ts';
 
 export function testKubeconfigPath(): string {
   return inject('kubeconfigPath');
@@ -116,6 +117,45 @@ export async function deleteNamespace(kc: KubeConfig, name: string): Promise<voi
     .makeApiClient(CoreV1Api)
     .deleteNamespace({ name })
     .catch(() => undefined);
+}
+
+const clusteropt = { group: 'clusteropt.io', version: 'v1alpha1' };
+
+/** Creates the cluster-scoped AgentPolicy `name`; delete it with deleteAgentPolicy. */
+export async function createAgentPolicy(
+  kc: KubeConfig,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<void> {
+  await kc.makeApiClient(CustomObjectsApi).createClusterCustomObject({
+    ...clusteropt,
+    plural: 'agentpolicies',
+    body: { apiVersion: 'clusteropt.io/v1alpha1', kind: 'AgentPolicy', metadata: { name }, spec },
+  });
+}
+
+export async function deleteAgentPolicy(kc: KubeConfig, name: string): Promise<void> {
+  await kc
+    .makeApiClient(CustomObjectsApi)
+    .deleteClusterCustomObject({ ...clusteropt, plural: 'agentpolicies', name })
+    .catch(() => undefined);
+}
+
+/** The AgentAction of control-plane action `id` in the agent's namespace; undefined if none. */
+export async function readAgentAction(
+  kc: KubeConfig,
+  namespace: string,
+  id: string,
+): Promise<AgentAction | undefined> {
+  return (await kc
+    .makeApiClient(CustomObjectsApi)
+    .getNamespacedCustomObject({
+      ...clusteropt,
+      namespace,
+      plural: 'agentactions',
+      name: agentActionName(id),
+    })
+    .catch(() => undefined)) as AgentAction | undefined;
 }
 
 /** Waits until a Deployment reports `replicas` ready replicas. */

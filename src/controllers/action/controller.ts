@@ -7,10 +7,17 @@
  * One path for every action: the poller turns control-plane actions into AgentActions
  * (source control-plane); admins apply AgentActions themselves (source local).
  */
+import { planDryRun } from '../../actions/dry-run.ts';
 import { executorFor, runAction } from '../../actions/registry.ts';
-import { ActionAbortedError, type ActionResult, type DrainTuning } from '../../actions/types.ts';
-import { type Action, disruptiveActionTypes } from '../../contract/envelope.ts';
 import {
+  ActionAbortedError,
+  type ActionLimits,
+  type ActionResult,
+  type DrainTuning,
+} from '../../actions/types.ts';
+import type { Action } from '../../contract/envelope.ts';
+import {
+  type ActionPlan,
   type AgentAction,
   agentActionPlural,
   approvedAnnotation,
@@ -21,24 +28,33 @@ import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { statusCode } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { type EventSink, eventScope } from '../../kube/events.ts';
-import type { NodeLookup } from '../../kube/node-cache.ts';
+import type { NodeCache, NodeLookup } from '../../kube/node-cache.ts';
 import type { KubeObject } from '../../kube/watch.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { AgentMetrics } from '../../observability/metrics.ts';
 import { isStateFileError, type StateStore } from '../../store/index.ts';
 import { errorMessage } from '../../util/errors.ts';
-import { type Decision, decide, type PolicyInput } from '../policy/decide.ts';
+import { planSyncSchedule } from '../hibernation/sync-plan.ts';
+import {
+  type Decision,
+  decide,
+  type EffectiveLimits,
+  type PolicyInput,
+  pausedBy,
+  policyLabel,
+  resolvePolicies,
+  withAgentDryRun,
+} from '../policy/decide.ts';
 import { combinePolicies, type ParsedPolicy, parsePolicy } from '../policy/parse-policies.ts';
 import { nameOf, watchIntoCache } from '../runtime/object-cache.ts';
 import { aborted } from '../runtime/run-until-abort.ts';
 import { WorkQueue } from '../runtime/work-queue.ts';
-import { factNeeds, resolveFacts } from './facts.ts';
+import { DrainOverrun } from './drain-overrun.ts';
+import { countsAsDisruptive, factNeeds, type NodeCopies, resolveFacts } from './facts.ts';
 import { planStep, supersededBy } from './plan.ts';
-import { drainProgressFromCounts } from './progress.ts';
+import { drainProgressFromCounts, evictionCounts } from './progress.ts';
 import { ActionRecords } from './records.ts';
 import type { FinalRecord } from './status.ts';
-
-/** Runs an action type this module has no executor for (sync_hibernation_schedule). */
 
 export interface ActionControllerOptions {
   clients: KubeClients;
@@ -63,12 +79,21 @@ export interface ActionControllerOptions {
   /**
    * The leader's watch-fed, trimmed copies of the Nodes (its NodeCache, shared with the
    * inventory and run by the caller), so cordon/uncordon skip the GET of their node (a write
-   * guarded by the copy's resourceVersion; a stale copy falls back to the read). Absent: they
-   * always read.
+   * guarded by the copy's resourceVersion; a stale copy falls back to the read), and the
+   * policy check counts unavailable nodes and reads control-plane roles without a request.
+   * Absent: they always read.
    */
-  nodes?: NodeLookup;
+  nodes?: NodeLookup & Partial<Pick<NodeCache, 'values' | 'size'>>;
   /** Agent-wide dry run (`--dry-run`): acts like an AgentPolicy with dryRun: true. */
   dryRun?: boolean;
+  /**
+   * Whether the control plane accepts this agent (controlplane/access.ts). While it says to
+   * hold, actions from the control plane that have not started wait (Pending, with why);
+   * admins' own AgentActions and interrupted runs are not held. Absent: never held.
+   */
+  controlPlaneAccess?: { holdReason(): string | undefined; onChange(listener: () => void): () => void };
+  /** Told the AgentPolicy that pauses the agent whenever it changes (undefined: not paused). */
+  onPauseChange?: (policy: string | undefined) => void;
 }
 
 export class ActionController {
@@ -88,6 +113,21 @@ export class ActionController {
   readonly counters = { reconciles: 0, executions: 0, finished: 0, deleted: 0 };
   /** AgentAction names by target (supersededBy looks at one target, not at every action). */
   private readonly byTarget = new Map<string, Set<string>>();
+  /**
+   * Names of the disruptive AgentActions in phase Running (maxConcurrentDisruptiveActions),
+   * kept up to date with every change of `actions` (trackRunning) rather than counted by a
+   * scan per decision: the built-in defaults always limit concurrency, and a scan is O(n^2)
+   * over a burst of thousands.
+   */
+  private readonly runningDisruptive = new Set<string>();
+  private readonly drains = new DrainOverrun();
+  private pausedBy: string | undefined;
+  /**
+   * Set once the first list of AgentPolicies is in. The action list may arrive first (or the
+   * policy list may keep failing, e.g. RBAC): until then no action is looked at, so none is
+   * ever decided against a partial (empty) policy set. The policy list re-queues them all.
+   */
+  private policiesListed = false;
 
   constructor(options: ActionControllerOptions) {
     this.options = options;
@@ -127,10 +167,13 @@ export class ActionController {
       path: `/apis/${apiGroup}/${apiVersionName}/${agentPolicyPlural}`,
       keep: parsePolicy,
       onList: () => {
+        this.policiesListed = true;
+        this.notePause();
         for (const name of this.actions.keys()) queue.add(name);
       },
       // A changed policy may release waiting actions.
       onEvent: () => {
+        this.notePause();
         for (const [name, obj] of this.actions) if (!isTerminal(obj)) queue.add(name);
       },
     });
@@ -140,22 +183,28 @@ export class ActionController {
       path: `/apis/${apiGroup}/${apiVersionName}/namespaces/${namespace}/${agentActionPlural}`,
       onList: (objects) => {
         this.byTarget.clear();
-        for (const item of objects.values()) this.indexTarget(item);
+        this.runningDisruptive.clear();
+        for (const [name, item] of objects) {
+          this.indexTarget(item);
+          this.trackRunning(name, item);
+        }
         for (const name of sortedByCreation(objects.values())) queue.add(name);
       },
       onEvent: (type, name, item) => {
         if (type === 'DELETED') {
           this.byTarget.get(item.spec?.target ?? '')?.delete(name);
           this.finals.delete(name);
+          this.runningDisruptive.delete(name);
         } else {
           this.indexTarget(item);
+          this.trackRunning(name, item);
           queue.add(name);
         }
       },
     });
     this.actions = actions.objects;
     const caches = [policies, actions];
-    // Policies first: an action must never be checked against a partial policy set.
+    // Started once both lists are in (reconcile itself waits for the policies: policiesListed).
     await policies.ready;
     await actions.ready;
     if (signal.aborted) {
@@ -163,11 +212,23 @@ export class ActionController {
       await Promise.allSettled(caches.map((c) => c.stopped));
       return;
     }
+    // Access restored (or lost): the held actions are looked at again at once.
+    const offAccess = this.options.controlPlaneAccess?.onChange(() => {
+      for (const [name, obj] of this.actions) if (!isTerminal(obj)) queue.add(name);
+    });
     log.info({ namespace }, 'action controller started');
     const gc = setInterval(() => this.collectGarbage(signal), 60_000);
     gc.unref();
+    const overrun = setInterval(
+      () => this.options.metrics?.drainBudgetOverrunSeconds.set(this.drains.overrunSeconds()),
+      5_000,
+    );
+    overrun.unref();
     await aborted(signal);
     clearInterval(gc);
+    offAccess?.();
+    clearInterval(overrun);
+    this.options.metrics?.drainBudgetOverrunSeconds.set(0);
     await queue.stop();
     await Promise.allSettled(caches.map((c) => c.stopped));
     log.info('action controller stopped');
@@ -195,8 +256,20 @@ export class ActionController {
     return out;
   }
 
+  /** Tells the agent (metrics, Lease status) when the pause starts or ends. */
+  private notePause(): void {
+    const now = pausedBy(combinePolicies(this.policies.values()).policies)?.metadata.name;
+    if (now === this.pausedBy) return;
+    this.pausedBy = now;
+    this.options.log.warn(
+      now ? { policy: now } : {},
+      now ? 'paused: no action starts until resumed' : 'resumed: actions start again',
+    );
+    this.options.onPauseChange?.(now);
+  }
+
   private async reconcile(name: string, queue: WorkQueue, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return;
+    if (signal.aborted || !this.policiesListed) return;
     const object = this.actions.get(name);
     if (!object) return;
     this.counters.reconciles++;
@@ -275,6 +348,16 @@ export class ActionController {
       });
       return;
     }
+    const hold =
+      object.spec.source === 'control-plane' && !resume && this.options.controlPlaneAccess?.holdReason();
+    if (hold) {
+      const message = `waiting: ${hold}`;
+      if (object.status?.phase !== 'Pending' || object.status?.message !== message) {
+        await this.records.patchStatus(object, { phase: 'Pending', message, reason: 'ControlPlaneDenied' });
+      }
+      queue.addAfter(nameOf(object), this.options.waitRecheckMs ?? 15_000);
+      return;
+    }
     const invalid = [...this.policies.values()].find((p) => p.invalid !== undefined);
     if (invalid) {
       const { name: policyName } = invalid;
@@ -286,31 +369,36 @@ export class ActionController {
       return;
     }
     const { policies } = combinePolicies(this.policies.values());
-    if (this.options.dryRun)
-      policies.push({ metadata: { name: '(agent --dry-run)' }, spec: { dryRun: true } });
-    const decision = await this.decide(object, action, policies, signal);
+    const decided = await this.decide(object, action, policies, signal);
+    const decision = this.options.dryRun ? withAgentDryRun(decided) : decided;
     const rule = 'rule' in decision ? decision.rule : 'none';
     this.options.metrics?.policyDecisionsTotal.inc({ decision: decision.decision, rule });
     switch (decision.decision) {
       case 'refuse':
         await this.finish(object, {
           state: 'rejected',
-          message: `refused by AgentPolicy ${decision.policy} (${decision.rule}): ${decision.message}`,
+          message: `refused by ${policyLabel(decision.policy)} (${decision.rule}): ${decision.message}`,
           reason: `AgentPolicy/${decision.policy}:${decision.rule}`,
           result: { policy: decision.policy, rule: decision.rule },
         });
         return;
-      case 'dryRun':
+      case 'dryRun': {
+        // Rejected, not succeeded: nothing was done, and a control plane that read
+        // "succeeded" would act on a change that never happened (docs/policy.md "Dry run").
+        const plan = await this.dryRunPlan(action, policies, decision, signal);
+        const first = plan.summary.split('\n')[0] ?? '';
         await this.finish(object, {
           state: 'rejected',
-          message: `dry run (AgentPolicy ${decision.policies.join(', ')}): would run ${action.type} on ${object.spec.target}; nothing was changed`,
+          message: `dry run (${decision.policies.map(policyLabel).join(', ')}), nothing was changed: ${first}`,
           reason: `AgentPolicy/${decision.policies[0]}:dryRun`,
-          result: { dryRun: true, policies: decision.policies, rule: 'dryRun' },
+          result: { dryRun: true, policies: decision.policies, rule: 'dryRun', plan },
+          plan,
         });
         return;
+      }
       case 'wait': {
         const phase = decision.rule === 'approval' ? 'WaitingApproval' : 'Pending';
-        const message = `waiting: AgentPolicy ${decision.policy} (${decision.rule}): ${decision.message}`;
+        const message = `waiting: ${policyLabel(decision.policy)} (${decision.rule}): ${decision.message}`;
         if (object.status?.phase !== phase || object.status?.message !== message) {
           await this.records.patchStatus(object, {
             phase,
@@ -334,30 +422,59 @@ export class ActionController {
     policies: PolicyInput[],
     signal: AbortSignal,
   ): Promise<Decision> {
-    const facts = await resolveFacts(this.options.clients, action, factNeeds(policies), signal);
-    const id = object.spec.id;
-    // Only a policy with maxConcurrentDisruptiveActions looks at the count: without one, do
-    // not scan every AgentAction for every action (O(n^2) over a burst of thousands).
-    let running = 0;
-    if (policies.some((p) => p.spec.maxConcurrentDisruptiveActions !== undefined)) {
-      for (const other of this.actions.values()) {
-        if (
-          other.spec.id !== id &&
-          other.status?.phase === 'Running' &&
-          disruptiveActionTypes.has(other.spec.type)
-        ) {
-          running++;
-        }
-      }
-    }
+    const { nodes, namespace } = this.options;
+    const copies = nodes?.values && nodes.size !== undefined ? (nodes as NodeCopies) : undefined;
+    const needs = factNeeds(resolvePolicies(policies, namespace));
+    const facts = await resolveFacts(this.options.clients, action, needs, signal, copies);
+    const name = nameOf(object);
     return decide(action, policies, {
       now: new Date(this.now()),
       target: facts.target,
-      runningDisruptiveActions: running,
+      runningDisruptiveActions: this.runningDisruptive.size - (this.runningDisruptive.has(name) ? 1 : 0),
       unavailableNodes: facts.unavailableNodes,
+      totalNodes: facts.totalNodes,
       targetNodeUnavailable: facts.targetNodeUnavailable,
       approved: object.metadata.annotations?.[approvedAnnotation] === 'true',
+      agentNamespace: namespace,
     });
+  }
+
+  /** Keeps runningDisruptive true to `actions` (call with every object stored there). */
+  private trackRunning(name: string, object: AgentAction): void {
+    if (object.status?.phase === 'Running' && countsAsDisruptive(object)) this.runningDisruptive.add(name);
+    else this.runningDisruptive.delete(name);
+  }
+
+  /** Stores what this process knows of an action ahead of the watch. */
+  private setAction(name: string, object: AgentAction): void {
+    this.actions.set(name, object);
+    this.trackRunning(name, object);
+  }
+
+  /** The dry run's plan; a plan that cannot be made says why instead (the action is still not run). */
+  private async dryRunPlan(
+    action: Action,
+    policies: readonly PolicyInput[],
+    limits: EffectiveLimits,
+    signal: AbortSignal,
+  ): Promise<ActionPlan> {
+    const { clients, log } = this.options;
+    try {
+      if (action.type === 'sync_hibernation_schedule')
+        return await planSyncSchedule(clients, action, policies, this.options.namespace, signal);
+      return await planDryRun(action, {
+        kube: clients,
+        log: log.child({ actionId: action.id, type: action.type }),
+        signal,
+        now: this.now,
+        events: eventScope(this.options.events),
+        limits: executorLimits(limits),
+      });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const message = `the plan could not be made: ${errorMessage(err)}`;
+      return { summary: message, wouldFail: true, details: { error: message } };
+    }
   }
 
   private async execute(
@@ -368,7 +485,7 @@ export class ActionController {
   ): Promise<void> {
     const { clients, log, metrics } = this.options;
     // Count this action as Running for the concurrency limits of the ones checked after it.
-    this.actions.set(nameOf(object), { ...object, status: { ...object.status, phase: 'Running' } });
+    this.setAction(nameOf(object), { ...object, status: { ...object.status, phase: 'Running' } });
     // Idempotent executors: status Running only if still running after a moment (see
     // ActionRecords.start); quick actions then cost two API writes less.
     const idempotent = executorFor(action.type)?.idempotent === true;
@@ -380,12 +497,14 @@ export class ActionController {
     } catch (err) {
       // Not started (journal write failed, e.g. disk full): it must not look Running, or
       // the retry would take it for an interrupted run.
-      this.actions.set(nameOf(object), object);
+      this.setAction(nameOf(object), object);
       throw err;
     }
     const { startedAt, settle, wroteRunning } = started;
     this.counters.executions++;
     const t0 = this.now();
+    metrics?.actionsRunning.inc({ type: action.type });
+    const untrackDrain = this.drains.track(action, t0);
     let result: ActionResult;
     try {
       result = await runAction(action, {
@@ -396,12 +515,7 @@ export class ActionController {
         // The executor's flush() waits for this action's Events only.
         events: eventScope(this.options.events),
         ...(this.options.nodes ? { nodes: this.options.nodes } : {}),
-        limits: {
-          allowForce: decision.drain.allowForce,
-          ...(decision.drain.maxGracePeriodSeconds === undefined
-            ? {}
-            : { maxGracePeriodSeconds: decision.drain.maxGracePeriodSeconds }),
-        },
+        limits: executorLimits(decision),
         ...(this.options.drainTuning ? { drainTuning: this.options.drainTuning } : {}),
         onProgress: (progress) => this.reportProgress(object, progress),
       });
@@ -413,6 +527,12 @@ export class ActionController {
         return;
       }
       result = { outcome: 'failed', message: `${action.type} failed: ${errorMessage(err)}`, details: {} };
+    } finally {
+      metrics?.actionsRunning.dec({ type: action.type });
+      untrackDrain();
+    }
+    for (const [outcome, n] of Object.entries(evictionCounts(result.details))) {
+      if (n > 0) metrics?.evictionsTotal.inc({ outcome }, n);
     }
     metrics?.actionDurationSeconds.observe({ type: action.type }, (this.now() - t0) / 1000);
     await settle();
@@ -485,7 +605,7 @@ export class ActionController {
     }
     if (!final.patched) await this.records.patchFinalStatus(object, record, final.finishedAt);
     final.patched = true;
-    this.actions.set(nameOf(object), {
+    this.setAction(nameOf(object), {
       ...object,
       status: { ...object.status, phase: finalPhase(record.state) },
     });
@@ -519,11 +639,6 @@ export class ActionController {
       }
     }
   }
-
-  /** Runs one GC pass now (tests). */
-  collectGarbageNow(): Promise<void> {
-    return this.collectGarbage(new AbortController().signal);
-  }
 }
 
 interface FinalEntry {
@@ -543,6 +658,15 @@ function finalPhase(state: FinalRecord['state']) {
   return ({ succeeded: 'Succeeded', failed: 'Failed', rejected: 'Rejected', expired: 'Expired' } as const)[
     state
   ];
+}
+
+/** The policy's limits as the executors take them (actions/types.ts ActionLimits). */
+function executorLimits(limits: EffectiveLimits): ActionLimits {
+  return {
+    ...limits.drain,
+    maxReplicas: limits.scale.maxReplicas,
+    maxScaleUpFactor: limits.scale.maxScaleUpFactor,
+  };
 }
 
 function sortedByCreation(items: Iterable<AgentAction>): string[] {

@@ -2,21 +2,27 @@
  * Turns what the control plane sends into AgentActions. Leader-only, fed by the PollLoop.
  *
  * For each envelope (different targets in parallel, each target's actions in order):
- * - invalid (bad JSON shape, unknown type, bad payload): journal it and queue a `rejected`
- *   report with the reason — never an exception out of the loop, never retried forever. An
- *   envelope without a usable id cannot be answered; it becomes an audit event instead.
+ * - out of bounds (past maxActions in one poll, nested too deeply, too large: contract/bounds.ts)
+ *   or invalid (bad JSON shape, unknown type, bad payload): journal it and queue a `rejected`
+ *   report with the reason — never an exception out of the loop, never retried forever. All
+ *   refusals of a batch are written in one transaction. An envelope without a usable id cannot
+ *   be answered; it becomes an audit event instead, one per distinct reason with a count (2,000
+ *   nulls are one event, not 2,000).
+ * - its id already known to the journal: a redelivery; nothing to do (its reports are in the
+ *   outbox). This holds for a refusal too: an invalid envelope under the id of an action that
+ *   was accepted (or is running) never finishes that action.
  * - valid and new: create the AgentAction (AlreadyExists is fine: a previous attempt got
  *   that far), then journal it and queue the `running` acknowledgement in one transaction.
  *   The object is created first so that a crash in between ends in a redelivery that finds
  *   the object, never in an acknowledged action with no object. An action whose object the
- *   API server can never store (too large for etcd, or refused as invalid: 400/413/422) is
- *   rejected like an invalid one; throwing would fail the whole batch on every redelivery
- *   and block the actions queued behind it.
- * - already in the journal: a redelivery; nothing to do (its reports are in the outbox).
+ *   API server can never store (refused as invalid or too large: 400/413/422) is rejected
+ *   like an invalid one; throwing would fail the whole batch on every redelivery and block
+ *   the actions queued behind it.
  */
 import { randomUUID } from 'node:crypto';
 import { agentActionFor, describeActionTarget } from '../../contract/action-object.ts';
-import { type Action, parseEnvelope } from '../../contract/envelope.ts';
+import { envelopeOutOfBounds } from '../../contract/bounds.ts';
+import { type Action, envelopeId, parseEnvelope } from '../../contract/envelope.ts';
 import { agentActionName, agentActionPlural } from '../../crds/agent-action.ts';
 import { apiGroup, apiVersionName } from '../../crds/common.ts';
 import { apiErrorMessage, statusCode } from '../../kube/api-errors.ts';
@@ -24,6 +30,9 @@ import type { KubeClients } from '../../kube/clients.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { commitGroupFor } from '../../store/commit-group.ts';
 import type { StateStore } from '../../store/index.ts';
+
+/** Actions taken from one poll response by default (the agent asks for no more: `limit`). */
+export const defaultMaxActionsPerPoll = 100;
 
 export interface AcceptOptions {
   clients: KubeClients;
@@ -38,13 +47,9 @@ export interface AcceptOptions {
    * batch (util/clock-skew.ts); kept in each AgentAction's spec. Default 0.
    */
   clockSkewMs?: number;
+  /** Actions looked at per batch; the rest are refused with the reason. Default 100. */
+  maxActions?: number;
 }
-
-/**
- * Largest AgentAction the poller creates. etcd refuses requests over 1.5 MiB by default
- * ("etcdserver: request is too large", HTTP 500, which looks retryable but never succeeds).
- */
-export const maxAgentActionBytes = 1024 * 1024;
 
 /** API server answers to a create that will be the same on every retry. */
 const permanentCreateFailures = new Set([400, 413, 422]);
@@ -58,40 +63,48 @@ export interface AcceptCounts {
 
 export async function acceptEnvelopes(raw: unknown[], options: AcceptOptions): Promise<AcceptCounts> {
   const counts: AcceptCounts = { accepted: 0, rejected: 0, duplicates: 0, unanswerable: 0 };
-  const { store, log } = options;
-  const now = options.now ?? Date.now;
+  const maxActions = options.maxActions ?? defaultMaxActionsPerPoll;
+  const refusals: Refusal[] = [];
+  const unanswerable = new Map<string, { count: number; sample: string }>();
   // Valid new actions, by target, in the order received.
   const lanes = new Map<string, { action: Action; input: unknown }[]>();
-  for (const input of raw) {
-    const parsed = parseEnvelope(input);
+  raw.forEach((input, index) => {
+    const outOfBounds =
+      index >= maxActions
+        ? `too many actions in one poll response (${raw.length}); the agent takes at most ${maxActions} at a time and did not look at this one: send it again`
+        : envelopeOutOfBounds(input);
+    const parsed = outOfBounds
+      ? ({ ok: false, id: envelopeId(input), reason: outOfBounds } as const)
+      : parseEnvelope(input);
     if (!parsed.ok) {
       if (parsed.id === undefined) {
         counts.unanswerable++;
-        log.warn({ reason: parsed.reason }, 'action without a usable id ignored');
-        store.outbox.appendAudit({
-          id: randomUUID(),
-          timestamp: new Date(now()).toISOString(),
-          event: 'action.unanswerable',
-          resource: '',
-          message: `received an action that cannot be answered: ${parsed.reason}`.slice(0, 4096),
-          details: { sample: JSON.stringify(input ?? null).slice(0, 512) },
+        const group = unanswerable.get(parsed.reason);
+        if (group) group.count++;
+        else unanswerable.set(parsed.reason, { count: 1, sample: outOfBounds ? '' : sampleOf(input) });
+      } else {
+        // Not stored as received when out of bounds: the journal keeps what can be read back.
+        refusals.push({
+          id: parsed.id,
+          input: outOfBounds ? { id: parsed.id, refused: outOfBounds } : input,
+          reason: parsed.reason,
         });
-        continue;
       }
-      if (reject(parsed.id, input, parsed.reason, options)) counts.rejected++;
-      else counts.duplicates++;
-      continue;
+      return;
     }
     const action = parsed.action;
-    if (store.journal.state(action.id) !== 'new') {
+    if (options.store.journal.state(action.id) !== 'new') {
       counts.duplicates++;
-      continue;
+      return;
     }
     const target = describeActionTarget(action);
     const lane = lanes.get(target);
     if (lane) lane.push({ action, input });
     else lanes.set(target, [{ action, input }]);
-  }
+  });
+  const refused = refuseAll(refusals, unanswerable, options);
+  counts.rejected += refused;
+  counts.duplicates += refusals.length - refused;
   // Targets in parallel (creating AgentActions one at a time caps a batch at one API round
   // trip per action); each target's actions in order, so the controller, which serialises
   // a target's actions in the order their objects appear, applies them in the order sent.
@@ -126,11 +139,6 @@ async function acceptOne(
   // The same id twice in one batch: the first one got here already.
   if (store.journal.state(action.id) !== 'new') return 'duplicates';
   const body = agentActionFor(action, options.namespace, 'control-plane', options.clockSkewMs);
-  const bytes = Buffer.byteLength(JSON.stringify(body));
-  if (bytes > maxAgentActionBytes) {
-    const reason = `action too large: its AgentAction would be ${bytes} bytes; the API server stores at most ${maxAgentActionBytes}`;
-    return reject(action.id, input, reason, options) ? 'rejected' : 'duplicates';
-  }
   try {
     await options.clients.custom.createNamespacedCustomObject({
       group: apiGroup,
@@ -143,7 +151,9 @@ async function acceptOne(
     const code = statusCode(err);
     if (code !== undefined && permanentCreateFailures.has(code)) {
       const reason = `the API server refused the AgentAction: ${apiErrorMessage(err)}`;
-      return reject(action.id, input, reason, options) ? 'rejected' : 'duplicates';
+      return refuseAll([{ id: action.id, input, reason }], new Map(), options) === 1
+        ? 'rejected'
+        : 'duplicates';
     }
     if (code !== 409) throw err;
   }
@@ -160,23 +170,57 @@ async function acceptOne(
   });
 }
 
+interface Refusal {
+  id: string;
+  input: unknown;
+  reason: string;
+}
+
 /**
- * Journals `id` (if new) and queues its `rejected` report with `reason`, atomically with the
- * journal's `finished`. Returns false when the action was already finished (a redelivery).
+ * Journals each refused action and queues its `rejected` report (atomically with the
+ * journal's `finished`), and queues one audit event per distinct reason for the envelopes
+ * that cannot be answered, all in ONE transaction (one fsync for a batch of garbage, not one
+ * per envelope). Only ids the journal does not know are refused; a known id is a redelivery
+ * (or a hostile copy of a real action) and is left alone. Returns how many were refused.
  */
-function reject(id: string, input: unknown, reason: string, options: AcceptOptions): boolean {
+function refuseAll(
+  refusals: readonly Refusal[],
+  unanswerable: ReadonlyMap<string, { count: number; sample: string }>,
+  options: AcceptOptions,
+): number {
+  if (refusals.length === 0 && unanswerable.size === 0) return 0;
   const { store, log } = options;
-  const now = options.now ?? Date.now;
-  const state = store.journal.state(id);
-  if (state === 'finished') return false;
+  const now = new Date((options.now ?? Date.now)()).toISOString();
+  let refused = 0;
   store.transaction(() => {
-    if (state === 'new') store.journal.received(id, input ?? null);
-    store.finishAndReport(id, {
-      state: 'rejected',
-      message: reason.slice(0, 4096),
-      finishedAt: new Date(now()).toISOString(),
-    });
+    for (const { id, input, reason } of refusals) {
+      if (store.journal.state(id) !== 'new') continue;
+      store.journal.received(id, input ?? null);
+      store.finishAndReport(id, { state: 'rejected', message: reason.slice(0, 4096), finishedAt: now });
+      refused++;
+    }
+    for (const [reason, { count, sample }] of unanswerable) {
+      store.outbox.appendAudit({
+        id: randomUUID(),
+        timestamp: now,
+        event: 'action.unanswerable',
+        resource: '',
+        message: `received ${count} action(s) that cannot be answered: ${reason}`.slice(0, 4096),
+        details: { count, ...(sample ? { sample } : {}) },
+      });
+    }
   });
-  log.warn({ actionId: id, reason: reason.slice(0, 1024) }, 'action rejected');
-  return true;
+  for (const { id, reason } of refusals.slice(0, 20)) {
+    log.warn({ actionId: id, reason: reason.slice(0, 1024) }, 'action rejected');
+  }
+  if (refusals.length > 20) log.warn({ more: refusals.length - 20 }, 'more actions rejected');
+  for (const [reason, { count }] of unanswerable) {
+    log.warn({ reason: reason.slice(0, 1024), count }, 'actions without a usable id ignored');
+  }
+  return refused;
+}
+
+/** The first 512 characters of an envelope's JSON (bounded depth: checked before). */
+function sampleOf(input: unknown): string {
+  return (JSON.stringify(input ?? null) ?? 'undefined').slice(0, 512);
 }

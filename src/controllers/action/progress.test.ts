@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { drainProgressFromCounts, drainProgressFromResult } from './progress.ts';
+import { drainProgressFromCounts, drainProgressFromResult, evictionCounts } from './progress.ts';
 
 describe('drain progress', () => {
   it('maps the executor counts while running', () => {
@@ -35,5 +35,19 @@ describe('drain progress', () => {
       blockedPods: [{ namespace: 'ns', name: 'd', reason: 'pdb' }],
     });
     expect(drainProgressFromResult({ changed: true })).toBeUndefined();
+  });
+});
+
+describe('evictionCounts', () => {
+  it('counts a drain result by eviction outcome, and nothing for other results', () => {
+    const pod = { namespace: 'a', name: 'p', uid: 'u' };
+    expect(
+      evictionCounts({
+        evicted: [pod, pod],
+        forceDeleted: [pod],
+        retries: { tooManyRequests: 3, multiplePdb: 1, transient: 2 },
+      }),
+    ).toEqual({ evicted: 2, deleted: 1, blocked: 4, error: 2 });
+    expect(evictionCounts({ node: 'n' })).toEqual({});
   });
 });

@@ -37,3 +37,19 @@ export function drainProgressFromResult(details: Record<string, unknown>): Drain
     ...(blockedPods.length > 0 ? { blockedPods } : {}),
   };
 }
+
+/**
+ * A finished drain's evictions by outcome for clusteropt_agent_evictions_total: evicted, deleted
+ * (forced after the budget), blocked (429 from a PodDisruptionBudget, retried), error (transient
+ * failures, retried). Empty for results that are not drains.
+ */
+export function evictionCounts(details: Record<string, unknown>): Record<string, number> {
+  if (!Array.isArray(details.evicted)) return {};
+  const retries = (details.retries ?? {}) as Record<string, number | undefined>;
+  return {
+    evicted: listLength(details.evicted),
+    deleted: listLength(details.forceDeleted),
+    blocked: (retries.tooManyRequests ?? 0) + (retries.multiplePdb ?? 0),
+    error: retries.transient ?? 0,
+  };
+}

@@ -108,12 +108,6 @@ export class ActionRecords {
     };
   }
 
-  /** Journal `finished` + the final report in one transaction, then the status. */
-  async finish(object: AgentAction, record: FinalRecord, finishedAt: string): Promise<void> {
-    await this.journalFinal(object, record, finishedAt);
-    await this.patchFinalStatus(object, record, finishedAt);
-  }
-
   /**
    * Journal `finished` + the final report (control plane) or audit event (local) in ONE
    * transaction (group-committed, see CommitGroup): when the promise resolves the outcome is

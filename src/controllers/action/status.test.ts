@@ -63,5 +63,27 @@ describe('AgentAction status composition', () => {
     expect(status.result).toMatchObject({ truncated: true, bytes: 20_010 });
     expect(status).not.toHaveProperty('startedAt');
     expect(status).not.toHaveProperty('reason');
+    expect(status).not.toHaveProperty('plan');
+  });
+
+  it('final: a dry run keeps its plan whole in status.plan, even when the result is cut', () => {
+    const plan = {
+      summary: 'would cordon and drain node n1 (now schedulable): evict 1, skip 0',
+      wouldFail: false,
+      details: { node: 'n1', pods: [{ namespace: 'a', name: 'p', verdict: 'evict' }] },
+    };
+    const status = finalStatus(
+      {
+        state: 'rejected',
+        message: `dry run (AgentPolicy trust), nothing was changed: ${plan.summary}`,
+        result: { dryRun: true, plan, padding: 'x'.repeat(20_000) },
+        plan,
+      },
+      '2026-03-02T10:00:00Z',
+      now,
+    );
+    expect(status.plan).toEqual(plan);
+    expect(status.result).toMatchObject({ truncated: true });
+    expect(AgentActionStatus.safeParse(status).success).toBe(true);
   });
 });

@@ -4,7 +4,7 @@
  */
 
 import type { ActionState } from '../../contract/reports.ts';
-import type { ActionPhase, AgentActionStatus } from '../../crds/agent-action.ts';
+import type { ActionPhase, ActionPlan, AgentActionStatus } from '../../crds/agent-action.ts';
 import { stateToPhase } from './plan.ts';
 import { drainProgressFromResult } from './progress.ts';
 
@@ -22,6 +22,8 @@ export interface FinalRecord {
    * record it; failures and refusals always get their Warning Event).
    */
   quiet?: boolean;
+  /** A dry run's plan, shown in status.plan (and sent upstream inside result). */
+  plan?: ActionPlan;
 }
 
 /** Results larger than this are cut in the AgentAction status (the control plane gets all). */
@@ -57,6 +59,7 @@ export function finalStatus(
     const drain = drainProgressFromResult(record.result);
     if (drain) status.progress = { drain };
   }
+  if (record.plan) status.plan = record.plan;
   return status;
 }
 

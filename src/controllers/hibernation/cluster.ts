@@ -10,6 +10,7 @@ import type { HibernationKind } from '../../crds/hibernation-schedule.ts';
 import { isNotFound } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import { mergePatch } from '../../kube/merge-patch.ts';
+import { replaceScale, resolveScaleTarget } from '../../kube/scale.ts';
 import { getJson, listAll } from '../../kube/watch.ts';
 import type { HpaFacts, WorkloadFacts } from './workload-plan.ts';
 
@@ -126,24 +127,41 @@ export async function readWorkload(
   }
 }
 
-/** Applies a merge patch (which carries its resourceVersion precondition). Throws the API error. */
+/**
+ * Applies a merge patch (which carries its resourceVersion precondition) and returns the
+ * workload's new resourceVersion. Throws the API error.
+ */
 export async function patchWorkload(
   clients: KubeClients,
   ref: { kind: HibernationKind; namespace: string; name: string },
   body: Record<string, unknown>,
-): Promise<void> {
+): Promise<string> {
   const args = { name: ref.name, namespace: ref.namespace, body };
   switch (ref.kind) {
     case 'Deployment':
-      await clients.apps.patchNamespacedDeployment(args, mergePatch);
-      return;
+      return (await clients.apps.patchNamespacedDeployment(args, mergePatch)).metadata?.resourceVersion ?? '';
     case 'StatefulSet':
-      await clients.apps.patchNamespacedStatefulSet(args, mergePatch);
-      return;
+      return (
+        (await clients.apps.patchNamespacedStatefulSet(args, mergePatch)).metadata?.resourceVersion ?? ''
+      );
     case 'CronJob':
-      await clients.batch.patchNamespacedCronJob(args, mergePatch);
-      return;
+      return (await clients.batch.patchNamespacedCronJob(args, mergePatch)).metadata?.resourceVersion ?? '';
   }
+}
+
+/**
+ * Sets a Deployment's or StatefulSet's replicas through its /scale subresource, guarded by
+ * `resourceVersion` (409 when it changed); returns the new resourceVersion. Replicas never
+ * change through a patch of the workload itself (see sleepPatch).
+ */
+export async function scaleWorkload(
+  clients: KubeClients,
+  ref: { kind: Exclude<HibernationKind, 'CronJob'>; namespace: string; name: string },
+  replicas: number,
+  resourceVersion: string,
+): Promise<string> {
+  const target = await resolveScaleTarget(clients, ref.kind, ref.namespace, ref.name);
+  return (await replaceScale(clients, target, replicas, resourceVersion)).resourceVersion;
 }
 
 interface RawHpa {

@@ -48,7 +48,7 @@ import {
   type StatusInput,
   sameStatus,
 } from './schedule-plan.ts';
-import { covers, type WorkloadFacts } from './workload-plan.ts';
+import { covers, excludedNamespaces, type WorkloadFacts } from './workload-plan.ts';
 
 export interface HibernationControllerOptions {
   clients: KubeClients;
@@ -73,6 +73,12 @@ export interface HibernationControllerOptions {
    * timer re-armed from the new time.
    */
   clockJumps?: { onJump(listener: (jump: { deltaMs: number }) => void): () => void };
+  /**
+   * While this says the control plane refuses the agent (controlplane/access.ts), no sleep
+   * pass runs (nothing new is put to sleep) and the schedule's status says why; waking goes
+   * on, so a disabled cluster's workloads end up awake.
+   */
+  controlPlaneAccess?: { deniedReason(): string | undefined; onChange(listener: () => void): () => void };
 }
 
 interface ScheduleObject extends KubeObject {
@@ -198,12 +204,14 @@ export class HibernationController {
       log.info({ deltaMs: Math.round(jump.deltaMs) }, 'wall clock stepped: re-evaluating every schedule');
       this.triggerAll();
     });
+    const offAccess = this.options.controlPlaneAccess?.onChange(() => this.triggerAll());
     this.triggerAll();
     this.trigger(orphanSweep);
     this.resolveReady();
     log.info({ schedules: this.schedules.size, clients: clients.server }, 'hibernation controller started');
     await aborted(signal);
     offJump?.();
+    offAccess?.();
     await queue.stop();
     await Promise.allSettled(caches.map((c) => c.stopped));
     log.info('hibernation controller stopped');
@@ -299,10 +307,14 @@ export class HibernationController {
   private async reconcileAsleep(step: ReconcileStep, plan: Extract<ReconcilePlan, { kind: 'asleep' }>) {
     const { name, object, now, previous, policy } = step;
     const ctx = this.passContext(name, now, policy.dryRun);
+    const excluded = excludedNamespaces(policy.policies, this.options.agentNamespace);
+    const denied = this.options.controlPlaneAccess?.deniedReason();
     let sleep: PassOutcome | undefined;
     let refusal: string | undefined;
     if (plan.sleepPass !== 'none') {
-      if (policy.invalid.length > 0) {
+      if (denied) {
+        refusal = `${denied}; nothing is put to sleep until it accepts the agent again`;
+      } else if (policy.invalid.length > 0) {
         // Fail closed, like the action controller: a policy we cannot read may protect something.
         const names = policy.invalid.map((p) => `${p.name} (${p.reason})`).join(', ');
         refusal = `AgentPolicy ${names} is invalid; nothing is put to sleep until it is fixed`;
@@ -311,7 +323,7 @@ export class HibernationController {
         sleep = await runSleepPass(ctx, {
           spec: plan.spec,
           namespaces: this.namespaces,
-          agentNamespace: this.options.agentNamespace,
+          excluded,
           policies: policy.policies,
           refresh: plan.sleepPass === 'refresh',
         });
@@ -319,7 +331,7 @@ export class HibernationController {
     }
     // Whatever is no longer covered (selectors, excludes, kinds changed) wakes now.
     const uncovered = (await listMarked(ctx, name)).filter(
-      (w) => !covers(plan.spec, w, this.namespaces.get(w.namespace), this.options.agentNamespace),
+      (w) => !covers(plan.spec, w, this.namespaces.get(w.namespace), excluded),
     );
     const woken = uncovered.length > 0 ? await runWakePass(ctx, uncovered) : undefined;
     const failed = [...(sleep?.failed ?? []), ...(woken?.failed ?? [])];
@@ -338,7 +350,11 @@ export class HibernationController {
       ...(counts ? { counts } : {}),
       ...(error ? { error } : {}),
       ready: error
-        ? { status: 'False', reason: refusal ? 'PolicyInvalid' : 'PassFailed', message: error }
+        ? {
+            status: 'False',
+            reason: refusal ? (denied ? 'ControlPlaneDenied' : 'PolicyInvalid') : 'PassFailed',
+            message: error,
+          }
         : readyApplied(plan.evaluation, policy.dryRun, policy.dryRunPolicies),
     });
     if (sleep) this.reportSleep(name, object, sleep, plan.sleepPass, policy.dryRun, now);

@@ -20,6 +20,7 @@ import {
   listWorkloads,
   patchWorkload,
   readWorkload,
+  scaleWorkload,
 } from './cluster.ts';
 import { hibernatedByLabel, hibernatedByValue } from './restore-record.ts';
 import {
@@ -30,6 +31,7 @@ import {
   planWake,
   type SkipCode,
   type SleepStep,
+  scaleTo,
   sleepPatch,
   type WakeStep,
   type WorkloadFacts,
@@ -66,6 +68,9 @@ export interface PassOutcome {
   skipped: { key: string; code: SkipCode; reason: string }[];
   failed: { key: string; message: string }[];
 }
+
+/** A Deployment or StatefulSet (scaleTo is undefined for a CronJob). */
+type ScalableRef = { kind: 'Deployment' | 'StatefulSet'; namespace: string; name: string };
 
 const emptyOutcome = (): PassOutcome => ({ changed: 0, held: 0, released: 0, skipped: [], failed: [] });
 
@@ -120,7 +125,8 @@ export interface SleepPassInput {
   spec: HibernationScheduleSpec;
   /** Every namespace's labels (from the namespace watch). */
   namespaces: ReadonlyMap<string, Labels>;
-  agentNamespace: string | undefined;
+  /** Namespaces never covered (excludedNamespaces). */
+  excluded: readonly string[];
   policies: readonly PolicyInput[];
   refresh: boolean;
 }
@@ -130,7 +136,7 @@ export async function runSleepPass(ctx: PassContext, input: SleepPassInput): Pro
   const { spec } = input;
   const outcome = emptyOutcome();
   const namespaces = [...input.namespaces]
-    .filter(([name, labels]) => namespaceCovered(spec, name, labels, input.agentNamespace))
+    .filter(([name, labels]) => namespaceCovered(spec, name, labels, input.excluded))
     .map(([name]) => name);
   if (namespaces.length === 0) return outcome;
   // Our own mark must not change what a selector selects; a selector naming it is applied here only.
@@ -140,7 +146,7 @@ export async function runSleepPass(ctx: PassContext, input: SleepPassInput): Pro
   for (const kind of spec.kinds) {
     const listed = await listWorkloads(ctx.clients, kind, { namespaces, labelSelector }, ctx.signal);
     for (const w of listed) {
-      if (covers(spec, w, input.namespaces.get(w.namespace), input.agentNamespace)) candidates.push(w);
+      if (covers(spec, w, input.namespaces.get(w.namespace), input.excluded)) candidates.push(w);
     }
   }
   const hpas = new Map<string, HpaFacts>();
@@ -170,7 +176,11 @@ export async function runSleepPass(ctx: PassContext, input: SleepPassInput): Pro
       emit(ctx, w, 'Normal', 'HibernationSkipped', `Not put to sleep: ${step.reason}`);
       return;
     }
-    if (!ctx.dryRun) await patchWorkload(ctx.clients, w, sleepPatch(w, step.record));
+    if (!ctx.dryRun) {
+      const rv = await patchWorkload(ctx.clients, w, sleepPatch(w, step.record));
+      const replicas = scaleTo(w, step);
+      if (replicas !== undefined) await scaleWorkload(ctx.clients, w as ScalableRef, replicas, rv);
+    }
     outcome.changed++;
     const what =
       w.kind === 'CronJob'
@@ -224,7 +234,18 @@ export async function runWakePass(ctx: PassContext, marked: readonly WorkloadFac
       }
       return;
     }
-    if (!ctx.dryRun) await patchWorkload(ctx.clients, w, wakePatch(w, step));
+    if (!ctx.dryRun) {
+      // Replicas back first (guarded: decided on what was read), marks last: interrupted in
+      // between, it is restored and still marked. The marks' removal after a scale is not
+      // guarded: the workload's controller updates its status right after the scale, and
+      // removing our own marks cannot overwrite anyone's change.
+      const replicas = scaleTo(w, step);
+      if (replicas !== undefined)
+        await scaleWorkload(ctx.clients, w as ScalableRef, replicas, w.resourceVersion);
+      const patch = wakePatch(w, step);
+      if (replicas !== undefined) delete (patch.metadata as { resourceVersion?: string }).resourceVersion;
+      await patchWorkload(ctx.clients, w, patch);
+    }
     if (step.kind === 'restore') {
       outcome.changed++;
       const what =

@@ -4,11 +4,13 @@ import { labelSelectorQuery, workloadFacts } from './cluster.ts';
 import { encodeRestoreRecord, hibernatedByLabel, hibernationRestoreAnnotation } from './restore-record.ts';
 import {
   covers,
+  excludedNamespaces,
   type HpaFacts,
   planSleep,
   planWake,
   protectedBy,
   type SleepContext,
+  scaleTo,
   sleepPatch,
   type WorkloadFacts,
   wakePatch,
@@ -47,27 +49,45 @@ const ctx = (over: Partial<SleepContext> = {}): SleepContext => ({
   ...over,
 });
 
+const excluded = excludedNamespaces([]);
+
 describe('covers', () => {
   it('takes kinds, namespace labels, workload labels and excludes into account', () => {
-    expect(covers(spec, deployment(), devLabels)).toBe(true);
-    expect(covers(spec, deployment(), { env: 'prod' })).toBe(false);
-    expect(covers(spec, deployment(), undefined)).toBe(false);
-    expect(covers(spec, deployment({ labels: { tier: 'db' } }), devLabels)).toBe(false);
-    expect(covers(spec, deployment({ kind: 'StatefulSet', name: 'kafka' }), devLabels)).toBe(false);
+    expect(covers(spec, deployment(), devLabels, excluded)).toBe(true);
+    expect(covers(spec, deployment(), { env: 'prod' }, excluded)).toBe(false);
+    expect(covers(spec, deployment(), undefined, excluded)).toBe(false);
+    expect(covers(spec, deployment({ labels: { tier: 'db' } }), devLabels, excluded)).toBe(false);
+    expect(covers(spec, deployment({ kind: 'StatefulSet', name: 'kafka' }), devLabels, excluded)).toBe(false);
     expect(
-      covers(spec, deployment({ kind: 'StatefulSet', name: 'kafka', namespace: 'dev-b' }), devLabels),
+      covers(
+        spec,
+        deployment({ kind: 'StatefulSet', name: 'kafka', namespace: 'dev-b' }),
+        devLabels,
+        excluded,
+      ),
     ).toBe(true);
-    expect(covers(spec, deployment({ name: 'keep-me', namespace: 'dev-z' }), devLabels)).toBe(false);
-    expect(covers({ ...spec, kinds: ['Deployment'] }, deployment({ kind: 'CronJob' }), devLabels)).toBe(
+    expect(covers(spec, deployment({ name: 'keep-me', namespace: 'dev-z' }), devLabels, excluded)).toBe(
       false,
     );
+    expect(
+      covers({ ...spec, kinds: ['Deployment'] }, deployment({ kind: 'CronJob' }), devLabels, excluded),
+    ).toBe(false);
   });
 
   it('never covers system namespaces or the agent namespace, even with {}', () => {
     const all = { ...spec, namespaceSelector: {}, workloadSelector: undefined };
-    expect(covers(all, deployment({ namespace: 'kube-system' }), {})).toBe(false);
-    expect(covers(all, deployment({ namespace: 'clusteropt' }), {}, 'clusteropt')).toBe(false);
-    expect(covers(all, deployment({ namespace: 'anything' }), {}, 'clusteropt')).toBe(true);
+    const defaults = excludedNamespaces([], 'clusteropt');
+    expect(covers(all, deployment({ namespace: 'kube-system' }), {}, defaults)).toBe(false);
+    expect(covers(all, deployment({ namespace: 'kube-node-lease' }), {}, defaults)).toBe(false);
+    expect(covers(all, deployment({ namespace: 'clusteropt' }), {}, defaults)).toBe(false);
+    expect(covers(all, deployment({ namespace: 'anything' }), {}, defaults)).toBe(true);
+  });
+
+  it('excludes the system namespaces while any AgentPolicy protects them (the default)', () => {
+    const widened = { metadata: { name: 'w' }, spec: { protectSystemNamespaces: false } };
+    expect(excludedNamespaces([widened], 'clusteropt')).toEqual([]);
+    const other = { metadata: { name: 'o' }, spec: {} };
+    expect(excludedNamespaces([widened, other], 'clusteropt')).toContain('kube-system');
   });
 
   it('ignores its own mark when matching workloadSelector', () => {
@@ -75,7 +95,9 @@ describe('covers', () => {
       ...spec,
       workloadSelector: { matchExpressions: [{ key: hibernatedByLabel, operator: 'DoesNotExist' as const }] },
     };
-    expect(covers(selector, deployment({ labels: { [hibernatedByLabel]: 'nights' } }), devLabels)).toBe(true);
+    expect(
+      covers(selector, deployment({ labels: { [hibernatedByLabel]: 'nights' } }), devLabels, excluded),
+    ).toBe(true);
   });
 });
 
@@ -240,8 +262,10 @@ describe('patches', () => {
         annotations: { [hibernationRestoreAnnotation]: JSON.stringify(step.record) },
         labels: { [hibernatedByLabel]: 'nights' },
       },
-      spec: { replicas: 0 },
     });
+    // Replicas go through /scale, in a second write (never in the patch: the admission
+    // policy shipped with the chart denies any other spec change).
+    expect(scaleTo(w, step)).toBe(0);
     expect(sleepPatch({ ...w, kind: 'CronJob' }, step.record).spec).toEqual({ suspend: true });
   });
 
@@ -253,8 +277,30 @@ describe('patches', () => {
       annotations: { [hibernationRestoreAnnotation]: null },
       labels: { [hibernatedByLabel]: null },
     };
-    expect(wakePatch(w, { kind: 'restore', record })).toEqual({ metadata: marksGone, spec: { replicas: 3 } });
+    expect(wakePatch(w, { kind: 'restore', record })).toEqual({ metadata: marksGone });
+    expect(scaleTo(w, { kind: 'restore', record })).toBe(3);
     expect(wakePatch(w, { kind: 'release', record, reason: '' })).toEqual({ metadata: marksGone });
+    expect(scaleTo(w, { kind: 'release', record, reason: '' })).toBeUndefined();
+    const cron = { ...w, kind: 'CronJob' as const, suspend: true };
+    const cronRecord = { schedule: 'nights', suspend: false, at: now.toISOString() };
+    expect(wakePatch(cron, { kind: 'restore', record: cronRecord })).toEqual({
+      metadata: marksGone,
+      spec: { suspend: false },
+    });
+  });
+
+  it('finishes a sleep or a wake interrupted between its two writes', () => {
+    const record = { schedule: 'nights', replicas: 3, at: now.toISOString() };
+    const marked = { [hibernationRestoreAnnotation]: encodeRestoreRecord(record) };
+    // Recorded, still at the recorded 3: the scale-down did not happen yet.
+    const halfAsleep = deployment({ replicas: 3, annotations: marked });
+    expect(planSleep(halfAsleep, ctx())).toEqual({ kind: 'sleep', record });
+    // Changed since (5): left alone as before.
+    expect(planSleep(deployment({ replicas: 5, annotations: marked }), ctx())).toEqual({ kind: 'held' });
+    // Restored to 3 but still marked: the wake finishes by removing the marks only.
+    const halfAwake = deployment({ replicas: 3, annotations: marked });
+    expect(planWake(halfAwake, 'nights')).toEqual({ kind: 'restore', record });
+    expect(scaleTo(halfAwake, { kind: 'restore', record })).toBeUndefined();
   });
 });
 

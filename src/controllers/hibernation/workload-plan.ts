@@ -5,7 +5,7 @@
  */
 import { doNotDisruptAnnotation, isDoNotDisrupt } from '../../contract/marks.ts';
 import type { HibernationKind, HibernationScheduleSpec } from '../../crds/hibernation-schedule.ts';
-import type { PolicyInput } from '../policy/decide.ts';
+import { type PolicyInput, resolvePolicies } from '../policy/decide.ts';
 import { type Labels, selectorMatches } from '../policy/label-selector.ts';
 import {
   encodeRestoreRecord,
@@ -16,8 +16,15 @@ import {
   type RestoreRecord,
 } from './restore-record.ts';
 
-/** Never touched, whatever a schedule selects (the agent's own namespace is added by the caller). */
-export const systemNamespaces: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
+/**
+ * Namespaces no schedule covers, whatever it selects: the system namespaces and the agent's
+ * own, as long as any AgentPolicy protects them (protectSystemNamespaces, on by default: see
+ * controllers/policy/defaults.ts). An admin's protectedNamespaces are skipped with a reason
+ * instead (protectedBy), so they show in the schedule's events.
+ */
+export function excludedNamespaces(policies: readonly PolicyInput[], agentNamespace?: string): string[] {
+  return [...new Set(resolvePolicies(policies, agentNamespace).flatMap((p) => p.systemNamespaces))];
+}
 
 /** The parts of a Deployment, StatefulSet or CronJob the passes look at. */
 export interface WorkloadFacts {
@@ -59,14 +66,14 @@ function ownLabelsRemoved(labels: Labels): Labels {
   return rest;
 }
 
-/** Whether a namespace is one a schedule covers: not a system one, matching namespaceSelector. */
+/** Whether a namespace is one a schedule covers: not excluded (excludedNamespaces), matching namespaceSelector. */
 export function namespaceCovered(
   spec: Pick<HibernationScheduleSpec, 'namespaceSelector'>,
   namespace: string,
   labels: Labels | undefined,
-  agentNamespace?: string,
+  excluded: readonly string[],
 ): boolean {
-  if (systemNamespaces.includes(namespace) || namespace === agentNamespace) return false;
+  if (excluded.includes(namespace)) return false;
   return labels !== undefined && selectorMatches(spec.namespaceSelector, labels);
 }
 
@@ -80,10 +87,10 @@ export function covers(
   spec: Pick<HibernationScheduleSpec, 'kinds' | 'namespaceSelector' | 'workloadSelector' | 'exclude'>,
   workload: Pick<WorkloadFacts, 'kind' | 'namespace' | 'name' | 'labels'>,
   namespaceLabels: Labels | undefined,
-  agentNamespace?: string,
+  excluded: readonly string[],
 ): boolean {
   if (!spec.kinds.includes(workload.kind)) return false;
-  if (!namespaceCovered(spec, workload.namespace, namespaceLabels, agentNamespace)) return false;
+  if (!namespaceCovered(spec, workload.namespace, namespaceLabels, excluded)) return false;
   if (spec.workloadSelector && !selectorMatches(spec.workloadSelector, ownLabelsRemoved(workload.labels))) {
     return false;
   }
@@ -126,7 +133,7 @@ export type SkipCode =
   | 'record_unreadable';
 
 export type SleepStep =
-  /** One patch: record + mark + replicas 0 (CronJob: suspend true). */
+  /** Record + mark (CronJob: and suspend true), then replicas 0 through /scale. */
   | { kind: 'sleep'; record: RestoreRecord }
   /** Already asleep under this schedule: nothing to do. */
   | { kind: 'held' }
@@ -163,7 +170,12 @@ export function planSleep(w: WorkloadFacts, ctx: SleepContext): SleepStep {
         reason: `already asleep under HibernationSchedule ${parsed.record.schedule} (schedules overlap)`,
       };
     }
-    if (!ctx.refresh || isAsleepNow(w)) return { kind: 'held' };
+    if (isAsleepNow(w)) return { kind: 'held' };
+    // Recorded but still running with what was recorded: a sleep interrupted between its two
+    // writes (sleepPatch): finish it with the record as it is.
+    if (w.kind !== 'CronJob' && w.replicas === parsed.record.replicas)
+      return { kind: 'sleep', record: parsed.record };
+    if (!ctx.refresh) return { kind: 'held' };
     // refresh: fall through and record what it runs with now.
   }
   if (isDoNotDisrupt(w.annotations)) {
@@ -204,7 +216,7 @@ export function planSleep(w: WorkloadFacts, ctx: SleepContext): SleepStep {
 }
 
 export type WakeStep =
-  /** One patch: the recorded replicas (suspend) back, record and mark removed. */
+  /** The recorded replicas back through /scale (CronJob: suspend in the patch), then record and mark removed. */
   | { kind: 'restore'; record: RestoreRecord }
   /** Changed while asleep: keep the current value, remove record and mark. */
   | { kind: 'release'; record: RestoreRecord; reason: string }
@@ -236,7 +248,9 @@ export function planWake(w: WorkloadFacts, schedule: string): WakeStep {
   if (!recordFits) {
     return { kind: 'leave', code: 'record_unreadable', reason: `the record does not fit a ${w.kind}` };
   }
-  if (isAsleepNow(w)) return { kind: 'restore', record };
+  // Asleep, or already back at the recorded replicas (a wake interrupted between its writes).
+  if (isAsleepNow(w) || (w.kind !== 'CronJob' && w.replicas === record.replicas))
+    return { kind: 'restore', record };
   const now = w.kind === 'CronJob' ? 'is no longer suspended' : `has ${w.replicas} replicas`;
   return {
     kind: 'release',
@@ -251,8 +265,13 @@ export function describeRecorded(record: RestoreRecord): string {
 }
 
 /**
- * The merge patch that puts a workload to sleep: record, mark and the scale-down in one write,
- * guarded by the resourceVersion it was read with (409 instead of overwriting a change).
+ * The merge patch that records a workload's sleep: record and mark, guarded by the
+ * resourceVersion it was read with (409 instead of overwriting a change). A CronJob's
+ * suspend goes in the same patch; replicas change only through the /scale subresource (the
+ * agent may patch a Deployment's or StatefulSet's metadata but never its spec: RBAC and the
+ * chart's admission policy hold it to that), in a second write after this one (passes.ts), so
+ * a crash between the two leaves the record with the workload still running, never a workload
+ * at 0 without its record; the next pass finishes it (planSleep).
  */
 export function sleepPatch(w: WorkloadFacts, record: RestoreRecord): Record<string, unknown> {
   return {
@@ -261,11 +280,16 @@ export function sleepPatch(w: WorkloadFacts, record: RestoreRecord): Record<stri
       annotations: { [hibernationRestoreAnnotation]: encodeRestoreRecord(record) },
       labels: { [hibernatedByLabel]: hibernatedByValue(record.schedule) },
     },
-    spec: w.kind === 'CronJob' ? { suspend: true } : { replicas: 0 },
+    ...(w.kind === 'CronJob' ? { spec: { suspend: true } } : {}),
   };
 }
 
-/** The merge patch of a wake step (restore: the recorded value; otherwise only the marks go). */
+/**
+ * The merge patch of a wake step: the marks go (a CronJob's suspend comes back with them).
+ * A Deployment's or StatefulSet's replicas are restored through /scale before this patch
+ * (passes.ts), so a crash between them leaves it restored and still marked, which the next
+ * wake pass only unmarks (planWake).
+ */
 export function wakePatch(
   w: WorkloadFacts,
   step: Exclude<WakeStep, { kind: 'leave' }>,
@@ -275,7 +299,14 @@ export function wakePatch(
     annotations: { [hibernationRestoreAnnotation]: null },
     labels: { [hibernatedByLabel]: null },
   };
-  if (step.kind !== 'restore') return { metadata };
-  const spec = w.kind === 'CronJob' ? { suspend: step.record.suspend } : { replicas: step.record.replicas };
-  return { metadata, spec };
+  if (step.kind === 'restore' && w.kind === 'CronJob')
+    return { metadata, spec: { suspend: step.record.suspend } };
+  return { metadata };
+}
+
+/** The replicas a step sets through /scale: undefined for a CronJob or when nothing changes. */
+export function scaleTo(w: WorkloadFacts, step: SleepStep | WakeStep): number | undefined {
+  if (w.kind === 'CronJob') return undefined;
+  const wanted = step.kind === 'sleep' ? 0 : step.kind === 'restore' ? step.record.replicas : undefined;
+  return wanted === undefined || wanted === w.replicas ? undefined : wanted;
 }

@@ -46,10 +46,19 @@ describe('decision labels and reasons', () => {
     const refuse = { decision: 'refuse', policy: 'p', rule: 'force', message: '' } as const;
     expect(decisionLabels(refuse)).toEqual({ decision: 'refuse', rule: 'force' });
     expect(decisionReason(refuse)).toBe('AgentPolicy/p:force');
-    const allow = { decision: 'allow', drain: { allowForce: true } } as const;
+    const limits = {
+      drain: {
+        minGracePeriodSeconds: 30,
+        allowForce: false,
+        allowForceDeleteAtBudgetEnd: false,
+        noForceNamespaces: [],
+      },
+      scale: { maxReplicas: 100, maxScaleUpFactor: 2 },
+    };
+    const allow = { decision: 'allow', ...limits } as const;
     expect(decisionLabels(allow)).toEqual({ decision: 'allow', rule: 'none' });
     expect(decisionReason(allow)).toBeUndefined();
-    expect(decisionReason({ decision: 'dryRun', policies: ['a', 'b'], drain: { allowForce: true } })).toBe(
+    expect(decisionReason({ decision: 'dryRun', policies: ['a', 'b'], ...limits })).toBe(
       'AgentPolicy/a,b:dryRun',
     );
   });

@@ -34,8 +34,9 @@ import {
   startReferenceControlPlane,
 } from '../../../src/reference-control-plane/index.ts';
 import { sleep } from '../../../src/util/backoff.ts';
+import { applyWidePolicy } from '../../support/policy.ts';
+import { spawnAgent } from '../../support/processes.ts';
 import { createNodes, deleteNodes, useCluster, waitFor } from '../common/kube.ts';
-import { spawnAgent } from '../common/processes.ts';
 import { machineNote, printJsonLine, printTable, ratio, round, summarize } from '../common/stats.ts';
 import { startLoad } from './load.ts';
 import { NaivePoller } from './naive-poller.ts';
@@ -334,6 +335,8 @@ async function main() {
   });
   const { installCrds } = await import('../../../src/crds/install.ts');
   await installCrds(cluster.kc);
+  // Measures the agent's mechanics, not its guardrails: every one widened (an explicit admin act).
+  await applyWidePolicy(cluster.kc, 'bench-wide');
   const nodes = Array.from({ length: nodeCount }, (_, i) => `cp-load-${process.pid}-${i}`);
   await createNodes(cluster.kc, nodes);
   const cp = await startReferenceControlPlane({

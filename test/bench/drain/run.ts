@@ -1,6 +1,6 @@
 /**
  * Drain benchmark: the agent's drain_node executor against the built kubectl, on the same
- * cluster, on identical freshly built 110-pod nodes (test/bench/drain/fixture.ts), alternating
+ * cluster, on identical freshly built 110-pod nodes (test/support/drain-fixture.ts), alternating
  * which goes first in each round.
  *
  *   node test/bench/drain/run.ts [--rounds N] [--kubeconfig PATH] [--bin-dir DIR] [--timeout S]
@@ -19,7 +19,13 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs, promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { type DrainDetails, drainNodeExecutor } from '../../../src/actions/drain-node.ts';
-import { actionContext, createHundredTenPodNode, deletePool, makeAction, podsOnNode } from './fixture.ts';
+import {
+  actionContext,
+  createHundredTenPodNode,
+  deletePool,
+  makeAction,
+  podsOnNode,
+} from '../../support/drain-fixture.ts';
 
 const run = promisify(execFile);
 
@@ -60,7 +66,8 @@ async function main() {
   const kubectl = join(binDir, 'kubectl');
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
-  const ctx = actionContext(kc);
+  // kubectl drain --force's meaning, allowed as a policy would.
+  const ctx = actionContext(kc, { limits: { allowForce: true } });
 
   const times: Record<Side, number[]> = { agent: [], kubectl: [] };
   const drainOnce = async (side: Side, round: number) => {

@@ -11,8 +11,8 @@
  * `--variant NAME=DIR` (repeatable; default `current=.`) runs the agent built in DIR
  * (DIR/Dockerfile's ENTRYPOINT script under DIR, its flags and ENV) one after the other against
  * the same nodes, each with a fresh control-plane cluster, so versions compare back to back.
- * Words after DIR are Node flags added to the image's, or NAME=value environment variables
- * (malloc settings, ...). `--rounds N` runs the variants N times in turn (A, B, A, B, ...).
+ * Words after DIR are Node flags added to the image's, NAME=value environment variables
+ * (malloc settings, ...), or unset:X to take the image's variable or flag X away. `--rounds N` runs the variants N times in turn (A, B, A, B, ...).
  *
  * Per variant: a fresh agent process (fresh state dir, fresh Lease) against the reference
  * control plane (in this process, behind a small proxy that sees each instances batch):
@@ -54,7 +54,7 @@ import { createKubeClients, type KubeClients } from '../../../src/kube/clients.t
 import { startReferenceControlPlane } from '../../../src/reference-control-plane/index.ts';
 import { freePort } from '../../cluster/launcher.ts';
 import { AwsQueryServer, instanceIdFor, makeInstances } from '../../integration/aws-query-server.ts';
-import { imageRuntime, scriptIn } from '../common/agent-image.ts';
+import { imageRuntime, scriptIn, withVariantWords } from '../../support/agent-image.ts';
 import {
   eksInstanceTypes,
   eksNodeAnnotations,
@@ -328,17 +328,7 @@ async function main(): Promise<void> {
     const image = imageRuntime(root);
     const cli = scriptIn(root, image);
     if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run bundle\` in ${root}`);
-    const isEnv = (w: string) => /^[A-Z_][A-Z0-9_]*=/.test(w);
-    const env = Object.fromEntries(
-      words.filter(isEnv).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
-    );
-    return {
-      name,
-      root,
-      cli,
-      nodeFlags: [...image.nodeFlags, ...words.filter((w) => !isEnv(w))],
-      env: { ...image.env, ...env },
-    };
+    return { name, root, cli, ...withVariantWords(image, words) };
   });
   const rounds = Number(args.rounds);
   const runs = Array.from({ length: rounds }, (_, r) => variants.map((v) => ({ ...v, round: r + 1 }))).flat();

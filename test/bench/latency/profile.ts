@@ -23,8 +23,9 @@ import { ControlPlaneClient } from '../../../src/controlplane/client.ts';
 import { createKubeClients } from '../../../src/kube/clients.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
 import { StateStore } from '../../../src/store/index.ts';
+import { applyWidePolicy } from '../../support/policy.ts';
+import { spawnControlPlane } from '../../support/processes.ts';
 import { createNodes, deleteNodes, useCluster, watchNodes } from '../common/kube.ts';
-import { spawnControlPlane } from '../common/processes.ts';
 import { printJsonLine, printTable, round, summarize } from '../common/stats.ts';
 
 const { values } = parseArgs({
@@ -66,6 +67,8 @@ async function main() {
   const cluster = await useCluster(values.kubeconfig ? { kubeconfig: values.kubeconfig } : { verbose: true });
   const { installCrds } = await import('../../../src/crds/install.ts');
   await installCrds(cluster.kc);
+  // Measures the agent's mechanics, not its guardrails: every one widened (an explicit admin act).
+  await applyWidePolicy(cluster.kc, 'bench-wide');
   const ns = `bench-profile-${process.pid}`;
   await cluster.kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
   const names = Array.from({ length: Math.min(20, n) }, (_, i) => `bench-prof-${process.pid}-${i}`);

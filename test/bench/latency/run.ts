@@ -22,8 +22,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createKubeClients } from '../../../src/kube/clients.ts';
+import { applyWidePolicy } from '../../support/policy.ts';
+import { spawnAgent, spawnControlPlane } from '../../support/processes.ts';
 import { createNodes, deleteNodes, useCluster, waitFor, watchNodes } from '../common/kube.ts';
-import { spawnAgent, spawnControlPlane } from '../common/processes.ts';
 import {
   machineNote,
   printJsonLine,
@@ -55,6 +56,8 @@ async function main() {
   const { installCrds } = await import('../../../src/crds/install.ts');
   const { CoreV1Api } = await import('@kubernetes/client-node');
   await installCrds(cluster.kc);
+  // Measures the agent's mechanics, not its guardrails: every one widened (an explicit admin act).
+  await applyWidePolicy(cluster.kc, 'bench-wide');
   const ns = `bench-latency-${process.pid}`;
   await cluster.kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
   const label = `clusteropt.io/bench=latency-${process.pid}`;

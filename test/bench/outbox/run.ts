@@ -30,9 +30,9 @@ import { ApiKeySource, ControlPlaneClient, OutboxShipper } from '../../../src/co
 import { ActionsRepo } from '../../../src/reference-control-plane/actions-repo.ts';
 import { openDatabase } from '../../../src/reference-control-plane/db.ts';
 import { StateStore } from '../../../src/store/index.ts';
+import { spawnControlPlane } from '../../support/processes.ts';
 import { startCountingProxy } from '../common/counting-proxy.ts';
 import { waitFor } from '../common/kube.ts';
-import { spawnControlPlane } from '../common/processes.ts';
 import { machineNote, printJsonLine, printTable, round } from '../common/stats.ts';
 
 const { values } = parseArgs({

@@ -17,7 +17,7 @@ import {
   type ImageRuntime,
   repoRoot,
   scriptIn,
-} from '../common/agent-image.ts';
+} from '../../support/agent-image.ts';
 
 export { repoRoot };
 

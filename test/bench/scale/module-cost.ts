@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bundleModule } from '../../../scripts/bundle.ts';
-import { imageRuntime, repoRoot } from '../common/agent-image.ts';
+import { imageRuntime, repoRoot } from '../../support/agent-image.ts';
 import { printJsonLine, printTable, round } from '../common/stats.ts';
 
 const { values: args } = parseArgs({

@@ -5,7 +5,7 @@
  *     [--idle-seconds 30] [--churn-seconds 30] [--churn-rate 20] [--cordons 200] [--drains 3]
  *     [--big-replicas 2000] [--scale-by 500] [--aws local|off] [--source head|worktree]
  *     [--node-flags "..."] [--extra-node-flags "..."] [--no-reference] [--heap-snapshot DIR]
- *     [--kubeconfig PATH] [--variant "label=flags ENV=value"] [--variant-rounds N]
+ *     [--kubeconfig PATH] [--variant "label=[@commit] flags ENV=value unset:X"] [--variant-rounds N]
  *     [--rounds-per-life 1]
  *
  * The agent runs as it ships: `node <flags of the Dockerfile's ENTRYPOINT> dist/cli.mjs run`
@@ -52,8 +52,10 @@ import { parseArgs } from 'node:util';
 import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { createKubeClients, type KubeClients } from '../../../src/kube/clients.ts';
 import { AwsQueryServer, makeInstances } from '../../integration/aws-query-server.ts';
+import { withVariantWords } from '../../support/agent-image.ts';
+import { applyWidePolicy } from '../../support/policy.ts';
+import { spawnControlPlane } from '../../support/processes.ts';
 import { forEachLimit, waitFor } from '../common/kube.ts';
-import { spawnControlPlane } from '../common/processes.ts';
 import { machineNote, printJsonLine, printTable, round, summarize } from '../common/stats.ts';
 import { type AgentBuild, buildAgent, imageRuntime } from './agent-build.ts';
 import { countPodStates, nodesHeldByKwok, type PlacedNode, placeNodesWithPods } from './bulk-pods.ts';
@@ -239,18 +241,10 @@ async function main(): Promise<void> {
         vImage = imageRuntime(vBuild);
         vBase = vImage.nodeFlags;
       }
-      // NAME=value words are environment variables (e.g. MALLOC_ARENA_MAX=2), the rest Node flags.
-      const isEnv = (word: string) => /^[A-Z_][A-Z0-9_]*=/.test(word);
       return {
         label: eq < 0 ? v : v.slice(0, eq),
         build: vBuild,
-        nodeFlags: [...vBase, ...words.filter((x) => !isEnv(x))],
-        env: {
-          ...vImage.env,
-          ...Object.fromEntries(
-            words.filter(isEnv).map((x) => [x.slice(0, x.indexOf('=')), x.slice(x.indexOf('=') + 1)]),
-          ),
-        },
+        ...withVariantWords({ nodeFlags: vBase, env: vImage.env }, words),
       };
     }),
   ];
@@ -297,6 +291,8 @@ async function main(): Promise<void> {
   try {
     const { installCrds } = await import('../../../src/crds/install.ts');
     await installCrds(kc);
+    // Measures the agent's mechanics, not its guardrails: every one widened (an explicit admin act).
+    await applyWidePolicy(kc, 'bench-wide');
     await Promise.all([ensureNamespace(clients, bulkNamespace), ensureNamespace(clients, appsNamespace)]);
 
     // 3. Nodes and pods. The pod-carrying ("managed") nodes each come with their bare pods

@@ -22,8 +22,9 @@ import { EventRecorder } from '../../../src/kube/events.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
 import { CommitGroup } from '../../../src/store/commit-group.ts';
 import { Outbox, StateStore } from '../../../src/store/index.ts';
+import { applyWidePolicy } from '../../support/policy.ts';
+import { spawnControlPlane } from '../../support/processes.ts';
 import { createNodes, deleteNodes, forEachLimit, useCluster } from '../common/kube.ts';
-import { spawnControlPlane } from '../common/processes.ts';
 import { printJsonLine, printTable } from '../common/stats.ts';
 
 const { values } = parseArgs({
@@ -107,6 +108,8 @@ async function main() {
   const cluster = await useCluster(values.kubeconfig ? { kubeconfig: values.kubeconfig } : { verbose: true });
   const { installCrds } = await import('../../../src/crds/install.ts');
   await installCrds(cluster.kc);
+  // Measures the agent's mechanics, not its guardrails: every one widened (an explicit admin act).
+  await applyWidePolicy(cluster.kc, 'bench-wide');
   const core = cluster.kc.makeApiClient(CoreV1Api);
   const ns = `bench-tp-profile-${process.pid}`;
   await core.createNamespace({ body: { metadata: { name: ns } } });

@@ -17,8 +17,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
+import { applyWidePolicy } from '../../support/policy.ts';
+import { spawnAgent, spawnControlPlane } from '../../support/processes.ts';
 import { createNodes, deleteNodes, forEachLimit, useCluster } from '../common/kube.ts';
-import { spawnAgent, spawnControlPlane } from '../common/processes.ts';
 import { machineNote, printJsonLine, printTable, round } from '../common/stats.ts';
 import { apiRequestCounts, countDiff, cpuDiff, cpuSnapshot } from './cost.ts';
 
@@ -45,6 +46,8 @@ async function main() {
   });
   const { installCrds } = await import('../../../src/crds/install.ts');
   await installCrds(cluster.kc);
+  // Measures the agent's mechanics, not its guardrails: every one widened (an explicit admin act).
+  await applyWidePolicy(cluster.kc, 'bench-wide');
   const core = cluster.kc.makeApiClient(CoreV1Api);
   const ns = `bench-throughput-${process.pid}`;
   await core.createNamespace({ body: { metadata: { name: ns } } });

@@ -10,8 +10,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ReferenceControlPlaneAdmin } from '../../../src/reference-control-plane/admin-client.ts';
-import { freePort } from '../../cluster/launcher.ts';
+import { ReferenceControlPlaneAdmin } from '../../src/reference-control-plane/admin-client.ts';
+import { freePort } from '../cluster/launcher.ts';
 import { shippedAgent } from './agent-image.ts';
 
 const hasSetpriv = existsSync('/usr/bin/setpriv');

@@ -15,12 +15,12 @@ import {
   type V1Container,
   type V1PodSpec,
 } from '@kubernetes/client-node';
-import type { ActionContext } from '../../../src/actions/types.ts';
-import { type Action, parseEnvelope } from '../../../src/contract/envelope.ts';
-import { createKubeClients } from '../../../src/kube/clients.ts';
-import { EventRecorder } from '../../../src/kube/events.ts';
-import { createLogger } from '../../../src/observability/logger.ts';
-import { kwokNode, uniqueName, waitFor } from '../../support/kube.ts';
+import type { ActionContext } from '../../src/actions/types.ts';
+import { type Action, parseEnvelope } from '../../src/contract/envelope.ts';
+import { createKubeClients } from '../../src/kube/clients.ts';
+import { EventRecorder } from '../../src/kube/events.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { kwokNode, uniqueName, waitFor } from './kube.ts';
 
 export const poolKey = 'clusteropt-test/pool';
 

@@ -8,9 +8,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 
-export const repoRoot = join(import.meta.dirname, '../../..');
+export const repoRoot = join(import.meta.dirname, '../..');
 
 /** Where the image keeps the bundle (the runtime stage's `COPY … ./dist`, WORKDIR /app). */
 const imageDist = '/app/dist/';
@@ -62,6 +62,29 @@ export function imageRuntime(root = repoRoot): ImageRuntime {
   return { nodeFlags: entrypoint.slice(1, script), env, script: entrypoint[script]! };
 }
 
+/**
+ * A benchmark variant of the image's runtime: `NAME=value` words set environment variables
+ * (malloc settings, ...), `unset:X` takes the image's variable or Node flag X away, and the
+ * other words are Node flags added after the image's.
+ */
+export function withVariantWords(
+  runtime: Pick<ImageRuntime, 'nodeFlags' | 'env'>,
+  words: readonly string[],
+): { nodeFlags: string[]; env: Record<string, string> } {
+  const isEnv = (word: string) => /^[A-Z_][A-Z0-9_]*=/.test(word);
+  const unset = new Set(words.filter((w) => w.startsWith('unset:')).map((w) => w.slice('unset:'.length)));
+  const added = words.filter((w) => !w.startsWith('unset:'));
+  return {
+    nodeFlags: [...runtime.nodeFlags.filter((f) => !unset.has(f)), ...added.filter((w) => !isEnv(w))],
+    env: {
+      ...Object.fromEntries(Object.entries(runtime.env).filter(([k]) => !unset.has(k))),
+      ...Object.fromEntries(
+        added.filter(isEnv).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
+      ),
+    },
+  };
+}
+
 /** The image's script in a local copy of /app (`appRoot` holds dist/ as the image does). */
 export function scriptIn(appRoot: string, runtime: ImageRuntime): string {
   if (!runtime.script.startsWith('/app/'))
@@ -97,6 +120,23 @@ export function shippedAgent(): ShippedAgent {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run bundle`);
   worktreeAgent = { ...runtime, cliPath, argv: [...runtime.nodeFlags, cliPath] };
   return worktreeAgent;
+}
+
+/**
+ * A `bin` of package.json (`./dist/…`) inside this work tree's bundle: what `npm install`
+ * puts on the PATH. The kubectl plugin runs on the admin's machine with plain `node`, so no
+ * image flags.
+ */
+export function shippedBin(name: string): string {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+    bin: Record<string, string>;
+  };
+  const target = pkg.bin[name];
+  if (!target?.startsWith('./dist/'))
+    throw new Error(`package.json bin ${name} is not in ./dist/: ${target}`);
+  const path = join(dirname(shippedAgent().cliPath), target.slice('./dist/'.length));
+  if (!existsSync(path)) throw new Error(`${path} (bin ${name}) is not in the bundle: see scripts/bundle.ts`);
+  return path;
 }
 
 /** `node scripts/bundle.ts --outdir DIST` in `root` (a checkout with node_modules). */
