@@ -8,8 +8,9 @@
 #      and create a cluster + API key with its CLI (kubectl exec)
 #   4. helm install the chart (2 replicas, StatefulSet with PVCs on kind's local-path
 #      StorageClass) into a namespace enforcing Pod Security "restricted"
-#   5. enqueue cordon_node for a node, wait until the control plane reports it succeeded,
-#      and check the node is unschedulable and the AgentAction Succeeded
+#   5. allow control-plane nodes (AgentPolicy), enqueue cordon_node for a node, wait until the
+#      control plane reports it succeeded, and check the node is unschedulable and the
+#      AgentAction Succeeded
 #   6. delete the kind cluster (KEEP=1 leaves it for inspection)
 #
 # Usage: scripts/kind-e2e.sh
@@ -157,6 +158,16 @@ done
 log "leader: ${holder}"
 
 node="$(k get nodes -o jsonpath='{.items[0].metadata.name}')"
+# kind's one node is a control-plane node, which the agent's built-in defaults protect: an
+# AgentPolicy that widens just that lets the cordon through (docs/policy.md).
+k apply -f - <<EOF
+apiVersion: clusteropt.io/v1alpha1
+kind: AgentPolicy
+metadata:
+  name: kind-e2e
+spec:
+  protectControlPlaneNodes: false
+EOF
 action_id="$(cp_cli enqueue --cluster "$cluster_id" --type cordon_node --payload "{\"nodeName\":\"${node}\"}" --expires-in 600)"
 log "enqueued cordon_node ${node}: ${action_id}"
 
