@@ -12,7 +12,8 @@
 #
 # Usage: test/cluster/kind/node-image.sh      prints the image name on its last line
 # Env:   KIND_NODE_IMAGE (default clusteropt.local/kind-node:<k8s version>),
-#        REBUILD=1 remakes the Debian bases, CLUSTEROPT_BIN_CACHE as for build-binaries.sh.
+#        REBUILD=1 remakes the Debian bases, CLUSTEROPT_BIN_CACHE as for build-binaries.sh,
+#        CLUSTEROPT_KIND_PRUNE=1 empties the engine's build cache after a build.
 # Needs: root, Docker with BuildKit (Docker 20.10 or buildx), mmdebstrap, gcc + libc6-dev, Go.
 set -euo pipefail
 kind_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -129,13 +130,29 @@ for want in "image: $lpp_image" "image: $helper_image" "name: standard" is-defau
 done
 chmod -R u+w,a+rX "$ctx/node"
 chmod 0755 "$ctx"/node/kind/usr/local/bin/* "$ctx"/node/kind/kind/bin/*
-docker save "${components[@]}" -o "$ctx/node/images.tar"
 
+# The node image is rebuilt only when an input changed: the context's files, the component
+# images, the base and the Dockerfile, hashed into a label.
 image=${KIND_NODE_IMAGE:-clusteropt.local/kind-node:$k8s}
+inputs=$( (cd "$ctx/node" && find . -type f -print0 | sort -z | xargs -0 sha256sum
+  docker image inspect --format '{{.Id}}' "${components[@]}" "$node_base"
+  sha256sum <"$kind_dir/node.Dockerfile") | sha256sum | cut -c1-32)
+label=io.clusteropt.kind-node.inputs
+if [ "$(docker image inspect --format "{{index .Config.Labels \"$label\"}}" "$image" 2>/dev/null)" = "$inputs" ]; then
+  log "$image is up to date"
+  echo "$image"
+  exit 0
+fi
+previous=$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
+docker save "${components[@]}" -o "$ctx/node/images.tar"
 log "building $image"
 buildkit_build --network none --progress plain --build-arg "KUBE_VERSION=$k8s" \
-  --build-arg "BASE_IMAGE=$node_base" -f "$kind_dir/node.Dockerfile" -t "$image" "$ctx/node" \
-  >"${CLUSTEROPT_KIND_NODE_LOG:-$ctx/build.log}" 2>&1 ||
+  --build-arg "BASE_IMAGE=$node_base" --label "$label=$inputs" -f "$kind_dir/node.Dockerfile" \
+  -t "$image" "$ctx/node" >"${CLUSTEROPT_KIND_NODE_LOG:-$ctx/build.log}" 2>&1 ||
   { tail -40 "${CLUSTEROPT_KIND_NODE_LOG:-$ctx/build.log}" >&2; exit 1; }
+# The image it replaces is not kept; nor, in an engine of its own (run-local.sh sets
+# CLUSTEROPT_KIND_PRUNE=1), the build cache, which holds every import of the images (600 MB).
+[ -z "$previous" ] || docker rmi "$previous" >/dev/null 2>&1 || true
+[ "${CLUSTEROPT_KIND_PRUNE:-0}" != 1 ] || docker builder prune --force >/dev/null
 log "built $image: $(($(docker image inspect "$image" --format '{{.Size}}') / 1024 / 1024)) MiB"
 echo "$image"

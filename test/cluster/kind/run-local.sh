@@ -54,9 +54,12 @@ cleanup() {
 trap cleanup EXIT
 
 step "node image"
-node_image=$(DOCKER_HOST=$kind_host bash "$kind_dir/node-image.sh" | tail -1)
+node_image=$(DOCKER_HOST=$kind_host CLUSTEROPT_KIND_PRUNE=1 bash "$kind_dir/node-image.sh" | tail -1)
 step "agent image into the kind engine"
+previous=$(DOCKER_HOST=$kind_host docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
 docker save "$image" | DOCKER_HOST=$kind_host docker load >/dev/null
+[ "$previous" = "$(DOCKER_HOST=$kind_host docker image inspect --format '{{.Id}}' "$image")" ] ||
+  [ -z "$previous" ] || DOCKER_HOST=$kind_host docker rmi "$previous" >/dev/null 2>&1 || true
 
 export DOCKER_HOST=$kind_host
 # --iptables=false already means no masquerade; the option says so where the engine differs.
