@@ -178,7 +178,8 @@ describe('loadConfig', () => {
   it('warns about unknown CLUSTEROPT_ variables instead of failing (the prefix is shared)', () => {
     const result = loadConfig({
       argv: url,
-      env: { CLUSTEROPT_POLL_WAIT: '3', CLUSTEROPT_TEST_KUBECONFIG: '/k' },
+      // The image sets CLUSTEROPT_BUILD_REVISION (version.ts reads it): no warning for it.
+      env: { CLUSTEROPT_POLL_WAIT: '3', CLUSTEROPT_TEST_KUBECONFIG: '/k', CLUSTEROPT_BUILD_REVISION: 'abc' },
     });
     expect(result.help === false && result.warnings).toEqual([
       'env CLUSTEROPT_POLL_WAIT: not a setting, ignored (did you mean CLUSTEROPT_POLL_WAIT_SECONDS?)',

@@ -42,6 +42,8 @@ export type LoadedConfig =
   | { help: true };
 
 const configFileEnv = `${envPrefix}CONFIG`;
+/** CLUSTEROPT_ variables that are not settings: the config file's path, the image's build revision. */
+const notSettings = new Set([configFileEnv, `${envPrefix}BUILD_REVISION`]);
 
 type Layer = { source: (s: Setting) => string; values: Map<string, unknown> };
 
@@ -129,7 +131,7 @@ function parseEnv(env: Readonly<Record<string, string | undefined>>, problems: s
   const values = new Map<string, unknown>();
   const byEnv = new Map(settings.map((s) => [s.env, s]));
   for (const [name, text] of Object.entries(env)) {
-    if (!name.startsWith(envPrefix) || text === undefined || name === configFileEnv) continue;
+    if (!name.startsWith(envPrefix) || text === undefined || notSettings.has(name)) continue;
     const setting = byEnv.get(name);
     if (!setting) {
       warnings.push(`env ${name}: not a setting, ignored${didYouMean(name, [...byEnv.keys()])}`);

@@ -7,21 +7,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  RbacAuthorizationV1Api,
-  type V1ClusterRole,
-} from '@kubernetes/client-node';
+import { CoreV1Api, RbacAuthorizationV1Api, type V1ClusterRole } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import { type ChartIdentity, installChartIdentity } from '../support/chart-identity.ts';
 import {
-  createAgentPolicy,
   createKwokNodes,
   createNamespace,
-  deleteAgentPolicy,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
@@ -29,12 +22,11 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyPolicy, deletePolicy } from '../support/policy.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
-const _custom = kc.makeApiClient(CustomObjectsApi);
 const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-const _crd = { group: 'clusteropt.io', version: 'v1alpha1' };
 const node = uniqueName('polfirst');
 const policy = uniqueName('polfirst');
 const mark = { 'clusteropt.io/test-policies-first': node };
@@ -57,14 +49,14 @@ beforeAll(async () => {
     body: { ...role, rules: role.rules?.filter((r) => !isPolicyRule(r)) },
   });
   await createKwokNodes(kc, [node], { labels: mark });
-  await createAgentPolicy(kc, policy, { protectedNodeSelector: { matchLabels: mark } });
+  await applyPolicy(kc, policy, { protectedNodeSelector: { matchLabels: mark } });
   stack = await startAgentStack({ namespace: ns, config: { kubeconfig: identity.kubeconfigPath } });
   await waitFor(() => stack?.agent.isLeader(), { what: 'agent to lead', timeoutMs: 30_000 });
 });
 
 afterAll(async () => {
   await stack?.stop();
-  await deleteAgentPolicy(kc, policy);
+  await deletePolicy(kc, policy);
   await deleteNodes(kc, [node]);
   identity?.uninstall();
   await deleteNamespace(kc, ns);

@@ -11,10 +11,8 @@ import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import {
   clusterBinDir,
-  createAgentPolicy,
   createKwokNodes,
   createNamespace,
-  deleteAgentPolicy,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
@@ -23,6 +21,7 @@ import {
   waitFor,
   waitForDeploymentReady,
 } from '../support/kube.ts';
+import { applyPolicy, deletePolicy } from '../support/policy.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -199,7 +198,7 @@ describe('agent end to end', () => {
       name: protectedNode,
       body: [{ op: 'add', path: '/metadata/labels/tier', value: 'critical' }],
     });
-    await createAgentPolicy(kc, 'e2e-protect', {
+    await applyPolicy(kc, 'e2e-protect', {
       protectedNamespaces: [ns],
       protectedNodeSelector: { matchLabels: { tier: 'critical' } },
     });
@@ -220,10 +219,10 @@ describe('agent end to end', () => {
       expect((await apps.readNamespacedDeployment({ name: 'web', namespace: ns })).spec?.replicas).toBe(2);
       expect((await core.readNode({ name: protectedNode })).spec?.unschedulable).toBeFalsy();
     } finally {
-      await deleteAgentPolicy(kc, 'e2e-protect');
+      await deletePolicy(kc, 'e2e-protect');
     }
 
-    await createAgentPolicy(kc, 'e2e-dry', { dryRun: true });
+    await applyPolicy(kc, 'e2e-dry', { dryRun: true });
     try {
       const cordon = await stack.enqueue('cordon_node', { nodeName: nodes[1] });
       const c = await stack.waitForState(cordon, ['rejected', 'succeeded', 'failed']);
@@ -231,12 +230,12 @@ describe('agent end to end', () => {
       expect(c.message).toMatch(/dry run \(AgentPolicy e2e-dry\)/);
       expect((await core.readNode({ name: nodes[1]! })).spec?.unschedulable).toBeFalsy();
     } finally {
-      await deleteAgentPolicy(kc, 'e2e-dry');
+      await deletePolicy(kc, 'e2e-dry');
     }
   });
 
   it('holds an action until an admin approves it, then runs it', async () => {
-    await createAgentPolicy(kc, 'e2e-approval', { approval: 'required' });
+    await applyPolicy(kc, 'e2e-approval', { approval: 'required' });
     try {
       const id = await stack.enqueue('cordon_node', { nodeName: nodes[1] });
       const name = `act-${id}`;
@@ -260,7 +259,7 @@ describe('agent end to end', () => {
       expect((await stack.waitForState(id, ['succeeded', 'failed', 'rejected'])).state).toBe('succeeded');
       expect((await core.readNode({ name: nodes[1]! })).spec?.unschedulable).toBe(true);
     } finally {
-      await deleteAgentPolicy(kc, 'e2e-approval');
+      await deletePolicy(kc, 'e2e-approval');
     }
   });
 });

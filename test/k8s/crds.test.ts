@@ -107,6 +107,7 @@ describe('clusteropt.io CRDs', () => {
       nodeName: 'ip-10-0-0-1.ec2.internal',
       timeoutSeconds: 600,
       force: false,
+      forceDeleteAtBudgetEnd: false,
       deleteEmptyDirData: false,
       ignoreDaemonSets: true,
       extra: { kept: true },
@@ -368,7 +369,8 @@ describe('clusteropt.io CRDs', () => {
     [
       'negative maxUnavailableNodes',
       { maxUnavailableNodes: -1 },
-      'spec.maxUnavailableNodes: Invalid value: -1',
+      // An int-or-string field: the API server shows the CEL rule's message, not the value.
+      'spec.maxUnavailableNodes: Invalid value: "": must be a number of nodes or a percentage like "10%"',
     ],
     ['unknown approval', { approval: 'maybe' }, 'spec.approval: Unsupported value: "maybe"'],
     ['unknown action type', { allowedActionTypes: ['reboot_node'] }, 'Unsupported value: "reboot_node"'],

@@ -13,10 +13,8 @@ import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import { shippedBin } from '../support/agent-image.ts';
 import {
-  createAgentPolicy,
   createKwokNodes,
   createNamespace,
-  deleteAgentPolicy,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
@@ -26,6 +24,7 @@ import {
   waitFor,
   waitForDeploymentReady,
 } from '../support/kube.ts';
+import { applyPolicy, deletePolicy } from '../support/policy.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -75,7 +74,7 @@ beforeAll(async () => {
     name: appsNs,
     body: [{ op: 'add', path: '/metadata/labels/hibernation', value: hibernationLabel }],
   });
-  await createKwokNodes(kc, [node]);
+  await createKwokNodes(kc, [node], { labels: { 'example.com/team': 'infra' } });
   await apps.createNamespacedDeployment({ namespace: ns, body: deployment('web', 1, node) });
   await waitForDeploymentReady(kc, ns, 'web', 1);
   await apps.createNamespacedDeployment({
@@ -94,14 +93,14 @@ beforeAll(async () => {
       },
     },
   });
-  await createAgentPolicy(kc, dryPolicy, { dryRun: true });
+  await applyPolicy(kc, dryPolicy, { dryRun: true });
   stack = await startAgentStack({ namespace: ns });
   await waitFor(() => stack.agent.isLeader(), { what: 'agent to lead', timeoutMs: 30_000 });
 });
 
 afterAll(async () => {
   await stack?.stop();
-  await deleteAgentPolicy(kc, dryPolicy);
+  await deletePolicy(kc, dryPolicy);
   await deleteNodes(kc, [node]);
   await deleteNamespace(kc, ns);
   await deleteNamespace(kc, appsNs);
@@ -139,29 +138,33 @@ describe('dry run', () => {
   });
 
   it('scale: from and to; patch: the diff; nothing changed', async () => {
+    // Outside the agent's own namespace and with no reserved key: the built-in guardrails
+    // refuse those before any dry run (protectSystemNamespaces, reservedKeys).
     const scale = await stack.enqueue('scale_workload', {
-      namespace: ns,
+      namespace: appsNs,
       kind: 'Deployment',
-      name: 'web',
+      name: 'shop',
       replicas: 3,
     });
     const patch = await stack.enqueue('patch_node', {
       nodeName: node,
-      labels: { 'example.com/pool': 'batch', 'kubernetes.io/hostname': null },
+      labels: { 'example.com/pool': 'batch', 'example.com/team': null },
     });
     const s = await finished(scale);
-    expect(s.object.status?.plan?.summary).toBe(`would scale Deployment ${ns}/web from 1 to 3 replicas`);
-    expect(s.object.status?.plan?.details).toMatchObject({ from: 1, to: 3 });
+    expect(s.object.status?.plan?.summary).toBe(`would scale Deployment ${appsNs}/shop from 2 to 3 replicas`);
+    expect(s.object.status?.plan?.details).toMatchObject({ from: 2, to: 3 });
     const p = await finished(patch);
     expect(p.object.status?.plan?.summary).toBe(
       [
         `would patch node ${node}: 2 change(s)`,
         'label example.com/pool: (none) -> "batch"',
-        `label kubernetes.io/hostname: "${node}" -> (none)`,
+        'label example.com/team: "infra" -> (none)',
       ].join('\n'),
     );
-    expect((await apps.readNamespacedDeployment({ name: 'web', namespace: ns })).spec?.replicas).toBe(1);
-    expect((await core.readNode({ name: node })).metadata?.labels?.['example.com/pool']).toBeUndefined();
+    expect((await apps.readNamespacedDeployment({ name: 'shop', namespace: appsNs })).spec?.replicas).toBe(2);
+    const labels = (await core.readNode({ name: node })).metadata?.labels;
+    expect(labels?.['example.com/pool']).toBeUndefined();
+    expect(labels?.['example.com/team']).toBe('infra');
   });
 
   it('hibernation schedule: the workloads and replicas it would put to sleep', async () => {

@@ -10,7 +10,6 @@
  * or reserved key touched, no scale-up past the caps), every refused action reaches the control
  * plane with its reason, and the agent stays ready.
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,21 +21,18 @@ import { agentPolicyPlural } from '../../src/crds/agent-policy.ts';
 import { apiGroup, apiVersionName } from '../../src/crds/common.ts';
 import { installCrds } from '../../src/crds/install.ts';
 import { mergePatch } from '../../src/kube/merge-patch.ts';
-import { chartDir } from '../../src/packaging/chart.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
+import { type ChartIdentity, installChartIdentity } from '../support/chart-identity.ts';
 import { createPdb, waitForPodsRunning } from '../support/drain-fixture.ts';
 import {
-  clusterBinDir,
   createKwokNodes,
   createNamespace,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
-  testKubeconfigPath,
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
-import { serviceAccountKubeconfig } from '../support/service-account.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -47,7 +43,6 @@ const finalStates = ['succeeded', 'failed', 'rejected', 'expired'];
 
 describe('a hostile control plane against the default guardrails', () => {
   const release = uniqueName('hostile');
-  const serviceAccount = `${release}-clusteropt-agent`;
   const cpNode = uniqueName('hostile-cp');
   const workerA = uniqueName('hostile-a'); // runs an unmanaged pod: drains of it are refused
   const workerB = uniqueName('hostile-b'); // runs PDB-protected pods, system ones too
@@ -57,7 +52,7 @@ describe('a hostile control plane against the default guardrails', () => {
   let ns = '';
   let app = '';
   let stack: AgentStack;
-  const helmEnv = () => ({ ...process.env, KUBECONFIG: testKubeconfigPath() });
+  let identity: ChartIdentity | undefined;
 
   beforeAll(async () => {
     await installCrds(kc);
@@ -70,23 +65,7 @@ describe('a hostile control plane against the default guardrails', () => {
     expect(policies.items.map((p) => p.metadata.name)).toEqual([]);
     ns = await createNamespace(kc, 'hostile-agent');
     app = await createNamespace(kc, 'hostile-app');
-    execFileSync(
-      join(clusterBinDir(), 'helm'),
-      [
-        'install',
-        release,
-        chartDir,
-        '--namespace',
-        ns,
-        '--set',
-        'replicas=0',
-        '--set',
-        'controlPlane.url=https://api.clusteropt.example',
-        '--set',
-        'apiKey.existingSecret=unused',
-      ],
-      { env: helmEnv(), stdio: 'pipe' },
-    );
+    identity = await installChartIdentity(kc, { release, namespace: ns, dir });
     await createKwokNodes(kc, [cpNode], {
       labels: { [controlPlaneLabel]: '', 'hostile-pool': release },
     });
@@ -129,7 +108,7 @@ describe('a hostile control plane against the default guardrails', () => {
     }
     await waitForPodsRunning(kc, app, workerB, 2);
     await waitForPodsRunning(kc, 'kube-system', workerB, 2);
-    const kubeconfig = await serviceAccountKubeconfig(kc, ns, serviceAccount, dir);
+    const kubeconfig = identity.kubeconfigPath;
     stack = await startAgentStack({
       namespace: ns,
       guardrails: 'defaults',
@@ -149,14 +128,7 @@ describe('a hostile control plane against the default guardrails', () => {
       .deleteNamespacedPodDisruptionBudget({ name: systemApp, namespace: 'kube-system' })
       .catch(() => undefined);
     await deleteNodes(kc, nodes);
-    try {
-      execFileSync(join(clusterBinDir(), 'helm'), ['uninstall', release, '-n', ns, '--wait'], {
-        env: helmEnv(),
-        stdio: 'pipe',
-      });
-    } catch {
-      // the namespace deletion removes what is left
-    }
+    identity?.uninstall();
     await deleteNamespace(kc, ns);
     await deleteNamespace(kc, app);
     rmSync(dir, { recursive: true, force: true });

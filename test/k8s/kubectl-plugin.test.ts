@@ -10,16 +10,14 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentAction, agentActionName } from '../../src/crds/agent-action.ts';
 import { installCrds } from '../../src/crds/install.ts';
 import { shippedBin } from '../support/agent-image.ts';
 import {
-  createAgentPolicy,
   createKwokNodes,
   createNamespace,
-  deleteAgentPolicy,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
@@ -28,6 +26,7 @@ import {
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
+import { applyPolicy, applyWidePolicy, deletePolicy } from '../support/policy.ts';
 import {
   type AgentProcess,
   type ControlPlaneProcess,
@@ -37,11 +36,12 @@ import {
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
-const _custom = kc.makeApiClient(CustomObjectsApi);
-const _crd = { group: 'clusteropt.io', version: 'v1alpha1' };
 const dir = mkdtempSync(join(tmpdir(), 'clusteropt-plugin-'));
 const nodes = Array.from({ length: 3 }, () => uniqueName('plug'));
 const approvalPolicy = uniqueName('approval');
+// The plugin's mechanics under test, not the guardrails (three cordons exceed the default
+// maxUnavailableNodes of 10%): every one widened (test/support/policy.ts).
+const widePolicy = uniqueName('plugin-wide');
 
 let ns = '';
 let emptyNs = '';
@@ -115,6 +115,7 @@ beforeAll(async () => {
   ns = await createNamespace(kc, 'plugin');
   emptyNs = await createNamespace(kc, 'plugin-none');
   await createKwokNodes(kc, nodes, { managed: false });
+  await applyWidePolicy(kc, widePolicy);
   cp = await spawnControlPlane({ dir });
   const created = await cp.admin.createCluster({ name: 'plugin' });
   clusterId = created.cluster.id;
@@ -126,8 +127,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const a of agents) await a.kill().catch(() => undefined);
   await cp?.kill();
-  for (const name of ['clusteropt-pause', approvalPolicy]) {
-    await deleteAgentPolicy(kc, name);
+  for (const name of ['clusteropt-pause', approvalPolicy, widePolicy]) {
+    await deletePolicy(kc, name);
   }
   await deleteNodes(kc, nodes);
   await deleteNamespace(kc, ns);
@@ -222,7 +223,7 @@ describe('kubectl clusteropt', () => {
   });
 
   it('approve runs an action that waits for approval, once', async () => {
-    await createAgentPolicy(kc, approvalPolicy, { approval: 'required' });
+    await applyPolicy(kc, approvalPolicy, { approval: 'required' });
     const { id } = await cp.admin.enqueue(clusterId, {
       type: 'uncordon_node',
       payload: { nodeName: nodes[0] },

@@ -121,26 +121,6 @@ export async function deleteNamespace(kc: KubeConfig, name: string): Promise<voi
 
 const clusteropt = { group: 'clusteropt.io', version: 'v1alpha1' };
 
-/** Creates the cluster-scoped AgentPolicy `name`; delete it with deleteAgentPolicy. */
-export async function createAgentPolicy(
-  kc: KubeConfig,
-  name: string,
-  spec: Record<string, unknown>,
-): Promise<void> {
-  await kc.makeApiClient(CustomObjectsApi).createClusterCustomObject({
-    ...clusteropt,
-    plural: 'agentpolicies',
-    body: { apiVersion: 'clusteropt.io/v1alpha1', kind: 'AgentPolicy', metadata: { name }, spec },
-  });
-}
-
-export async function deleteAgentPolicy(kc: KubeConfig, name: string): Promise<void> {
-  await kc
-    .makeApiClient(CustomObjectsApi)
-    .deleteClusterCustomObject({ ...clusteropt, plural: 'agentpolicies', name })
-    .catch(() => undefined);
-}
-
 /** The AgentAction of control-plane action `id` in the agent's namespace; undefined if none. */
 export async function readAgentAction(
   kc: KubeConfig,

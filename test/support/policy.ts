@@ -22,22 +22,28 @@ export const widePolicySpec: AgentPolicySpec = {
   scale: { maxReplicas: 100_000, maxScaleUpFactor: 10_000 },
 };
 
+const ref = { group: apiGroup, version: apiVersionName, plural: agentPolicyPlural };
+
 /** Creates (or replaces) a cluster-scoped AgentPolicy; returns the function that deletes it. */
 export async function applyPolicy(
   kc: KubeConfig,
   name: string,
   spec: AgentPolicySpec,
 ): Promise<() => Promise<void>> {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const ref = { group: apiGroup, version: apiVersionName, plural: agentPolicyPlural };
-  await custom.deleteClusterCustomObject({ ...ref, name }).catch(() => undefined);
-  await custom.createClusterCustomObject({
+  await deletePolicy(kc, name);
+  await kc.makeApiClient(CustomObjectsApi).createClusterCustomObject({
     ...ref,
     body: { apiVersion, kind: 'AgentPolicy', metadata: { name }, spec },
   });
-  return async () => {
-    await custom.deleteClusterCustomObject({ ...ref, name }).catch(() => undefined);
-  };
+  return () => deletePolicy(kc, name);
+}
+
+/** Deletes the AgentPolicy `name` if it exists (e.g. one `kubectl clusteropt pause` made). */
+export async function deletePolicy(kc: KubeConfig, name: string): Promise<void> {
+  await kc
+    .makeApiClient(CustomObjectsApi)
+    .deleteClusterCustomObject({ ...ref, name })
+    .catch(() => undefined);
 }
 
 /** The wide policy under `name` (unique per test file, so a leftover is recognisable). */

@@ -1,6 +1,6 @@
 /**
  * Credentials of a ServiceAccount for tests that run the agent with exactly the chart's RBAC
- * (test/k8s/rbac.test.ts, test/k8s/hostile-control-plane.test.ts).
+ * (through chart-identity.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
