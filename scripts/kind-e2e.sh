@@ -124,7 +124,9 @@ k -n "$cp_ns" rollout status deployment/control-plane --timeout="${timeout}s"
 cp_pod="$(k -n "$cp_ns" get pod -l app=control-plane -o jsonpath='{.items[0].metadata.name}')"
 # The image has no shell: exec its entrypoint (node and the CLI, as the image names them).
 # The CLI works on the database file directly.
-mapfile -t entrypoint < <(docker image inspect "$image" --format '{{range .Config.Entrypoint}}{{println .}}{{end}}' | grep -v '^$')
+entrypoint=()
+while IFS= read -r arg; do [ -z "$arg" ] || entrypoint+=("$arg"); done < <(
+  docker image inspect "$image" --format '{{range .Config.Entrypoint}}{{println .}}{{end}}')
 [ ${#entrypoint[@]} -gt 0 ] || fail "image ${image} has no entrypoint"
 cp_cli() { k -n "$cp_ns" exec "$cp_pod" -- "${entrypoint[@]}" control-plane "$@" --db /data/cp.db; }
 
