@@ -10,9 +10,15 @@
 # --bridge=none (no docker0, no masquerade). Builds and runs use the host network
 # (`--network host`), so a build reaches the npm registry exactly as the host does and no
 # packet is ever forwarded for a container.
+#
+# A second engine beside it (test/cluster/kind/engine.sh): DOCKER_HOST names its socket,
+# CLUSTEROPT_DOCKERD_NAME its pid and log files (default clusteropt), CLUSTEROPT_DOCKERD_ARGS
+# adds dockerd flags (--host, --data-root, --exec-root, ...).
 set -euo pipefail
-pidfile=/run/clusteropt-dockerd.pid
-log=${CLUSTEROPT_DOCKERD_LOG:-/var/log/clusteropt-dockerd.log}
+name=${CLUSTEROPT_DOCKERD_NAME:-clusteropt}
+pidfile=/run/$name-dockerd.pid
+log=${CLUSTEROPT_DOCKERD_LOG:-/var/log/$name-dockerd.log}
+read -r -d "" -a extra_args <<<"${CLUSTEROPT_DOCKERD_ARGS:-}" || true
 docker_cli() { if [ -x /usr/bin/docker ]; then echo /usr/bin/docker; else command -v docker; fi; }
 
 ours_alive() { [ -f "$pidfile" ] && [ -d "/proc/$(cat "$pidfile")" ] && grep -q dockerd "/proc/$(cat "$pidfile")/cmdline"; }
@@ -22,7 +28,7 @@ start)
   if "$(docker_cli)" info >/dev/null 2>&1; then echo "docker: engine already running"; exit 0; fi
   command -v dockerd >/dev/null || { echo "docker: dockerd missing (apt-get install docker.io)" >&2; exit 1; }
   nohup dockerd --iptables=false --ip6tables=false --ip-forward=false --bridge=none \
-    --pidfile /run/clusteropt-docker.pid >>"$log" 2>&1 &
+    --pidfile "/run/$name-docker.pid" "${extra_args[@]}" >>"$log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 150); do
     "$(docker_cli)" info >/dev/null 2>&1 && { echo "docker: dockerd started (pid $(cat "$pidfile"))"; exit 0; }

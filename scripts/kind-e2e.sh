@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # End-to-end test of the image and the Helm chart on a kind cluster (needs Docker, kind,
-# kubectl and helm on PATH; not run by CI, which has no Docker engine):
-#   1. kind create cluster
-#   2. docker build the image from ./Dockerfile, kind load docker-image
+# kubectl and helm on PATH). Machines without an image registry: test/cluster/kind/run-local.sh
+# (npm run test:kind) builds everything locally and runs this script.
+#   1. kind create cluster (KIND_NODE_IMAGE / KIND_CONFIG when set)
+#   2. build the image (scripts/image/build.sh), kind load docker-image
 #   3. run the reference control plane in the cluster (same image, `control-plane serve`)
 #      and create a cluster + API key with its CLI (kubectl exec)
 #   4. helm install the chart (2 replicas, StatefulSet with PVCs on kind's local-path
 #      StorageClass) into a namespace enforcing Pod Security "restricted"
-#   5. enqueue cordon_node for a node, wait until the control plane reports it succeeded,
-#      and check the node is unschedulable and the AgentAction Succeeded
+#   5. allow control-plane nodes (AgentPolicy), enqueue cordon_node for a node, wait until the
+#      control plane reports it succeeded, and check the node is unschedulable and the
+#      AgentAction Succeeded
 #   6. delete the kind cluster (KEEP=1 leaves it for inspection)
 #
 # Usage: scripts/kind-e2e.sh
 # Environment: KIND_CLUSTER_NAME (default clusteropt-e2e), IMAGE (default clusteropt-agent:e2e),
-#              KEEP=1 (keep the cluster), TIMEOUT (seconds per wait, default 180).
+#              BUILD_IMAGE=0 (IMAGE is already in the engine: do not build it),
+#              KIND_NODE_IMAGE (kind's --image; default: kind's own node image),
+#              KIND_CONFIG (kind's --config), KEEP=1 (keep the cluster),
+#              TIMEOUT (seconds per wait, default 180).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,10 +62,15 @@ cleanup() {
 trap cleanup EXIT
 
 log "creating kind cluster ${cluster}"
-kind create cluster --name "$cluster" --wait "${timeout}s"
+create=(kind create cluster --name "$cluster" --wait "${timeout}s")
+[ -z "${KIND_NODE_IMAGE:-}" ] || create+=(--image "$KIND_NODE_IMAGE")
+[ -z "${KIND_CONFIG:-}" ] || create+=(--config "$KIND_CONFIG")
+"${create[@]}"
 
-log "building ${image}"
-docker build -t "$image" "$root"
+if [ "${BUILD_IMAGE:-1}" != 0 ]; then
+  log "building ${image}"
+  IMAGE="$image" bash "$root/scripts/image/build.sh"
+fi
 kind load docker-image "$image" --name "$cluster"
 image_repo="${image%:*}"
 image_tag="${image##*:}"
@@ -112,8 +122,13 @@ spec:
 EOF
 k -n "$cp_ns" rollout status deployment/control-plane --timeout="${timeout}s"
 cp_pod="$(k -n "$cp_ns" get pod -l app=control-plane -o jsonpath='{.items[0].metadata.name}')"
-# The image has no shell: exec node itself. The CLI works on the database file directly.
-cp_cli() { k -n "$cp_ns" exec "$cp_pod" -- /nodejs/bin/node /app/dist/cli.mjs control-plane "$@" --db /data/cp.db; }
+# The image has no shell: exec its entrypoint (node and the CLI, as the image names them).
+# The CLI works on the database file directly.
+entrypoint=()
+while IFS= read -r arg; do [ -z "$arg" ] || entrypoint+=("$arg"); done < <(
+  docker image inspect "$image" --format '{{range .Config.Entrypoint}}{{println .}}{{end}}')
+[ ${#entrypoint[@]} -gt 0 ] || fail "image ${image} has no entrypoint"
+cp_cli() { k -n "$cp_ns" exec "$cp_pod" -- "${entrypoint[@]}" control-plane "$@" --db /data/cp.db; }
 
 created="$(cp_cli create-cluster kind-e2e)"
 cluster_id="$(printf '%s\n' "$created" | sed -n 's/^cluster_id=//p')"
@@ -145,6 +160,16 @@ done
 log "leader: ${holder}"
 
 node="$(k get nodes -o jsonpath='{.items[0].metadata.name}')"
+# kind's one node is a control-plane node, which the agent's built-in defaults protect: an
+# AgentPolicy that widens just that lets the cordon through (docs/policy.md).
+k apply -f - <<EOF
+apiVersion: clusteropt.io/v1alpha1
+kind: AgentPolicy
+metadata:
+  name: kind-e2e
+spec:
+  protectControlPlaneNodes: false
+EOF
 action_id="$(cp_cli enqueue --cluster "$cluster_id" --type cordon_node --payload "{\"nodeName\":\"${node}\"}" --expires-in 600)"
 log "enqueued cordon_node ${node}: ${action_id}"
 

@@ -19,15 +19,8 @@ t0=$SECONDS
 log() { echo "[image +$((SECONDS - t0))s] $*" >&2; }
 dockerfile_default() { sed -n "s/^ARG $1=//p" Dockerfile | head -1; }
 
-# BuildKit: `docker buildx` where installed; else a client that still has the built-in
-# BuildKit switch (Docker < 23, e.g. Debian's docker.io at /usr/bin/docker).
-if docker buildx version >/dev/null 2>&1; then
-  build() { docker buildx build --load "$@"; }
-elif [ -x /usr/bin/docker ] && /usr/bin/docker version --format '{{.Client.Version}}' 2>/dev/null | grep -q '^20\.'; then
-  build() { DOCKER_BUILDKIT=1 /usr/bin/docker build "$@"; }
-else
-  echo "image: BuildKit needed (install docker-buildx, or Docker 20.10)" >&2; exit 1
-fi
+# shellcheck source=SCRIPTDIR/buildkit.sh
+source "$root/scripts/image/buildkit.sh"
 docker info >/dev/null 2>&1 || { echo "image: no Docker engine answers (bash scripts/docker-daemon.sh start)" >&2; exit 1; }
 
 base_available() { docker image inspect "$1" >/dev/null 2>&1 || docker pull -q "$1" >/dev/null 2>&1; }
@@ -43,7 +36,7 @@ ca=${CLUSTEROPT_BUILD_CA:-/etc/ssl/certs/ca-certificates.crt}
 secret=()
 [ -s "$ca" ] && secret=(--secret "id=npm_ca,src=$ca")
 log "building $image ($version, $revision) on $node_image + $runtime_image"
-build --network host --progress plain "${secret[@]}" \
+buildkit_build --network host --progress plain "${secret[@]}" \
   --build-arg "NODE_IMAGE=$node_image" --build-arg "RUNTIME_IMAGE=$runtime_image" \
   --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
   -t "$image" -t "clusteropt-agent:$version" . >"${CLUSTEROPT_IMAGE_LOG:-/dev/stderr}" 2>&1

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the test cluster's binaries from the Go module proxy (no Docker, no downloads of
 # prebuilt releases): kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
-# kubelet and kube-proxy (the opt-in real node), etcd, kwok, kwokctl, helm and promtool (which
-# unit-tests the chart's alert rules). Versions come from the wrapper modules under go/.
+# kubelet and kube-proxy (the opt-in real node), etcd, kwok, kwokctl, helm, promtool (which
+# unit-tests the chart's alert rules) and kind (scripts/kind-e2e.sh). Versions come from the
+# wrapper modules under go/.
 #
 # Output: $CLUSTEROPT_BIN_CACHE/<component>-<version>/<binary> (default .cache/cluster-bin
 # at the repository root, git-ignored). A binary already present is not rebuilt.
@@ -12,7 +13,6 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cache="${CLUSTEROPT_BIN_CACHE:-$root/.cache/cluster-bin}"
-export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
 
 if [ -n "${CLUSTEROPT_CLUSTER_BIN_DIR:-}" ]; then
   for b in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok helm promtool; do
@@ -21,28 +21,17 @@ if [ -n "${CLUSTEROPT_CLUSTER_BIN_DIR:-}" ]; then
   echo "$CLUSTEROPT_CLUSTER_BIN_DIR"; exit 0
 fi
 
-modver() { # module version as required by a wrapper go.mod
-  (cd "$here/go/$1" && go list -m -f '{{.Version}}' "$2")
-}
-build() { # <wrapper> <out-dir> <binary> <package> [ldflags] [build tags]
-  local wrapper=$1 out=$2 bin=$3 pkg=$4 ldflags=${5:-} tags=${6:-}
-  if [ -x "$out/$bin" ]; then return 0; fi
-  mkdir -p "$out"
-  echo "building $bin ($pkg) into $out" >&2
-  local t0=$SECONDS
-  (cd "$here/go/$wrapper" && go build -tags "$tags" -ldflags "-s -w $ldflags" -o "$out/$bin.tmp" "$pkg")
-  mv "$out/$bin.tmp" "$out/$bin"
-  echo "built $bin in $((SECONDS - t0))s" >&2
-}
+# shellcheck source=SCRIPTDIR/go-build.sh
+source "$here/go-build.sh"
 
 k8s=$(modver kubernetes k8s.io/kubernetes)
 etcd=$(modver etcd go.etcd.io/etcd/server/v3)
 kwok=$(modver kwok sigs.k8s.io/kwok)
 helm=$(modver helm helm.sh/helm/v3)
+kind=$(modver kind sigs.k8s.io/kind)
 prom=$(modver prometheus github.com/prometheus/prometheus)
 minor=$(echo "$k8s" | cut -d. -f2)
-vpkg=k8s.io/component-base/version
-k8sld="-X $vpkg.gitVersion=$k8s -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
+k8sld=$(k8s_ldflags "$k8s")
 # kubectl reports its client version from client-go's copy of the version package.
 kctlld="$k8sld -X k8s.io/client-go/pkg/version.gitVersion=$k8s -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
 
@@ -57,6 +46,7 @@ build kwok "$cache/kwok-$kwok" kwok sigs.k8s.io/kwok/cmd/kwok "$kwokld"
 build kwok "$cache/kwok-$kwok" kwokctl sigs.k8s.io/kwok/cmd/kwokctl "$kwokld"
 build helm "$cache/helm-$helm" helm helm.sh/helm/v3/cmd/helm \
   "-X helm.sh/helm/v3/internal/version.version=$helm"
+build kind "$cache/kind-$kind" kind sigs.k8s.io/kind
 # Prometheus 3.M.P is published as Go module v0.3MM.P; promtool reports the release version.
 # remove_all_sd leaves out the service-discovery plugins (cloud SDKs) that rule tests never use:
 # about half the compile time (229 vs 494 CPU-seconds from a cold Go cache).
@@ -65,10 +55,10 @@ build prometheus "$cache/prometheus-$prom" promtool github.com/prometheus/promet
   "-X github.com/prometheus/common/version.Version=$promrel" remove_all_sd
 
 # One folder of links, named by the set of versions, so tools find every binary in one place.
-set_dir="$cache/set-k8s$k8s-etcd$etcd-kwok$kwok-helm$helm-prom$prom"
+set_dir="$cache/set-k8s$k8s-etcd$etcd-kwok$kwok-helm$helm-prom$prom-kind$kind"
 mkdir -p "$set_dir"
 for p in "$cache/kubernetes-$k8s"/* "$cache/etcd-$etcd/etcd" "$cache/kwok-$kwok"/* "$cache/helm-$helm/helm" \
-  "$cache/prometheus-$prom/promtool"; do
+  "$cache/prometheus-$prom/promtool" "$cache/kind-$kind/kind"; do
   ln -sfn "$p" "$set_dir/$(basename "$p")"
 done
 ln -sfn "$set_dir" "$cache/current"
