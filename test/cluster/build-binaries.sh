@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the test cluster's binaries from the Go module proxy (no Docker, no downloads of
 # prebuilt releases): kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
-# kubelet and kube-proxy (the opt-in real node), etcd, kwok, kwokctl, helm, promtool (which
-# unit-tests the chart's alert rules) and kind (scripts/kind-e2e.sh). Versions come from the
-# wrapper modules under go/.
+# kubelet and kube-proxy (the opt-in real node), etcd, kwok, helm, promtool (which unit-tests
+# the chart's alert rules) and, with CLUSTEROPT_BUILD_KIND=1 (npm run test:kind), kind.
+# Versions come from the wrapper modules under go/.
 #
 # Output: $CLUSTEROPT_BIN_CACHE/<component>-<version>/<binary> (default .cache/cluster-bin
 # at the repository root, git-ignored). A binary already present is not rebuilt.
@@ -43,10 +43,10 @@ build etcd "$cache/etcd-$etcd" etcd go.etcd.io/etcd/server/v3 \
   "-X go.etcd.io/etcd/api/v3/version.GitSHA=$etcd"
 kwokld="-X sigs.k8s.io/kwok/pkg/consts.Version=${kwok#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=$k8s"
 build kwok "$cache/kwok-$kwok" kwok sigs.k8s.io/kwok/cmd/kwok "$kwokld"
-build kwok "$cache/kwok-$kwok" kwokctl sigs.k8s.io/kwok/cmd/kwokctl "$kwokld"
 build helm "$cache/helm-$helm" helm helm.sh/helm/v3/cmd/helm \
   "-X helm.sh/helm/v3/internal/version.version=$helm"
-build kind "$cache/kind-$kind" kind sigs.k8s.io/kind
+# kind only for npm run test:kind: CI does not run it (docs/kind.md), so it does not build it.
+[ "${CLUSTEROPT_BUILD_KIND:-0}" = 1 ] && build kind "$cache/kind-$kind" kind sigs.k8s.io/kind
 # Prometheus 3.M.P is published as Go module v0.3MM.P; promtool reports the release version.
 # remove_all_sd leaves out the service-discovery plugins (cloud SDKs) that rule tests never use:
 # about half the compile time (229 vs 494 CPU-seconds from a cold Go cache).
@@ -57,9 +57,9 @@ build prometheus "$cache/prometheus-$prom" promtool github.com/prometheus/promet
 # One folder of links, named by the set of versions, so tools find every binary in one place.
 set_dir="$cache/set-k8s$k8s-etcd$etcd-kwok$kwok-helm$helm-prom$prom-kind$kind"
 mkdir -p "$set_dir"
-for p in "$cache/kubernetes-$k8s"/* "$cache/etcd-$etcd/etcd" "$cache/kwok-$kwok"/* "$cache/helm-$helm/helm" \
+for p in "$cache/kubernetes-$k8s"/* "$cache/etcd-$etcd/etcd" "$cache/kwok-$kwok/kwok" "$cache/helm-$helm/helm" \
   "$cache/prometheus-$prom/promtool" "$cache/kind-$kind/kind"; do
-  ln -sfn "$p" "$set_dir/$(basename "$p")"
+  [ -e "$p" ] && ln -sfn "$p" "$set_dir/$(basename "$p")"
 done
 ln -sfn "$set_dir" "$cache/current"
 echo "$set_dir"

@@ -24,7 +24,7 @@ for tool in dockerd mmdebstrap gcc jq tcpdump go; do
 done
 
 step "cluster binaries (kind, kubectl, helm)"
-PATH="$(bash "$root/test/cluster/build-binaries.sh" | tail -1):$PATH"
+PATH="$(CLUSTEROPT_BUILD_KIND=1 bash "$root/test/cluster/build-binaries.sh" | tail -1):$PATH"
 export PATH
 
 step "agent image $image"
