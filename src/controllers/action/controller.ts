@@ -169,12 +169,14 @@ export class ActionController {
       onList: () => {
         this.policiesListed = true;
         this.notePause();
-        for (const name of this.actions.keys()) queue.add(name);
+        // Every action, finished ones too: their reconcile (adopt or repair a final status)
+        // waited for this list as well.
+        this.requeue(queue, [...this.actions.values()]);
       },
       // A changed policy may release waiting actions.
       onEvent: () => {
         this.notePause();
-        for (const [name, obj] of this.actions) if (!isTerminal(obj)) queue.add(name);
+        this.requeue(queue, this.unfinished());
       },
     });
     this.policies = policies.objects;
@@ -213,9 +215,7 @@ export class ActionController {
       return;
     }
     // Access restored (or lost): the held actions are looked at again at once.
-    const offAccess = this.options.controlPlaneAccess?.onChange(() => {
-      for (const [name, obj] of this.actions) if (!isTerminal(obj)) queue.add(name);
-    });
+    const offAccess = this.options.controlPlaneAccess?.onChange(() => this.requeue(queue, this.unfinished()));
     log.info({ namespace }, 'action controller started');
     const gc = setInterval(() => this.collectGarbage(signal), 60_000);
     gc.unref();
@@ -254,6 +254,20 @@ export class ActionController {
       if (other) out.push(other);
     }
     return out;
+  }
+
+  /**
+   * Queues actions again, oldest first: one target's actions run in the order they are taken
+   * from the queue, so they must go in in createdAt order. The cache's own order is the API
+   * list's (by name) and the watch's: a newer uncordon taken first would run before an older
+   * cordon of the same node, which then is rejected as superseded.
+   */
+  private requeue(queue: WorkQueue, actions: readonly AgentAction[]): void {
+    for (const name of sortedByCreation(actions)) queue.add(name);
+  }
+
+  private unfinished(): AgentAction[] {
+    return [...this.actions.values()].filter((o) => !isTerminal(o));
   }
 
   /** Tells the agent (metrics, Lease status) when the pause starts or ends. */
