@@ -18,6 +18,9 @@ export interface OpenStateDbOptions {
   maxPageCount?: number;
 }
 
+/** SQLite's page cache per connection, KiB (see openStateDb). */
+const pageCacheKiB = 1024;
+
 /** Modes of what the agent keeps: only its own user may read the journal and the outbox. */
 export const stateDirMode = 0o700;
 export const stateFileMode = 0o600;
@@ -66,6 +69,12 @@ export function openStateDb(path: string, options: OpenStateDbOptions = {}): Dat
       db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
       // Keep the WAL file from staying huge after a burst (bytes).
       db.pragma('journal_size_limit = 67108864');
+      // Page cache in KiB (negative: a size, not a page count). better-sqlite3 compiles SQLite
+      // with a 16 MB default; every page the agent touches (outbox rows, the quick_check below
+      // reads the whole file) stays cached up to that, malloc'ed in glibc's main arena, never
+      // returned. The agent's reads are the newest rows, one index lookup each: 1 MiB holds
+      // them, the rest comes from the kernel's page cache (docs/benchmarks-scale.md, "Memory").
+      db.pragma(`cache_size = -${pageCacheKiB}`);
       if (options.maxPageCount !== undefined) db.pragma(`max_page_count = ${options.maxPageCount}`);
     });
     guard(path, 'checking integrity', () => {

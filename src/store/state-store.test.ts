@@ -30,7 +30,7 @@ afterEach(() => {
 const code = (c: string) => expect.objectContaining({ code: c });
 
 describe('StateStore.open', () => {
-  it('creates the directory and file with WAL, synchronous=FULL and the latest schema', () => {
+  it('creates the directory and file with WAL, synchronous=FULL, a 1 MiB page cache and the latest schema', () => {
     const path = join(dir, 'nested', 'state', 'agent.db');
     StateStore.open({ path }).close();
     const db = new Database(path, { readonly: true });
@@ -45,6 +45,8 @@ describe('StateStore.open', () => {
     const probe = (store as unknown as { db: Database.Database }).db;
     expect(probe.pragma('synchronous', { simple: true })).toBe(2); // 2 = FULL
     expect(probe.pragma('busy_timeout', { simple: true })).toBe(5000);
+    // A page cache of 1 MiB, not better-sqlite3's compiled-in 16 MB (kept malloc'ed once filled).
+    expect(probe.pragma('cache_size', { simple: true })).toBe(-1024);
     store.close();
   });
 
