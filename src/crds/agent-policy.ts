@@ -86,13 +86,13 @@ export const DrainLimits = z.object({
     .boolean()
     .optional()
     .describe(
-      "kubectl drain's --force: a drain may evict pods no controller manages (and pods of a deleted DaemonSet). Default false: drains asking for force are refused.",
+      "kubectl drain's --force: a drain may evict pods no controller manages (and pods of a deleted DaemonSet). Default false: drains asking for force are refused, and so is a patch_node whose NoExecute taint would evict such a pod.",
     ),
   allowForceDeleteAtBudgetEnd: z
     .boolean()
     .optional()
     .describe(
-      'A drain asking for forceDeleteAtBudgetEnd may delete the pods a PodDisruptionBudget still protects when its time budget ends (each with its own grace period). Default false: such drains are refused.',
+      'A drain asking for forceDeleteAtBudgetEnd may delete the pods a PodDisruptionBudget still protects when its time budget ends (each with its own grace period). Default false: such drains are refused, and so is a patch_node whose NoExecute taint would evict any pod (a taint asks no PodDisruptionBudget).',
     ),
 });
 export type DrainLimits = z.infer<typeof DrainLimits>;

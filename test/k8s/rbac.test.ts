@@ -22,6 +22,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentNamespaceLabel } from '../../src/controllers/hibernation/controller.ts';
 import { installCrds } from '../../src/crds/install.ts';
+import { isConflict } from '../../src/kube/api-errors.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import { type ChartIdentity, installChartIdentity } from '../support/chart-identity.ts';
 import {
@@ -329,13 +330,21 @@ describe('the agent with exactly the chart RBAC', () => {
         labels: { 'clusteropt.io/hibernated-by': 's' },
       },
     });
-    // (read and replace, as the agent does: RBAC grants update on /scale, not patch)
-    const scale = await saApps.readNamespacedDeploymentScale({ name: 'guarded', namespace: workloads });
-    await saApps.replaceNamespacedDeploymentScale({
-      name: 'guarded',
-      namespace: workloads,
-      body: { ...scale, spec: { replicas: 0 } },
-    });
+    // (read and replace, as the agent does: RBAC grants update on /scale, not patch; the
+    // deployment controller may write the status in between, so a 409 reads again)
+    for (let attempt = 1; ; attempt++) {
+      const scale = await saApps.readNamespacedDeploymentScale({ name: 'guarded', namespace: workloads });
+      try {
+        await saApps.replaceNamespacedDeploymentScale({
+          name: 'guarded',
+          namespace: workloads,
+          body: { ...scale, spec: { replicas: 0 } },
+        });
+        break;
+      } catch (err) {
+        if (!isConflict(err) || attempt >= 5) throw err;
+      }
+    }
     await patchDeployment({
       metadata: {
         annotations: { 'clusteropt.io/hibernation-restore': null },

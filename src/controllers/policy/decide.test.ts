@@ -475,14 +475,36 @@ describe('decide: defaults', () => {
 
   it('patch_node adding NoExecute is disruptive and refused when it would evict protected pods', () => {
     const noExecute = patch({ taints: [{ key: 'example.com/evict', effect: 'NoExecute' }] });
+    const rs = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web', uid: 'u1' };
     const pods = [
-      { namespace: 'shop', name: 'web-1', labels: {}, tolerations: [] },
+      { namespace: 'shop', name: 'web-1', labels: {}, tolerations: [], controller: rs },
       { namespace: 'kube-system', name: 'proxy', labels: {}, tolerations: [{ operator: 'Exists' }] },
     ];
-    expect(decide(noExecute, none, ctx({ target: { nodeLabels: {}, pods } })).decision).toBe('allow');
+    // Only pods that tolerate it: nothing evicted, allowed under the defaults.
+    const tolerating = pods.slice(1);
+    expect(decide(noExecute, none, ctx({ target: { nodeLabels: {}, pods: tolerating } })).decision).toBe(
+      'allow',
+    );
+    // web-1 would be evicted past its PodDisruptionBudgets: refused by default.
+    expect(decide(noExecute, none, ctx({ target: { nodeLabels: {}, pods } }))).toMatchObject({
+      decision: 'refuse',
+      rule: 'forceDeleteAtBudgetEnd',
+      message: expect.stringMatching(/shop\/web-1 without asking their PodDisruptionBudgets/),
+    });
+    const budgets = policy('p', { drain: { allowForceDeleteAtBudgetEnd: true } });
+    expect(decide(noExecute, [budgets], ctx({ target: { nodeLabels: {}, pods } })).decision).toBe('allow');
+    // A pod no controller recreates needs drain.allowForce as well.
+    const bare = { namespace: 'shop', name: 'debug', labels: {}, tolerations: [] };
+    expect(
+      decide(noExecute, [budgets], ctx({ target: { nodeLabels: {}, pods: [...pods, bare] } })),
+    ).toMatchObject({ decision: 'refuse', rule: 'force', message: expect.stringMatching(/shop\/debug/) });
+    const both = policy('p', { drain: { allowForceDeleteAtBudgetEnd: true, allowForce: true } });
+    expect(
+      decide(noExecute, [both], ctx({ target: { nodeLabels: {}, pods: [...pods, bare] } })).decision,
+    ).toBe('allow');
     // Disruptive: the concurrency cap applies.
     expect(
-      decide(noExecute, none, ctx({ target: { nodeLabels: {}, pods }, runningDisruptiveActions: 10 })),
+      decide(noExecute, [budgets], ctx({ target: { nodeLabels: {}, pods }, runningDisruptiveActions: 10 })),
     ).toMatchObject({
       rule: 'maxConcurrentDisruptiveActions',
     });

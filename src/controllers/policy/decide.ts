@@ -35,7 +35,7 @@ export interface PolicyInput {
 
 /** A pod on the target node: the drain's facts (kube/pods.ts), and whether it may be disrupted. */
 export type PodFacts = Pick<KubePodFacts, 'namespace' | 'name' | 'labels'> &
-  Partial<Pick<KubePodFacts, 'tolerations'>> & {
+  Partial<Pick<KubePodFacts, 'tolerations' | 'controller'>> & {
     /** patch_node: clusteropt.io/do-not-disrupt on the pod or its workload. */
     doNotDisrupt?: boolean;
   };
@@ -259,6 +259,36 @@ function podRefusals(
     refuse('doNotDisrupt', `${verb} ${keep.namespace}/${keep.name}, which is annotated do-not-disrupt`);
 }
 
+/**
+ * A NoExecute taint evicts without the Eviction API: no PodDisruptionBudget is asked, and a
+ * pod without a controller is gone for good. So it needs what a drain needs to do the same:
+ * drain.allowForceDeleteAtBudgetEnd (PDBs bypassed) and, for unmanaged pods, drain.allowForce.
+ * A pod whose controller is not known counts as unmanaged (fail closed).
+ */
+function taintBudgetRefusals(
+  p: ResolvedPolicy,
+  evicted: readonly PodFacts[],
+  refuse: (rule: RefuseRule, message: string) => void,
+): void {
+  const first = evicted[0];
+  if (first && !p.drain.allowForceDeleteAtBudgetEnd) {
+    refuse(
+      'forceDeleteAtBudgetEnd',
+      `the NoExecute taint would evict pod ${first.namespace}/${first.name}${evicted.length > 1 ? ` and ${evicted.length - 1} more` : ''} ` +
+        'without asking their PodDisruptionBudgets; drain the node instead ' +
+        `(drain.allowForceDeleteAtBudgetEnd: false${defaultNote(p, p.written.drain?.allowForceDeleteAtBudgetEnd, 'drain.allowForceDeleteAtBudgetEnd: true')})`,
+    );
+  }
+  const unmanaged = evicted.find((pod) => !pod.controller);
+  if (unmanaged && !p.drain.allowForce) {
+    refuse(
+      'force',
+      `the NoExecute taint would evict pod ${unmanaged.namespace}/${unmanaged.name}, which no controller recreates ` +
+        `(drain.allowForce: false${defaultNote(p, p.written.drain?.allowForce, 'drain.allowForce: true')})`,
+    );
+  }
+}
+
 export function refusals(action: Action, p: ResolvedPolicy, target: TargetFacts): Refusal[] {
   const out: Refusal[] = [];
   const refuse = (rule: RefuseRule, message: string) =>
@@ -360,6 +390,7 @@ export function refusals(action: Action, p: ResolvedPolicy, target: TargetFacts)
       } else {
         const evicted = target.pods.filter((pod) => taints.some((t) => evictedBy(pod.tolerations ?? [], t)));
         podRefusals(p, evicted, true, refuse);
+        taintBudgetRefusals(p, evicted, refuse);
       }
     }
   }
