@@ -2,12 +2,10 @@ import type Database from 'better-sqlite3';
 import { jsonDepth, maxEnvelopeDepth } from '../contract/bounds.ts';
 import type { ActionState } from '../contract/reports.ts';
 import { guard, JournalTransitionError } from './errors.ts';
+import { pruneBatch, pruneInBatches } from './prune.ts';
 import type { WriteHealth } from './write-health.ts';
 
 export type JournalState = 'new' | 'received' | 'started' | 'finished';
-
-/** Rows deleted per statement when pruning (keeps each write short). */
-const pruneBatch = 1000;
 
 export interface JournalEntry {
   id: string;
@@ -204,17 +202,11 @@ export class ActionJournal {
    */
   prune(): number {
     return this.write('pruning the journal', () => {
-      let deleted = 0;
-      const cutoff = this.now() - this.limits.retentionMs;
-      for (let n = pruneBatch; n === pruneBatch; deleted += n) n = this.statements.prune.run(cutoff).changes;
-      let excess = (this.statements.finishedCount.get() as number) - this.limits.maxFinishedEntries;
-      while (excess > 0) {
-        const n = this.statements.pruneOldest.run(Math.min(excess, pruneBatch)).changes;
-        if (n === 0) break;
-        deleted += n;
-        excess -= n;
-      }
-      return deleted;
+      return pruneInBatches(
+        this.statements,
+        this.now() - this.limits.retentionMs,
+        this.limits.maxFinishedEntries,
+      );
     });
   }
 

@@ -4,6 +4,7 @@ import { AuditEvent, InstancesBatch, StatusReport } from '../contract/reports.ts
 import { describeIssues } from '../contract/wire-envelope.ts';
 import type { AppendNotifier } from './append-notifier.ts';
 import { guard, OutboxBodyError, StateCorruptError } from './errors.ts';
+import { pruneBatch, pruneInBatches } from './prune.ts';
 import type { WriteHealth } from './write-health.ts';
 
 export type OutboxKind = 'status' | 'instances' | 'audit';
@@ -52,9 +53,6 @@ export const defaultOutboxLimits: OutboxLimits = {
   shippedRetentionMs: 24 * 60 * 60 * 1000,
   maxShippedRows: 100_000,
 };
-
-/** Rows deleted per statement when pruning (keeps each write short). */
-const pruneBatch = 1000;
 
 const fullSnapshotFlag = 'instances_full_snapshot_required';
 
@@ -348,17 +346,12 @@ export class Outbox {
   prune(): number {
     this.lastPruneAt = performance.now();
     return this.write('pruning the outbox', () => {
-      let deleted = 0;
-      const cutoff = this.now() - this.limits.shippedRetentionMs;
-      for (let n = pruneBatch; n === pruneBatch; deleted += n) n = this.statements.prune.run(cutoff).changes;
-      let excess = (this.statements.shippedCount.get() as number) - this.limits.maxShippedRows;
-      while (excess > 0) {
-        const n = this.statements.pruneOldest.run(Math.min(excess, pruneBatch)).changes;
-        if (n === 0) break;
-        deleted += n;
-        excess -= n;
-      }
-      return deleted;
+      const { prune, shippedCount, pruneOldest } = this.statements;
+      return pruneInBatches(
+        { prune, finishedCount: shippedCount, pruneOldest },
+        this.now() - this.limits.shippedRetentionMs,
+        this.limits.maxShippedRows,
+      );
     });
   }
 
