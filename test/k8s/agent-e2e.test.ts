@@ -11,6 +11,7 @@ import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import {
   clusterBinDir,
+  createDeployment,
   createKwokNodes,
   createNamespace,
   deleteNamespace,
@@ -114,21 +115,11 @@ describe('agent end to end', () => {
   });
 
   it('drains a node: its pods move to the other nodes and the control plane sees success', async () => {
-    await apps.createNamespacedDeployment({
-      namespace: ns,
-      body: {
-        metadata: { name: 'web' },
-        spec: {
-          replicas: 6,
-          selector: { matchLabels: { app: 'web' } },
-          template: {
-            metadata: { labels: { app: 'web' } },
-            spec: {
-              nodeSelector: { 'clusteropt.io/group': group },
-              containers: [{ name: 'web', image: 'registry.invalid/web:1' }],
-            },
-          },
-        },
+    await createDeployment(kc, ns, 'web', {
+      replicas: 6,
+      podSpec: {
+        nodeSelector: { 'clusteropt.io/group': group },
+        containers: [{ name: 'web', image: 'registry.invalid/web:1' }],
       },
     });
     await waitForDeploymentReady(kc, ns, 'web', 6);

@@ -5,17 +5,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import {
-  AppsV1Api,
-  CoreV1Api,
-  KubeConfig,
-  PolicyV1Api,
-  type V1Pod,
-  VersionApi,
-} from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, PolicyV1Api, type V1Pod, VersionApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   clusterBinDir,
+  createDeployment,
   createKwokNodes,
   createNamespace,
   deleteNamespace,
@@ -28,7 +22,6 @@ import {
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
-const apps = kc.makeApiClient(AppsV1Api);
 const policy = kc.makeApiClient(PolicyV1Api);
 
 describe('test cluster', () => {
@@ -61,21 +54,11 @@ describe('test cluster', () => {
 
   it('schedules pods onto kwok nodes, runs them, computes PDB status and enforces it on eviction', async () => {
     const labels = { app: 'web' };
-    await apps.createNamespacedDeployment({
-      namespace: ns,
-      body: {
-        metadata: { name: 'web' },
-        spec: {
-          replicas: 3,
-          selector: { matchLabels: labels },
-          template: {
-            metadata: { labels },
-            spec: {
-              nodeSelector: { 'clusteropt.io/test': ns },
-              containers: [{ name: 'web', image: 'registry.invalid/web:1' }],
-            },
-          },
-        },
+    await createDeployment(kc, ns, 'web', {
+      replicas: 3,
+      podSpec: {
+        nodeSelector: { 'clusteropt.io/test': ns },
+        containers: [{ name: 'web', image: 'registry.invalid/web:1' }],
       },
     });
     await policy.createNamespacedPodDisruptionBudget({

@@ -22,6 +22,7 @@ import { apiGroup, apiVersionName } from '../../src/crds/common.ts';
 import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import {
+  createDeployment,
   createKwokNodes,
   createNamespace,
   deleteNamespace,
@@ -143,19 +144,9 @@ describe('a cluster the control plane disabled', () => {
     expect(waiting).toMatchObject({ phase: 'Pending', message: expect.stringMatching(/HTTP 403/) });
 
     // A schedule asleep now puts nothing to sleep.
-    await apps.createNamespacedDeployment({
-      namespace: work,
-      body: {
-        metadata: { name: 'web' },
-        spec: {
-          replicas: 2,
-          selector: { matchLabels: { app: 'web' } },
-          template: {
-            metadata: { labels: { app: 'web' } },
-            spec: { containers: [{ name: 'web', image: 'registry.invalid/web:1' }] },
-          },
-        },
-      },
+    await createDeployment(kc, work, 'web', {
+      replicas: 2,
+      podSpec: { containers: [{ name: 'web', image: 'registry.invalid/web:1' }] },
     });
     await waitForDeploymentReady(kc, work, 'web', 2);
     await custom.createClusterCustomObject({

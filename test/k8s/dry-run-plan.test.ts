@@ -7,12 +7,13 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, type V1PodSpec } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import { shippedBin } from '../support/agent-image.ts';
 import {
+  createDeployment,
   createKwokNodes,
   createNamespace,
   deleteNamespace,
@@ -40,22 +41,12 @@ let ns = '';
 let appsNs = '';
 let stack: AgentStack;
 
-/** A Deployment whose pods run on `nodeName`, or stay Pending (never scheduled) without one. */
-function deployment(name: string, replicas: number, nodeName?: string) {
+/** Pods that run on `nodeName`, or stay Pending (never scheduled) without one. */
+function podSpec(nodeName?: string): V1PodSpec {
   return {
-    metadata: { name, namespace: ns, labels: { app: name } },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: {
-          ...(nodeName ? { nodeName } : { nodeSelector: { 'example.com/nowhere': 'true' } }),
-          tolerations: [{ operator: 'Exists' }],
-          containers: [{ name: 'c', image: 'registry.invalid/none:1' }],
-        },
-      },
-    },
+    ...(nodeName ? { nodeName } : { nodeSelector: { 'example.com/nowhere': 'true' } }),
+    tolerations: [{ operator: 'Exists' }],
+    containers: [{ name: 'c', image: 'registry.invalid/none:1' }],
   };
 }
 
@@ -75,12 +66,9 @@ beforeAll(async () => {
     body: [{ op: 'add', path: '/metadata/labels/hibernation', value: hibernationLabel }],
   });
   await createKwokNodes(kc, [node], { labels: { 'example.com/team': 'infra' } });
-  await apps.createNamespacedDeployment({ namespace: ns, body: deployment('web', 1, node) });
+  await createDeployment(kc, ns, 'web', { replicas: 1, labels: { app: 'web' }, podSpec: podSpec(node) });
   await waitForDeploymentReady(kc, ns, 'web', 1);
-  await apps.createNamespacedDeployment({
-    namespace: appsNs,
-    body: { ...deployment('shop', 2), metadata: { name: 'shop', namespace: appsNs } },
-  });
+  await createDeployment(kc, appsNs, 'shop', { replicas: 2, podSpec: podSpec() });
   // A pod with no controller blocks a drain without force.
   await core.createNamespacedPod({
     namespace: ns,

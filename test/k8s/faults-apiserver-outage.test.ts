@@ -27,7 +27,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PolicyV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PolicyV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type RunningAgent, startAgent } from '../../src/agent/run.ts';
 import { AgentConfigSchema } from '../../src/config/schema.ts';
@@ -41,7 +41,13 @@ import {
 } from '../../src/reference-control-plane/index.ts';
 import { startTestCluster, type TestCluster } from '../cluster/launcher.ts';
 import { bySize, faultsSize } from '../support/faults.ts';
-import { createKwokNodes, createNamespace, waitFor, waitForDeploymentReady } from '../support/kube.ts';
+import {
+  createDeployment,
+  createKwokNodes,
+  createNamespace,
+  waitFor,
+  waitForDeploymentReady,
+} from '../support/kube.ts';
 import { watchBudgetFloor } from '../support/pdb-watch.ts';
 import { applyWidePolicy } from '../support/policy.ts';
 
@@ -114,27 +120,16 @@ it(
   `resumes a drain interrupted by a ${outageMs / 1000} s API server outage; watches pick up new work after it (${faultsSize()} size)`,
   async () => {
     const core = kc.makeApiClient(CoreV1Api);
-    const apps = kc.makeApiClient(AppsV1Api);
     const policy = kc.makeApiClient(PolicyV1Api);
     const source = 'outage-source';
     const other = 'outage-other';
     await createKwokNodes(kc, [source], { labels: { pool: 'outage' } });
-    await apps.createNamespacedDeployment({
-      namespace: appNs,
-      body: {
-        metadata: { name: 'web' },
-        spec: {
-          replicas,
-          selector: { matchLabels: { app: 'web' } },
-          template: {
-            metadata: { labels: { app: 'web' } },
-            spec: {
-              nodeSelector: { pool: 'outage' },
-              terminationGracePeriodSeconds: 0,
-              containers: [{ name: 'web', image: 'registry.invalid/web:1' }],
-            },
-          },
-        },
+    await createDeployment(kc, appNs, 'web', {
+      replicas,
+      podSpec: {
+        nodeSelector: { pool: 'outage' },
+        terminationGracePeriodSeconds: 0,
+        containers: [{ name: 'web', image: 'registry.invalid/web:1' }],
       },
     });
     await waitForDeploymentReady(kc, appNs, 'web', replicas);

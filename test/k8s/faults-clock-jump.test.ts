@@ -53,11 +53,13 @@ import {
 } from '../support/fault-checks.ts';
 import { budgetProblems, createDrainPool, type DrainPool, drainEffects } from '../support/fault-drains.ts';
 import {
+  createDeployment,
   createKwokNodes,
   createNamespace,
   deleteNamespace,
   deleteNodes,
   loadTestKubeConfig,
+  neverScheduledPodSpec,
   testKubeconfigPath,
   uniqueName,
   waitFor,
@@ -158,23 +160,7 @@ beforeAll(async () => {
   ns = await createNamespace(kc, 'clock-jump');
   workNs = `${run}-work`;
   await core.createNamespace({ body: { metadata: { name: workNs, labels: { 'clock-jump': run } } } });
-  await apps.createNamespacedDeployment({
-    namespace: workNs,
-    body: {
-      metadata: { name: 'web' },
-      spec: {
-        replicas: 2,
-        selector: { matchLabels: { app: 'web' } },
-        template: {
-          metadata: { labels: { app: 'web' } },
-          spec: {
-            nodeSelector: { 'clusteropt.io/test-never': 'true' },
-            containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }],
-          },
-        },
-      },
-    },
-  });
+  await createDeployment(kc, workNs, 'web', { replicas: 2, podSpec: neverScheduledPodSpec });
   await createKwokNodes(kc, allNodes, { managed: false });
   // Drains behind a budget (minAvailable 5 of 6), with the pool's default timeout (20 min):
   // the budget shrinks by the action's age, which only the skew correction keeps at seconds

@@ -20,9 +20,11 @@ import type { HibernationScheduleStatus } from '../../src/crds/hibernation-sched
 import { installCrds } from '../../src/crds/install.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import {
+  createDeployment,
   createNamespace,
   deleteNamespace,
   loadTestKubeConfig,
+  neverScheduledPodSpec,
   uniqueName,
   waitFor,
 } from '../support/kube.ts';
@@ -66,23 +68,7 @@ describe('hibernation in the running agent', () => {
       { name: ns, body: { metadata: { labels: { 'hib-agent': run } } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    await apps.createNamespacedDeployment({
-      namespace: ns,
-      body: {
-        metadata: { name: 'web' },
-        spec: {
-          replicas: 3,
-          selector: { matchLabels: { app: 'web' } },
-          template: {
-            metadata: { labels: { app: 'web' } },
-            spec: {
-              nodeSelector: { 'clusteropt.io/test-never': 'true' },
-              containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }],
-            },
-          },
-        },
-      },
-    });
+    await createDeployment(kc, ns, 'web', { replicas: 3, podSpec: neverScheduledPodSpec });
     stack = await startAgentStack({ namespace: agentNs });
     await waitFor(() => stack.agent.isLeader(), { what: 'agent to lead', timeoutMs: 30_000 });
   });

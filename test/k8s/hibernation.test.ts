@@ -32,9 +32,11 @@ import type { EventSink, EventSubject } from '../../src/kube/events.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import {
   clusterBinDir,
+  createDeployment,
   createNamespace,
   deleteNamespace,
   loadTestKubeConfig,
+  neverScheduledPodSpec,
   testKubeconfigPath,
   uniqueName,
   waitFor,
@@ -106,36 +108,6 @@ async function startController(): Promise<Harness> {
 
 // ---- objects --------------------------------------------------------------------------------
 
-// Pods never schedule (no node has this label): only spec.replicas matters here, and pods must
-// not land on the kwok nodes other test files drain.
-const podSpec = {
-  nodeSelector: { 'clusteropt.io/test-never': 'true' },
-  containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }],
-};
-
-async function createDeployment(
-  namespace: string,
-  name: string,
-  replicas: number,
-  meta: {
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    ownerReferences?: unknown[];
-  } = {},
-) {
-  await apps.createNamespacedDeployment({
-    namespace,
-    body: {
-      metadata: { name, ...meta } as never,
-      spec: {
-        replicas,
-        selector: { matchLabels: { app: name } },
-        template: { metadata: { labels: { app: name } }, spec: podSpec },
-      },
-    },
-  });
-}
-
 async function createStatefulSet(namespace: string, name: string, replicas: number) {
   await apps.createNamespacedStatefulSet({
     namespace,
@@ -145,7 +117,7 @@ async function createStatefulSet(namespace: string, name: string, replicas: numb
         replicas,
         serviceName: name,
         selector: { matchLabels: { app: name } },
-        template: { metadata: { labels: { app: name } }, spec: podSpec },
+        template: { metadata: { labels: { app: name } }, spec: neverScheduledPodSpec },
       },
     },
   });
@@ -159,7 +131,7 @@ async function createCronJob(namespace: string, name: string, suspend: boolean) 
       spec: {
         schedule: '0 3 * * *',
         suspend,
-        jobTemplate: { spec: { template: { spec: { ...podSpec, restartPolicy: 'Never' } } } },
+        jobTemplate: { spec: { template: { spec: { ...neverScheduledPodSpec, restartPolicy: 'Never' } } } },
       },
     },
   });
@@ -405,23 +377,35 @@ describe('sleep and wake', () => {
       body: { metadata: { name: 'owner' } },
     });
     await Promise.all([
-      createDeployment(ns, 'web', 3),
-      createDeployment(ns, 'zero', 0),
-      createDeployment(ns, 'changed', 0),
-      createDeployment(ns, 'hpa-web', 1),
-      createDeployment(ns, 'dnd', 2, { annotations: { 'clusteropt.io/do-not-disrupt': 'true' } }),
-      createDeployment(ns, 'excluded', 2),
-      createDeployment(ns, 'db', 2, { labels: { tier: 'db' } }),
-      createDeployment(ns, 'owned', 2, {
+      createDeployment(kc, ns, 'web', { replicas: 3, podSpec: neverScheduledPodSpec }),
+      createDeployment(kc, ns, 'zero', { replicas: 0, podSpec: neverScheduledPodSpec }),
+      createDeployment(kc, ns, 'changed', { replicas: 0, podSpec: neverScheduledPodSpec }),
+      createDeployment(kc, ns, 'hpa-web', { replicas: 1, podSpec: neverScheduledPodSpec }),
+      createDeployment(kc, ns, 'dnd', {
+        replicas: 2,
+        podSpec: neverScheduledPodSpec,
+        annotations: { 'clusteropt.io/do-not-disrupt': 'true' },
+      }),
+      createDeployment(kc, ns, 'excluded', { replicas: 2, podSpec: neverScheduledPodSpec }),
+      createDeployment(kc, ns, 'db', { replicas: 2, podSpec: neverScheduledPodSpec, labels: { tier: 'db' } }),
+      createDeployment(kc, ns, 'owned', {
+        replicas: 2,
+        podSpec: neverScheduledPodSpec,
         ownerReferences: [
-          { apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata?.uid, controller: true },
+          {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            name: 'owner',
+            uid: owner.metadata?.uid as string,
+            controller: true,
+          },
         ],
       }),
       createStatefulSet(ns, 'cache', 2),
       createCronJob(ns, 'report', false),
       createCronJob(ns, 'paused', true),
-      createDeployment(other, 'elsewhere', 2),
-      createDeployment(protectedNs, 'guarded', 2),
+      createDeployment(kc, other, 'elsewhere', { replicas: 2, podSpec: neverScheduledPodSpec }),
+      createDeployment(kc, protectedNs, 'guarded', { replicas: 2, podSpec: neverScheduledPodSpec }),
     ]);
     await autoscaling.createNamespacedHorizontalPodAutoscaler({
       namespace: ns,
@@ -552,7 +536,7 @@ describe('sleep and wake', () => {
   });
 
   it('while asleep: new workloads and changes people make are left alone; nothing is applied twice', async () => {
-    await createDeployment(ns, 'late', 2);
+    await createDeployment(kc, ns, 'late', { replicas: 2, podSpec: neverScheduledPodSpec });
     await apps.patchNamespacedDeployment(
       { namespace: ns, name: 'changed', body: { spec: { replicas: 1 } } },
       mergePatch,
@@ -610,8 +594,8 @@ describe('a controller restarted while hibernating', () => {
     ns = await namespaceFor('hib-restart', { 'hib-restart': run });
     namespaces.push(ns);
     await Promise.all([
-      createDeployment(ns, 'api', 4),
-      createDeployment(ns, 'idle', 0),
+      createDeployment(kc, ns, 'api', { replicas: 4, podSpec: neverScheduledPodSpec }),
+      createDeployment(kc, ns, 'idle', { replicas: 0, podSpec: neverScheduledPodSpec }),
       createStatefulSet(ns, 'queue', 1),
     ]);
   });
@@ -681,8 +665,16 @@ describe('transitions at the right instants', () => {
   beforeAll(async () => {
     ns = await namespaceFor('hib-tz', { 'hib-tz': run });
     namespaces.push(ns);
-    await createDeployment(ns, 'berlin', 2, { labels: { zone: 'berlin' } });
-    await createDeployment(ns, 'kolkata', 3, { labels: { zone: 'kolkata' } });
+    await createDeployment(kc, ns, 'berlin', {
+      replicas: 2,
+      podSpec: neverScheduledPodSpec,
+      labels: { zone: 'berlin' },
+    });
+    await createDeployment(kc, ns, 'kolkata', {
+      replicas: 3,
+      podSpec: neverScheduledPodSpec,
+      labels: { zone: 'kolkata' },
+    });
     h = await startController();
   });
 

@@ -25,6 +25,7 @@ import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import { type ChartIdentity, installChartIdentity } from '../support/chart-identity.ts';
 import { createPdb, waitForPodsRunning } from '../support/drain-fixture.ts';
 import {
+  createDeployment,
   createKwokNodes,
   createNamespace,
   deleteNamespace,
@@ -87,21 +88,12 @@ describe('a hostile control plane against the default guardrails', () => {
       [app, 'web'],
       ['kube-system', systemApp],
     ] as const) {
-      await apps.createNamespacedDeployment({
-        namespace,
-        body: {
-          metadata: { name, labels: { app: name } },
-          spec: {
-            replicas: 2,
-            selector: { matchLabels: { app: name } },
-            template: {
-              metadata: { labels: { app: name } },
-              spec: {
-                nodeSelector: { 'kubernetes.io/hostname': workerB },
-                containers: [{ name: 'c', image: `registry.invalid/${name}:1` }],
-              },
-            },
-          },
+      await createDeployment(kc, namespace, name, {
+        replicas: 2,
+        labels: { app: name },
+        podSpec: {
+          nodeSelector: { 'kubernetes.io/hostname': workerB },
+          containers: [{ name: 'c', image: `registry.invalid/${name}:1` }],
         },
       });
       await createPdb(kc, namespace, name, name, { maxUnavailable: 0 });

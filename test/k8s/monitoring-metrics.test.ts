@@ -9,10 +9,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppsV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installCrds } from '../../src/crds/install.ts';
 import {
+  createDeployment,
   createKwokNodes,
   createNamespace,
   deleteNamespace,
@@ -32,7 +32,6 @@ import {
 } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
-const apps = kc.makeApiClient(AppsV1Api);
 const dir = mkdtempSync(join(tmpdir(), 'clusteropt-metrics-'));
 const node = uniqueName('mon');
 let ns = '';
@@ -101,22 +100,12 @@ describe('metrics the chart queries', () => {
     await createKwokNodes(kc, [node]);
     // One pod on the node, from a Deployment that can only run there (the drain evicts it and
     // its replacement stays Pending on the cordoned node).
-    await apps.createNamespacedDeployment({
-      namespace: ns,
-      body: {
-        metadata: { name: 'web' },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: 'web' } },
-          template: {
-            metadata: { labels: { app: 'web' } },
-            spec: {
-              nodeSelector: { 'kubernetes.io/hostname': node },
-              tolerations: [{ operator: 'Exists' }],
-              containers: [{ name: 'c', image: 'registry.invalid/none:1' }],
-            },
-          },
-        },
+    await createDeployment(kc, ns, 'web', {
+      replicas: 1,
+      podSpec: {
+        nodeSelector: { 'kubernetes.io/hostname': node },
+        tolerations: [{ operator: 'Exists' }],
+        containers: [{ name: 'c', image: 'registry.invalid/none:1' }],
       },
     });
     await waitForDeploymentReady(kc, ns, 'web', 1);

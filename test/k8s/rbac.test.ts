@@ -26,6 +26,7 @@ import { isConflict } from '../../src/kube/api-errors.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import { type ChartIdentity, installChartIdentity } from '../support/chart-identity.ts';
 import {
+  createDeployment,
   createKwokNodes,
   createNamespace,
   deleteNamespace,
@@ -92,21 +93,11 @@ describe('the agent with exactly the chart RBAC', () => {
 
   it('cordons, drains and scales', async () => {
     if (!stack) throw new Error('agent not started');
-    await apps.createNamespacedDeployment({
-      namespace: workloads,
-      body: {
-        metadata: { name: 'web' },
-        spec: {
-          replicas: 4,
-          selector: { matchLabels: { app: 'web' } },
-          template: {
-            metadata: { labels: { app: 'web' } },
-            spec: {
-              nodeSelector: { 'clusteropt.io/group': group },
-              containers: [{ name: 'web', image: 'registry.invalid/web:1' }],
-            },
-          },
-        },
+    await createDeployment(kc, workloads, 'web', {
+      replicas: 4,
+      podSpec: {
+        nodeSelector: { 'clusteropt.io/group': group },
+        containers: [{ name: 'web', image: 'registry.invalid/web:1' }],
       },
     });
     await waitForDeploymentReady(kc, workloads, 'web', 4);
@@ -280,19 +271,10 @@ describe('the agent with exactly the chart RBAC', () => {
     const saApps = sa.makeApiClient(AppsV1Api);
     const saBatch = sa.makeApiClient(BatchV1Api);
     const patch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-    await apps.createNamespacedDeployment({
-      namespace: workloads,
-      body: {
-        metadata: { name: 'guarded', labels: { app: 'guarded' } },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: 'guarded' } },
-          template: {
-            metadata: { labels: { app: 'guarded' } },
-            spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
-          },
-        },
-      },
+    await createDeployment(kc, workloads, 'guarded', {
+      replicas: 1,
+      labels: { app: 'guarded' },
+      podSpec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
     });
     const patchDeployment = (body: object, client = saApps) =>
       client.patchNamespacedDeployment({ name: 'guarded', namespace: workloads, body }, patch);

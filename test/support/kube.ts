@@ -4,7 +4,16 @@
  * admin kubeconfig path and the folder of cluster binaries (kubectl, helm, ...).
  */
 import { randomBytes } from 'node:crypto';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Node } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  type V1Deployment,
+  type V1Node,
+  type V1OwnerReference,
+  type V1PodSpec,
+} from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { type AgentAction, agentActionName } from '../../src/crds/agent-action.ts';
 
@@ -137,6 +146,48 @@ export async function readAgentAction(
     })
     .catch(() => undefined)) as AgentAction | undefined;
 }
+
+export interface DeploymentOptions {
+  replicas: number;
+  podSpec: V1PodSpec;
+  /** Labels of the Deployment object itself (none by default; its pods are always `app: NAME`). */
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: V1OwnerReference[];
+}
+
+/**
+ * Creates Deployment `name` whose pods (and selector) are labelled `app: NAME`: the one shape
+ * most tests need, so each states only its replicas and pod spec.
+ */
+export async function createDeployment(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  options: DeploymentOptions,
+): Promise<V1Deployment> {
+  const { replicas, podSpec, labels, annotations, ownerReferences } = options;
+  return kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name, labels, annotations, ownerReferences },
+      spec: {
+        replicas,
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name } }, spec: podSpec },
+      },
+    },
+  });
+}
+
+/**
+ * Pods that never schedule (no node has this label): for tests where only spec.replicas
+ * matters, and whose pods must not land on the kwok nodes other test files drain.
+ */
+export const neverScheduledPodSpec: V1PodSpec = {
+  nodeSelector: { 'clusteropt.io/test-never': 'true' },
+  containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }],
+};
 
 /** Waits until a Deployment reports `replicas` ready replicas. */
 export async function waitForDeploymentReady(

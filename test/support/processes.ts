@@ -149,6 +149,26 @@ export async function spawnControlPlane(options: {
   return cp;
 }
 
+export interface RegisteredCluster {
+  clusterId: string;
+  apiKey: string;
+  keyFile: string;
+}
+
+/**
+ * Registers cluster `name` at a reference control plane and writes its API key to `keyFile`
+ * (mode 0600), which is what `clusteropt-agent run --api-key-file` reads: every agent test starts so.
+ */
+export async function registerCluster(
+  cp: { admin: ReferenceControlPlaneAdmin },
+  name: string,
+  keyFile: string,
+): Promise<RegisteredCluster> {
+  const created = await cp.admin.createCluster({ name });
+  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  return { clusterId: created.cluster.id, apiKey: created.apiKey, keyFile };
+}
+
 export interface AgentProcess {
   name: string;
   stateDir: string;
