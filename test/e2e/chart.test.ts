@@ -32,6 +32,7 @@ import {
 } from '../support/fault-checks.ts';
 import {
   clusterBinDir,
+  createDeployment,
   createKwokNodes,
   loadTestKubeConfig,
   testKubeconfigPath,
@@ -165,34 +166,24 @@ async function localVolumes(count: number): Promise<void> {
 /** A web Deployment of real pods (the agent image serving HTTP), and its budget. */
 async function realWorkload(): Promise<void> {
   const labels = { app: 'real-web' };
-  await apps.createNamespacedDeployment({
-    namespace: appsNamespace,
-    body: {
-      metadata: { name: 'real-web' },
-      spec: {
-        replicas: 2,
-        selector: { matchLabels: labels },
-        template: {
-          metadata: { labels },
-          spec: {
-            nodeSelector: { 'clusteropt.io/test-node': 'real' },
-            terminationGracePeriodSeconds: 5,
-            containers: [
-              {
-                name: 'web',
-                image: e2eImage,
-                imagePullPolicy: 'Never',
-                command: [
-                  '/nodejs/bin/node',
-                  '-e',
-                  "require('http').createServer((q, r) => r.end('ok')).listen(8080); process.on('SIGTERM', () => process.exit(0))",
-                ],
-                readinessProbe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 },
-              },
-            ],
-          },
+  await createDeployment(kc, appsNamespace, 'real-web', {
+    replicas: 2,
+    podSpec: {
+      nodeSelector: { 'clusteropt.io/test-node': 'real' },
+      terminationGracePeriodSeconds: 5,
+      containers: [
+        {
+          name: 'web',
+          image: e2eImage,
+          imagePullPolicy: 'Never',
+          command: [
+            '/nodejs/bin/node',
+            '-e',
+            "require('http').createServer((q, r) => r.end('ok')).listen(8080); process.on('SIGTERM', () => process.exit(0))",
+          ],
+          readinessProbe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 },
         },
-      },
+      ],
     },
   });
   await kc.makeApiClient(PolicyV1Api).createNamespacedPodDisruptionBudget({
@@ -202,23 +193,12 @@ async function realWorkload(): Promise<void> {
 }
 
 async function kwokWorkload(): Promise<void> {
-  const labels = { app: 'web' };
-  await apps.createNamespacedDeployment({
-    namespace: appsNamespace,
-    body: {
-      metadata: { name: 'web' },
-      spec: {
-        replicas: 4,
-        selector: { matchLabels: labels },
-        template: {
-          metadata: { labels },
-          spec: {
-            nodeSelector: { type: 'kwok' },
-            tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists' }],
-            containers: [{ name: 'web', image: 'registry.invalid/web:1' }],
-          },
-        },
-      },
+  await createDeployment(kc, appsNamespace, 'web', {
+    replicas: 4,
+    podSpec: {
+      nodeSelector: { type: 'kwok' },
+      tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists' }],
+      containers: [{ name: 'web', image: 'registry.invalid/web:1' }],
     },
   });
 }

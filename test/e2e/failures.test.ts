@@ -4,7 +4,7 @@
  */
 import { AppsV1Api, CoreV1Api, StorageV1Api, type V1PodSpec } from '@kubernetes/client-node';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { deleteNamespace, loadTestKubeConfig, uniqueName } from '../support/kube.ts';
+import { createDeployment, deleteNamespace, loadTestKubeConfig, uniqueName } from '../support/kube.ts';
 import { restrictedContainer, restrictedLabels } from './support/control-plane.ts';
 import { e2eImage, workloadNode } from './support/env.ts';
 import { waitForPodsReady } from './support/pods.ts';
@@ -40,20 +40,6 @@ const restrictedPod = (image: string): V1PodSpec => ({
   ],
 });
 
-async function deployment(name: string, spec: V1PodSpec): Promise<void> {
-  await apps.createNamespacedDeployment({
-    namespace,
-    body: {
-      metadata: { name },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: name } },
-        template: { metadata: { labels: { app: name } }, spec },
-      },
-    },
-  });
-}
-
 async function failure(selector: string): Promise<{ message: string; seconds: number }> {
   const t0 = Date.now();
   const err = await waitForPodsReady(kc, namespace, selector, 1, 180_000).then(
@@ -65,7 +51,10 @@ async function failure(selector: string): Promise<{ message: string; seconds: nu
 
 describe('pods that cannot come up fail the wait at once, with their Events', () => {
   it('a missing image', async () => {
-    await deployment('no-image', restrictedPod('clusteropt-agent:does-not-exist'));
+    await createDeployment(kc, namespace, 'no-image', {
+      replicas: 1,
+      podSpec: restrictedPod('clusteropt-agent:does-not-exist'),
+    });
     const { message, seconds } = await failure('app=no-image');
     expect(message).toMatch(/container c ErrImageNeverPull/);
     expect(message).toMatch(
@@ -78,7 +67,7 @@ describe('pods that cannot come up fail the wait at once, with their Events', ()
     const root = restrictedPod(e2eImage);
     root.securityContext = {};
     root.containers[0]!.securityContext = {};
-    await deployment('root', root);
+    await createDeployment(kc, namespace, 'root', { replicas: 1, podSpec: root });
     const { message, seconds } = await failure('app=root');
     expect(message).toMatch(/could not create a pod/);
     expect(message).toMatch(/FailedCreate: .*violates PodSecurity "restricted:latest"/);

@@ -6,8 +6,9 @@
  * Service, as a production agent reaches its control plane.
  */
 import { randomBytes } from 'node:crypto';
-import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { ReferenceControlPlaneAdmin } from '../../../src/reference-control-plane/admin-client.ts';
+import { createDeployment } from '../../support/kube.ts';
 import { agentNode, e2eImage } from './env.ts';
 import { waitForPodsReady } from './pods.ts';
 
@@ -35,7 +36,6 @@ export const restrictedContainer = {
 
 export async function deployControlPlane(kc: KubeConfig): Promise<InClusterControlPlane> {
   const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
   const namespace = controlPlaneNamespace;
   const token = randomBytes(24).toString('hex');
   await core.createNamespace({ body: { metadata: { name: namespace, labels: restrictedLabels } } });
@@ -44,45 +44,35 @@ export async function deployControlPlane(kc: KubeConfig): Promise<InClusterContr
     body: { metadata: { name: 'admin-token' }, stringData: { token } },
   });
   const labels = { app: 'control-plane' };
-  await apps.createNamespacedDeployment({
-    namespace,
-    body: {
-      metadata: { name: 'control-plane' },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: labels },
-        template: {
-          metadata: { labels },
-          spec: {
-            nodeSelector: { 'kubernetes.io/hostname': agentNode },
-            securityContext: {
-              runAsNonRoot: true,
-              runAsUser: 65532,
-              fsGroup: 65532,
-              seccompProfile: { type: 'RuntimeDefault' },
-            },
-            containers: [
-              {
-                name: 'control-plane',
-                image: e2eImage,
-                imagePullPolicy: 'Never',
-                args: ['control-plane', 'serve', '--db', '/data/cp.db', '--listen', `0.0.0.0:${port}`],
-                env: [
-                  {
-                    name: 'CLUSTEROPT_ADMIN_TOKEN',
-                    valueFrom: { secretKeyRef: { name: 'admin-token', key: 'token' } },
-                  },
-                ],
-                ports: [{ containerPort: port, name: 'http' }],
-                readinessProbe: { httpGet: { path: '/healthz', port }, periodSeconds: 1 },
-                securityContext: restrictedContainer,
-                volumeMounts: [{ name: 'data', mountPath: '/data' }],
-              },
-            ],
-            volumes: [{ name: 'data', emptyDir: {} }],
-          },
-        },
+  await createDeployment(kc, namespace, 'control-plane', {
+    replicas: 1,
+    podSpec: {
+      nodeSelector: { 'kubernetes.io/hostname': agentNode },
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 65532,
+        fsGroup: 65532,
+        seccompProfile: { type: 'RuntimeDefault' },
       },
+      containers: [
+        {
+          name: 'control-plane',
+          image: e2eImage,
+          imagePullPolicy: 'Never',
+          args: ['control-plane', 'serve', '--db', '/data/cp.db', '--listen', `0.0.0.0:${port}`],
+          env: [
+            {
+              name: 'CLUSTEROPT_ADMIN_TOKEN',
+              valueFrom: { secretKeyRef: { name: 'admin-token', key: 'token' } },
+            },
+          ],
+          ports: [{ containerPort: port, name: 'http' }],
+          readinessProbe: { httpGet: { path: '/healthz', port }, periodSeconds: 1 },
+          securityContext: restrictedContainer,
+          volumeMounts: [{ name: 'data', mountPath: '/data' }],
+        },
+      ],
+      volumes: [{ name: 'data', emptyDir: {} }],
     },
   });
   const service = await core.createNamespacedService({
