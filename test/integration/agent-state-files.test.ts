@@ -25,6 +25,7 @@ import { type RunningAgent, startAgent } from '../../src/agent/run.ts';
 import { AgentConfigSchema } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { startReferenceControlPlane } from '../../src/reference-control-plane/index.ts';
+import { registerCluster } from '../support/processes.ts';
 import { waitFor } from '../support/wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'agent-state-files-'));
@@ -90,9 +91,8 @@ describe('a corrupt state file', () => {
       logger: createLogger({ level: 'silent' }),
     });
     try {
-      const created = await cp.admin.createCluster({ name: 'corrupt' });
       const keyFile = join(dir, 'key');
-      writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+      const { clusterId } = await registerCluster(cp, 'corrupt', keyFile);
       const stateDir = join(dir, 'state');
       mkdirSync(stateDir, { recursive: true });
       writeFileSync(join(stateDir, 'agent.db'), randomBytes(64 * 1024));
@@ -122,8 +122,7 @@ describe('a corrupt state file', () => {
       const metrics = await (await fetch(`http://127.0.0.1:${agent.healthAddress.port}/metrics`)).text();
       expect(metrics).toMatch(/clusteropt_agent_state_corrupt_recoveries_total 1/);
       const event = await waitFor(
-        async () =>
-          (await cp.admin.listEvents(created.cluster.id)).find((e) => e.event === 'state.corrupt_recovered'),
+        async () => (await cp.admin.listEvents(clusterId)).find((e) => e.event === 'state.corrupt_recovered'),
         { what: 'the audit event at the control plane', timeoutMs: 30_000 },
       );
       expect(event.details.message).toMatch(/state file was corrupt .*moved to .*agent\.db\.corrupt-/);

@@ -13,7 +13,7 @@
  * random, seeded point of its round of 48). Asserted besides: each drain's effect once, and
  * the budget's healthy pods never below minAvailable.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
@@ -37,7 +37,7 @@ import {
   waitFor,
 } from '../support/kube.ts';
 import { applyWidePolicy } from '../support/policy.ts';
-import { type AgentProcess, spawnAgent } from '../support/processes.ts';
+import { type AgentProcess, registerCluster, spawnAgent } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -78,10 +78,8 @@ beforeAll(async () => {
     leaseSeconds: 10,
     logger: createLogger({ level: 'warn' }),
   });
-  const created = await cp.admin.createCluster({ name: 'failover' });
-  clusterId = created.cluster.id;
   const keyFile = join(dir, 'api-key');
-  writeFileSync(keyFile, created.apiKey);
+  ({ clusterId } = await registerCluster(cp, 'failover', keyFile));
   const spawn = (name: string) =>
     spawnAgent({
       name,

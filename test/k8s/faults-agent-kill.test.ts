@@ -27,7 +27,7 @@
  * - the agent's journal has every action finished, none left started.
  * The random seed is printed; set FAULTS_SEED to replay a run.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, PolicyV1Api } from '@kubernetes/client-node';
@@ -53,7 +53,7 @@ import {
   waitFor,
 } from '../support/kube.ts';
 import { applyWidePolicy } from '../support/policy.ts';
-import { type AgentProcess, spawnAgent } from '../support/processes.ts';
+import { type AgentProcess, registerCluster, spawnAgent } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -100,10 +100,8 @@ beforeAll(async () => {
     leaseSeconds: 3,
     logger: createLogger({ level: 'warn' }),
   });
-  const created = await cp.admin.createCluster({ name: 'agent-kill' });
-  clusterId = created.cluster.id;
   const keyFile = join(dir, 'api-key');
-  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  ({ clusterId } = await registerCluster(cp, 'agent-kill', keyFile));
   agent = await spawnAgent({
     name: 'agent',
     dir,

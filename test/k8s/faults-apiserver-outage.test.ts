@@ -24,7 +24,7 @@
  * are not the agent's. Pods have terminationGracePeriodSeconds 0, so an accepted eviction
  * removes them at once without waiting for kwok either.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PolicyV1Api } from '@kubernetes/client-node';
@@ -50,6 +50,7 @@ import {
 } from '../support/kube.ts';
 import { watchBudgetFloor } from '../support/pdb-watch.ts';
 import { applyWidePolicy } from '../support/policy.ts';
+import { registerCluster } from '../support/processes.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'clusteropt-apiserver-outage-'));
 const outageMs = bySize({ ci: 30_000, full: 60_000 });
@@ -89,10 +90,8 @@ beforeAll(async () => {
     leaseSeconds: 30,
     logger: createLogger({ level: 'warn' }),
   });
-  const created = await cp.admin.createCluster({ name: 'apiserver-outage' });
-  clusterId = created.cluster.id;
   const keyFile = join(dir, 'api-key');
-  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  ({ clusterId } = await registerCluster(cp, 'apiserver-outage', keyFile));
   const config = AgentConfigSchema.parse({
     controlPlaneUrl: cp.url,
     allowInsecureHttp: true,

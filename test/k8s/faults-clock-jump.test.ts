@@ -65,7 +65,7 @@ import {
   waitFor,
 } from '../support/kube.ts';
 import { applyWidePolicy } from '../support/policy.ts';
-import { type AgentProcess, spawnAgent } from '../support/processes.ts';
+import { type AgentProcess, registerCluster, spawnAgent } from '../support/processes.ts';
 
 const libfaketime = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const kc = loadTestKubeConfig();
@@ -171,10 +171,8 @@ beforeAll(async () => {
     leaseSeconds: 5,
     logger: createLogger({ level: 'warn' }),
   });
-  const created = await cp.admin.createCluster({ name: 'clock-jump' });
-  clusterId = created.cluster.id;
   const keyFile = join(dir, 'api-key');
-  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  ({ clusterId } = await registerCluster(cp, 'clock-jump', keyFile));
   for (const name of ['a', 'b']) {
     agents.push(
       await spawnAgent({

@@ -20,7 +20,7 @@
  * action per node (order per target survived); each drain's effect happened once, and the
  * budget's healthy pods never dropped below minAvailable at any moment of the run.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -46,6 +46,7 @@ import { applyWidePolicy } from '../support/policy.ts';
 import {
   type AgentProcess,
   type ControlPlaneProcess,
+  registerCluster,
   spawnAgent,
   spawnControlPlane,
 } from '../support/processes.ts';
@@ -109,10 +110,8 @@ beforeAll(async () => {
   await createKwokNodes(kc, [...patchNodes, ...cordonNodes], { managed: false });
   pool = await createDrainPool(kc, { prefix: 'cpo-pdb' });
   cp = await spawnControlPlane({ dir, leaseSeconds: 600 });
-  const created = await cp.admin.createCluster({ name: 'cp-outage' });
-  clusterId = created.cluster.id;
   const keyFile = join(dir, 'api-key');
-  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  ({ clusterId } = await registerCluster(cp, 'cp-outage', keyFile));
   agent = await spawnAgent({
     name: 'agent',
     dir,

@@ -26,16 +26,7 @@
  * full and on a read-only state dir: exit 1, one line naming the path, no stack trace.
  */
 import { spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
@@ -78,7 +69,7 @@ import {
   waitFor,
 } from '../support/kube.ts';
 import { applyWidePolicy } from '../support/policy.ts';
-import { type AgentProcess, spawnAgent } from '../support/processes.ts';
+import { type AgentProcess, registerCluster, spawnAgent } from '../support/processes.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -197,10 +188,8 @@ beforeAll(async () => {
     leaseSeconds: 5,
     logger: createLogger({ level: 'warn' }),
   });
-  const created = await cp.admin.createCluster({ name: 'disk-full' });
-  clusterId = created.cluster.id;
   keyFile = join(dir, 'api-key');
-  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  ({ clusterId } = await registerCluster(cp, 'disk-full', keyFile));
   agent = await spawnAgent({
     name: 'agent',
     dir,

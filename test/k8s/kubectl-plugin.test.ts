@@ -7,7 +7,7 @@
  * resume. Bad input exits non-zero with a message and changes nothing.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -30,6 +30,7 @@ import { applyPolicy, applyWidePolicy, deletePolicy } from '../support/policy.ts
 import {
   type AgentProcess,
   type ControlPlaneProcess,
+  registerCluster,
   spawnAgent,
   spawnControlPlane,
 } from '../support/processes.ts';
@@ -117,10 +118,8 @@ beforeAll(async () => {
   await createKwokNodes(kc, nodes, { managed: false });
   await applyWidePolicy(kc, widePolicy);
   cp = await spawnControlPlane({ dir });
-  const created = await cp.admin.createCluster({ name: 'plugin' });
-  clusterId = created.cluster.id;
   keyFile = join(dir, 'api-key');
-  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  ({ clusterId } = await registerCluster(cp, 'plugin', keyFile));
   await startAgent('agent-a');
 });
 

@@ -6,7 +6,7 @@
  * panel (rendered from the chart by helm) is parsed for metric names, and each must have a
  * sample in the scrape.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +27,7 @@ import { promqlMetricNames, renderMonitoringObjects, ruleGroups } from '../suppo
 import {
   type AgentProcess,
   type ControlPlaneProcess,
+  registerCluster,
   spawnAgent,
   spawnControlPlane,
 } from '../support/processes.ts';
@@ -110,9 +111,8 @@ describe('metrics the chart queries', () => {
     });
     await waitForDeploymentReady(kc, ns, 'web', 1);
     cp = await spawnControlPlane({ dir });
-    const created = await cp.admin.createCluster({ name: 'metrics' });
     const keyFile = join(dir, 'api-key');
-    writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+    const { clusterId } = await registerCluster(cp, 'metrics', keyFile);
     agent = await spawnAgent({
       name: 'agent',
       dir,
@@ -122,7 +122,6 @@ describe('metrics the chart queries', () => {
       kubeconfig: testKubeconfigPath(),
       args: ['--poll-wait-seconds=5', '--heartbeat-interval-seconds=5'],
     });
-    const clusterId = created.cluster.id;
     const cordon = await cp.admin.enqueue(clusterId, { type: 'cordon_node', payload: { nodeName: node } });
     const drain = await cp.admin.enqueue(clusterId, {
       type: 'drain_node',

@@ -21,7 +21,7 @@
  * naive/agent) and one JSON line.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -35,7 +35,7 @@ import {
 } from '../../../src/reference-control-plane/index.ts';
 import { sleep } from '../../../src/util/backoff.ts';
 import { applyWidePolicy } from '../../support/policy.ts';
-import { spawnAgent } from '../../support/processes.ts';
+import { registerCluster, spawnAgent } from '../../support/processes.ts';
 import { createNodes, deleteNodes, useCluster, waitFor } from '../common/kube.ts';
 import { machineNote, printJsonLine, printTable, ratio, round, summarize } from '../common/stats.ts';
 import { startLoad } from './load.ts';
@@ -120,10 +120,8 @@ const inWindow = (times: readonly number[], w: Window) =>
 
 async function measureSubject(subject: 'agent' | 'naive', stack: Stack, dir: string, nodes: string[]) {
   const { cp, kc } = stack;
-  const created = await cp.admin.createCluster({ name: `cp-load-${subject}` });
-  const clusterId = created.cluster.id;
   const keyFile = join(dir, `${subject}.api-key`);
-  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  const { clusterId } = await registerCluster(cp, `cp-load-${subject}`, keyFile);
   const ns = `cp-load-${subject}-${process.pid}`;
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
   await resetNodes(stack, nodes);

@@ -11,7 +11,7 @@
  * Diagnostics only: wrapping costs a little and the agent shares this process's event loop
  * with the watch that measures it. Prints the median ms of each step and one JSON line.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -24,7 +24,7 @@ import { createKubeClients } from '../../../src/kube/clients.ts';
 import { createLogger } from '../../../src/observability/logger.ts';
 import { StateStore } from '../../../src/store/index.ts';
 import { applyWidePolicy } from '../../support/policy.ts';
-import { spawnControlPlane } from '../../support/processes.ts';
+import { registerCluster, spawnControlPlane } from '../../support/processes.ts';
 import { createNodes, deleteNodes, useCluster, watchNodes } from '../common/kube.ts';
 import { printJsonLine, printTable, round, summarize } from '../common/stats.ts';
 
@@ -77,9 +77,8 @@ async function main() {
     labels: { 'clusteropt.io/bench': `profile-${process.pid}` },
   });
   const cp = await spawnControlPlane({ dir });
-  const created = await cp.admin.createCluster({ name: 'bench-profile' });
   const keyFile = join(dir, 'api-key');
-  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  const { clusterId } = await registerCluster(cp, 'bench-profile', keyFile);
   const agent = await startAgent(
     AgentConfigSchema.parse({
       controlPlaneUrl: cp.url,
@@ -117,7 +116,7 @@ async function main() {
         expecting = { name, unschedulable: cordon, resolve };
       });
       mark('enqueue');
-      await cp.admin.enqueue(created.cluster.id, {
+      await cp.admin.enqueue(clusterId, {
         type: cordon ? 'cordon_node' : 'uncordon_node',
         payload: { nodeName: name },
       });

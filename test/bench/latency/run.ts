@@ -16,14 +16,14 @@
  * measured sample (seeded). Prints both, the ratio of medians, then one JSON line.
  * Targets: p50 <= 100 ms, p99 <= 500 ms.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createKubeClients } from '../../../src/kube/clients.ts';
 import { applyWidePolicy } from '../../support/policy.ts';
-import { spawnAgent, spawnControlPlane } from '../../support/processes.ts';
+import { registerCluster, spawnAgent, spawnControlPlane } from '../../support/processes.ts';
 import { createNodes, deleteNodes, useCluster, waitFor, watchNodes } from '../common/kube.ts';
 import {
   machineNote,
@@ -87,9 +87,8 @@ async function main() {
   console.error(`nodes settled in ${Math.round(performance.now() - settleStart)} ms`);
 
   const cp = await spawnControlPlane({ dir, leaseSeconds: 60 });
-  const created = await cp.admin.createCluster({ name: 'bench-latency' });
   const keyFile = join(dir, 'api-key');
-  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  const { clusterId } = await registerCluster(cp, 'bench-latency', keyFile);
   const agent = await spawnAgent({
     name: 'agent',
     dir,
@@ -121,7 +120,7 @@ async function main() {
         expecting = { name, unschedulable: cordon, resolve };
       });
       const t0 = performance.now();
-      await cp.admin.enqueue(created.cluster.id, {
+      await cp.admin.enqueue(clusterId, {
         type: cordon ? 'cordon_node' : 'uncordon_node',
         payload: { nodeName: name },
       });
@@ -139,7 +138,7 @@ async function main() {
     }
     // Every action ended succeeded at the control plane.
     await waitFor(
-      async () => (await cp.admin.listActions(created.cluster.id, { state: 'succeeded' })).length === n + 3,
+      async () => (await cp.admin.listActions(clusterId, { state: 'succeeded' })).length === n + 3,
       { timeoutMs: 60_000, what: 'all actions succeeded at the control plane' },
     );
   } finally {

@@ -21,7 +21,7 @@
  * Prints tables and one JSON line.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -30,7 +30,7 @@ import { ApiKeySource, ControlPlaneClient, OutboxShipper } from '../../../src/co
 import { ActionsRepo } from '../../../src/reference-control-plane/actions-repo.ts';
 import { openDatabase } from '../../../src/reference-control-plane/db.ts';
 import { StateStore } from '../../../src/store/index.ts';
-import { spawnControlPlane } from '../../support/processes.ts';
+import { registerCluster, spawnControlPlane } from '../../support/processes.ts';
 import { startCountingProxy } from '../common/counting-proxy.ts';
 import { waitFor } from '../common/kube.ts';
 import { machineNote, printJsonLine, printTable, round } from '../common/stats.ts';
@@ -145,9 +145,8 @@ function sizeOnDisk() {
 
 async function replayRates() {
   const cp = await spawnControlPlane({ dir: join(dir), leaseSeconds: 600 });
-  const created = await cp.admin.createCluster({ name: 'bench-outbox' });
   const keyFile = join(dir, 'api-key');
-  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  const { clusterId } = await registerCluster(cp, 'bench-outbox', keyFile);
   // The actions the reports are about, straight into the control plane's database.
   const ids: string[] = [];
   const cpDb = openDatabase(cp.dbPath);
@@ -157,7 +156,7 @@ async function replayRates() {
       // Final reports (replayN), the outage backlog (replayN), three WAN runs (wanRows each).
       for (let i = 0; i < replayN * 2 + 3 * wanRows; i++) {
         const r = repo.enqueue({
-          clusterId: created.cluster.id,
+          clusterId,
           type: 'cordon_node',
           payload: { nodeName: `n${i}` },
         });

@@ -36,16 +36,7 @@
  * one JSON line last.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import {
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -54,7 +45,7 @@ import { createKubeClients, type KubeClients } from '../../../src/kube/clients.t
 import { AwsQueryServer, makeInstances } from '../../integration/aws-query-server.ts';
 import { withVariantWords } from '../../support/agent-image.ts';
 import { applyWidePolicy } from '../../support/policy.ts';
-import { spawnControlPlane } from '../../support/processes.ts';
+import { registerCluster, spawnControlPlane } from '../../support/processes.ts';
 import { forEachLimit, waitFor } from '../common/kube.ts';
 import { machineNote, printJsonLine, printTable, round, summarize } from '../common/stats.ts';
 import { type AgentBuild, buildAgent, imageRuntime } from './agent-build.ts';
@@ -741,10 +732,8 @@ async function runLife(
   const namespace = agentNamespace(k);
   livesStarted = Math.max(livesStarted, k + 1);
   await ensureNamespace(clients, namespace);
-  const created = await w.cp.admin.createCluster({ name: `bench-scale-${k}` });
-  const clusterId = created.cluster.id;
   const keyFile = join(w.dir, `api-key-${k}`);
-  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  const { clusterId } = await registerCluster(w.cp, `bench-scale-${k}`, keyFile);
   // Only the first run: a snapshot of 5,000 nodes takes a minute to write.
   const snapshotDir = k === 0 ? args['heap-snapshot'] : undefined;
   if (snapshotDir) mkdirSync(snapshotDir, { recursive: true });

@@ -8,7 +8,7 @@
  *
  * Diagnostics only (the agent shares this process with the counters).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,7 +23,7 @@ import { createLogger } from '../../../src/observability/logger.ts';
 import { CommitGroup } from '../../../src/store/commit-group.ts';
 import { Outbox, StateStore } from '../../../src/store/index.ts';
 import { applyWidePolicy } from '../../support/policy.ts';
-import { spawnControlPlane } from '../../support/processes.ts';
+import { registerCluster, spawnControlPlane } from '../../support/processes.ts';
 import { createNodes, deleteNodes, forEachLimit, useCluster } from '../common/kube.ts';
 import { printJsonLine, printTable } from '../common/stats.ts';
 
@@ -116,9 +116,8 @@ async function main() {
   const names = Array.from({ length: n }, (_, i) => `bench-tpp-${process.pid}-${i}`);
   await createNodes(cluster.kc, names, { managed: false, concurrency: 32 });
   const cp = await spawnControlPlane({ dir, leaseSeconds: 120 });
-  const created = await cp.admin.createCluster({ name: 'bench-tp-profile' });
   const keyFile = join(dir, 'api-key');
-  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  const { clusterId } = await registerCluster(cp, 'bench-tp-profile', keyFile);
   const agent = await startAgent(
     AgentConfigSchema.parse({
       controlPlaneUrl: cp.url,
@@ -136,11 +135,11 @@ async function main() {
   const t0 = performance.now();
   try {
     const enqueueing = forEachLimit(names, 16, async (nodeName) => {
-      await cp.admin.enqueue(created.cluster.id, { type: 'cordon_node', payload: { nodeName } });
+      await cp.admin.enqueue(clusterId, { type: 'cordon_node', payload: { nodeName } });
     });
     for (let s = 1; ; s++) {
       await new Promise((r) => setTimeout(r, t0 + s * 1000 - performance.now()));
-      const terminal = (await cp.admin.countActions(created.cluster.id)).succeeded;
+      const terminal = (await cp.admin.countActions(clusterId)).succeeded;
       rows.push([s, ...Object.values(counts), terminal]);
       console.error(rows.at(-1)!.join('\t'));
       if (terminal === n) break;

@@ -11,14 +11,14 @@
  * them, which keeps the cluster's CPU for the agent). Without --kubeconfig a test cluster of
  * its own is started. Target: >= 100 actions/s.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { applyWidePolicy } from '../../support/policy.ts';
-import { spawnAgent, spawnControlPlane } from '../../support/processes.ts';
+import { registerCluster, spawnAgent, spawnControlPlane } from '../../support/processes.ts';
 import { createNodes, deleteNodes, forEachLimit, useCluster } from '../common/kube.ts';
 import { machineNote, printJsonLine, printTable, round } from '../common/stats.ts';
 import { apiRequestCounts, countDiff, cpuDiff, cpuSnapshot } from './cost.ts';
@@ -67,10 +67,8 @@ async function main() {
   const nodeOptions = process.env.NODE_OPTIONS;
   if (profDir) process.env.NODE_OPTIONS = `${nodeOptions ?? ''} --cpu-prof --cpu-prof-dir=${profDir}`.trim();
   const cp = await spawnControlPlane({ dir, leaseSeconds: 120 });
-  const created = await cp.admin.createCluster({ name: 'bench-throughput' });
-  const clusterId = created.cluster.id;
   const keyFile = join(dir, 'api-key');
-  writeFileSync(keyFile, created.apiKey, { mode: 0o600 });
+  const { clusterId } = await registerCluster(cp, 'bench-throughput', keyFile);
   const agent = await spawnAgent({
     name: 'agent',
     dir,
