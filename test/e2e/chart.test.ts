@@ -310,6 +310,10 @@ describe('helm install on the real node', () => {
     await waitSucceeded(await enqueue('uncordon_node', { nodeName: workloadNode }));
   });
 
+  // The kwok nodes an actionStream patches and cordons.
+  const streamPatchNodes = ['e2e-kwok-b'];
+  const streamCordonNodes = ['e2e-kwok-c'];
+
   /** Enqueues a stream of node actions while `during` runs; returns them once all are terminal. */
   async function actionStream(count: number, during: () => Promise<void>): Promise<PlannedAction[]> {
     const { deletedBefore } = { deletedBefore: (await cp.admin.listActions(clusterId)).length };
@@ -317,7 +321,7 @@ describe('helm install on the real node', () => {
     const turns = new Map<string, number>();
     const enqueueAll = (async () => {
       for (let step = 0; step < count; step++) {
-        const { type, node, payload } = nodeActionPlan(step, ['e2e-kwok-b'], ['e2e-kwok-c'], turns);
+        const { type, node, payload } = nodeActionPlan(step, streamPatchNodes, streamCordonNodes, turns);
         planned.push({ id: await enqueue(type, payload), type, node, step });
         await new Promise((r) => setTimeout(r, 300));
       }
@@ -326,6 +330,19 @@ describe('helm install on the real node', () => {
     await enqueueAll;
     await waitAllTerminal(cp.admin, clusterId, deletedBefore + count, 180_000);
     return planned;
+  }
+
+  /** Each action of an actionStream took effect once, on the nodes actionStream plans on. */
+  async function assertStreamRanOnce(planned: PlannedAction[]): Promise<void> {
+    await assertExactlyOnce({
+      admin: cp.admin,
+      clusterId,
+      core,
+      planned,
+      patchNodes: streamPatchNodes,
+      cordonNodes: streamCordonNodes,
+      maxAlreadyDone: 1,
+    });
   }
 
   it('a leader killed through the container runtime: leadership moves on, nothing runs twice', async () => {
@@ -356,15 +373,7 @@ describe('helm install on the real node', () => {
       seconds: failover,
       newLeader: podOf(next) === leader ? 'the restarted container' : 'the standby replica',
     });
-    await assertExactlyOnce({
-      admin: cp.admin,
-      clusterId,
-      core,
-      planned,
-      patchNodes: ['e2e-kwok-b'],
-      cordonNodes: ['e2e-kwok-c'],
-      maxAlreadyDone: 1,
-    });
+    await assertStreamRanOnce(planned);
     // The kubelet restarted the killed container in place.
     await waitFor(
       async () =>
@@ -471,15 +480,7 @@ describe('helm install on the real node', () => {
       );
       await waitForPodsReady(kc, namespace, agentSelector, 2);
     });
-    await assertExactlyOnce({
-      admin: cp.admin,
-      clusterId,
-      core,
-      planned,
-      patchNodes: ['e2e-kwok-b'],
-      cordonNodes: ['e2e-kwok-c'],
-      maxAlreadyDone: 1,
-    });
+    await assertStreamRanOnce(planned);
   });
 
   it('serves /metrics through its Service; logs are JSON and never contain the key', async () => {
