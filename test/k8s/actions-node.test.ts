@@ -12,6 +12,7 @@ import { patchNodeExecutor } from '../../src/actions/patch-node.ts';
 import { executorFor, runAction } from '../../src/actions/registry.ts';
 import { ActionAbortedError } from '../../src/actions/types.ts';
 import { uncordonNodeExecutor } from '../../src/actions/uncordon-node.ts';
+import { ActionType } from '../../src/crds/agent-action.ts';
 import {
   actionContext,
   createDeployment,
@@ -263,15 +264,7 @@ describe('runAction', () => {
 
     // sync_hibernation_schedule is in the registry like every other type (issue 17; it used to
     // enter through the controller's extraExecutors, and runAction failed it).
-    for (const type of [
-      'cordon_node',
-      'uncordon_node',
-      'drain_node',
-      'scale_workload',
-      'patch_node',
-      'delete_node',
-      'sync_hibernation_schedule',
-    ] as const) {
+    for (const type of ActionType.options) {
       expect(executorFor(type)?.idempotent).toBe(true);
     }
   });
