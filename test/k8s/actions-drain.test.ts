@@ -21,9 +21,9 @@ import { ActionAbortedError } from '../../src/actions/types.ts';
 import { createKubeClients } from '../../src/kube/clients.ts';
 import {
   actionContext,
-  createDeployment,
   createHundredTenPodNode,
   createPdb,
+  createPoolDeployment,
   createPoolNodes,
   createReadyNamespace,
   deletePool,
@@ -229,7 +229,7 @@ describe('drain with PodDisruptionBudgets', () => {
   it('never takes ready pods below minAvailable (PDB allowing one disruption)', async () => {
     const pool = await smallPool('pdb-one');
     pools.push(pool);
-    await createDeployment(kc, pool.namespace, pool.id, 'guarded', { replicas: 6 });
+    await createPoolDeployment(kc, pool.namespace, pool.id, 'guarded', { replicas: 6 });
     await waitForPodsRunning(kc, pool.namespace, pool.source, 6);
     await createPdb(kc, pool.namespace, 'guarded', 'guarded', { minAvailable: 5 });
     await setUnschedulable(kc, pool.targets, false);
@@ -257,7 +257,7 @@ describe('drain with PodDisruptionBudgets', () => {
   it('reports blocked at the budget end when the PDB allows nothing; force deletes', async () => {
     const pool = await smallPool('pdb-none');
     pools.push(pool);
-    await createDeployment(kc, pool.namespace, pool.id, 'pinned', {
+    await createPoolDeployment(kc, pool.namespace, pool.id, 'pinned', {
       replicas: 2,
       terminationGracePeriodSeconds: 30,
     });
@@ -511,7 +511,7 @@ describe('drain interrupted (lost leadership) and resumed', () => {
 
   it('stops promptly on abort, leaves the node cordoned, and a re-run completes', async () => {
     pool = await smallPool('abort');
-    await createDeployment(kc, pool.namespace, pool.id, 'slow', { replicas: 8 });
+    await createPoolDeployment(kc, pool.namespace, pool.id, 'slow', { replicas: 8 });
     await waitForPodsRunning(kc, pool.namespace, pool.source, 8);
     // One at a time: the drain takes a while, long enough to be interrupted.
     await createPdb(kc, pool.namespace, 'slow', 'slow', { maxUnavailable: 1 });
@@ -571,7 +571,7 @@ describe('drain refusals', () => {
 
   it('refuses pods whose workload is do-not-disrupt, even with force, untouched', async () => {
     pool = await smallPool('dnd');
-    await createDeployment(kc, pool.namespace, pool.id, 'keep', {
+    await createPoolDeployment(kc, pool.namespace, pool.id, 'keep', {
       replicas: 2,
       annotations: { 'clusteropt.io/do-not-disrupt': 'true' },
     });

@@ -15,7 +15,7 @@ import { uncordonNodeExecutor } from '../../src/actions/uncordon-node.ts';
 import { ActionType } from '../../src/crds/agent-action.ts';
 import {
   actionContext,
-  createDeployment,
+  createPoolDeployment,
   createPoolNodes,
   createReadyNamespace,
   deletePool,
@@ -228,7 +228,7 @@ describe('delete_node', () => {
   it('drains, deletes with a UID precondition, and a replay is a no-op', async () => {
     // Only the node to delete is open while the pods are placed; then the others take over.
     await setUnschedulable(kc, [nodes.a, nodes.b, nodes.c], true);
-    await createDeployment(kc, id, id, 'victim', { replicas: 2 });
+    await createPoolDeployment(kc, id, id, 'victim', { replicas: 2 });
     await waitForPodsRunning(kc, id, nodes.gone, 2);
     await setUnschedulable(kc, [nodes.a, nodes.b, nodes.c], false);
     const action = makeAction('delete_node', {

@@ -17,7 +17,7 @@ import { scaleWorkloadExecutor } from '../../src/actions/scale-workload.ts';
 import { createKubeClients } from '../../src/kube/clients.ts';
 import {
   actionContext,
-  createDeployment,
+  createPoolDeployment,
   createReadyNamespace,
   makeAction,
   poolPlacement,
@@ -41,8 +41,8 @@ const scale = (payload: Record<string, unknown>) =>
 
 beforeAll(async () => {
   await createReadyNamespace(kc, ns);
-  await createDeployment(kc, ns, nowhere, 'web', { replicas: 2 });
-  await createDeployment(kc, ns, nowhere, 'precious', {
+  await createPoolDeployment(kc, ns, nowhere, 'web', { replicas: 2 });
+  await createPoolDeployment(kc, ns, nowhere, 'precious', {
     replicas: 3,
     annotations: { 'clusteropt.io/do-not-disrupt': 'true' },
   });

@@ -41,8 +41,8 @@ import {
 } from '../../src/reference-control-plane/index.ts';
 import { shippedAgent } from '../support/agent-image.ts';
 import {
-  createDeployment,
   createPdb,
+  createPoolDeployment,
   createPoolNodes,
   createReadyNamespace,
   deletePool,
@@ -179,7 +179,7 @@ beforeAll(async () => {
   await createKwokNodes(kc, allNodes, { managed: false });
   await createReadyNamespace(kc, pool);
   await createPoolNodes(kc, pool, [drainNode]);
-  await createDeployment(kc, pool, pool, 'guarded', { replicas: 1, terminationGracePeriodSeconds: 0 });
+  await createPoolDeployment(kc, pool, pool, 'guarded', { replicas: 1, terminationGracePeriodSeconds: 0 });
   await waitForPodsRunning(kc, pool, drainNode, 1);
   await createPdb(kc, pool, 'guarded', 'guarded', { minAvailable: 1 });
   drainPool = await createDrainPool(kc, { prefix: 'df-pdb' });

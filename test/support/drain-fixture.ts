@@ -113,7 +113,7 @@ export async function createReadyNamespace(kc: KubeConfig, name: string): Promis
   );
 }
 
-export interface DeploymentOptions {
+export interface PoolDeploymentOptions {
   replicas: number;
   emptyDir?: boolean;
   priorityClassName?: string;
@@ -122,12 +122,12 @@ export interface DeploymentOptions {
   terminationGracePeriodSeconds?: number;
 }
 
-export async function createDeployment(
+export async function createPoolDeployment(
   kc: KubeConfig,
   namespace: string,
   pool: string,
   name: string,
-  options: DeploymentOptions,
+  options: PoolDeploymentOptions,
 ): Promise<void> {
   await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
     namespace,
@@ -236,11 +236,11 @@ export async function createHundredTenPodNode(
   ]);
   const ns = pool.namespace;
   await Promise.all([
-    createDeployment(kc, ns, id, 'web-a', { replicas: 33 }),
-    createDeployment(kc, ns, id, 'web-b', { replicas: 33 }),
-    createDeployment(kc, ns, id, 'web-c', { replicas: 33 }),
-    createDeployment(kc, ns, id, 'cache', { replicas: 5, emptyDir: true }),
-    createDeployment(kc, ns, id, 'dns', { replicas: 2, priorityClassName: 'system-cluster-critical' }),
+    createPoolDeployment(kc, ns, id, 'web-a', { replicas: 33 }),
+    createPoolDeployment(kc, ns, id, 'web-b', { replicas: 33 }),
+    createPoolDeployment(kc, ns, id, 'web-c', { replicas: 33 }),
+    createPoolDeployment(kc, ns, id, 'cache', { replicas: 5, emptyDir: true }),
+    createPoolDeployment(kc, ns, id, 'dns', { replicas: 2, priorityClassName: 'system-cluster-critical' }),
     apps.createNamespacedDaemonSet({
       namespace: ns,
       body: {
