@@ -20,7 +20,7 @@ import { type Action, parseEnvelope } from '../../src/contract/envelope.ts';
 import { createKubeClients } from '../../src/kube/clients.ts';
 import { EventRecorder } from '../../src/kube/events.ts';
 import { createLogger } from '../../src/observability/logger.ts';
-import { kwokNode, uniqueName, waitFor } from './kube.ts';
+import { createDeployment, kwokNode, uniqueName, waitFor } from './kube.ts';
 
 export const poolKey = 'clusteropt-test/pool';
 
@@ -129,27 +129,17 @@ export async function createPoolDeployment(
   name: string,
   options: PoolDeploymentOptions,
 ): Promise<void> {
-  await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
-    namespace,
-    body: {
-      metadata: { name, ...(options.annotations ? { annotations: options.annotations } : {}) },
-      spec: {
-        replicas: options.replicas,
-        selector: { matchLabels: { app: name } },
-        template: {
-          metadata: {
-            labels: { app: name, role: name },
-            ...(options.podAnnotations ? { annotations: options.podAnnotations } : {}),
-          },
-          spec: {
-            ...poolPlacement(pool),
-            containers: [container],
-            terminationGracePeriodSeconds: options.terminationGracePeriodSeconds ?? 5,
-            ...(options.priorityClassName ? { priorityClassName: options.priorityClassName } : {}),
-            ...(options.emptyDir ? { volumes: [{ name: 'scratch', emptyDir: {} }] } : {}),
-          },
-        },
-      },
+  await createDeployment(kc, namespace, name, {
+    replicas: options.replicas,
+    annotations: options.annotations,
+    podLabels: { role: name },
+    podAnnotations: options.podAnnotations,
+    podSpec: {
+      ...poolPlacement(pool),
+      containers: [container],
+      terminationGracePeriodSeconds: options.terminationGracePeriodSeconds ?? 5,
+      ...(options.priorityClassName ? { priorityClassName: options.priorityClassName } : {}),
+      ...(options.emptyDir ? { volumes: [{ name: 'scratch', emptyDir: {} }] } : {}),
     },
   });
 }

@@ -32,7 +32,7 @@ import {
   poolKey,
   poolPlacement,
 } from './drain-fixture.ts';
-import { uniqueName } from './kube.ts';
+import { createDeployment, uniqueName } from './kube.ts';
 import { type BudgetFloor, type BudgetWatch, watchBudgetFloor } from './pdb-watch.ts';
 import { waitFor } from './wait.ts';
 
@@ -88,30 +88,20 @@ export async function createDrainPool(kc: KubeConfig, options: DrainPoolOptions)
     },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   );
-  await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
-    namespace: id,
-    body: {
-      metadata: { name: app },
-      spec: {
-        replicas,
-        selector: { matchLabels: { app } },
-        template: {
-          metadata: { labels: { app } },
-          spec: {
-            ...poolPlacement(id),
-            topologySpreadConstraints: [
-              {
-                maxSkew: 1,
-                topologyKey: 'kubernetes.io/hostname',
-                whenUnsatisfiable: 'ScheduleAnyway',
-                labelSelector: { matchLabels: { app } },
-              },
-            ],
-            terminationGracePeriodSeconds: 0,
-            containers: [{ name: 'app', image: 'registry.invalid/app:1' }],
-          },
+  await createDeployment(kc, id, app, {
+    replicas,
+    podSpec: {
+      ...poolPlacement(id),
+      topologySpreadConstraints: [
+        {
+          maxSkew: 1,
+          topologyKey: 'kubernetes.io/hostname',
+          whenUnsatisfiable: 'ScheduleAnyway',
+          labelSelector: { matchLabels: { app } },
         },
-      },
+      ],
+      terminationGracePeriodSeconds: 0,
+      containers: [{ name: 'app', image: 'registry.invalid/app:1' }],
     },
   });
   await waitFor(

@@ -150,10 +150,13 @@ export async function readAgentAction(
 export interface DeploymentOptions {
   replicas: number;
   podSpec: V1PodSpec;
-  /** Labels of the Deployment object itself (none by default; its pods are always `app: NAME`). */
+  /** Labels of the Deployment object itself (none by default). */
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   ownerReferences?: V1OwnerReference[];
+  /** Pod labels besides `app: NAME` (not part of the selector). */
+  podLabels?: Record<string, string>;
+  podAnnotations?: Record<string, string>;
 }
 
 /**
@@ -166,7 +169,7 @@ export async function createDeployment(
   name: string,
   options: DeploymentOptions,
 ): Promise<V1Deployment> {
-  const { replicas, podSpec, labels, annotations, ownerReferences } = options;
+  const { replicas, podSpec, labels, annotations, ownerReferences, podLabels, podAnnotations } = options;
   return kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
     namespace,
     body: {
@@ -174,7 +177,10 @@ export async function createDeployment(
       spec: {
         replicas,
         selector: { matchLabels: { app: name } },
-        template: { metadata: { labels: { app: name } }, spec: podSpec },
+        template: {
+          metadata: { labels: { app: name, ...podLabels }, annotations: podAnnotations },
+          spec: podSpec,
+        },
       },
     },
   });
