@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Node } from '@kubernetes/client-node';
-import { installCrds } from '../src/crds/install.ts';
+import { installCrds } from '../src/kube/install-crds.ts';
 import { ReferenceControlPlaneAdmin } from '../src/reference-control-plane/admin-client.ts';
 import type { AdminAction } from '../src/reference-control-plane/admin-schemas.ts';
 import { resolveAdminToken } from '../src/reference-control-plane/admin-token.ts';

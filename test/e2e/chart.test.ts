@@ -21,7 +21,7 @@ import {
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { installCrds } from '../../src/crds/install.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import { chartDir, installManifestPath } from '../../src/packaging/chart.ts';
 import { dataRoot } from '../cluster/real-node/node-config.ts';
 import {

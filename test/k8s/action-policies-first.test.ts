@@ -19,7 +19,7 @@ import {
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { agentActionName, agentActionPlural } from '../../src/crds/agent-action.ts';
 import { apiGroup, apiVersion, apiVersionName } from '../../src/crds/common.ts';
-import { installCrds } from '../../src/crds/install.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import { type ChartIdentity, installChartIdentity } from '../support/chart-identity.ts';
 import {

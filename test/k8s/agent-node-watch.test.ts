@@ -9,7 +9,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { installCrds } from '../../src/crds/install.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import {
   createKwokNodes,

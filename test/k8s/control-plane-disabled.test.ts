@@ -19,7 +19,7 @@ import { parseEnvelope } from '../../src/contract/envelope.ts';
 import { agentNamespaceLabel } from '../../src/controllers/hibernation/controller.ts';
 import { agentActionName, agentActionPlural, approvedAnnotation } from '../../src/crds/agent-action.ts';
 import { apiGroup, apiVersionName } from '../../src/crds/common.ts';
-import { installCrds } from '../../src/crds/install.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import {
   createDeployment,

@@ -15,8 +15,8 @@ import { parseEnvelope } from '../../src/contract/envelope.ts';
 import { type AgentAction, agentActionPlural } from '../../src/crds/agent-action.ts';
 import { type AgentPolicySpec, agentPolicyPlural } from '../../src/crds/agent-policy.ts';
 import { apiGroup, apiVersion, apiVersionName } from '../../src/crds/common.ts';
-import { installCrds } from '../../src/crds/install.ts';
 import { apiErrorMessage } from '../../src/kube/api-errors.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import {
   clusterBinDir,
   createNamespace,

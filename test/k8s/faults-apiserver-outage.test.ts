@@ -33,7 +33,7 @@ import { type RunningAgent, startAgent } from '../../src/agent/run.ts';
 import { AgentConfigSchema } from '../../src/config/schema.ts';
 import { agentActionName, agentActionPlural } from '../../src/crds/agent-action.ts';
 import { apiGroup, apiVersion, apiVersionName } from '../../src/crds/common.ts';
-import { installCrds } from '../../src/crds/install.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import {
   type ReferenceControlPlane,

@@ -38,7 +38,7 @@ import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { agentNamespaceLabel } from '../../src/controllers/hibernation/controller.ts';
-import { installCrds } from '../../src/crds/install.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import {
   type ReferenceControlPlane,

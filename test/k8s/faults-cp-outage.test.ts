@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { installCrds } from '../../src/crds/install.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import { ActionsRepo } from '../../src/reference-control-plane/actions-repo.ts';
 import { openDatabase } from '../../src/reference-control-plane/db.ts';
 import { StateStore } from '../../src/store/index.ts';

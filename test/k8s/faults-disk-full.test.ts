@@ -33,7 +33,7 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { agentActionName } from '../../src/crds/agent-action.ts';
-import { installCrds } from '../../src/crds/install.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import {
   type ReferenceControlPlane,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { installCrds, readCrdManifests } from '../../src/crds/install.ts';
+import { installCrds, readCrdManifests } from '../../src/kube/install-crds.ts';
 import {
   chartDir,
   helmOnChart,

@@ -17,7 +17,7 @@ import { syncedByAnnotation } from '../../src/contract/marks.ts';
 import { agentNamespaceLabel } from '../../src/controllers/hibernation/controller.ts';
 import { hibernationRestoreAnnotation } from '../../src/controllers/hibernation/restore-record.ts';
 import type { HibernationScheduleStatus } from '../../src/crds/hibernation-schedule.ts';
-import { installCrds } from '../../src/crds/install.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import {
   createDeployment,

@@ -25,10 +25,10 @@ import {
   hibernationRestoreAnnotation,
 } from '../../src/controllers/hibernation/restore-record.ts';
 import type { HibernationScheduleStatus } from '../../src/crds/hibernation-schedule.ts';
-import { installCrds } from '../../src/crds/install.ts';
 import { apiErrorMessage } from '../../src/kube/api-errors.ts';
 import { createKubeClients, type KubeClients } from '../../src/kube/clients.ts';
 import type { EventSink, EventSubject } from '../../src/kube/events.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import {
   clusterBinDir,

@@ -19,7 +19,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentPolicyPlural } from '../../src/crds/agent-policy.ts';
 import { apiGroup, apiVersionName } from '../../src/crds/common.ts';
-import { installCrds } from '../../src/crds/install.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import { mergePatch } from '../../src/kube/merge-patch.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import { type ChartIdentity, installChartIdentity } from '../support/chart-identity.ts';
@@ -135,14 +135,19 @@ describe('a hostile control plane against the default guardrails', () => {
     });
     const byName = new Map<string, ReturnType<typeof nodeState>>();
     for (const name of nodes) byName.set(name, nodeState(await core.readNode({ name })));
-    const pods = [
+    const live = [
       ...(await core.listNamespacedPod({ namespace: app })).items,
       ...(await core.listNamespacedPod({ namespace: 'kube-system', labelSelector: `app=${systemApp}` }))
         .items,
-    ]
-      .filter((p) => !p.metadata?.deletionTimestamp)
-      .map((p) => p.metadata?.uid)
-      .sort();
+    ].filter((p) => !p.metadata?.deletionTimestamp);
+    const uids = (web: boolean) =>
+      live
+        .filter((p) => (p.metadata?.namespace === app && p.metadata?.labels?.app === 'web') === web)
+        .map((p) => p.metadata?.uid ?? '')
+        .sort();
+    // The app's web pods apart: a scale within the caps adds or removes some, which is allowed.
+    const pods = uids(false);
+    const webPods = uids(true);
     const workload = async (namespace: string, name: string) => {
       const d = await apps.readNamespacedDeployment({ name, namespace });
       return { replicas: d.spec?.replicas, template: JSON.stringify(d.spec?.template) };
@@ -150,6 +155,7 @@ describe('a hostile control plane against the default guardrails', () => {
     return {
       nodes: byName,
       pods,
+      webPods,
       web: await workload(app, 'web'),
       system: await workload('kube-system', systemApp),
     };
@@ -157,8 +163,16 @@ describe('a hostile control plane against the default guardrails', () => {
 
   type Snapshot = Awaited<ReturnType<typeof snapshot>>;
 
-  /** The cluster against the snapshot taken before: only what the defaults allow changed. */
-  function expectWithinPolicy(before: Snapshot, after: Snapshot) {
+  /**
+   * The cluster against the snapshot taken before: only what the defaults allow changed.
+   * `lowestWebReplicas`: the fewest replicas a succeeded scale of the app's web Deployment set
+   * (a scale-down removes pods without any eviction; the ReplicaSet picks which).
+   */
+  function expectWithinPolicy(
+    before: Snapshot,
+    after: Snapshot,
+    lowestWebReplicas = Number.POSITIVE_INFINITY,
+  ) {
     // No node deleted; the control-plane node untouched.
     expect([...after.nodes.keys()].sort()).toEqual([...before.nodes.keys()].sort());
     expect(after.nodes.get(cpNode)).toEqual(before.nodes.get(cpNode));
@@ -180,6 +194,8 @@ describe('a hostile control plane against the default guardrails', () => {
     // Nothing evicted or deleted: every pod here is protected by a PDB that allows nothing, or
     // has no controller (a drain refuses it without force, and force is refused).
     expect(after.pods).toEqual(before.pods);
+    const webGone = before.webPods.filter((uid) => !after.webPods.includes(uid));
+    expect(webGone.length).toBeLessThanOrEqual(Math.max(0, before.webPods.length - lowestWebReplicas));
     // The system workload untouched; the app's template untouched, its replicas within the caps.
     expect(after.system).toEqual(before.system);
     expect(after.web.template).toBe(before.web.template);
@@ -443,6 +459,7 @@ describe('a hostile control plane against the default guardrails', () => {
       }),
     );
     const sent: string[] = [];
+    let lowestWebReplicas = Number.POSITIVE_INFINITY;
     await fc.assert(
       fc.asyncProperty(fc.array(envelopeArb, { minLength: 1, maxLength: 4 }), async (batch) => {
         const ids = [];
@@ -452,6 +469,10 @@ describe('a hostile control plane against the default guardrails', () => {
           // Every action ends, and a refusal says why.
           if (a.state === 'rejected')
             expect(a.message.trim().length, JSON.stringify(batch[i])).toBeGreaterThan(10);
+          const e = batch[i];
+          if (a.state === 'succeeded' && e?.type === 'scale_workload' && e.payload.namespace === app) {
+            if (e.payload.name === 'web') lowestWebReplicas = Math.min(lowestWebReplicas, e.payload.replicas);
+          }
         }
         sent.push(...ids);
         expect(await ready()).toBe(true);
@@ -459,7 +480,7 @@ describe('a hostile control plane against the default guardrails', () => {
       { numRuns: 12, interruptAfterTimeLimit: 150_000 },
     );
     expect(sent.length).toBeGreaterThan(0);
-    expectWithinPolicy(before, await snapshot());
+    expectWithinPolicy(before, await snapshot(), lowestWebReplicas);
     // Whatever schedules were created, nothing in kube-system or the agent's namespace slept.
     for (const n of ['h1', 'h2']) {
       await custom

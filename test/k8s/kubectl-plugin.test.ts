@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentAction, agentActionName } from '../../src/crds/agent-action.ts';
-import { installCrds } from '../../src/crds/install.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import { shippedBin } from '../support/agent-image.ts';
 import {
   createKwokNodes,

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installCrds } from '../../src/crds/install.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import {
   createDeployment,
   createKwokNodes,

@@ -21,8 +21,8 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentNamespaceLabel } from '../../src/controllers/hibernation/controller.ts';
-import { installCrds } from '../../src/crds/install.ts';
 import { isConflict } from '../../src/kube/api-errors.ts';
+import { installCrds } from '../../src/kube/install-crds.ts';
 import { type AgentStack, startAgentStack } from '../support/agent.ts';
 import { type ChartIdentity, installChartIdentity } from '../support/chart-identity.ts';
 import {

@@ -65,7 +65,7 @@ wrap(CoreV1Api.prototype, 'patchNode', 'patch node', 'node patched');
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'clusteropt-bench-latency-profile-'));
   const cluster = await useCluster(values.kubeconfig ? { kubeconfig: values.kubeconfig } : { verbose: true });
-  const { installCrds } = await import('../../../src/crds/install.ts');
+  const { installCrds } = await import('../../../src/kube/install-crds.ts');
   await installCrds(cluster.kc);
   // Measures the agent's mechanics, not its guardrails: every one widened (an explicit admin act).
   await applyWidePolicy(cluster.kc, 'bench-wide');

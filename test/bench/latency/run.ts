@@ -53,7 +53,7 @@ async function main() {
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     verbose: true,
   });
-  const { installCrds } = await import('../../../src/crds/install.ts');
+  const { installCrds } = await import('../../../src/kube/install-crds.ts');
   const { CoreV1Api } = await import('@kubernetes/client-node');
   await installCrds(cluster.kc);
   // Measures the agent's mechanics, not its guardrails: every one widened (an explicit admin act).

@@ -280,7 +280,7 @@ async function main(): Promise<void> {
   const live: { agent?: AgentRun; cp?: Awaited<ReturnType<typeof spawnControlPlane>> } = {};
   const setup: Record<string, number> = {};
   try {
-    const { installCrds } = await import('../../../src/crds/install.ts');
+    const { installCrds } = await import('../../../src/kube/install-crds.ts');
     await installCrds(kc);
     // Measures the agent's mechanics, not its guardrails: every one widened (an explicit admin act).
     await applyWidePolicy(kc, 'bench-wide');

@@ -106,7 +106,7 @@ count(ControlPlaneClient.prototype, 'reportStatuses', 'batches');
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'clusteropt-bench-tp-profile-'));
   const cluster = await useCluster(values.kubeconfig ? { kubeconfig: values.kubeconfig } : { verbose: true });
-  const { installCrds } = await import('../../../src/crds/install.ts');
+  const { installCrds } = await import('../../../src/kube/install-crds.ts');
   await installCrds(cluster.kc);
   // Measures the agent's mechanics, not its guardrails: every one widened (an explicit admin act).
   await applyWidePolicy(cluster.kc, 'bench-wide');

@@ -1,21 +1,25 @@
 /**
  * Installs the clusteropt.io CRDs from manifests/crds/ with server-side apply (idempotent:
  * the same manifests applied twice change nothing) and waits until the API server serves
- * them (conditions NamesAccepted and Established). Tests use it; the Helm chart ships the same files.
+ * them (conditions NamesAccepted and Established, then a list that answers: right after
+ * Established a list may still get 429 "storage is (re)initializing"). Tests use it; the
+ * Helm chart ships the same files.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ApiextensionsV1Api,
+  CustomObjectsApi,
   type KubeConfig,
   PatchStrategy,
   setHeaderOptions,
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { crdManifestDir } from '../crds/generate.ts';
 import { sleep } from '../util/backoff.ts';
 import { AgentError } from '../util/errors.ts';
-import { crdManifestDir } from './generate.ts';
+import { isTooManyRequests } from './api-errors.ts';
 
 export interface InstallCrdsOptions {
   /** Folder with the CRD manifests; default manifests/crds/ of this package. */
@@ -55,12 +59,13 @@ export async function installCrds(kc: KubeConfig, options: InstallCrdsOptions = 
     names.push(name);
   }
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  const custom = kc.makeApiClient(CustomObjectsApi);
   for (const name of names) {
     for (;;) {
       const crd = await api.readCustomResourceDefinition({ name });
-      if (isEstablished(crd)) break;
+      if (isEstablished(crd) && (await answersList(custom, crd))) break;
       if (Date.now() > deadline) {
-        throw new AgentError('CRD_NOT_ESTABLISHED', `CRD ${name} not Established in time`, {
+        throw new AgentError('CRD_NOT_ESTABLISHED', `CRD ${name} not Established and served in time`, {
           retryable: true,
         });
       }
@@ -68,4 +73,21 @@ export async function installCrds(kc: KubeConfig, options: InstallCrdsOptions = 
     }
   }
   return names;
+}
+
+/** Whether a list of the CRD's objects answers (false on 429 while its storage initializes). */
+async function answersList(custom: CustomObjectsApi, crd: V1CustomResourceDefinition): Promise<boolean> {
+  const version = crd.spec.versions.find((v) => v.storage)?.name ?? crd.spec.versions[0]?.name ?? '';
+  try {
+    await custom.listClusterCustomObject({
+      group: crd.spec.group,
+      version,
+      plural: crd.spec.names.plural,
+      limit: 1,
+    });
+    return true;
+  } catch (err) {
+    if (isTooManyRequests(err)) return false;
+    throw err;
+  }
 }
