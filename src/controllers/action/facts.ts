@@ -23,7 +23,12 @@ import {
 } from '../../kube/scale.ts';
 import { getJson, listAll, listPages } from '../../kube/watch.ts';
 import { lookupPodOwners, ownerKey } from '../../kube/workloads.ts';
-import { isDisruptive, type PodFacts as PolicyPodFacts, type TargetFacts } from '../policy/decide.ts';
+import {
+  addsNoExecuteTaint,
+  isDisruptive,
+  type PodFacts as PolicyPodFacts,
+  type TargetFacts,
+} from '../policy/decide.ts';
 import type { ResolvedPolicy } from '../policy/defaults.ts';
 
 /**
@@ -122,7 +127,7 @@ async function targetFacts(
   const target: TargetFacts = {};
   const nodeName = 'nodeName' in action.payload ? action.payload.nodeName : undefined;
   const patch = action.type === 'patch_node' ? action.payload : undefined;
-  const addsNoExecute = patch?.taints?.some((t) => t.effect === 'NoExecute') ?? false;
+  const addsNoExecute = addsNoExecuteTaint(action);
 
   if (nodeName) {
     // All labels for a selector, the annotations for a patch that removes taints; otherwise

@@ -173,6 +173,22 @@ function patchDisruption(action: Action, target: TargetFacts): PatchNodeDisrupti
     : undefined;
 }
 
+/** A patch_node that adds a NoExecute taint: it evicts the pods that do not tolerate it. */
+export function addsNoExecuteTaint(action: Action): boolean {
+  return (patchDisruption(action, {})?.noExecuteAdded.length ?? 0) > 0;
+}
+
+/** What a force refusal says about drain.allowForce (and that it is the default, when it is). */
+function forceNote(p: ResolvedPolicy): string {
+  return `(drain.allowForce: false${defaultNote(p, p.written.drain?.allowForce, 'drain.allowForce: true')})`;
+}
+
+/** The same for drain.allowForceDeleteAtBudgetEnd. */
+function budgetEndNote(p: ResolvedPolicy): string {
+  const written = p.written.drain?.allowForceDeleteAtBudgetEnd;
+  return `(drain.allowForceDeleteAtBudgetEnd: false${defaultNote(p, written, 'drain.allowForceDeleteAtBudgetEnd: true')})`;
+}
+
 /**
  * Whether the action takes capacity away (or may evict), so the disruption rules (windows,
  * concurrency, unavailable nodes) apply: cordon, drain and delete, and a patch_node that adds
@@ -275,16 +291,14 @@ function taintBudgetRefusals(
     refuse(
       'forceDeleteAtBudgetEnd',
       `the NoExecute taint would evict pod ${first.namespace}/${first.name}${evicted.length > 1 ? ` and ${evicted.length - 1} more` : ''} ` +
-        'without asking their PodDisruptionBudgets; drain the node instead ' +
-        `(drain.allowForceDeleteAtBudgetEnd: false${defaultNote(p, p.written.drain?.allowForceDeleteAtBudgetEnd, 'drain.allowForceDeleteAtBudgetEnd: true')})`,
+        `without asking their PodDisruptionBudgets; drain the node instead ${budgetEndNote(p)}`,
     );
   }
   const unmanaged = evicted.find((pod) => !pod.controller);
   if (unmanaged && !p.drain.allowForce) {
     refuse(
       'force',
-      `the NoExecute taint would evict pod ${unmanaged.namespace}/${unmanaged.name}, which no controller recreates ` +
-        `(drain.allowForce: false${defaultNote(p, p.written.drain?.allowForce, 'drain.allowForce: true')})`,
+      `the NoExecute taint would evict pod ${unmanaged.namespace}/${unmanaged.name}, which no controller recreates ${forceNote(p)}`,
     );
   }
 }
@@ -357,16 +371,12 @@ export function refusals(action: Action, p: ResolvedPolicy, target: TargetFacts)
     }
     podRefusals(p, target.pods ?? [], false, refuse);
     if (action.payload.force && !p.drain.allowForce) {
-      refuse(
-        'force',
-        `force is not allowed (drain.allowForce: false${defaultNote(p, p.written.drain?.allowForce, 'drain.allowForce: true')})`,
-      );
+      refuse('force', `force is not allowed ${forceNote(p)}`);
     }
     if (action.payload.forceDeleteAtBudgetEnd && !p.drain.allowForceDeleteAtBudgetEnd) {
       refuse(
         'forceDeleteAtBudgetEnd',
-        'deleting pods past their PodDisruptionBudgets at the end of the budget is not allowed ' +
-          `(drain.allowForceDeleteAtBudgetEnd: false${defaultNote(p, p.written.drain?.allowForceDeleteAtBudgetEnd, 'drain.allowForceDeleteAtBudgetEnd: true')})`,
+        `deleting pods past their PodDisruptionBudgets at the end of the budget is not allowed ${budgetEndNote(p)}`,
       );
     }
   }

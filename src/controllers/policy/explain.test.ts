@@ -117,4 +117,42 @@ describe('explain', () => {
         'an AgentPolicy with spec.protectControlPlaneNodes: false (none exists, so the built-in defaults apply)',
     });
   });
+
+  it('shows the force rules that refuse a NoExecute taint, and how to widen them', () => {
+    const taint = action('patch_node', {
+      nodeName: 'node-a',
+      taints: [{ key: 'example.com/evict', effect: 'NoExecute' }],
+    });
+    const rs = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web', uid: 'u1' };
+    const pods = [
+      { namespace: 'shop', name: 'web-1', labels: {}, tolerations: [], controller: rs },
+      { namespace: 'shop', name: 'debug', labels: {}, tolerations: [] },
+    ];
+    const { decision, rules } = explain(taint, [], { ...context, target: { nodeLabels: {}, pods } }, 'act-5');
+    expect(decision).toMatchObject({ decision: 'refuse', rule: 'forceDeleteAtBudgetEnd' });
+    expect(rules.find((r) => r.rule === 'forceDeleteAtBudgetEnd')).toMatchObject({
+      outcome: 'refuse',
+      message: expect.stringMatching(/shop\/web-1 and 1 more without asking their PodDisruptionBudgets/),
+      change:
+        'an AgentPolicy with spec.drain.allowForceDeleteAtBudgetEnd: true (none exists, so the built-in defaults apply)',
+    });
+    expect(rules.find((r) => r.rule === 'force')).toMatchObject({
+      outcome: 'refuse',
+      message: expect.stringMatching(/shop\/debug, which no controller recreates/),
+    });
+    // Only pods that tolerate it: both rules pass, saying so for the taint.
+    const tolerated = explain(
+      taint,
+      [],
+      {
+        ...context,
+        target: { nodeLabels: {}, pods: [{ ...pods[0]!, tolerations: [{ operator: 'Exists' }] }] },
+      },
+      'act-6',
+    );
+    expect(tolerated.rules.find((r) => r.rule === 'forceDeleteAtBudgetEnd')).toMatchObject({
+      outcome: 'pass',
+      message: expect.stringMatching(/the NoExecute taint evicts no pod/),
+    });
+  });
 });

@@ -6,6 +6,7 @@
  */
 import type { Action } from '../../contract/envelope.ts';
 import {
+  addsNoExecuteTaint,
   type Decision,
   decide,
   evictingActionTypes,
@@ -59,8 +60,10 @@ function appliesTo(rule: string, action: Action, context: PolicyContext): boolea
     case 'maxConcurrentDisruptiveActions':
     case 'maxUnavailableNodes':
       return isDisruptive(action, context.target);
+    // A NoExecute taint evicts without asking any PodDisruptionBudget: it needs the force rules.
     case 'force':
     case 'forceDeleteAtBudgetEnd':
+      return evictingActionTypes.has(action.type) || addsNoExecuteTaint(action);
     case 'minGracePeriodSeconds':
     case 'maxGracePeriodSeconds':
       return evictingActionTypes.has(action.type);
@@ -266,10 +269,15 @@ function passMessage(rule: string, action: Action, p: ResolvedPolicy, context: P
     case 'maxUnavailableNodes':
       return `${context.unavailableNodes} nodes unavailable, limit ${p.maxUnavailableNodes}`;
     case 'force':
-      return p.drain.allowForce ? 'force allowed' : 'the drain does not ask for force';
+      if (p.drain.allowForce) return 'force allowed';
+      return action.type === 'patch_node'
+        ? 'the NoExecute taint evicts no pod without a controller'
+        : 'the drain does not ask for force';
     case 'forceDeleteAtBudgetEnd':
-      return p.drain.allowForceDeleteAtBudgetEnd
-        ? 'deleting pods past their budgets at budget end allowed'
+      if (p.drain.allowForceDeleteAtBudgetEnd)
+        return 'deleting pods past their budgets at budget end allowed';
+      return action.type === 'patch_node'
+        ? 'the NoExecute taint evicts no pod'
         : 'the drain does not ask for forceDeleteAtBudgetEnd';
     case 'maxReplicas':
       return `within scale.maxReplicas ${p.scale.maxReplicas}`;
