@@ -18,12 +18,15 @@ export interface CorruptRecovery {
   reason: string;
 }
 
+/** SQLite's file and its companions (WAL, shared memory): moved and deleted together. */
+const fileSuffixes = ['', '-wal', '-shm'];
+
 /** Renames the file and its companions to `<path>.corrupt-<time>`; deletes older copies past `keep`. */
 function moveAside(path: string, nowMs: number, keep: number): string {
   const stamp = new Date(nowMs).toISOString().replace(/[:.]/g, '-');
   const movedTo = `${path}.corrupt-${stamp}`;
   guard(path, 'moving a corrupt state file aside', () => {
-    for (const suffix of ['', '-wal', '-shm']) {
+    for (const suffix of fileSuffixes) {
       if (existsSync(`${path}${suffix}`)) renameSync(`${path}${suffix}`, `${movedTo}${suffix}`);
     }
     const prefix = `${basename(path)}.corrupt-`;
@@ -31,8 +34,7 @@ function moveAside(path: string, nowMs: number, keep: number): string {
       .filter((f) => f.startsWith(prefix) && !f.endsWith('-wal') && !f.endsWith('-shm'))
       .sort();
     for (const old of copies.slice(0, Math.max(0, copies.length - keep))) {
-      for (const suffix of ['', '-wal', '-shm'])
-        rmSync(join(dirname(path), `${old}${suffix}`), { force: true });
+      for (const suffix of fileSuffixes) rmSync(join(dirname(path), `${old}${suffix}`), { force: true });
     }
   });
   return movedTo;
