@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import { getCACertificates } from 'node:tls';
 import { type Dispatcher, EnvHttpProxyAgent } from 'undici';
 import type { z } from 'zod';
+import { type InstancesBatchText, instancesBatchJson } from '../contract/instances-batch-json.ts';
 import {
   type AuditEvent,
   AuditEventsBatch,
   ErrorBody,
   Heartbeat,
   HeartbeatResponse,
-  InstancesBatch,
+  type InstancesBatch,
   InstancesResponse,
   PollResponse,
   type StatusBatchEntry,
@@ -75,6 +76,7 @@ interface CallOptions<T> {
   route: string;
   /** Path relative to the base URL, without the leading slash. */
   path: string;
+  /** Sent as JSON (checked by the caller with checkOutgoing), or as it is when JsonText. */
   body?: unknown;
   schema: z.ZodType<T>;
   /** An empty 2xx body is accepted and parsed as `{}`. */
@@ -249,11 +251,22 @@ export class ControlPlaneClient {
   }
 
   async sendInstances(batch: InstancesBatch, signal?: AbortSignal): Promise<SendInstancesResult> {
+    const checked = instancesBatchJson(batch);
+    if (!checked.ok)
+      throw new CpInvalidRequestError(`refusing to send an invalid instances batch: ${checked.reason}`);
+    return this.sendInstancesJson(checked, signal);
+  }
+
+  /**
+   * POST a batch already checked and written as text (the outbox's rows): sent as it is, so a
+   * full snapshot is not parsed, checked and written again on its way out.
+   */
+  async sendInstancesJson(batch: InstancesBatchText, signal?: AbortSignal): Promise<SendInstancesResult> {
     const res = await this.call({
       method: 'POST',
       route: 'POST /api/v1/agent/instances',
       path: 'api/v1/agent/instances',
-      body: checkOutgoing(InstancesBatch, batch, 'instances batch'),
+      body: new JsonText(batch.json),
       schema: InstancesResponse,
       allowEmpty: false,
       timeoutMs: this.requestTimeoutMs,
@@ -325,7 +338,7 @@ export class ControlPlaneClient {
     };
     let body: string | undefined;
     if (options.body !== undefined) {
-      body = JSON.stringify(options.body);
+      body = options.body instanceof JsonText ? options.body.text : JSON.stringify(options.body);
       headers['content-type'] = 'application/json';
     }
 
@@ -472,6 +485,14 @@ function parseWith<T>(schema: z.ZodType<T>, value: unknown, route: string, statu
     );
   }
   return parsed.data;
+}
+
+/** A body that is already JSON text (checked when it was written). */
+class JsonText {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
 }
 
 function checkOutgoing<T>(schema: z.ZodType<T>, value: T, what: string): T {

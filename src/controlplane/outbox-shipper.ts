@@ -20,7 +20,7 @@ export interface OutboxShipperOptions {
   /** With `journal`, `running` reports of finished actions are skipped (see superseded()). */
   store: Pick<StateStore, 'outbox' | 'onAppend'> & Partial<Pick<StateStore, 'journal'>>;
   /** With `reportStatuses`, status rows go in batches (contract 1.1) unless the server lacks the route. */
-  client: Pick<ControlPlaneClient, 'reportStatus' | 'sendInstances' | 'sendEvents'> &
+  client: Pick<ControlPlaneClient, 'reportStatus' | 'sendInstancesJson' | 'sendEvents'> &
     Partial<Pick<ControlPlaneClient, 'reportStatuses'>>;
   /** Audit events per POST /events (the contract allows up to 1000). Default 100. */
   maxEventsPerRequest?: number;
@@ -433,7 +433,7 @@ export class OutboxShipper {
       row.kind,
       [row],
       async () => {
-        const res = await this.options.client.sendInstances(batch, signal);
+        const res = await this.options.client.sendInstancesJson(batch, signal);
         resync = res.resync || !res.accepted;
       },
       { seq: batch.seq, full: batch.full },

@@ -50,12 +50,13 @@ describe('Outbox', () => {
     const { outbox } = openStore();
     outbox.append('audit', 'a1', { n: 1 });
     outbox.append('status', 's1', { n: 2 });
-    outbox.append('instances', 'i1', { n: 3 });
+    outbox.appendInstances({ seq: 3, full: false, instances: [], removed: ['n3'] }, 'i1');
     outbox.append('audit', 'a2', { n: 4, pad: 'x'.repeat(1000) });
     expect(outbox.peek({ maxRows: 10 }).map((r) => r.body)).toEqual([
       { n: 1 },
       { n: 2 },
-      { n: 3 },
+      // Instance batches come back as the text that was checked and stored, to be sent as it is.
+      { seq: 3, full: false, json: '{"seq":3,"full":false,"instances":[],"removed":["n3"]}' },
       { n: 4, pad: 'x'.repeat(1000) },
     ]);
     expect(outbox.peek({ maxRows: 2 }).map((r) => r.idempotencyKey)).toEqual(['a1', 's1']);
@@ -66,6 +67,20 @@ describe('Outbox', () => {
       'i1',
     ]);
     expect(outbox.peek({ maxRows: 10, maxBytes: 1 }).map((r) => r.idempotencyKey)).toEqual(['a1']);
+  });
+
+  it('reads instance rows written in another key order, and calls a row that is no batch corrupt', () => {
+    const { outbox } = openStore();
+    const node = { nodeName: 'n', nodeUid: 'u', lifecycle: 'spot', ready: true, schedulable: true };
+    outbox.append('instances', 'old', { full: true, instances: [node], removed: [], seq: 4 });
+    expect(outbox.peek({ maxRows: 1 })[0]!.body).toEqual({
+      seq: 4,
+      full: true,
+      json: JSON.stringify({ seq: 4, full: true, instances: [{ ...node, agentTaints: [] }], removed: [] }),
+    });
+    outbox.markShipped([outbox.peek({ maxRows: 1 })[0]!.id]);
+    outbox.append('instances', 'bad', { n: 3 });
+    expect(() => outbox.peek({ maxRows: 1 })).toThrow(/outbox row \d+ is not an instances batch/);
   });
 
   it('is idempotent on the key, also after the row was shipped', () => {

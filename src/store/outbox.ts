@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { AuditEvent, InstancesBatch, StatusReport } from '../contract/reports.ts';
+import {
+  type InstancesBatchText,
+  instancesBatchHead,
+  instancesBatchJson,
+} from '../contract/instances-batch-json.ts';
+import { AuditEvent, type InstancesBatch, StatusReport } from '../contract/reports.ts';
 import { describeIssues } from '../contract/wire-envelope.ts';
 import type { AppendNotifier } from './append-notifier.ts';
 import { guard, OutboxBodyError, StateCorruptError } from './errors.ts';
@@ -22,7 +27,8 @@ interface OutboxRowBase {
   createdAt: number;
 }
 export type StatusRow = OutboxRowBase & { kind: 'status'; body: StatusRowBody };
-export type InstancesRow = OutboxRowBase & { kind: 'instances'; body: InstancesBatch };
+/** Instance batches stay text (a full snapshot is the largest body): the client sends it as stored. */
+export type InstancesRow = OutboxRowBase & { kind: 'instances'; body: InstancesBatchText };
 export type AuditRow = OutboxRowBase & { kind: 'audit'; body: AuditEvent };
 /** A queued row; its body is what the typed append for its kind validated and stored. */
 export type OutboxRow = StatusRow | InstancesRow | AuditRow;
@@ -151,6 +157,15 @@ export class Outbox {
       typeof body === 'object' &&
       body !== null &&
       (body as { full?: unknown }).full === true;
+    return this.appendJson(kind, idempotencyKey, json, isFullSnapshot);
+  }
+
+  private appendJson(
+    kind: OutboxKind,
+    idempotencyKey: string,
+    json: string,
+    isFullSnapshot: boolean,
+  ): AppendResult {
     const result = this.write('appending to the outbox', () =>
       this.db
         .transaction((): AppendResult => {
@@ -201,10 +216,9 @@ export class Outbox {
    * the process), so the key is random unless given.
    */
   appendInstances(batch: InstancesBatch, idempotencyKey = `instances:${randomUUID()}`): AppendResult {
-    const parsed = InstancesBatch.safeParse(batch);
-    if (!parsed.success)
-      throw new OutboxBodyError(`invalid instances batch: ${describeIssues(parsed.error)}`);
-    return this.append('instances', idempotencyKey, parsed.data);
+    const checked = instancesBatchJson(batch);
+    if (!checked.ok) throw new OutboxBodyError(`invalid instances batch: ${checked.reason}`);
+    return this.appendJson('instances', idempotencyKey, checked.json, checked.full);
   }
 
   /** Queues an audit event; its id is the idempotency key. */
@@ -226,14 +240,7 @@ export class Outbox {
     for (const r of raw) {
       if (rows.length > 0 && limits.maxBytes !== undefined && bytes + r.bytes > limits.maxBytes) break;
       bytes += r.bytes;
-      let body: unknown;
-      try {
-        body = JSON.parse(r.body);
-      } catch (err) {
-        throw new StateCorruptError(`state file ${this.path}: outbox row ${r.id} holds invalid JSON`, {
-          cause: err,
-        });
-      }
+      const body = r.kind === 'instances' ? this.storedBatch(r) : this.parseBody(r);
       // The one place a body is trusted: appendStatus/appendInstances/appendAudit validated it
       // before it was written, and the kind column says which it was.
       rows.push({
@@ -246,6 +253,27 @@ export class Outbox {
       } as OutboxRow);
     }
     return rows;
+  }
+
+  private parseBody(r: RawRow): unknown {
+    try {
+      return JSON.parse(r.body);
+    } catch (err) {
+      throw new StateCorruptError(`state file ${this.path}: outbox row ${r.id} holds invalid JSON`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** An instances row as text; a row that does not start as the writer writes is parsed and written again. */
+  private storedBatch(r: RawRow): InstancesBatchText {
+    const head = instancesBatchHead(r.body);
+    if (head) return { ...head, json: r.body };
+    const again = instancesBatchJson(this.parseBody(r) as InstancesBatch);
+    if (!again.ok) {
+      throw new StateCorruptError(`state file ${this.path}: outbox row ${r.id} is not an instances batch`);
+    }
+    return { seq: again.seq, full: again.full, json: again.json };
   }
 
   /**
