@@ -10,6 +10,7 @@
 import { isDoNotDisrupt } from '../contract/marks.ts';
 import type { PodFacts } from '../kube/pods.ts';
 import { type OwnerInfo, ownerKey } from '../kube/workloads.ts';
+import { compareCodeUnits } from '../util/compare.ts';
 
 export interface DrainFilterOptions {
   /** kubectl's --force, as allowed by policy: pods without a controller may be evicted. */
@@ -158,8 +159,8 @@ export function decidePod(
 
 const byKey = (a: { pod: PodFacts }, b: { pod: PodFacts }): number =>
   a.pod.namespace === b.pod.namespace
-    ? a.pod.name.localeCompare(b.pod.name)
-    : a.pod.namespace.localeCompare(b.pod.namespace);
+    ? compareCodeUnits(a.pod.name, b.pod.name)
+    : compareCodeUnits(a.pod.namespace, b.pod.namespace);
 
 export function planDrain(
   pods: readonly PodFacts[],

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { compareCodeUnits } from '../util/compare.ts';
 import { Action, actionPayloads, WireEnvelope } from './envelope.ts';
 import {
   AuditEvent,
@@ -103,7 +104,7 @@ function componentSchemas(extra: OpenApiPart['schemas']): Record<string, JsonObj
   for (const [alias, target] of Object.entries(aliases)) {
     schemas[alias] = { ...ref(target), description: `Same schema as ${target}.` };
   }
-  return Object.fromEntries(Object.entries(schemas).sort(([a], [b]) => a.localeCompare(b)));
+  return Object.fromEntries(Object.entries(schemas).sort(([a], [b]) => compareCodeUnits(a, b)));
 }
 
 export const errorResponse = (description: string, headers?: JsonObject) => ({

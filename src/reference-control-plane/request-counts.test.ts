@@ -58,8 +58,9 @@ describe('RequestCounts', () => {
         { method: 'GET', route: '(no route)', count: 1 },
         { method: 'POST', route: '/admin/v1/clusters', count: 1 },
         { method: 'GET', route: '/api/v1/agent/actions', count: 2 },
-        { method: 'POST', route: '/api/v1/agent/actions/{id}/status', count: 1 },
+        // Code-unit order: 's' (0x73) sorts before '{' (0x7b).
         { method: 'POST', route: '/api/v1/agent/actions/status', count: 1 },
+        { method: 'POST', route: '/api/v1/agent/actions/{id}/status', count: 1 },
       ]);
     } finally {
       await cp.close();

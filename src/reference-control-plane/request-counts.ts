@@ -1,3 +1,5 @@
+import { compareCodeUnits } from '../util/compare.ts';
+
 /**
  * Requests the reference control plane received, by method and route template (the batch
  * status route and the per-action one share a route name, so the name alone would not tell
@@ -31,7 +33,7 @@ export class RequestCounts {
   snapshot(): RequestCount[] {
     return [...this.counts.values()]
       .map((c) => ({ ...c }))
-      .sort((a, b) => a.route.localeCompare(b.route) || a.method.localeCompare(b.method));
+      .sort((a, b) => compareCodeUnits(a.route, b.route) || compareCodeUnits(a.method, b.method));
   }
 }
 

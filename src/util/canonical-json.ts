@@ -1,3 +1,5 @@
+import { compareCodeUnits } from './compare.ts';
+
 /** JSON with object keys sorted and undefined members dropped: equal values, equal strings. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(canonical(value));
@@ -9,7 +11,7 @@ function canonical(value: unknown): unknown {
     return Object.fromEntries(
       Object.entries(value as Record<string, unknown>)
         .filter(([, v]) => v !== undefined)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .sort(([a], [b]) => compareCodeUnits(a, b))
         .map(([k, v]) => [k, canonical(v)]),
     );
   }

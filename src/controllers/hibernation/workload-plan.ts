@@ -5,6 +5,7 @@
  */
 import { doNotDisruptAnnotation, isDoNotDisrupt } from '../../contract/marks.ts';
 import type { HibernationKind, HibernationScheduleSpec } from '../../crds/hibernation-schedule.ts';
+import { compareCodeUnits } from '../../util/compare.ts';
 import { type PolicyInput, resolvePolicies } from '../policy/decide.ts';
 import { type Labels, selectorMatches } from '../policy/label-selector.ts';
 import {
@@ -107,7 +108,7 @@ export function protectedBy(
   policies: readonly PolicyInput[],
   workload: Pick<WorkloadFacts, 'namespace' | 'labels'>,
 ): string | undefined {
-  const sorted = [...policies].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  const sorted = [...policies].sort((a, b) => compareCodeUnits(a.metadata.name, b.metadata.name));
   for (const { metadata, spec } of sorted) {
     if (spec.protectedNamespaces?.includes(workload.namespace)) {
       return `AgentPolicy ${metadata.name} protects namespace ${workload.namespace}`;

@@ -4,6 +4,7 @@
  */
 import type { InstanceReport } from '../../contract/reports.ts';
 import { sameStrings } from '../../kube/trim-node.ts';
+import { compareCodeUnits } from '../../util/compare.ts';
 
 export interface InstanceDelta {
   /** New or changed reports, sorted by node name. */
@@ -57,8 +58,8 @@ export function diffInstances(
   } else {
     for (const name of new Set(keys)) visit(name);
   }
-  upserts.sort((a, b) => compareNames(a.nodeName, b.nodeName));
-  removed.sort(compareNames);
+  upserts.sort((a, b) => compareCodeUnits(a.nodeName, b.nodeName));
+  removed.sort(compareCodeUnits);
   return { upserts, removed };
 }
 
@@ -74,8 +75,4 @@ export function applyInstanceDelta(
 
 export function isEmptyDelta(delta: InstanceDelta): boolean {
   return delta.upserts.length === 0 && delta.removed.length === 0;
-}
-
-function compareNames(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
