@@ -81,6 +81,9 @@ export class ProcessMeter {
   private open: { phase: string; startedAt: number; cpuAtStart: number; rss: number[] } | undefined;
   private lastRss = 0;
   private peakHwm = 0;
+  private readonly startedAt = performance.now();
+  /** Highest RSS sample of each second since the meter started, MiB (index = second). */
+  readonly perSecondMaxMiB: number[] = [];
   readonly phases: PhaseUse[] = [];
 
   constructor(label: string, pid: number, intervalMs = 500) {
@@ -96,6 +99,8 @@ export class ProcessMeter {
     if (!m) return;
     this.lastRss = m.rss;
     this.peakHwm = Math.max(this.peakHwm, m.hwm);
+    const second = Math.floor((performance.now() - this.startedAt) / 1000);
+    this.perSecondMaxMiB[second] = Math.max(this.perSecondMaxMiB[second] ?? 0, m.rss / MiB);
     this.open?.rss.push(m.rss);
   }
 

@@ -790,6 +790,12 @@ async function runLife(
     ...rssBreakdown(agent.pid),
   };
   log(`agent after sync: ${JSON.stringify(afterSync)}`);
+  // Where in the start the peak falls: the highest sample of each second since spawn.
+  log(
+    `agent start-up RSS, highest sample per second since spawn (MiB; leader at ${leaderSeconds.toFixed(0)} s, ` +
+      `all instances at ${firstFullReportSeconds.toFixed(0)} s): ` +
+      Array.from(agentMeter.perSecondMaxMiB, (v) => (v === undefined ? '-' : v.toFixed(0))).join(' '),
+  );
 
   const heapByPhase: ({ phase: string; load1: number } & AgentHeap)[] = [];
   const phase = async (name: string, body: () => Promise<void>) => {
