@@ -172,21 +172,21 @@ export class DrainRun {
    */
   async start(): Promise<PodFacts[]> {
     let initial: PodFacts[] | undefined;
-    const pods = listWatch<Record<string, unknown>>({
+    const pods = listWatch<Record<string, unknown>, PodFacts>({
       clients: this.ctx.kube,
       path: '/api/v1/pods',
       query: nodePodsQuery(this.options.nodeName),
       signal: this.internal.signal,
       log: this.ctx.log,
-      onList: (items) => {
-        const facts = items.map(podFacts);
+      // Cut to facts as each pod streams in, so a list of raw pods is never held.
+      transform: podFacts,
+      onList: (facts) => {
         initial ??= facts;
         this.tracker.relisted(facts, this.ctx.now());
         for (const p of facts) this.noticePod(p);
         this.wake();
       },
-      onEvent: (type, obj) => {
-        const pod = podFacts(obj);
+      onEvent: (type, pod) => {
         if (type === 'DELETED') this.tracker.deleted(pod, this.ctx.now());
         else {
           this.tracker.upsert(pod, this.ctx.now());

@@ -14,7 +14,7 @@ import { isNotFound } from '../../kube/api-errors.ts';
 import type { KubeClients } from '../../kube/clients.ts';
 import type { NodeCache } from '../../kube/node-cache.ts';
 import { isNodeReady } from '../../kube/nodes.ts';
-import { nodePodsQuery, podFacts } from '../../kube/pods.ts';
+import { listPodsOnNode } from '../../kube/pods.ts';
 import {
   readScale,
   resolveScaleTarget,
@@ -177,17 +177,10 @@ async function nodePods(
   forDrain: boolean,
   signal: AbortSignal,
 ): Promise<PolicyPodFacts[]> {
-  const { items } = await listAll<Record<string, unknown>>(
-    clients,
-    '/api/v1/pods',
-    nodePodsQuery(nodeName),
-    signal,
+  const { pods: all } = await listPodsOnNode(clients, nodeName, signal);
+  const pods = all.filter(
+    (pod) => !(isMirrorPod(pod) || isTerminal(pod) || (forDrain && pod.controller?.kind === 'DaemonSet')),
   );
-  const pods = items
-    .map(podFacts)
-    .filter(
-      (pod) => !(isMirrorPod(pod) || isTerminal(pod) || (forDrain && pod.controller?.kind === 'DaemonSet')),
-    );
   if (forDrain) return pods;
   // do-not-disrupt on a workload counts for its pods (as in a drain's plan).
   const owners = await lookupPodOwners(clients, pods);
