@@ -25,9 +25,18 @@
  * `node scripts/bundle.ts [--outdir DIR] [--metafile FILE]` (default dist/ of this checkout;
  * the metafile is esbuild's account of what went in, byte by byte).
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { filterSourceMap, type SourceMapV3 } from './source-map-filter.ts';
@@ -39,6 +48,7 @@ export interface BundleResult {
   cliPath: string;
   /** The kubectl plugin (`kubectl-clusteropt`). */
   pluginPath: string;
+  /** The CLI: its entry and every chunk, and their source maps. */
   bytes: number;
   mapBytes: number;
 }
@@ -52,7 +62,14 @@ export async function bundleAgent(
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
   const cliPath = join(outdir, 'cli.mjs');
-  await bundleModule({ sourceRoot, entry: join(sourceRoot, 'src/cli.ts'), outfile: cliPath, ...options });
+  await bundleModule({
+    sourceRoot,
+    entry: join(sourceRoot, 'src/cli.ts'),
+    outfile: cliPath,
+    splitting: true,
+    ...options,
+  });
+  const cliBytes = { bytes: sizeOf(outdir, '.mjs'), mapBytes: sizeOf(outdir, '.mjs.map') };
   const pluginPath = join(outdir, 'kubectl-clusteropt.mjs');
   await bundleModule({
     sourceRoot,
@@ -65,8 +82,7 @@ export async function bundleAgent(
     outdir,
     cliPath,
     pluginPath,
-    bytes: readFileSync(cliPath).length,
-    mapBytes: readFileSync(`${cliPath}.map`).length,
+    ...cliBytes,
   };
 }
 
@@ -80,17 +96,30 @@ export async function bundleModule(options: {
   entry: string | { contents: string };
   outfile: string;
   metafile?: string;
+  /**
+   * Each dynamically imported module becomes a chunk beside `outfile` (in the same folder,
+   * so `import.meta.url`-relative files such as openapi.json resolve as before), loaded
+   * when first imported, and tree-shaken like the rest (one file would have to carry a lazily
+   * loaded package whole: all of client-ec2's API shapes for one call).
+   */
+  splitting?: boolean;
 }): Promise<void> {
   const { sourceRoot, entry, outfile } = options;
+  const splitting = options.splitting === true && typeof entry === 'string';
   const pkg = JSON.parse(readFileSync(join(sourceRoot, 'package.json'), 'utf8')) as { version: string };
   const result = await build({
     absWorkingDir: sourceRoot,
     ...(typeof entry === 'string'
-      ? { entryPoints: [entry] }
+      ? { entryPoints: [{ in: entry, out: basename(outfile, '.mjs') }] }
       : {
           stdin: { contents: entry.contents, resolveDir: sourceRoot, sourcefile: 'entry.ts', loader: 'ts' },
         }),
-    outfile,
+    ...(splitting
+      ? { outdir: dirname(outfile), splitting, chunkNames: '[name]-[hash]', outExtension: { '.js': '.mjs' } }
+      : { outfile }),
+    // ES module builds first: packages without an `exports` map (the AWS SDK's clients) are
+    // otherwise taken as CommonJS, which esbuild cannot tree-shake.
+    mainFields: ['module', 'main'],
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -115,11 +144,20 @@ export async function bundleModule(options: {
     logLevel: 'warning',
   });
   if (options.metafile) writeFileSync(options.metafile, JSON.stringify(result.metafile));
-  const mapPath = `${outfile}.map`;
-  const map = JSON.parse(readFileSync(mapPath, 'utf8')) as SourceMapV3;
   const srcDir = join(sourceRoot, 'src') + sep;
-  const inSrc = (source: string) => resolve(dirname(outfile), source).startsWith(srcDir);
-  writeFileSync(mapPath, JSON.stringify(filterSourceMap(map, inSrc, { linesOnly: true })));
+  for (const output of Object.keys(result.metafile.outputs).filter((o) => o.endsWith('.mjs.map'))) {
+    const mapPath = resolve(sourceRoot, output);
+    const map = JSON.parse(readFileSync(mapPath, 'utf8')) as SourceMapV3;
+    const inSrc = (source: string) => resolve(dirname(mapPath), source).startsWith(srcDir);
+    writeFileSync(mapPath, JSON.stringify(filterSourceMap(map, inSrc, { linesOnly: true })));
+  }
+}
+
+/** Bytes of the files directly in `dir` whose names end with `suffix`. */
+function sizeOf(dir: string, suffix: string): number {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(suffix))
+    .reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
 }
 
 /**
@@ -152,7 +190,7 @@ if (import.meta.main) {
   });
   const mib = (n: number) => (n / 1024 / 1024).toFixed(2);
   process.stdout.write(
-    `${relative(process.cwd(), r.cliPath)}: ${mib(r.bytes)} MiB, source map ${mib(r.mapBytes)} MiB\n` +
+    `${relative(process.cwd(), r.cliPath)} and its chunks: ${mib(r.bytes)} MiB, source maps ${mib(r.mapBytes)} MiB\n` +
       `${relative(process.cwd(), r.pluginPath)}: ${mib(readFileSync(r.pluginPath).length)} MiB\n`,
   );
 }

@@ -4,7 +4,7 @@
  * node_modules above it: what /app/dist is in the image.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -86,12 +86,33 @@ it('names src/ files and lines in stack traces', () => {
   expect(r.stderr).toMatch(/at .*\/src\/cli\.ts:\d+:\d+\)/);
 });
 
-it('ships the mappings of src/ only', () => {
-  const map = JSON.parse(readFileSync(`${image.cliPath}.map`, 'utf8')) as SourceMapV3;
-  expect(map.sources.length).toBeGreaterThan(50);
+it('ships the mappings of src/ only, for the entry and every chunk', () => {
   const mapDir = dirname(image.cliPath);
+  const maps = readdirSync(mapDir).filter(
+    (f) => f.endsWith('.mjs.map') && f !== 'kubectl-clusteropt.mjs.map',
+  );
+  expect(maps.length).toBeGreaterThan(3);
+  const sources = maps.flatMap(
+    (f) => (JSON.parse(readFileSync(join(mapDir, f), 'utf8')) as SourceMapV3).sources,
+  );
+  expect(new Set(sources).size).toBeGreaterThan(50);
   const src = join(repoRoot, 'src/');
-  expect(map.sources.filter((s) => !resolve(mapDir, s).startsWith(src))).toEqual([]);
+  expect(sources.filter((s) => !resolve(mapDir, s).startsWith(src))).toEqual([]);
+});
+
+it('loads the AWS SDK from a chunk of its own that holds only what the agent calls', () => {
+  // scripts/bundle.ts splits at dynamic imports; src/aws/sdk.ts names the few SDK exports used.
+  const dist = dirname(image.cliPath);
+  const sdk = readdirSync(dist).filter((f) => /^sdk-[A-Z0-9]+\.mjs$/.test(f));
+  expect(sdk).toHaveLength(1);
+  const text = readFileSync(join(dist, sdk[0]!), 'utf8');
+  expect(text.includes('DescribeInstances')).toBe(true);
+  // Operation schemas (smithy's `[9, namespace, name, input, output]`): the three the agent
+  // calls. The whole of client-ec2 and client-sts holds 841.
+  expect(text.match(/=\[9,/g)).toHaveLength(3);
+  const run = readdirSync(dist).filter((f) => /^run-[A-Z0-9]+\.mjs$/.test(f));
+  expect(run).toHaveLength(1);
+  expect(readFileSync(join(dist, run[0]!), 'utf8').match(/=\[9,/g)).toBeNull();
 });
 
 it('filterSourceMap keeps the kept sources exactly and ends dropped ranges', () => {

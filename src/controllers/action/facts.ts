@@ -21,7 +21,7 @@ import {
   UnsupportedKindError,
   WorkloadNotFoundError,
 } from '../../kube/scale.ts';
-import { getJson, listAll, listPages } from '../../kube/watch.ts';
+import { getJson, listPages } from '../../kube/watch.ts';
 import { lookupPodOwners, ownerKey } from '../../kube/workloads.ts';
 import {
   addsNoExecuteTaint,

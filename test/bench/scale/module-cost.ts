@@ -6,8 +6,8 @@
  *  - packages as published: src/agent/run.ts (Node strips the types) over node_modules;
  *  - the bundle: the agent's `run` module bundled exactly as scripts/bundle.ts bundles the
  *    CLI (minified, src/-only source map), with and without the image's --enable-source-maps;
- *  - each again with the AWS SDK clients the inventory loads on AWS (@aws-sdk/client-ec2,
- *    client-sts).
+ *  - each again with the AWS SDK the inventory loads on AWS (src/aws/sdk.ts: as packages,
+ *    client-ec2 and client-sts whole; in the bundle, only what the names it exports reach).
  *
  *   node test/bench/scale/module-cost.ts [--repeat 3] [--env "MALLOC_MMAP_THRESHOLD_=32768 ..."]
  */
@@ -39,7 +39,8 @@ const extraEnv = Object.fromEntries(
 const sourceMaps = '--enable-source-maps';
 const withoutMaps = image.nodeFlags.filter((f) => f !== sourceMaps);
 const agentModule = join(repoRoot, 'src/agent/run.ts');
-const awsImports = ['@aws-sdk/client-ec2', '@aws-sdk/client-sts'];
+// What the inventory loads on AWS: the SDK names it uses (the bundle keeps only what they reach).
+const awsImports = [join(repoRoot, 'src/aws/sdk.ts')];
 
 function measure(flags: string[], imports: string[]): NodeJS.MemoryUsage {
   const code = `
