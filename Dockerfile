@@ -1,8 +1,9 @@
 # clusteropt-agent image. Build it with `npm run image` (scripts/image/build.sh), or with
 # BuildKit directly: `DOCKER_BUILDKIT=1 docker build --build-arg VERSION=... .` Two stages:
 #  build   - Node 24 on Debian bookworm: `npm ci` (compiles better-sqlite3 for this Node when
-#            no prebuilt binary matches), then `node scripts/bundle.ts`: the CLI as one minified
-#            ES module dist/cli.mjs (esbuild) with its source map, the kubectl plugin as
+#            no prebuilt binary matches), then `node scripts/bundle.ts`: the CLI as minified
+#            ES modules, dist/cli.mjs and the chunks it imports on demand (esbuild; the AWS
+#            SDK is one, loaded only on AWS) with their source maps, the kubectl plugin as
 #            dist/kubectl-clusteropt.mjs, and better-sqlite3 (the one external package) under
 #            dist/node_modules/; smoke test of dist/ alone.
 #  runtime - distroless Node 24 (Debian 12, same glibc as the build stage, so the compiled
@@ -83,7 +84,7 @@ EXPOSE 8080
 # --memory-saver-mode: V8 collects the old generation sooner instead of letting it grow to
 # 2-4x the live data; at 5,000 nodes the heap after sync is ~40 MiB instead of ~80, for more
 # CPU in full GCs (start-up and bursts: measured in docs/benchmarks-scale.md).
-# --enable-source-maps: stack traces name src/ files and lines (dist/cli.mjs.map maps src/
+# --enable-source-maps: stack traces name src/ files and lines (dist/*.mjs.map map src/
 # lines only, which keeps its cost to ~1.5 MiB: scripts/source-map-filter.ts).
 ENTRYPOINT ["/nodejs/bin/node", "--enable-source-maps", "--max-semi-space-size=2", "--memory-saver-mode", "/app/dist/cli.mjs"]
 CMD ["run"]

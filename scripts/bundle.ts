@@ -1,10 +1,12 @@
 /**
- * `npm run bundle`: the agent CLI as one minified ES module, what the image ships, and the
- * kubectl plugin the same way (package.json `bin` points at both).
+ * `npm run bundle`: the agent CLI as minified ES modules, what the image ships, and the
+ * kubectl plugin as one file (package.json `bin` points at both).
  *
- *   dist/cli.mjs              src/cli.ts and every dependency it reaches, minified
- *   dist/cli.mjs.map          its source map: src/ lines only (source-map-filter.ts says why);
- *                             with --enable-source-maps stack traces name src/ files and lines
+ *   dist/cli.mjs              src/cli.ts, which imports its commands on demand
+ *   dist/*-HASH.mjs           the chunks: each dynamic import (`run`, the reference control
+ *                             plane, the AWS SDK of src/aws/sdk.ts …) and code they share
+ *   dist/*.mjs.map            their source maps: src/ lines only (source-map-filter.ts says
+ *                             why); with --enable-source-maps stack traces name src/ lines
  *   dist/cli.mjs.LEGAL.txt    the dependencies' licence comments, moved out of the code
  *   dist/kubectl-clusteropt.mjs (.map, .LEGAL.txt)   the admin's kubectl plugin
  *                             (src/kubectl-clusteropt.ts); it needs no file beside it
@@ -13,8 +15,10 @@
  *                             the native addon this machine loads (compiled or prebuilt)
  *
  * Why a bundle: V8 keeps the source text of every module it loaded, and the agent's
- * dependencies ship tens of MiB of it (client-node's generated API alone ~16 MiB). One
- * minified file holds only the code reachable from the CLI, and loads faster. Measured in
+ * dependencies ship tens of MiB of it (client-node's generated API alone ~16 MiB). The
+ * bundle holds only the code reachable from the CLI, and loads faster. Why chunks: a module
+ * loaded on demand but inlined into one file must come whole, and the AWS SDK's client-ec2
+ * is 841 operations' schemas for the one the agent calls. Measured in
  * docs/benchmarks-scale.md ("Bundle").
  *
  * better-sqlite3 stays external: its loader finds the `.node` addon relative to its own
