@@ -7,7 +7,7 @@
  * i.e. CPU seconds per second of wall time (1.0 = one core busy the whole phase).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 const MiB = 1024 * 1024;
 
@@ -43,6 +43,19 @@ export function memory(pid: number): { rss: number; hwm: number } | undefined {
   }
 }
 
+/**
+ * Resets the process's VmHWM to its current RSS (`5` to /proc/PID/clear_refs, Linux ≥ 4.0), so
+ * the next reading is the peak since now, however short it was: samples every 250 ms miss
+ * a spike of a few ms.
+ */
+export function resetPeak(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    // Gone, or not ours: the phase then reports the peak over a longer span, never a lower one.
+  }
+}
+
 /** /proc/PID/smaps_rollup: RSS split into anonymous memory and file-backed pages, MiB. */
 export function rssBreakdown(
   pid: number,
@@ -71,6 +84,8 @@ export interface PhaseUse {
   rssMeanMiB: number;
   rssMaxMiB: number;
   rssEndMiB: number;
+  /** VmHWM within the phase (reset when it began): the exact peak, not a sample. */
+  peakMiB: number;
   samples: number;
 }
 
@@ -121,7 +136,8 @@ export class ProcessMeter {
   }
 
   begin(phase: string): void {
-    this.sample();
+    this.sample(); // keeps the peak so far in peakHwm before the reset
+    resetPeak(this.pid);
     this.open = { phase, startedAt: performance.now(), cpuAtStart: cpuSeconds(this.pid) ?? 0, rss: [] };
     this.sample();
   }
@@ -134,6 +150,7 @@ export class ProcessMeter {
     const seconds = (performance.now() - open.startedAt) / 1000;
     const cpu = (cpuSeconds(this.pid) ?? open.cpuAtStart) - open.cpuAtStart;
     const rss = open.rss.length ? open.rss : [this.lastRss];
+    const hwm = memory(this.pid)?.hwm ?? 0;
     const use: PhaseUse = {
       phase: open.phase,
       seconds,
@@ -142,6 +159,7 @@ export class ProcessMeter {
       rssMeanMiB: rss.reduce((a, b) => a + b, 0) / rss.length / MiB,
       rssMaxMiB: Math.max(...rss) / MiB,
       rssEndMiB: rss.at(-1)! / MiB,
+      peakMiB: Math.max(hwm, ...rss) / MiB,
       samples: rss.length,
     };
     this.phases.push(use);

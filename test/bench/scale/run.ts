@@ -514,7 +514,9 @@ async function main(): Promise<void> {
           'RSS median',
           'RSS min',
           'RSS max',
-          'RSS peak in phase',
+          'highest sample',
+          'VmHWM in phase median',
+          'VmHWM in phase max',
           'CPU median',
           'CPU min',
           'CPU max',
@@ -528,7 +530,9 @@ async function main(): Promise<void> {
       ]);
       console.log(
         `agent (${r.lives} processes, median [min-max]): RSS after sync ${spread(r.afterSyncRssMiB)} MiB, ` +
-          `peak (VmHWM) ${spread(r.peakRssMiB)} MiB; target < 150 MiB ${r.targetMet ? 'met' : 'MISSED'}; ` +
+          `peak over the whole process (VmHWM) ${spread(r.peakRssMiB)} MiB; target (after sync ` +
+          `${r.target.afterSyncMiB}, idle ${r.target.idleMeanMiB}, burst peak ${r.target.burstPeakMiB} MiB, ` +
+          `medians) < 150 MiB ${r.targetMet ? 'met' : 'MISSED'}; ` +
           `first full report ${spread(r.firstFullReportSeconds)} s after start`,
       );
     }
@@ -807,7 +811,7 @@ async function runLife(
     heapByPhase.push({ phase: name, load1: round(loadavg()[0]!), ...heap });
     log(
       `${name}: ${a.seconds.toFixed(1)} s, agent CPU ${a.cpuCores.toFixed(3)} cores, RSS mean ${a.rssMeanMiB.toFixed(1)} / ` +
-        `max ${a.rssMaxMiB.toFixed(1)} MiB; heapUsed ${heap.heapUsedMiB} MiB, heapTotal ${heap.heapTotalMiB} MiB, ` +
+        `highest sample ${a.rssMaxMiB.toFixed(1)}, peak (VmHWM) ${a.peakMiB.toFixed(1)} MiB; heapUsed ${heap.heapUsedMiB} MiB, heapTotal ${heap.heapTotalMiB} MiB, ` +
         `external ${heap.externalMiB} MiB; ${uptimeLine()}`,
     );
   };
