@@ -306,7 +306,12 @@ ${stuck.join('\n')}`);
     const drains = await drainEffects(kc, pool, planned, actions, { settleMs: 20_000 });
     expect(drains.problems).toEqual([]);
     const budget = await pool.budget.stop();
-    expect(budgetProblems(pool, budget)).toEqual([]);
+    // The random kill timing decides which drains run on which nodes: a run where every
+    // drain found its node without guarded pods evicts none (seen once in CI, seed 982104 on a
+    // fast machine), and then the budget cannot be at its limit. Any eviction must take it there.
+    expect(budgetProblems(pool, budget, { exercised: drains.evictions > 0 })).toEqual([]);
+    if (drains.evictions === 0)
+      console.log('agent-kill: no guarded pod evicted in this run; the budget was not at stake');
     const interruptedIds = new Set(interruptedAtKill.flat());
     const resumedDrains = planned.filter((p) => p.type === 'drain_node' && interruptedIds.has(p.id)).length;
 

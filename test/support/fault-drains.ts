@@ -138,7 +138,11 @@ export async function createDrainPool(kc: KubeConfig, options: DrainPoolOptions)
   };
 }
 
-/** The budget held: armed, never below minAvailable, and really exercised (at its limit at least once). */
+/**
+ * The budget held: armed, never below minAvailable, and really exercised (at its limit at
+ * least once). `exercised: false` when the run may legitimately evict no guarded pod (a kill
+ * schedule in which every drain found its node empty); the watcher must then have seen no dip.
+ */
 export function budgetProblems(pool: DrainPool, seen: BudgetFloor, options: { exercised?: boolean } = {}) {
   const problems: string[] = [];
   if (!seen.armed)
