@@ -5,7 +5,7 @@
  */
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { egressCounters } from '../cluster/real-node/real-node.ts';
+import { egressCounters, tripwireLog } from '../cluster/real-node/real-node.ts';
 import { deleteNamespace, loadTestKubeConfig, uniqueName, waitFor } from '../support/kube.ts';
 import { restrictedLabels } from './support/control-plane.ts';
 import { agentNode, e2eNodes, workloadNode } from './support/env.ts';
@@ -104,7 +104,8 @@ describe('real nodes', () => {
     // Refused by the FORWARD rule (its counter moved), and nothing reached the tripwire
     // that drops pod-sourced packets on their way out of another interface.
     expect(after.rejected - before.rejected).toBeGreaterThanOrEqual(2);
-    expect(after.escaped).toBe(before.escaped);
-    expect(after.escaped).toBe(0);
+    const caught = () => `the tripwire caught (kernel log): ${tripwireLog().join(' | ') || 'nothing logged'}`;
+    expect(after.escaped, caught()).toBe(before.escaped);
+    expect(after.escaped, caught()).toBe(0);
   });
 });

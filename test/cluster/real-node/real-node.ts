@@ -62,6 +62,7 @@ const lockFile = '/run/clusteropt-node.lock';
 const snapshotFile = '/var/lib/clusteropt-node-host-before.json';
 const forwardChain = 'CLUSTEROPT-PODS';
 const tripwireChain = 'CLUSTEROPT-PODS-OUT';
+const tripwirePrefix = 'clusteropt-tripwire: ';
 const cgroupBase = '/sys/fs/cgroup';
 
 export interface RealNodesOptions {
@@ -153,19 +154,21 @@ function firewallUp(address: string): void {
   sh('iptables', ['-A', forwardChain, '-o', bridgePattern, '-j', 'REJECT']);
   sh('iptables', ['-I', 'FORWARD', '1', '-j', forwardChain]);
   sh('iptables', ['-t', 'mangle', '-N', tripwireChain]);
+  const fromPodsOut = ['-t', 'mangle', '-A', tripwireChain, '-s', podsCidr, '!', '-o', bridgePattern];
+  // Logged first, so a packet the tripwire catches is named (interface, addresses, ports) in
+  // the kernel log: tripwireLog() reads it back for the test's failure message.
   sh('iptables', [
-    '-t',
-    'mangle',
-    '-A',
-    tripwireChain,
-    '-s',
-    podsCidr,
-    '!',
-    '-o',
-    bridgePattern,
+    ...fromPodsOut,
+    '-m',
+    'limit',
+    '--limit',
+    '20/min',
     '-j',
-    'DROP',
+    'LOG',
+    '--log-prefix',
+    tripwirePrefix,
   ]);
+  sh('iptables', [...fromPodsOut, '-j', 'DROP']);
   sh('iptables', ['-t', 'mangle', '-A', 'POSTROUTING', '-j', tripwireChain]);
 }
 
@@ -173,6 +176,13 @@ function firewallUp(address: string): void {
 function forwardRuleFirst(): void {
   sh('iptables', ['-D', 'FORWARD', '-j', forwardChain]);
   sh('iptables', ['-I', 'FORWARD', '1', '-j', forwardChain]);
+}
+
+/** The kernel log's lines for packets the tripwire caught (empty when none). */
+export function tripwireLog(): string[] {
+  return sh('dmesg', [])
+    .split('\n')
+    .filter((l) => l.includes(tripwirePrefix.trim()));
 }
 
 export function egressCounters(): { rejected: number; escaped: number } {
