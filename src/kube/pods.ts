@@ -6,7 +6,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { KubeClients } from './clients.ts';
 import type { TolerationLike } from './tolerations.ts';
-import { listPages } from './watch.ts';
+import { listAll } from './watch.ts';
 
 export interface OwnerRef {
   apiVersion: string;
@@ -96,17 +96,14 @@ export async function listPodsOnNode(
   nodeName: string,
   signal: AbortSignal,
 ): Promise<{ pods: PodFacts[]; resourceVersion: string }> {
-  const pods: PodFacts[] = [];
-  const resourceVersion = await listPages<Record<string, unknown>>(
+  const { items, resourceVersion } = await listAll<Record<string, unknown>, PodFacts>(
     clients,
     '/api/v1/pods',
     nodePodsQuery(nodeName),
     signal,
-    (some) => {
-      for (const raw of some) pods.push(podFacts(raw));
-    },
+    { transform: podFacts },
   );
-  return { pods, resourceVersion };
+  return { pods: items, resourceVersion };
 }
 
 /** policy/v1 Eviction guarded by the pod's UID. Throws the API error as is. */

@@ -127,24 +127,29 @@ function deliverItems<Raw>(texts: string[], onItems: (items: Raw[]) => void): vo
   if (texts.length > 0) onItems(texts.map((t) => JSON.parse(t) as Raw));
 }
 
-/** Lists every page; returns the items and the collection's resourceVersion. */
-export async function listAll<T>(
+/**
+ * Lists every page; returns the items and the collection's resourceVersion. With `transform`,
+ * each item is transformed as soon as it is parsed and the raw one dropped, so a caller that
+ * keeps a few fields of a large list never holds the raw list.
+ */
+export async function listAll<Raw, T = Raw>(
   clients: KubeClients,
   path: string,
   query: Record<string, string>,
   signal: AbortSignal,
-  pageSize = 500,
+  options: { transform?: (raw: Raw) => T; pageSize?: number } = {},
 ): Promise<{ items: T[]; resourceVersion: string }> {
   const items: T[] = [];
-  const resourceVersion = await listPages<T>(
+  const transform = options.transform;
+  const resourceVersion = await listPages<Raw>(
     clients,
     path,
     query,
     signal,
     (some) => {
-      for (const item of some) items.push(item);
+      for (const raw of some) items.push(transform ? transform(raw) : (raw as unknown as T));
     },
-    pageSize,
+    options.pageSize,
   );
   return { items, resourceVersion };
 }
@@ -243,17 +248,12 @@ function deliverLines<Raw extends KubeObject, T>(
  * the watch that follows keeps nothing of the list alive.
  */
 async function relist<Raw extends KubeObject, T>(options: ListWatchOptions<Raw, T>): Promise<string> {
-  const items: T[] = [];
-  const transform = options.transform;
-  const resourceVersion = await listPages<Raw>(
+  const { items, resourceVersion } = await listAll<Raw, T>(
     options.clients,
     options.path,
     options.query ?? {},
     options.signal,
-    (some) => {
-      for (const raw of some) items.push(transform ? transform(raw) : (raw as unknown as T));
-    },
-    options.pageSize,
+    { transform: options.transform, pageSize: options.pageSize },
   );
   options.onList(items);
   return resourceVersion;
