@@ -414,9 +414,12 @@ it('steps of +2 h, -2 h and +1 day: one leader, actions once, expiry and budgets
   // Drains: each one's effect once, never after its report; the budget held throughout.
   const reported = new Map((await cp.admin.listActions(clusterId)).map((a) => [a.id, a]));
   const drains = await drainEffects(kc, pool, planned, reported, { settleMs: 20_000 });
-  expect(drains.problems).toEqual([]);
   const budget = await pool.budget.stop();
-  expect(budgetProblems(pool, budget)).toEqual([]);
+  const drainSummary =
+    `${drains.drains} drains evicted ${drains.evictions} pods (429s ${drains.tooManyRequests}), ` +
+    `budget floor ${budget.floor} (minAvailable ${pool.minAvailable})`;
+  expect(drains.problems, drainSummary).toEqual([]);
+  expect(budgetProblems(pool, budget), drainSummary).toEqual([]);
 
   // The journals agree (each replica has its own file; an action is in the one that ran it,
   // or in both after a failover): finished as reported somewhere, never left started.
@@ -455,7 +458,7 @@ it('steps of +2 h, -2 h and +1 day: one leader, actions once, expiry and budgets
   console.log(
     `clock-jump: ${planned.length} actions over steps 0, +2h, -2h, +1d, 0, -2h; expired ${acc.expired.size}; ` +
       `superseded ${acc.superseded.size}; redelivered ${acc.redelivered}; leaders seen ${samples.join(' > ')}; ` +
-      `${drains.drains} drains evicted ${drains.evictions} pods (429s ${drains.tooManyRequests}), budget floor ${budget.floor} (minAvailable ${pool.minAvailable}); ` +
+      `${drainSummary}; ` +
       `schedule asleep ${timings['+2h']} ms after +2h, awake ${timings['-2h']} ms after -2h; ` +
       `standby led ${takeoverMs} ms after the leader was killed (clock 2 h behind); ` +
       `clock before the certificates' notBefore: ${doneWhileBroken} of 6 done meanwhile, all done ${resumedMs} ms after it was right`,

@@ -153,7 +153,9 @@ export function budgetProblems(pool: DrainPool, seen: BudgetFloor, options: { ex
     );
   if (seen.violations.length > 10) problems.push(`... and ${seen.violations.length - 10} more violations`);
   if ((options.exercised ?? true) && seen.floor > pool.minAvailable)
-    problems.push(`budget never reached its limit (floor ${seen.floor}): no drain evicted a guarded pod`);
+    problems.push(
+      `budget never reached its limit (floor ${seen.floor}; ${seen.samples} pod events, ${seen.relists} relists): no drain evicted a guarded pod`,
+    );
   return problems;
 }
 

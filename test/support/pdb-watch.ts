@@ -40,6 +40,8 @@ export interface BudgetFloor {
   violations: { at: string; healthy: number }[];
   /** Available pods at the moment of the last sample. */
   last: number;
+  /** Lists after the first (a watch that broke): dips between the break and the list are not seen. */
+  relists: number;
 }
 
 export interface BudgetWatch {
@@ -63,6 +65,7 @@ export function watchBudgetFloor(kc: KubeConfig, options: BudgetWatchOptions): B
     armed: false,
     violations: [],
     last: 0,
+    relists: -1,
   };
   const sample = () => {
     let healthy = 0;
@@ -94,6 +97,7 @@ export function watchBudgetFloor(kc: KubeConfig, options: BudgetWatchOptions): B
     query: { labelSelector },
     signal: abort.signal,
     onList: (items) => {
+      seen.relists++;
       // A relist (after a watch broke) keeps what was known to have counted.
       const known = new Map(pods);
       pods.clear();
