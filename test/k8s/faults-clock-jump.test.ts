@@ -418,8 +418,9 @@ it('steps of +2 h, -2 h and +1 day: one leader, actions once, expiry and budgets
   const drainSummary =
     `${drains.drains} drains evicted ${drains.evictions} pods (429s ${drains.tooManyRequests}), ` +
     `budget floor ${budget.floor} (minAvailable ${pool.minAvailable})`;
-  expect(drains.problems, drainSummary).toEqual([]);
-  expect(budgetProblems(pool, budget), drainSummary).toEqual([]);
+  const drainDetail = `${drainSummary}; drains: ${drains.perDrain.join(', ')}`;
+  expect(drains.problems, drainDetail).toEqual([]);
+  expect(budgetProblems(pool, budget), drainDetail).toEqual([]);
 
   // The journals agree (each replica has its own file; an action is in the one that ran it,
   // or in both after a failover): finished as reported somewhere, never left started.

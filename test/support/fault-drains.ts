@@ -181,6 +181,8 @@ export interface DrainEffects {
   tooManyRequests: number;
   /** Drains that started evicting more than once (resumed after an interruption). */
   restartedDrains: number;
+  /** Per drain, as its result reported it: node, state, reason, pods evicted (for failure messages). */
+  perDrain: string[];
 }
 
 function eventMs(e: CoreV1Event): number {
@@ -295,11 +297,19 @@ async function drainEffectsOnce(
   for (const [uid, n] of perPod) if (n > 1) problems.push(`pod ${uid} evicted ${n} times`);
 
   let tooManyRequests = 0;
+  const perDrain: string[] = [];
   for (const p of mine) {
     const a = reported.get(p.id);
     if (!a || a.state === 'rejected') continue;
-    const result = (a.result ?? {}) as { reason?: string; retries?: { tooManyRequests?: number } };
+    const result = (a.result ?? {}) as {
+      reason?: string;
+      evicted?: unknown[];
+      retries?: { tooManyRequests?: number };
+    };
     if (p.type === 'drain_node') {
+      perDrain.push(
+        `${p.node} ${a.state}${result.reason ? ` (${result.reason})` : ''}: ${result.evicted?.length ?? '?'} evicted`,
+      );
       tooManyRequests += result.retries?.tooManyRequests ?? 0;
       if ((counts.get(`${p.id} ClusteroptDrainSucceeded`) ?? 0) === 0 && result.reason !== 'already_done')
         problems.push(`drain ${p.id} of ${p.node}: no ClusteroptDrainSucceeded Event and not already_done`);
@@ -331,5 +341,6 @@ async function drainEffectsOnce(
     evictions: evictedEvents.reduce((s, e) => s + (e.count ?? 1), 0),
     tooManyRequests,
     restartedDrains: [...started.values()].filter((n) => n > 1).length,
+    perDrain,
   };
 }
