@@ -20,7 +20,7 @@ import { type Action, parseEnvelope } from '../../src/contract/envelope.ts';
 import { createKubeClients } from '../../src/kube/clients.ts';
 import { EventRecorder } from '../../src/kube/events.ts';
 import { createLogger } from '../../src/observability/logger.ts';
-import { createDeployment, kwokNode, uniqueName, waitFor } from './kube.ts';
+import { createDeployment, kwokNode, uniqueName, waitFor, waitNodesSchedulable } from './kube.ts';
 
 export const poolKey = 'clusteropt-test/pool';
 
@@ -74,13 +74,7 @@ export async function createPoolNodes(
     }),
   );
   if (options.managed === false) return;
-  await waitFor(
-    async () => {
-      const nodes = await Promise.all(names.map((name) => core.readNode({ name })));
-      return nodes.every((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-    },
-    { timeoutMs: 60_000, what: `nodes ${names.join(',')} Ready` },
-  );
+  await waitNodesSchedulable(kc, names);
 }
 
 export async function setUnschedulable(

@@ -83,7 +83,7 @@ export function kwokNode(name: string, options: KwokNodeOptions = {}): V1Node {
   };
 }
 
-/** Creates kwok nodes and waits until every managed one reports Ready. */
+/** Creates kwok nodes and waits until every managed one is Ready for the scheduler. */
 export async function createKwokNodes(
   kc: KubeConfig,
   names: string[],
@@ -92,14 +92,34 @@ export async function createKwokNodes(
   const core = kc.makeApiClient(CoreV1Api);
   const created = await Promise.all(names.map((name) => core.createNode({ body: kwokNode(name, options) })));
   if (options.managed === false) return created;
-  await waitFor(
-    async () => {
-      const nodes = await Promise.all(names.map((name) => core.readNode({ name })));
-      return nodes.every((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-    },
-    { timeoutMs: 60_000, what: `nodes ${names.join(',')} Ready` },
-  );
+  await waitNodesSchedulable(kc, names);
   return created;
+}
+
+/**
+ * Ready, and the scheduler no longer skips it: the API server gives every new node the
+ * node.kubernetes.io/not-ready NoSchedule taint (TaintNodesByCondition), and the node
+ * lifecycle controller lifts it only after it has seen Ready. Pods created in between all
+ * land on the nodes that happen to be clear (one CI run put a whole pool on its spare).
+ */
+export function isSchedulableReady(node: V1Node): boolean {
+  const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  const notReadyTaint = (node.spec?.taints ?? []).some(
+    (t) => t.key === 'node.kubernetes.io/not-ready' || t.key === 'node.kubernetes.io/unreachable',
+  );
+  return ready && !notReadyTaint;
+}
+
+export async function waitNodesSchedulable(kc: KubeConfig, names: string[]): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  await waitFor(
+    async () => (await Promise.all(names.map((name) => core.readNode({ name })))).every(isSchedulableReady),
+    {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      what: `nodes ${names.join(',')} Ready, without the not-ready taint`,
+    },
+  );
 }
 
 /** Deletes nodes, ignoring ones already gone. */
