@@ -138,12 +138,8 @@ export async function createDrainPool(kc: KubeConfig, options: DrainPoolOptions)
   };
 }
 
-/**
- * The budget held: armed, never below minAvailable, and really exercised (at its limit at
- * least once). `exercised: false` when the run may legitimately evict no guarded pod (a kill
- * schedule in which every drain found its node empty); the watcher must then have seen no dip.
- */
-export function budgetProblems(pool: DrainPool, seen: BudgetFloor, options: { exercised?: boolean } = {}) {
+/** The budget held: armed, never below minAvailable, and really exercised (at its limit at least once). */
+export function budgetProblems(pool: DrainPool, seen: BudgetFloor) {
   const problems: string[] = [];
   if (!seen.armed)
     problems.push(`budget ${pool.namespace}/${pool.app}: never saw ${pool.minAvailable} healthy pods`);
@@ -152,7 +148,7 @@ export function budgetProblems(pool: DrainPool, seen: BudgetFloor, options: { ex
       `budget ${pool.namespace}/${pool.app} violated at ${v.at}: ${v.healthy} < ${pool.minAvailable}`,
     );
   if (seen.violations.length > 10) problems.push(`... and ${seen.violations.length - 10} more violations`);
-  if ((options.exercised ?? true) && seen.floor > pool.minAvailable)
+  if (seen.floor > pool.minAvailable)
     problems.push(
       `budget never reached its limit (floor ${seen.floor}; ${seen.samples} pod events, ${seen.relists} relists): no drain evicted a guarded pod`,
     );
