@@ -279,8 +279,9 @@ describe('helm install on the real node', () => {
         pods: (await podsOn(node)).filter((p) => p.metadata?.labels?.app === 'web').length,
       })),
     );
-    const kwokNode = webOn.reduce((a, b) => (b.pods > a.pods ? b : a)).node;
-    expect(webOn.find((w) => w.node === kwokNode)!.pods).toBeGreaterThan(0);
+    const busiest = webOn.reduce((a, b) => (b.pods > a.pods ? b : a));
+    expect(busiest.pods).toBeGreaterThan(0);
+    const kwokNode = busiest.node;
     const drainKwok = await waitSucceeded(
       await enqueue('drain_node', { nodeName: kwokNode, timeoutSeconds: 120 }),
     );

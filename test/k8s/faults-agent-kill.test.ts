@@ -40,7 +40,13 @@ import {
 } from '../../src/reference-control-plane/index.ts';
 import { StateStore } from '../../src/store/index.ts';
 import { assertLastActionWins } from '../support/fault-checks.ts';
-import { budgetProblems, createDrainPool, type DrainPool, drainEffects } from '../support/fault-drains.ts';
+import {
+  budgetProblems,
+  createDrainPool,
+  type DrainPool,
+  describeDrains,
+  drainEffects,
+} from '../support/fault-drains.ts';
 import { bySize, faultsSeed, faultsSize, interruptedInJournal, seededRandom } from '../support/faults.ts';
 import {
   createKwokNodes,
@@ -309,10 +315,7 @@ ${stuck.join('\n')}`);
     // Every drain finding its node empty (one CI run, seed 982104) was the pool's pods all on
     // its spare, created before the drain nodes lost their not-ready taint: fixed in the
     // pool's set-up (waitNodesSchedulable), so the budget must be at its limit here too.
-    expect(
-      budgetProblems(pool, budget),
-      `${drains.drains} drains evicted ${drains.evictions} pods: ${drains.perDrain.join(', ')}`,
-    ).toEqual([]);
+    expect(budgetProblems(pool, budget), describeDrains(drains)).toEqual([]);
     const interruptedIds = new Set(interruptedAtKill.flat());
     const resumedDrains = planned.filter((p) => p.type === 'drain_node' && interruptedIds.has(p.id)).length;
 

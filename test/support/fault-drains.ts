@@ -181,6 +181,11 @@ export interface DrainEffects {
   perDrain: string[];
 }
 
+/** For failure messages: how many drains evicted how many pods, and each drain's own report. */
+export function describeDrains(e: DrainEffects): string {
+  return `${e.drains} drains evicted ${e.evictions} pods (429s ${e.tooManyRequests}): ${e.perDrain.join(', ')}`;
+}
+
 function eventMs(e: CoreV1Event): number {
   const t = e.eventTime ?? e.firstTimestamp ?? e.lastTimestamp;
   return t ? new Date(t as unknown as string).getTime() : Number.NaN;
